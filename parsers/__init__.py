@@ -1,0 +1,136 @@
+"""logship parsers: one raw log line in, flat ECS fields out.  Pure: no I/O.
+
+Public API
+==========
+
+``parse(raw, *, source_time=None, hint=None, tz=None) -> dict``
+    ``raw`` is ``bytes`` (decoded as UTF-8, invalid bytes replaced by U+FFFD) or
+    ``str`` (lone surrogates are replaced too, so the output is always valid
+    text).  One trailing ``\\n`` / ``\\r\\n`` is dropped.  ``hint`` skips
+    detection: ``"syslog"`` (RFC 5424, then RFC 3164) or any ``event.dataset``
+    name below; if the hinted parser does not match, auto-detection runs.
+    ``tz`` (default UTC) applies to stamps without an offset.  ``source_time``
+    is the record's own time: used when the line has no stamp, and as the
+    reference for year-less stamps (RFC 3164, redis, klog, logcat: the year
+    that puts the stamp closest to, and at most one day after, it; without
+    ``source_time`` the wall clock is the reference).  Never raises.
+
+``validate_rfc5424(raw) -> str | None``
+    Strict RFC 5424 check: None if valid, else the reason with the byte offset,
+    e.g. ``"PRI: value 409 > 191 at offset 1"``.
+
+``parsers.multiline.MultilineJoiner``
+    Joins stack traces / tracebacks / panics into single events (see there).
+
+Output keys (flat, dotted ECS names; absent when unknown)
+=========================================================
+
+Always: ``message`` (str), ``event.dataset`` (str).
+
+Time: ``@timestamp`` (timezone-aware ``datetime``, microseconds) and
+``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither;
+from the line, else from ``source_time``.
+
+Common: ``log.level`` (emergency/alert/critical/error/warning/notice/info/debug/trace),
+``log.logger``, ``log.origin.file.name``, ``log.origin.file.line`` (int),
+``process.pid`` (int), ``process.thread.name``, ``process.thread.id`` (int),
+``event.original`` (the decoded raw line; only when ``message`` was replaced by a
+shorter part of it), ``logship.parse_error`` (str; a format was recognised but
+the line is broken -- then ``message`` is the whole line), ``logship.dropped_keys``
+(int; JSON/logfmt keys beyond the bound).  ``logship.truncated`` is reserved for
+the shipper (multiline cut; see :mod:`parsers.multiline`).
+
+Syslog: ``log.syslog.priority``, ``log.syslog.facility.code``,
+``log.syslog.facility.name``, ``log.syslog.severity.code``,
+``log.syslog.severity.name``, ``log.syslog.version`` (int), ``log.syslog.hostname``
+and ``host.hostname``, ``log.syslog.appname``, ``log.syslog.procid`` (str),
+``log.syslog.msgid``, ``log.syslog.structured_data`` (``{sd_id: {param: value}}``).
+
+HTTP (access logs, nginx error context): ``source.address``, ``source.port`` (int),
+``user.name``, ``http.request.method``, ``url.original``, ``url.domain``,
+``http.version``, ``http.response.status_code`` (int),
+``http.response.body.bytes`` (int), ``http.request.referrer``,
+``user_agent.original``.
+
+Format-specific (no ECS equivalent): ``apache.error.module``,
+``nginx.error.connection_id`` (int), ``nginx.error.server``,
+``nginx.error.upstream``, ``redis.log.role``.
+
+JSON / logfmt: well-known keys map to the fields above (see
+:mod:`parsers.formats._structured`); all other keys go under ``json.<key>`` /
+``logfmt.<key>`` (nested objects flattened with dots, depth <= 3, at most 64
+keys).  JSON values keep their JSON types; logfmt values are strings (bare
+words ``True``).
+
+``event.dataset`` values: ``syslog.rfc5424``, ``syslog.rfc3164``,
+``apache.access``, ``nginx.access``, ``apache.error``, ``nginx.error``,
+``php.error``, ``redis.log``, ``json``, ``logfmt``, ``python.logging``,
+``go.log``, ``log4j`` (also Spark/HDFS/ZooKeeper/Hadoop layouts), ``klog``
+(klog and glog), ``android.logcat``, ``unknown`` (message kept, keyword
+level, leading ISO stamp still used).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from . import detect
+from .rfc5424 import validate as validate_rfc5424
+from .timestamps import UTC
+
+__all__ = ["parse", "validate_rfc5424", "DATASETS"]
+
+DATASETS: tuple[str, ...] = tuple(k for k in detect.HINTS if k != "syslog")
+
+_auto = detect.auto
+_hinted = detect.hinted
+
+
+def _decode(raw: object) -> str:
+    if type(raw) is str:
+        line = raw
+        if not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: make it valid text
+                line = line.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return line
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        b = bytes(raw)
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:
+            return b.decode("utf-8", "replace")
+    if isinstance(raw, str):
+        return _decode(str.__str__(raw))
+    return _decode(str(raw))
+
+
+def parse(
+    raw: bytes | str,
+    *,
+    source_time: datetime | None = None,
+    hint: str | None = None,
+    tz: tzinfo | None = None,
+) -> dict:
+    """Parse one log line into flat ECS fields (see the module docstring)."""
+    try:
+        line = _decode(raw)
+        if line and line[-1] in "\r\n":
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        if tz is None:
+            tz = UTC
+        if hint is None:
+            return _auto(line, source_time, tz)
+        return _hinted(line, hint, source_time, tz)
+    except Exception as exc:  # last-resort guard: parse() must never raise on input
+        return _failsafe(raw, exc)
+
+
+def _failsafe(raw: object, exc: Exception) -> dict:
+    try:
+        msg = _decode(raw)
+    except Exception:
+        msg = ""
+    return {"message": msg, "event.dataset": "unknown",
+            "logship.parse_error": f"internal: {type(exc).__name__}: {exc}"[:300]}

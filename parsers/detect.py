@@ -1,0 +1,178 @@
+"""Format auto-detection.  Dispatch looks at the first character(s) and a few
+fixed positions before any regex runs, so each line normally meets one or two
+compiled patterns."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from . import rfc3164, syslog
+from .formats import (
+    access, android, apache_error, golog, json_lines, klog, log4j, logfmt, nginx_error, php, python_logging,
+    redis, unknown,
+)
+from .timestamps import ISO_PATTERN, MONTHS, set_iso_groups
+
+
+_ISO = re.compile(ISO_PATTERN)
+_LOGFMT_START = re.compile(r"[A-Za-z_][\w.\-/@]*=")
+_PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
+
+
+def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict:
+    m = _ISO.match(line)
+    if m is None:
+        return unknown.parse(line, st, tz)
+    out: dict = {}
+    if not set_iso_groups(out, m.groups(), tz):
+        return unknown.parse(line, st, tz)
+    pos = m.end()
+    r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
+    if r is None:
+        r = log4j.parse_after_iso(line, out, pos)
+    return r if r is not None else unknown.parse(line, st, tz, out)
+
+
+def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    n = len(line)
+    if n > 19:
+        c4 = line[4]
+        if c4 == "-" and line[7] == "-":
+            return _iso_prefixed(line, st, tz)
+        if c4 == "/" and line[7] == "/":
+            if line.startswith(" [", 19):
+                return nginx_error.parse(line, st, tz) or golog.parse(line, st, tz)
+            return golog.parse(line, st, tz)
+        c2 = line[2]
+        if c2 == "/" and line[5] == "/":
+            return log4j.parse(line, st, tz)
+        if c2 == "-" and line[5] == " ":
+            return android.parse(line, st, tz)
+        if line[6] == " " and line[13] == " ":
+            r = log4j.parse(line, st, tz)
+            if r is not None:
+                return r
+    if '] "' in line:
+        r = access.parse(line, st, tz)
+        if r is not None:
+            return r
+    return redis.parse(line, st, tz)
+
+
+def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    if len(line) < 4:
+        return None
+    if line[1].isalpha() or line[3] == "/":
+        return apache_error.parse(line, st, tz)
+    if line[3] == "-":
+        return php.parse(line, st, tz)
+    return redis.parse(line, st, tz)
+
+
+def _word(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    c = line[0]
+    if len(line) > 15 and line[3] == " " and line[:3] in MONTHS:
+        r = rfc3164.parse(line, st, tz)
+        if r is not None:
+            return r
+    if c in "IWEF" and line[1:5].isdigit():
+        r = klog.parse(line, st, tz)
+        if r is not None:
+            return r
+    if c in "CEWIDNF" and line.startswith(_PY_LEVELS):
+        r = python_logging.parse(line, st, tz)
+        if r is not None:
+            return r
+    if _LOGFMT_START.match(line) is not None:
+        r = logfmt.parse(line, st, tz)
+        if r is not None:
+            return r
+    if '] "' in line:
+        return access.parse(line, st, tz)
+    return None
+
+
+def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    # '{"' or '{}' (after optional blanks) is JSON, even if broken; '{word ...' is not.
+    c = line[1:2]
+    if c == '"' or c == "}" or line[1:].lstrip()[:1] in ('"', "}"):
+        return json_lines.parse(line, st, tz)
+    return None
+
+
+def _syslog(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    return syslog.parse(line, st, tz)
+
+
+_BY_FIRST: dict[str, object] = {"<": _syslog, "{": _json, "[": _bracket}
+for _c in "0123456789":
+    _BY_FIRST[_c] = _digit
+for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
+    _BY_FIRST[_c] = _word
+
+
+def auto(line: str, st: datetime | None, tz: tzinfo) -> dict:
+    """Detect the format of ``line`` and parse it (never None)."""
+    if not line:
+        return unknown.parse(line, st, tz)
+    fn = _BY_FIRST.get(line[0])
+    if fn is not None:
+        r = fn(line, st, tz)  # type: ignore[operator]
+        if r is not None:
+            return r
+    elif line[0] in " \t\r\n\f\v":
+        stripped = line.strip()
+        if stripped and stripped[0] not in " \t":
+            fn = _BY_FIRST.get(stripped[0])
+            if fn is not None:
+                r = fn(stripped, st, tz)  # type: ignore[operator]
+                if r is not None:
+                    return r
+    return unknown.parse(line, st, tz)
+
+
+def _access_as(dataset: str):
+    def parse(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+        return access.parse(line, st, tz, dataset)
+    return parse
+
+
+def _rfc3164(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    return rfc3164.parse(line, st, tz)
+
+
+def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    from . import rfc5424
+    return rfc5424.parse(line, st, tz)
+
+
+# hint -> parser; a parser that returns None falls back to auto-detection.
+HINTS: dict[str, object] = {
+    "syslog": _syslog,
+    "syslog.rfc5424": _rfc5424,
+    "syslog.rfc3164": _rfc3164,
+    "json": json_lines.parse,
+    "logfmt": logfmt.parse,
+    "apache.access": _access_as("apache.access"),
+    "nginx.access": _access_as("nginx.access"),
+    "apache.error": apache_error.parse,
+    "nginx.error": nginx_error.parse,
+    "php.error": php.parse,
+    "redis.log": redis.parse,
+    "python.logging": python_logging.parse,
+    "go.log": golog.parse,
+    "log4j": log4j.parse,
+    "klog": klog.parse,
+    "android.logcat": android.parse,
+    "unknown": unknown.parse,
+}
+
+
+def hinted(line: str, hint: str, st: datetime | None, tz: tzinfo) -> dict:
+    fn = HINTS.get(hint)
+    if fn is not None:
+        r = fn(line, st, tz)  # type: ignore[operator]
+        if r is not None:
+            return r
+    return auto(line, st, tz)

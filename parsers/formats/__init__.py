@@ -1,0 +1,2 @@
+"""Application log formats.  Each module exposes
+``parse(line, source_time, tz) -> dict | None`` (None = not this format)."""

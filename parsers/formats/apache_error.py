@@ -1,0 +1,65 @@
+"""Apache httpd error log, 2.2 and 2.4 styles::
+
+    [Wed Jul 30 20:07:49.180019 2014] [suexec:notice] [pid 28262] AH01232: msg
+    [Sun Dec 04 04:47:44 2005] [error] [client 1.2.3.4] msg
+    [01/Mar/2021:12:00:19 +0000] [mod:alert] [pid 4803:tid 3814] [client 1.2.3.4:24259] msg
+
+Stamps without offset are taken in ``tz``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from .. import levels
+from ..timestamps import MONTHS, build, frac_to_ns, set_clf
+
+_RX = re.compile(
+    r"\[([^\]]{19,40})\] \[(?:([^:\]\s]+):)?([a-z]+[0-9]?)\]"
+    r"(?: \[pid ([0-9]+)(?::tid ([0-9]+))?\])?(?: \[client ([^\]]+)\])? ?(.*)",
+    re.S,
+)
+_CTIME = re.compile(r"[A-Za-z]{3} ([A-Za-z]{3}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))? ([0-9]{4})$")
+_CLF = re.compile(r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4})$")
+
+
+def _set_time(out: dict, text: str, tz: tzinfo) -> bool:
+    m = _CTIME.match(text)
+    if m is not None:
+        mon, d, hh, mm, ss, frac, y = m.groups()
+        mo = MONTHS.get(mon)
+        r = mo and build(int(y), mo, int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
+        if not r:
+            return False
+        out["@timestamp"], out["logship.timestamp_ns"] = r
+        return True
+    m = _CLF.match(text)
+    return m is not None and set_clf(out, *m.groups())
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+    m = _RX.match(line)
+    if m is None:
+        return None
+    stamp, module, level, pid, tid, client, msg = m.groups()
+    out: dict = {"message": msg, "event.dataset": "apache.error", "event.original": line}
+    if not _set_time(out, stamp, tz):
+        return None
+    lvl = levels.normalize(level) or ("trace" if level.startswith("trace") else None)
+    if lvl is not None:
+        out["log.level"] = lvl
+    if module:
+        out["apache.error.module"] = module
+    if pid:
+        out["process.pid"] = int(pid)
+    if tid:
+        out["process.thread.id"] = int(tid)
+    if client:
+        host, sep, port = client.rpartition(":")
+        if sep and port.isdigit() and (host.count(":") != 1):  # "ip:port" or "v6:...:port"
+            out["source.address"] = host
+            out["source.port"] = int(port)
+        else:
+            out["source.address"] = client
+    return out

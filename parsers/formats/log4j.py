@@ -1,0 +1,81 @@
+"""Log4j / Logback / Spring Boot style lines (and their Hadoop-family cousins)::
+
+    2024-01-01 12:00:00,123 ERROR [thread] com.example.Cls - msg
+    2024-01-01T12:00:00.123+01:00  WARN 4242 --- [main] c.e.Cls : msg
+    2015-07-29 17:41:44,747 - INFO  [thread:Cls@77] - msg      (ZooKeeper)
+    2015-10-18 18:01:47,978 INFO [main] org.apache.Cls: msg    (Hadoop)
+    17/06/09 20:10:40 INFO spark.Cls: msg                      (Spark: yy/MM/dd)
+    081109 203615 148 INFO dfs.DataNode: msg                   (HDFS: yyMMdd HHmmss pid)
+
+A logger is taken only when followed by `` - `` / `` : ``, or by ``:`` when it
+is dotted (so ``Error: disk full`` stays a message).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from .. import levels
+from ..timestamps import ISO_PATTERN, build, set_iso_groups
+
+_LEVEL = r"(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE|CRITICAL|NOTICE|trace|debug|info|warn|warning|error|fatal)"
+# After the stamp: [sep] [thread] LEVEL [pid ---] [thread] [sep] [logger sep] msg
+TAIL = re.compile(
+    r"(?: +-)? +(?:\[([^\]]*)\] +)?" + _LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
+    r"(?:([\w$.\-@]+) (?:-|:) +|([\w$\-]*[.$][\w$.\-@]*): +)?(.*)",
+    re.S,
+)
+_ISO = re.compile(ISO_PATTERN)
+_SHORT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")  # Spark
+_COMPACT = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]+)")  # HDFS
+
+
+def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict:
+    thread1, level, pid2, thread2, logger1, logger2, msg = m.groups()
+    out["message"] = msg
+    out["event.dataset"] = "log4j"
+    out["event.original"] = line
+    lvl = levels.normalize(level)
+    if lvl is not None:
+        out["log.level"] = lvl
+    thread = thread1 or thread2
+    if thread:
+        out["process.thread.name"] = thread
+    logger = logger1 or logger2
+    if logger:
+        out["log.logger"] = logger
+    pid = pid or pid2
+    if pid:
+        out["process.pid"] = int(pid)
+    return out
+
+
+def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
+    """Tail match for a line whose ISO stamp (already in ``out``) ends at ``pos``."""
+    m = TAIL.match(line, pos)
+    return None if m is None else fill_tail(out, m, line)
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+    out: dict = {}
+    m = _ISO.match(line)
+    if m is not None:
+        if not set_iso_groups(out, m.groups(), tz):
+            return None
+        return parse_after_iso(line, out, m.end())
+    pid = None
+    m = _SHORT.match(line)
+    if m is not None:
+        yy, mo, d, hh, mm, ss = m.groups()
+    else:
+        m = _COMPACT.match(line)
+        if m is None:
+            return None
+        yy, mo, d, hh, mm, ss, pid = m.groups()
+    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
+    t = TAIL.match(line, m.end())
+    if r is None or t is None:
+        return None
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return fill_tail(out, t, line, pid)

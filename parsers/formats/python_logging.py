@@ -1,0 +1,52 @@
+"""Python ``logging`` output: the default ``LEVEL:logger:msg`` (basicConfig) and
+the common ``%(asctime)s - %(name)s - %(levelname)s - %(message)s``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from .. import levels
+from ..timestamps import ISO_PATTERN, apply_source_time, set_iso_groups
+
+_LEVEL = r"(CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTSET)"
+_DEFAULT = re.compile(_LEVEL + r":([^:\s]*):(.*)", re.S)
+_ASCTIME_TAIL = re.compile(r" - (\S+) - " + _LEVEL + r" - (.*)", re.S)
+_ISO = re.compile(ISO_PATTERN)
+
+
+def _fields(out: dict, line: str, logger: str, level: str, msg: str) -> dict:
+    out["message"] = msg
+    out["event.dataset"] = "python.logging"
+    out["event.original"] = line
+    lvl = levels.normalize(level)
+    if lvl is not None:
+        out["log.level"] = lvl
+    if logger:
+        out["log.logger"] = logger
+    return out
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+    m = _DEFAULT.match(line)
+    if m is not None:
+        out: dict = {}
+        apply_source_time(out, source_time, tz)
+        level, logger, msg = m.groups()
+        return _fields(out, line, logger, level, msg)
+    m = _ISO.match(line)
+    if m is None:
+        return None
+    out = {}
+    if not set_iso_groups(out, m.groups(), tz):
+        return None
+    return parse_after_iso(line, out, m.end())
+
+
+def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
+    """asctime form, the ISO stamp (already in ``out``) ending at ``pos``."""
+    m = _ASCTIME_TAIL.match(line, pos)
+    if m is None:
+        return None
+    logger, level, msg = m.groups()
+    return _fields(out, line, logger, level, msg)

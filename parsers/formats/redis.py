@@ -1,0 +1,49 @@
+"""Redis server log, all historic shapes::
+
+    27066:M 30 Jul 2019 20:22:18.877 * msg      (3.x+: pid:role, optional year)
+    [27066] 30 Jul 20:22:18.877 # msg           (2.x)
+    30 Jul 20:22:18 . msg                        (1.x)
+
+Level symbols as Filebeat reads them: ``.`` debug, ``-`` verbose (-> debug),
+``*`` notice, ``#`` warning.  Role letter -> ``redis.log.role``.  Year-less
+stamps get their year from ``source_time``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from ..timestamps import MONTHS, build, frac_to_ns, set_yearless
+
+_RX = re.compile(
+    r"(?:([0-9]+):([A-Z]) |\[([0-9]+)\] )?([0-9]{1,2}) ([A-Za-z]{3}) (?:([0-9]{4}) )?"
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))? ([.*#-]) (.*)",
+    re.S,
+)
+_LEVELS = {".": "debug", "-": "debug", "*": "notice", "#": "warning"}
+_ROLES = {"M": "master", "S": "slave", "C": "child", "X": "sentinel"}
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+    m = _RX.match(line)
+    if m is None:
+        return None
+    pid, role, pid2, d, mon, y, hh, mm, ss, frac, sym, msg = m.groups()
+    mo = MONTHS.get(mon)
+    if mo is None:
+        return None
+    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "log.level": _LEVELS[sym]}
+    ns = frac_to_ns(frac) if frac else 0
+    if y:
+        r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), ns, tz)
+        if r is None:
+            return None
+        out["@timestamp"], out["logship.timestamp_ns"] = r
+    elif not set_yearless(out, mo, int(d), int(hh), int(mm), int(ss), ns, tz, source_time):
+        return None
+    pid = pid or pid2
+    if pid:
+        out["process.pid"] = int(pid)
+    if role:
+        out["redis.log.role"] = _ROLES.get(role, role)
+    return out

@@ -1,0 +1,23 @@
+"""Fallback for unrecognised lines: the message is kept as-is, the level is
+guessed from keywords, and a leading ISO-8601 stamp (common in container
+output) is still used as ``@timestamp``."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from .. import levels
+from ..timestamps import apply_source_time
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo, stamped: dict | None = None) -> dict:
+    out: dict = {"message": line, "event.dataset": "unknown"}
+    if stamped is not None and "@timestamp" in stamped:
+        out["@timestamp"] = stamped["@timestamp"]
+        out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
+    else:
+        apply_source_time(out, source_time, tz)
+    lvl = levels.heuristic(line)
+    if lvl is not None:
+        out["log.level"] = lvl
+    return out

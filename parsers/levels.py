@@ -1,0 +1,82 @@
+"""Log level normalisation and the keyword heuristic for unknown formats.
+
+Normalised levels: emergency, alert, critical, error, warning, notice, info,
+debug, trace.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LEVELS: dict[str, str] = {}
+
+
+def _add(level: str, *words: str) -> None:
+    for w in words:
+        _LEVELS[w] = level
+
+
+_add("emergency", "emerg", "emergency", "panic", "p")
+_add("alert", "alert", "a")
+_add("critical", "crit", "critical", "fatal", "fatal error", "f", "c", "severe", "dpanic",
+     "parse error", "core error", "compile error")
+_add("error", "err", "error", "eror", "e", "erro", "catchable fatal error", "recoverable fatal error",
+     "user error")
+_add("warning", "warn", "warning", "wrn", "w", "user warning", "core warning", "compile warning")
+_add("notice", "notice", "n", "deprecated", "strict standards", "user notice", "user deprecated")
+_add("info", "info", "inf", "information", "informational", "i", "config")
+_add("debug", "debug", "dbg", "d", "verbose", "v", "fine", "finer", "debug1", "debug2", "debug3")
+_add("trace", "trace", "trc", "t", "finest")
+
+# Fast path: exact-case lookups for the spellings seen most often.
+_EXACT: dict[str, str] = {}
+for _w, _l in list(_LEVELS.items()):
+    for _v in (_w, _w.upper(), _w.title()):
+        _EXACT[_v] = _l
+
+
+def normalize(word: str | None) -> str | None:
+    """Map a level word (any case, e.g. ``WARN``, ``Err``, ``I``) to a normalised level."""
+    if not word:
+        return None
+    lvl = _EXACT.get(word)
+    if lvl is None:
+        lvl = _LEVELS.get(word.strip().lower())
+    return lvl
+
+
+def normalize_number(value: int) -> str | None:
+    """Numeric levels: syslog severities 0-7, or bunyan/pino style 10..60."""
+    if 0 <= value <= 7:
+        return ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")[value]
+    if value >= 10:
+        return {10: "trace", 20: "debug", 30: "info", 40: "warning", 50: "error", 60: "critical"}.get(
+            value // 10 * 10, "critical" if value > 60 else None
+        )
+    return None
+
+
+# Checked most severe first; word-bounded and case-insensitive so ERROR, Error,
+# err all count but "stderr" or "errors_total" do not.
+_HEURISTIC: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?:emerg|emergency|panic)\b", re.I), "emergency"),
+    (re.compile(r"\b(?:fatal|crit|critical)\b", re.I), "critical"),
+    (re.compile(r"\b(?:err|error|exception)\b", re.I), "error"),
+    (re.compile(r"\b(?:warn|warning)\b", re.I), "warning"),
+    (re.compile(r"\bnotice\b", re.I), "notice"),
+    (re.compile(r"\binfo\b", re.I), "info"),
+    (re.compile(r"\b(?:debug|trace)\b", re.I), "debug"),
+)
+_ANY = re.compile(r"(?i)\b(?:emerg|emergency|panic|fatal|crit|critical|err|error|exception|warn|warning|notice|info|debug|trace)\b")
+
+
+def heuristic(text: str) -> str | None:
+    """Guess a level from keywords in free text (most severe keyword wins)."""
+    if len(text) > 4096:
+        text = text[:4096]  # bound the work on huge lines
+    if _ANY.search(text) is None:
+        return None
+    for rx, lvl in _HEURISTIC:
+        if rx.search(text) is not None:
+            return lvl
+    return None

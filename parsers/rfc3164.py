@@ -1,0 +1,117 @@
+"""RFC 3164 / BSD syslog: ``[<PRI>]TIMESTAMP [HOST] TAG[PID]: MSG`` (lenient).
+
+Accepted timestamp shapes: ``Mmm dd hh:mm:ss`` (day space-padded or not,
+any month case, optional ``.frac``, optional year before the time or after it,
+optional trailing ``:``), and ISO-8601 (``2006-10-29T01:59:59.156+01:00``,
+also with a space).  Year-less stamps get their year from ``source_time``
+(see :func:`parsers.timestamps.build_yearless`); stamps without offset are
+taken in ``tz``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from . import levels
+from .priority import PRI_FIELDS
+from .timestamps import (
+    ISO_PATTERN, MONTHS, apply_source_time, build, build_yearless, frac_to_ns, reference_epoch, set_iso_groups,
+)
+
+_PRI = re.compile(r"<([0-9]{1,3})> ?")
+_BSD = re.compile(
+    r"([A-Za-z]{3}) +([0-9]{1,2}) (?:([0-9]{4}) )?([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?"
+    r"(?: ([0-9]{4})(?= |$))?:?(?: +|$)"
+)
+_ISO = re.compile(ISO_PATTERN + r"(?: +|$)")
+# TAG: program name, optional [pid], optional ':'.
+_TAG = re.compile(r"([^\s\[]+?)(?:\[([^\]\s]*)\])?(:)?(?: +|$)")
+
+
+def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -> bool:
+    mon, day, y1, hh, mm, ss, frac, y2 = m.groups()
+    mo = MONTHS.get(mon) or MONTHS.get(mon.lower())
+    if mo is None:
+        return False
+    ns = frac_to_ns(frac) if frac else 0
+    year = y1 or y2
+    if year:
+        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz)
+    else:
+        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time))
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
+
+
+def _tag(out: dict, text: str) -> str:
+    """Split ``tag[pid]: msg``; returns the message."""
+    m = _TAG.match(text)
+    if m is None:
+        return text
+    app, pid, _colon = m.groups()
+    out["log.syslog.appname"] = app
+    if pid:
+        out["log.syslog.procid"] = pid
+        if pid.isdigit() and pid.isascii():
+            out["process.pid"] = int(pid)
+    return text[m.end() :]
+
+
+def _looks_like_tag(word: str) -> bool:
+    return word.endswith(":") or ("[" in word and word.endswith("]"))
+
+
+def parse(line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: bool = False) -> dict | None:
+    """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
+    pos = 0
+    pri = None
+    m = _PRI.match(line)
+    if m is not None:
+        pri = int(m.group(1))
+        pos = m.end()
+    elif require_pri:
+        return None
+    out: dict = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line}
+    if pri is not None:
+        if pri < 192:
+            out.update(PRI_FIELDS[pri])
+        else:
+            out["logship.parse_error"] = f"PRI: value {pri} > 191 at offset 1"
+    has_ts = False
+    tm = _BSD.match(line, pos)
+    if tm is not None:
+        has_ts = _set_bsd(out, tm, source_time, tz)
+    else:
+        tm = _ISO.match(line, pos)
+        if tm is not None:
+            has_ts = set_iso_groups(out, tm.groups(), tz)
+    if has_ts:
+        pos = tm.end()
+    elif pri is None:
+        return None
+    if not has_ts:
+        apply_source_time(out, source_time, tz)
+    rest = line[pos:]
+    if rest:
+        if has_ts:
+            sp = rest.find(" ")
+            first = rest if sp < 0 else rest[:sp]
+            if not _looks_like_tag(first):  # the HOSTNAME field
+                out["log.syslog.hostname"] = out["host.hostname"] = first
+                rest = "" if sp < 0 else rest[sp + 1 :].lstrip(" ")
+            if rest:
+                rest = _tag(out, rest)
+        else:
+            # No timestamp: only a word that clearly is a TAG is split off.
+            sp = rest.find(" ")
+            if _looks_like_tag(rest if sp < 0 else rest[:sp]):
+                rest = _tag(out, rest)
+    out["message"] = rest
+    if pri is None and rest:
+        lvl = levels.heuristic(rest)
+        if lvl is not None:
+            out["log.level"] = lvl
+    return out

@@ -1,0 +1,331 @@
+"""Timestamp helpers for the hot path.
+
+Fixed formats are parsed by the format modules with slicing and ``int()``; this
+module turns the resulting civil fields into the two output values:
+
+* ``@timestamp``: a timezone-aware ``datetime`` (microsecond precision),
+* ``logship.timestamp_ns``: the same instant as integer epoch nanoseconds
+  (full precision, e.g. 9-digit RFC 5424 fractions).
+
+Epoch nanoseconds are computed arithmetically (days-from-civil, cached) so the
+``datetime`` is built exactly once and never converted back.  python-dateutil
+is only imported for the odd formats that reach :func:`parse_fallback`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+import time as _time
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+MONTHS: dict[str, int] = {}
+for _i, _name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+):
+    # Cache every case variant seen in the wild so lookup is a single dict hit.
+    for _v in (_name, _name.title(), _name.upper()):
+        MONTHS[_v] = _i
+
+_DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+# Fraction digit-count -> multiplier to nanoseconds.
+FRAC_SCALE = tuple(10 ** (9 - n) if n <= 9 else 0 for n in range(10))
+
+
+@lru_cache(maxsize=8192)
+def days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def valid_date(y: int, m: int, d: int) -> bool:
+    if not (1 <= m <= 12 and 1 <= d <= _DAYS_IN_MONTH[m]):
+        return False
+    if m == 2 and d == 29:
+        return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    return True
+
+
+_FIXED_TZ: dict[int, timezone] = {0: UTC}
+
+
+def fixed_tz(offset_minutes: int) -> timezone:
+    """Cached ``timezone`` object for a UTC offset in minutes."""
+    tz = _FIXED_TZ.get(offset_minutes)
+    if tz is None:
+        tz = _FIXED_TZ[offset_minutes] = timezone(timedelta(minutes=offset_minutes))
+    return tz
+
+
+# tz object -> constant UTC offset in seconds, or None when it varies (DST zones).
+_TZ_OFFSET: dict[tzinfo, int | None] = {UTC: 0}
+
+
+def _constant_offset(tz: tzinfo) -> int | None:
+    try:
+        return _TZ_OFFSET[tz]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable tzinfo: treat as variable
+        return None
+    off: int | None = None
+    if isinstance(tz, timezone):
+        delta = tz.utcoffset(None)
+        off = int(delta.total_seconds()) if delta is not None else None
+    _TZ_OFFSET[tz] = off
+    return off
+
+
+def build(
+    y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo
+) -> tuple[datetime, int] | None:
+    """Return ``(aware datetime, epoch ns)`` or None for an impossible date.
+
+    A leap second (``s == 60``) is folded onto the next second's start.
+    """
+    if not (1 <= mo <= 12 and 1 <= d <= _DAYS_IN_MONTH[mo]) or h > 23 or mi > 59 or s > 60 or y < 1:
+        return None
+    if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+        return None
+    leap = s == 60
+    if leap:
+        s = 59
+        ns = 999_999_999
+    off = _constant_offset(tz)
+    try:
+        dt = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
+    except (ValueError, OverflowError):
+        return None
+    if off is None:
+        delta = dt.utcoffset()
+        off = int(delta.total_seconds()) if delta is not None else 0
+    epoch_ns = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000) + ns
+    return dt, epoch_ns
+
+
+def set_time(
+    out: dict, y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo
+) -> bool:
+    """Store ``@timestamp``/``logship.timestamp_ns`` into ``out``; False if invalid."""
+    r = build(y, mo, d, h, mi, s, ns, tz)
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
+
+
+def from_datetime(dt: datetime, tz: tzinfo = UTC) -> tuple[datetime, int]:
+    """Aware datetime (naive ones are taken in ``tz``) and its epoch ns."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt, ((dt - _EPOCH) // _US) * 1000
+
+
+def from_epoch(value: float | int) -> tuple[datetime, int] | None:
+    """Epoch number whose unit is guessed from magnitude (s, ms, us or ns)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    a = abs(value)
+    if a < 1e11:  # seconds (until year 5138)
+        ns = int(round(value * 1_000_000_000)) if isinstance(value, float) else value * 1_000_000_000
+    elif a < 1e14:
+        ns = int(round(value * 1_000_000)) if isinstance(value, float) else value * 1_000_000
+    elif a < 1e17:
+        ns = int(round(value * 1000)) if isinstance(value, float) else value * 1000
+    else:
+        ns = int(value)
+    try:
+        dt = _EPOCH + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return None
+    return dt, ns
+
+
+def frac_to_ns(frac: str) -> int:
+    """Digits after the decimal point -> nanoseconds (extra digits truncated)."""
+    n = len(frac)
+    if n <= 9:
+        return int(frac) * FRAC_SCALE[n] if n else 0
+    return int(frac[:9])
+
+
+def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
+    """Fast ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
+
+    Falls back to None (caller may use :func:`parse_fallback`)."""
+    n = len(text)
+    if n < 16 or text[4] != "-" or text[7] != "-" or text[13] != ":":
+        return None
+    c = text[10]
+    if c not in "Tt ":
+        return None
+    try:
+        y = int(text[0:4]); mo = int(text[5:7]); d = int(text[8:10])
+        h = int(text[11:13]); mi = int(text[14:16])
+        s = 0
+        i = 16
+        if n > 16 and text[16] == ":":
+            s = int(text[17:19]); i = 19
+        ns = 0
+        if i < n and text[i] in ".,":
+            j = i + 1
+            while j < n and "0" <= text[j] <= "9":
+                j += 1
+            ns = frac_to_ns(text[i + 1 : j])
+            i = j
+        zone = tz
+        if i < n:
+            c = text[i]
+            if c in "Zz":
+                zone = UTC
+                i += 1
+            elif c in "+-":
+                rest = text[i + 1 :]
+                if len(rest) >= 5 and rest[2] == ":":
+                    oh, om, i = int(rest[0:2]), int(rest[3:5]), i + 6
+                elif len(rest) >= 4 and rest[:4].isdigit():
+                    oh, om, i = int(rest[0:2]), int(rest[2:4]), i + 5
+                elif len(rest) >= 2 and rest[:2].isdigit():
+                    oh, om, i = int(rest[0:2]), 0, i + 3
+                else:
+                    return None
+                if oh > 23 or om > 59:
+                    return None
+                off = oh * 60 + om
+                zone = fixed_tz(-off if c == "-" else off)
+            elif c == " ":
+                pass
+            else:
+                return None
+        if i < n and text[i:].strip():
+            return None
+    except ValueError:
+        return None
+    return build(y, mo, d, h, mi, s, ns, zone)
+
+
+def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
+    """Slow path for odd formats: python-dateutil (imported lazily)."""
+    if not text or len(text) > 64:
+        return None
+    r = parse_iso(text, tz)
+    if r is not None:
+        return r
+    try:
+        from dateutil import parser as _dp  # lazy: only odd formats pay for it
+
+        dt = _dp.parse(text)
+    except (ValueError, OverflowError, TypeError, ImportError, LookupError):
+        return None
+    return from_datetime(dt, tz)
+
+
+def reference_epoch(source_time: datetime | None) -> float:
+    """Reference instant (epoch seconds) for year inference.
+
+    Uses ``source_time``; without one, the wall clock (the only clock read in
+    this package, and only for year-less stamps with no source_time)."""
+    if source_time is None:
+        return _time.time()
+    if source_time.tzinfo is None:
+        source_time = source_time.replace(tzinfo=UTC)
+    return (source_time - _EPOCH) // _US / 1e6
+
+
+def build_yearless(
+    mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, ref: float
+) -> tuple[datetime, int] | None:
+    """Resolve a year-less stamp: the year that puts it closest to ``ref`` but
+    not more than one day after it (handles New Year in both directions)."""
+    ry = _year_of(ref)
+    limit = (ref + 86400) * 1_000_000_000
+    best = None
+    for y in (ry + 1, ry, ry - 1):  # newest first: first one not in the future wins
+        r = build(y, mo, d, h, mi, s, ns, tz)
+        if r is not None and r[1] <= limit:
+            best = r
+            break
+    if best is None:  # e.g. Feb 29 in a non-leap window: search back to a leap year
+        for y in range(ry - 2, ry - 9, -1):
+            r = build(y, mo, d, h, mi, s, ns, tz)
+            if r is not None:
+                return r
+    return best
+
+
+@lru_cache(maxsize=64)
+def _year_of_day(day: int) -> int:
+    return (_EPOCH + timedelta(days=day)).year
+
+
+def _year_of(epoch_s: float) -> int:
+    try:
+        return _year_of_day(int(epoch_s // 86400))
+    except OverflowError:
+        return 1970
+
+
+# Regex text for an ISO-8601 stamp with 8 positional groups:
+# year, month, day, hour, minute, second, fraction, offset (Z / ±hh[:]mm).
+ISO_PATTERN = (
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]+))?"
+    r"(Z|z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def offset_tz(off: str | None, default: tzinfo) -> tzinfo:
+    """``Z``/``+hh:mm``/``-hhmm``/None -> tzinfo (cached)."""
+    if not off:
+        return default
+    if off in "Zz":
+        return UTC
+    o = off.replace(":", "")
+    minutes = int(o[1:3]) * 60 + int(o[3:5])
+    return fixed_tz(-minutes if o[0] == "-" else minutes)
+
+
+def set_iso_groups(out: dict, g: tuple, tz: tzinfo) -> bool:
+    """Store a stamp from the 8 groups of :data:`ISO_PATTERN`."""
+    y, mo, d, hh, mm, ss, frac, off = g
+    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0,
+              offset_tz(off, tz))
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
+
+
+def set_clf(out: dict, day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
+    """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
+    mo = MONTHS.get(mon)
+    if mo is None:
+        return False
+    r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), 0, offset_tz(off, UTC))
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
+
+
+def set_yearless(out: dict, mo: int, d: int, hh: int, mm: int, ss: int, ns: int, tz: tzinfo,
+                 source_time: datetime | None) -> bool:
+    r = build_yearless(mo, d, hh, mm, ss, ns, tz, reference_epoch(source_time))
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
+
+
+def apply_source_time(out: dict, source_time: datetime | None, tz: tzinfo) -> None:
+    """Line without its own stamp: use the record's time (if any)."""
+    if source_time is not None:
+        out["@timestamp"], out["logship.timestamp_ns"] = from_datetime(source_time, tz)
