@@ -16,7 +16,7 @@ from .timestamps import ISO_PATTERN, MONTHS, set_iso_groups
 
 
 _ISO = re.compile(ISO_PATTERN)
-_LOGFMT_START = re.compile(r"[A-Za-z_][\w.\-/@]*=")
+_LOGFMT_START = re.compile(r"@?[A-Za-z_][\w.\-/@#]*=")
 _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
 
 
@@ -63,7 +63,7 @@ def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
 def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     if len(line) < 4:
         return None
-    if line[1].isalpha() or line[3] == "/":
+    if line[1].isalpha() or line[3] == "/" or line[5:6] == "-":
         return apache_error.parse(line, st, tz)
     if line[3] == "-":
         return php.parse(line, st, tz)
@@ -105,10 +105,15 @@ def _syslog(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return syslog.parse(line, st, tz)
 
 
-_BY_FIRST: dict[str, object] = {"<": _syslog, "{": _json, "[": _bracket}
+def _access(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    return access.parse(line, st, tz) if '] "' in line else None
+
+
+# '"' starts a quoted X-Forwarded-For list, ':' an IPv6 address like "::1".
+_BY_FIRST: dict[str, object] = {"<": _syslog, "{": _json, "[": _bracket, '"': _access, ":": _access}
 for _c in "0123456789":
     _BY_FIRST[_c] = _digit
-for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
+for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     _BY_FIRST[_c] = _word
 
 

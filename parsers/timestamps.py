@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 import time as _time
+import warnings
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -213,6 +214,14 @@ def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
     return build(y, mo, d, h, mi, s, ns, zone)
 
 
+# Common zone abbreviations (dateutil does not resolve them on its own).
+_TZ_NAMES = {
+    "UTC": 0, "GMT": 0, "Z": 0, "EST": -5 * 3600, "EDT": -4 * 3600, "CST": -6 * 3600, "CDT": -5 * 3600,
+    "MST": -7 * 3600, "MDT": -6 * 3600, "PST": -8 * 3600, "PDT": -7 * 3600, "CET": 3600, "CEST": 7200,
+    "EET": 7200, "EEST": 3 * 3600, "BST": 3600, "IST": 19800, "JST": 9 * 3600,
+}
+
+
 def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
     """Slow path for odd formats: python-dateutil (imported lazily)."""
     if not text or len(text) > 64:
@@ -223,7 +232,9 @@ def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
     try:
         from dateutil import parser as _dp  # lazy: only odd formats pay for it
 
-        dt = _dp.parse(text)
+        with warnings.catch_warnings():  # unknown zone names: taken as tz, no warning spam
+            warnings.simplefilter("ignore")
+            dt = _dp.parse(text, tzinfos=_TZ_NAMES)
     except (ValueError, OverflowError, TypeError, ImportError, LookupError):
         return None
     return from_datetime(dt, tz)

@@ -2,8 +2,8 @@
 trailing ``"$http_x_forwarded_for"`` and other extra fields, which are ignored).
 
 Apache and nginx write the same line shapes, so auto-detection cannot tell them
-apart: lines with extra quoted fields after the user agent (nginx "main" and
-ingress formats) are reported as ``nginx.access``, others as ``apache.access``;
+apart: lines with extra fields after the user agent (nginx "main" and ingress
+formats) are reported as ``nginx.access``, others as ``apache.access``;
 pass ``hint`` to force the dataset.  ``message`` is the whole line (no field
 of an access line is a "message"), so no ``event.original`` is added.
 """
@@ -17,7 +17,8 @@ from ..timestamps import set_clf
 
 _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _RX = re.compile(
-    r"(\S+(?:, \S+)*) (\S+) (\S+) \[([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) "
+    r"(.{1,512}?) (\S+) (\S+) \["
+    r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) "
     r"([+-][0-9]{4})\] " + _Q + r" ([0-9]{3}) ([0-9]+|-)(?: " + _Q + " " + _Q + r")?(.*)",
     re.S,
 )
@@ -30,12 +31,13 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dataset: str | No
     (client, ident, user, day, mon, year, hh, mm, ss, off, request, status, size, referrer, agent,
      rest) = m.groups()
     if dataset is None:
-        dataset = "nginx.access" if rest.startswith(' "') else "apache.access"
+        dataset = "nginx.access" if rest else "apache.access"
     out: dict = {"message": line, "event.dataset": dataset}
     if not set_clf(out, day, mon, year, hh, mm, ss, off):
         return None
-    comma = client.find(",")
-    out["source.address"] = client if comma < 0 else client[:comma]  # first of an X-Forwarded-For list
+    # The first field may be an X-Forwarded-For list (quoted or not, possibly followed
+    # by the peer address): its first entry is the original client.
+    out["source.address"] = client.lstrip('"').split(",", 1)[0].split(" ", 1)[0].rstrip('"')
     if user != "-":
         out["user.name"] = user
     parts = request.split(" ")

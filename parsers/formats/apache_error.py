@@ -13,7 +13,7 @@ import re
 from datetime import datetime, tzinfo
 
 from .. import levels
-from ..timestamps import MONTHS, build, frac_to_ns, set_clf
+from ..timestamps import MONTHS, build, frac_to_ns, parse_iso, set_clf
 
 _RX = re.compile(
     r"\[([^\]]{19,40})\] \[(?:([^:\]\s]+):)?([a-z]+[0-9]?)\]"
@@ -35,7 +35,13 @@ def _set_time(out: dict, text: str, tz: tzinfo) -> bool:
         out["@timestamp"], out["logship.timestamp_ns"] = r
         return True
     m = _CLF.match(text)
-    return m is not None and set_clf(out, *m.groups())
+    if m is not None:
+        return set_clf(out, *m.groups())
+    r = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
+    if r is None:
+        return False
+    out["@timestamp"], out["logship.timestamp_ns"] = r
+    return True
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:

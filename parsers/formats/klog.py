@@ -12,7 +12,7 @@ from ..timestamps import build, frac_to_ns, set_yearless
 
 _RX = re.compile(
     r"([IWEF])([0-9]{4})?([0-9]{2})([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))? +"
-    r"([0-9]+) ([^\s:\]]+):([0-9]+)\] ?(.*)",
+    r"([0-9]{1,10}) ([^\s:\]]+):([0-9]{1,10})\] ?(.*)",
     re.S,
 )
 _LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}

@@ -7,8 +7,8 @@
     17/06/09 20:10:40 INFO spark.Cls: msg                      (Spark: yy/MM/dd)
     081109 203615 148 INFO dfs.DataNode: msg                   (HDFS: yyMMdd HHmmss pid)
 
-A logger is taken only when followed by `` - `` / `` : ``, or by ``:`` when it
-is dotted (so ``Error: disk full`` stays a message).
+A logger is taken only when it is dotted (``a.b.C``, ``Outer$Inner``) and followed
+by `` - ``, `` : `` or ``:`` (so ``Error: disk full`` stays a message).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _LEVEL = r"(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE|CRITICAL|NOTICE|tra
 # After the stamp: [sep] [thread] LEVEL [pid ---] [thread] [sep] [logger sep] msg
 TAIL = re.compile(
     r"(?: +-)? +(?:\[([^\]]*)\] +)?" + _LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
-    r"(?:([\w$.\-@]+) (?:-|:) +|([\w$\-]*[.$][\w$.\-@]*): +)?(.*)",
+    r"(?:([\w$\-]*[.$][\w$.\-@]*) (?:-|:) +|([\w$\-]*[.$][\w$.\-@]*): +)?(.*)",
     re.S,
 )
 _ISO = re.compile(ISO_PATTERN)

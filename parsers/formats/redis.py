@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from ..timestamps import MONTHS, build, frac_to_ns, set_yearless
+from ..timestamps import MONTHS, build, frac_to_ns, from_epoch, set_yearless
 
 _RX = re.compile(
     r"(?:([0-9]+):([A-Z]) |\[([0-9]+)\] )?([0-9]{1,2}) ([A-Za-z]{3}) (?:([0-9]{4}) )?"
     r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))? ([.*#-]) (.*)",
     re.S,
 )
+_SIGNAL = re.compile(r"([0-9]+):signal-handler \(([0-9]{9,11})\) (.*)", re.S)  # epoch-stamped
 _LEVELS = {".": "debug", "-": "debug", "*": "notice", "#": "warning"}
 _ROLES = {"M": "master", "S": "slave", "C": "child", "X": "sentinel"}
 
@@ -27,7 +28,7 @@ _ROLES = {"M": "master", "S": "slave", "C": "child", "X": "sentinel"}
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
-        return None
+        return _signal_handler(line)
     pid, role, pid2, d, mon, y, hh, mm, ss, frac, sym, msg = m.groups()
     mo = MONTHS.get(mon)
     if mo is None:
@@ -46,4 +47,16 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         out["process.pid"] = int(pid)
     if role:
         out["redis.log.role"] = _ROLES.get(role, role)
+    return out
+
+
+def _signal_handler(line: str) -> dict | None:
+    m = _SIGNAL.match(line)
+    if m is None:
+        return None
+    pid, epoch, msg = m.groups()
+    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "process.pid": int(pid)}
+    r = from_epoch(int(epoch))
+    if r is not None:
+        out["@timestamp"], out["logship.timestamp_ns"] = r
     return out
