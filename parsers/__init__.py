@@ -6,7 +6,7 @@ Public API
 ``parse(raw, *, source_time=None, hint=None, tz=None) -> dict``
     ``raw`` is ``bytes`` (decoded as UTF-8, invalid bytes replaced by U+FFFD) or
     ``str`` (lone surrogates are replaced too, so the output is always valid
-    text).  One trailing ``\\n`` / ``\\r\\n`` is dropped.  ``hint`` skips
+    text).  One trailing ``\\n``, ``\\r\\n`` or ``\\r`` is dropped.  ``hint`` skips
     detection: ``"syslog"`` (RFC 5424, then RFC 3164) or any ``event.dataset``
     name below; if the hinted parser does not match, auto-detection runs.
     ``tz`` (default UTC) applies to stamps without an offset.  ``source_time``
