@@ -1,0 +1,43 @@
+"""Parser accuracy report over the public corpora in ``../shared/eval``.
+
+Prints a table, then a last line of JSON (shares in %).  The logic lives in
+``tests/corpus/evaluate.py`` (shared with the corpus tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.corpus import evaluate  # noqa: E402
+
+
+def main() -> None:
+    if not evaluate.eval_dir().is_dir():
+        sys.exit(f"eval corpora not found at {evaluate.eval_dir()} (set LOGSHIP_EVAL_DIR)")
+    r = evaluate.report()
+    c = r["rfc5424_counts"]
+    print("RFC 5424 vectors")
+    print(f"  valid lines, every stated field right : {c['valid_fields'][0]}/{c['valid_fields'][1]}")
+    print(f"  invalid lines rejected by validator    : {c['invalid_rejected'][0]}/{c['invalid_rejected'][1]}")
+    print(f"  valid lines accepted by validator      : {c['valid_accepted'][0]}/{c['valid_accepted'][1]}")
+    print(f"RFC 3164 vectors (lenient, all stated fields): {r['rfc3164']}%")
+    print(f"multiline grouping (fluent-bit cases): {r['multiline']}%")
+    print("\napps/*.jsonl             valid rows right   invalid rows not accepted")
+    for fmt, v in sorted(r["apps"].items()):
+        ok, tot = v["valid"]
+        iok, itot = v["invalid"]
+        print(f"  {fmt:<28} {ok:>3}/{tot:<3} ({100 * ok / tot if tot else 100:5.1f}%)   "
+              f"{iok}/{itot}")
+    print("\nloghub (2k lines each)   timestamp   level     message   all three")
+    for system, v in r["loghub"].items():
+        lv = "n/a" if v["level"] is None else f"{v['level']:.1f}%"
+        print(f"  {system:<22} {v['timestamp']:6.1f}%   {lv:>6}   {v['message']:6.1f}%   {v['all']:6.1f}%")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
