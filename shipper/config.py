@@ -1,0 +1,202 @@
+"""Configuration: `LOGSHIP_*` environment variables over an optional TOML file over defaults.
+
+Every setting is a field of one of the section dataclasses below; its environment
+name is ``LOGSHIP_<SECTION PREFIX><FIELD>`` (upper case) and its file key is
+``[section] field``. Adding a setting is adding a field with a default and a ``doc``:
+the loader, the README table (``logship config --markdown``) and the validation all
+follow from the declaration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the variable and what it expects."""
+
+
+def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices})
+
+
+def setting_factory(factory: Any, doc: str) -> Any:
+    return field(default_factory=factory, metadata={"doc": doc, "secret": False, "choices": ()})
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSettings:
+    host: str = setting("unix:///var/run/docker.sock", "Docker engine API endpoint (unix socket).")
+    include: tuple[str, ...] = setting((), "Only ship containers whose name matches one of these globs (comma-separated; empty = all).")
+    exclude: tuple[str, ...] = setting((), "Never ship containers whose name matches one of these globs (comma-separated).")
+    exclude_label: str = setting("", "logspout-style opt-out label: `key` or `key:value`; containers carrying it are not shipped.")
+    max_line_bytes: int = setting(1 << 20, "Docker's 16 KiB partial lines are merged up to this size; longer lines are cut and flagged `logship.truncated`.")
+    reconnect_max_s: float = setting(30.0, "Longest backoff between reconnects to a vanished Docker socket.")
+
+
+@dataclass(frozen=True, slots=True)
+class ElasticsearchSettings:
+    url: tuple[str, ...] = setting(("http://127.0.0.1:9200",), "Elasticsearch URL(s), comma-separated; requests go round-robin to those that answer.")
+    username: str = setting("", "Basic-auth user name.")
+    password: str = setting("", "Basic-auth password.", secret=True)
+    api_key: str = setting("", "API key (the base64 `id:key` form), instead of basic auth.", secret=True)
+    ca_file: str = setting("", "CA certificate file (PEM) to verify the server's TLS certificate.")
+    verify_certs: bool = setting(True, "Verify TLS certificates (never turn off outside a lab).")
+    index_prefix: str = setting("logship", "Index name prefix: log lines go to `<prefix>-YYYY.MM.DD`.")
+    bulk_max_docs: int = setting(5000, "A bulk request is sent when it holds this many documents ...")
+    bulk_max_bytes: int = setting(5 << 20, "... or this many bytes ...")
+    flush_interval_s: float = setting(1.0, "... or when its oldest document has waited this long (seconds).")
+    concurrency: int = setting(2, "Bulk requests in flight at once.")
+    timeout_s: float = setting(30.0, "Timeout of one request to Elasticsearch (seconds).")
+    shards: int = setting(1, "Primary shards of the log indices (index template).")
+    replicas: int = setting(0, "Replicas of the log indices (index template); 0 suits one node.")
+    refresh_interval: str = setting("1s", "Refresh interval of the log indices: how soon a line is searchable.")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    queue_batches: int = setting(64, "Capacity of each bounded queue between stages, in batches (the lines of one read, at most 256 KiB); a full queue pauses the stage before it.")
+    hostname: str = setting_factory(socket.gethostname, "`host.name` of every record (default: this host's name).")
+    state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live.")
+    log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))
+    timezone: str = setting("UTC", "Time zone for log timestamps that carry none (IANA name, e.g. Europe/Paris).")
+    ebpf: str = setting("auto", "eBPF source: `on` (fail if it cannot start), `off`, or `auto` (warn and go on without it).", choices=("auto", "on", "off"))
+
+
+SECTIONS: dict[str, tuple[str, type]] = {
+    # section name -> (environment prefix, settings class)
+    "pipeline": ("", PipelineSettings),
+    "docker": ("DOCKER_", DockerSettings),
+    "elasticsearch": ("ES_", ElasticsearchSettings),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    docker: DockerSettings = field(default_factory=DockerSettings)
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        """The settings as a dict with secrets masked, for logs and `logship config`."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in SECTIONS:
+            sect = getattr(self, name)
+            out[name] = {
+                f.name: ("***" if f.metadata["secret"] and getattr(sect, f.name) else getattr(sect, f.name))
+                for f in fields(sect)
+            }
+        return out
+
+
+def env_name(section: str, field_name: str) -> str:
+    return "LOGSHIP_" + SECTIONS[section][0] + field_name.upper()
+
+
+def _convert(raw: Any, typ: Any, where: str, choices: tuple[str, ...]) -> Any:
+    origin = typing.get_origin(typ)
+    try:
+        if typ is bool:
+            if isinstance(raw, bool):
+                return raw
+            low = str(raw).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if typ is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(raw)
+        if typ is float:
+            return float(raw)
+        if typ is Path:
+            return Path(raw)
+        if origin is tuple:
+            items = raw if isinstance(raw, (list, tuple)) else [s for s in str(raw).split(",")]
+            return tuple(str(s).strip() for s in items if str(s).strip())
+        if typ is str:
+            value = str(raw)
+            if choices and value not in choices:
+                raise ValueError(f"expected one of {', '.join(choices)}")
+            return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}={raw!r}: {exc}") from None
+    raise ConfigError(f"{where}: unsupported setting type {typ!r}")  # a programming error, said clearly
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | None = None) -> Config:
+    """Build the Config from env (default os.environ) and the TOML file named by
+    `file` or `LOGSHIP_CONFIG`. Unknown `LOGSHIP_*` variables and file keys are errors:
+    a typo must not silently fall back to a default."""
+    env = os.environ if env is None else env
+    file = file or env.get("LOGSHIP_CONFIG") or None
+    from_file: dict[str, Any] = {}
+    if file:
+        try:
+            from_file = tomllib.loads(Path(file).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"LOGSHIP_CONFIG={file}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"LOGSHIP_CONFIG={file}: not valid TOML: {exc}") from None
+        unknown = set(from_file) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"{file}: unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
+
+    known_env = {"LOGSHIP_CONFIG"}
+    sections: dict[str, Any] = {}
+    for name, (_, cls) in SECTIONS.items():
+        types_ = _section_types(cls)
+        file_sect = from_file.get(name, {})
+        if not isinstance(file_sect, dict):
+            raise ConfigError(f"{file}: [{name}] must be a table")
+        unknown = set(file_sect) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"{file}: unknown key(s) {sorted(unknown)} in [{name}]")
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            var = env_name(name, f.name)
+            known_env.add(var)
+            if var in env:
+                kwargs[f.name] = _convert(env[var], types_[f.name], var, f.metadata["choices"])
+            elif f.name in file_sect:
+                kwargs[f.name] = _convert(file_sect[f.name], types_[f.name], f"{file}: [{name}] {f.name}", f.metadata["choices"])
+        sections[name] = cls(**kwargs)
+    unknown_env = sorted(k for k in env if k.startswith("LOGSHIP_") and k not in known_env and k not in _NOT_SETTINGS)
+    if unknown_env:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown_env)}; `logship config --markdown` lists them all")
+    return Config(**sections)
+
+
+# Variables that belong to the tooling (provisioning, tests), not to the shipper.
+_NOT_SETTINGS = frozenset({"LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
+
+
+def markdown_table() -> str:
+    """Every setting with its default: the README's configuration table."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, (_, cls) in SECTIONS.items():
+        for f in fields(cls):
+            if f.default is not dataclasses.MISSING:
+                d = f.default
+                shown = ",".join(d) if isinstance(d, tuple) else ("true" if d is True else "false" if d is False else str(d))
+                shown = shown or "(empty)"
+            else:
+                shown = "(this host's name)" if name == "pipeline" and f.name == "hostname" else "(computed)"
+            rows.append(f"| `{env_name(name, f.name)}` | `{shown}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+__all__ = ["Config", "ConfigError", "load", "markdown_table", "env_name", "SECTIONS"]

@@ -1,0 +1,84 @@
+"""Wiring: sources -> parse/enrich -> sink, through bounded queues, with a graceful
+shutdown that flushes what is already read before exiting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from shipper.config import Config
+from shipper.enrich import Enricher
+from shipper.metrics import METRICS
+from shipper.record import Record
+from shipper.sinks.elasticsearch import ElasticsearchSink, Item
+from shipper.sources.docker import DockerSource
+
+log = logging.getLogger("logship.pipeline")
+
+
+class Pipeline:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        n = config.pipeline.queue_batches
+        self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
+        self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
+        self.enricher = Enricher(config.pipeline.hostname)
+        self.sink = ElasticsearchSink(config.elasticsearch)
+        self.docker = DockerSource(config.docker, self.emit)
+        METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
+        METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
+
+    async def emit(self, batch: list[Record]) -> None:
+        METRICS.count("logship_lines_in_total", len(batch), source=batch[0].source)
+        await self.records.put(batch)
+
+    async def _process(self) -> None:
+        document, encode = self.enricher.document, self.sink.encode
+        while True:
+            batch = await self.records.get()
+            try:
+                await self.encoded.put([(r, encode(r, document(r))) for r in batch])
+            finally:
+                self.records.task_done()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.sink.start()
+        sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
+        process = asyncio.create_task(self._process(), name="process")
+        sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*sources, process, sink, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper and t.exception():
+                log.error("stage %s failed: %r", t.get_name(), t.exception())
+        log.info("shutting down: flushing what was read")
+        for t in sources:
+            t.cancel()
+        await asyncio.gather(*sources, return_exceptions=True)
+        await self.records.join()  # everything read is encoded ...
+        while not self.encoded.empty():  # ... and handed to the sink
+            await asyncio.sleep(0.05)
+        sink.cancel()  # its finally-block sends the last partial batch
+        await asyncio.gather(sink, return_exceptions=True)
+        process.cancel()
+        stopper.cancel()
+        await self.sink.close()
+        log.info("stopped")
+
+
+async def run(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await Pipeline(config).run(stop)
+
+
+def run_forever(config: Config) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
+        return asyncio.run(run(config))
+    return uvloop.run(run(config))
