@@ -83,7 +83,8 @@ __all__ = ["parse", "validate_rfc5424", "DATASETS"]
 DATASETS: tuple[str, ...] = tuple(k for k in detect.HINTS if k != "syslog")
 
 _auto = detect.auto
-_hinted = detect.hinted
+_HINTS = detect.HINTS
+_BY_FIRST = detect.BY_FIRST
 
 
 def _decode(raw: object) -> str:
@@ -115,14 +116,26 @@ def parse(
 ) -> dict:
     """Parse one log line into flat ECS fields (see the module docstring)."""
     try:
-        line = _decode(raw)
+        # Hot path: decode inline (no helper call) for the two common input types.
+        if type(raw) is bytes:
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", "replace")
+        elif type(raw) is str and raw.isascii():
+            line = raw
+        else:
+            line = _decode(raw)
         if line and line[-1] in "\r\n":
             line = line[:-2] if line.endswith("\r\n") else line[:-1]
         if tz is None:
             tz = UTC
-        if hint is None:
-            return _auto(line, source_time, tz)
-        return _hinted(line, hint, source_time, tz)
+        fn = _BY_FIRST.get(line[:1]) if hint is None else _HINTS.get(hint)
+        if fn is not None:
+            out = fn(line, source_time, tz)
+            if out is not None:
+                return out
+        return _auto(line, source_time, tz)
     except Exception as exc:  # last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)
 

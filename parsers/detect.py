@@ -101,27 +101,23 @@ def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return None
 
 
-def _syslog(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
-    return syslog.parse(line, st, tz)
-
-
 def _access(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return access.parse(line, st, tz) if '] "' in line else None
 
 
 # '"' starts a quoted X-Forwarded-For list, ':' an IPv6 address like "::1".
-_BY_FIRST: dict[str, object] = {"<": _syslog, "{": _json, "[": _bracket, '"': _access, ":": _access}
+BY_FIRST: dict[str, object] = {"<": syslog.parse, "{": _json, "[": _bracket, '"': _access, ":": _access}
 for _c in "0123456789":
-    _BY_FIRST[_c] = _digit
+    BY_FIRST[_c] = _digit
 for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
-    _BY_FIRST[_c] = _word
+    BY_FIRST[_c] = _word
 
 
 def auto(line: str, st: datetime | None, tz: tzinfo) -> dict:
     """Detect the format of ``line`` and parse it (never None)."""
     if not line:
         return unknown.parse(line, st, tz)
-    fn = _BY_FIRST.get(line[0])
+    fn = BY_FIRST.get(line[0])
     if fn is not None:
         r = fn(line, st, tz)  # type: ignore[operator]
         if r is not None:
@@ -129,7 +125,7 @@ def auto(line: str, st: datetime | None, tz: tzinfo) -> dict:
     elif line[0] in " \t\r\n\f\v":
         stripped = line.strip()
         if stripped and stripped[0] not in " \t":
-            fn = _BY_FIRST.get(stripped[0])
+            fn = BY_FIRST.get(stripped[0])
             if fn is not None:
                 r = fn(stripped, st, tz)  # type: ignore[operator]
                 if r is not None:
@@ -154,7 +150,7 @@ def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
 
 # hint -> parser; a parser that returns None falls back to auto-detection.
 HINTS: dict[str, object] = {
-    "syslog": _syslog,
+    "syslog": syslog.parse,
     "syslog.rfc5424": _rfc5424,
     "syslog.rfc3164": _rfc3164,
     "json": json_lines.parse,
@@ -172,12 +168,3 @@ HINTS: dict[str, object] = {
     "android.logcat": android.parse,
     "unknown": unknown.parse,
 }
-
-
-def hinted(line: str, hint: str, st: datetime | None, tz: tzinfo) -> dict:
-    fn = HINTS.get(hint)
-    if fn is not None:
-        r = fn(line, st, tz)  # type: ignore[operator]
-        if r is not None:
-            return r
-    return auto(line, st, tz)

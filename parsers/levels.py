@@ -57,26 +57,28 @@ def normalize_number(value: int) -> str | None:
 
 
 # Checked most severe first; word-bounded and case-insensitive so ERROR, Error,
-# err all count but "stderr" or "errors_total" do not.
-_HEURISTIC: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(?:emerg|emergency|panic)\b", re.I), "emergency"),
-    (re.compile(r"\b(?:fatal|crit|critical)\b", re.I), "critical"),
-    (re.compile(r"\b(?:err|error|exception)\b", re.I), "error"),
-    (re.compile(r"\b(?:warn|warning)\b", re.I), "warning"),
-    (re.compile(r"\bnotice\b", re.I), "notice"),
-    (re.compile(r"\binfo\b", re.I), "info"),
-    (re.compile(r"\b(?:debug|trace)\b", re.I), "debug"),
+# err all count but "stderr" or "errors_total" do not.  Each regex only runs
+# when a cheap substring test on the lowercased text says it might match.
+_HEURISTIC: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
+    (("emerg", "panic"), re.compile(r"\b(?:emerg|emergency|panic)\b", re.I), "emergency"),
+    (("fatal", "crit"), re.compile(r"\b(?:fatal|crit|critical)\b", re.I), "critical"),
+    (("err", "exception"), re.compile(r"\b(?:err|error|exception)\b", re.I), "error"),
+    (("warn",), re.compile(r"\b(?:warn|warning)\b", re.I), "warning"),
+    (("notice",), re.compile(r"\bnotice\b", re.I), "notice"),
+    (("info",), re.compile(r"\binfo\b", re.I), "info"),
+    (("debug", "trace"), re.compile(r"\b(?:debug|trace)\b", re.I), "debug"),
 )
-_ANY = re.compile(r"(?i)\b(?:emerg|emergency|panic|fatal|crit|critical|err|error|exception|warn|warning|notice|info|debug|trace)\b")
 
 
 def heuristic(text: str) -> str | None:
     """Guess a level from keywords in free text (most severe keyword wins)."""
     if len(text) > 4096:
         text = text[:4096]  # bound the work on huge lines
-    if _ANY.search(text) is None:
-        return None
-    for rx, lvl in _HEURISTIC:
-        if rx.search(text) is not None:
-            return lvl
+    low = text.lower()
+    for words, rx, lvl in _HEURISTIC:
+        for w in words:
+            if w in low:
+                if rx.search(text) is not None:
+                    return lvl
+                break
     return None

@@ -20,11 +20,18 @@ _BOM = "\ufeff"
 
 # <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
 _HEADER = re.compile(r"<([0-9]{1,3})>([0-9]{1,3}) (\S+) (\S+) (\S+) (\S+) (\S+)(?= |$)")
-_NAME = r'[^\s=\]"]+'
-_VALUE = r'[^"\\]*(?:\\.[^"\\]*)*'
-_SD_ELEMENT = re.compile(r"\[(" + _NAME + r")((?:\s+" + _NAME + r'\s*=\s*"' + _VALUE + r'")*)\s*\]', re.S)
-_SD_PARAM = re.compile(r"(" + _NAME + r')\s*=\s*"(' + _VALUE + r')"', re.S)
+# Possessive quantifiers (3.11+): no backtracking inside names/values.
+_NAME = r'[^\s=\]"]++'
+_VALUE = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+# The whole STRUCTURED-DATA run in one match (``[]`` tolerated), then one
+# findall yielding (sd_id, "", "") for each element and ("", name, value)
+# for each param: two regex calls per line whatever the element count.
+_SD_BLOCK = re.compile(
+    r"(?:\[" + _NAME + r"(?:\s++" + _NAME + r'\s*+=\s*+"' + _VALUE + r'")*+\s*+\]|\[\])++', re.S
+)
+_SD_TOKEN = re.compile(r"\[(" + _NAME + r")|(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"', re.S)
 _ESCAPE = re.compile(r'\\(["\\\]])')
+_BASE = tuple({"message": "", "event.dataset": "syslog.rfc5424", **f} for f in PRI_FIELDS)
 
 
 def _unescape(value: str) -> str:
@@ -34,23 +41,19 @@ def _unescape(value: str) -> str:
 def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]], int] | None:
     """Parse SD-ELEMENTs starting at ``text[pos] == '['``.
 
-    Returns ``(sd, end)``; ``sd`` is empty for ``[]``.  None if malformed."""
+    Returns ``(sd, end)``; ``sd`` is empty for ``[]``.  None if malformed.
+    A repeated SD-ID (invalid) has its params merged."""
+    m = _SD_BLOCK.match(text, pos)
+    if m is None:
+        return None
     sd: dict[str, dict[str, str]] = {}
-    n = len(text)
-    while pos < n and text[pos] == "[":
-        m = _SD_ELEMENT.match(text, pos)
-        if m is None:
-            if text.startswith("[]", pos):  # logspout's empty SD
-                pos += 2
-                continue
-            return None
-        params = sd.setdefault(m.group(1), {})
-        body = m.group(2)
-        if body:
-            for k, v in _SD_PARAM.findall(body):
-                params[k] = _unescape(v)
-        pos = m.end()
-    return sd, pos
+    params: dict[str, str] = {}
+    for sid, name, value in _SD_TOKEN.findall(m.group()):
+        if sid:
+            params = sd.setdefault(sid, {})
+        else:
+            params[name] = _ESCAPE.sub(r"\1", value) if "\\" in value else value
+    return sd, m.end()
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
@@ -60,11 +63,12 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         return None
     pri_s, ver, ts, host, app, procid, msgid = m.groups()
     pri = int(pri_s)
-    out: dict = {"message": "", "event.dataset": "syslog.rfc5424", "event.original": line}
     if pri < 192:
-        out.update(PRI_FIELDS[pri])
+        out = _BASE[pri].copy()  # message, dataset and PRI fields, prebuilt
     else:  # keep the rest of the header: real senders get PRI wrong more often than the rest
-        out["logship.parse_error"] = f"PRI: value {pri} > 191 at offset 1"
+        out = {"message": "", "event.dataset": "syslog.rfc5424",
+               "logship.parse_error": f"PRI: value {pri} > 191 at offset 1"}
+    out["event.original"] = line
     out["log.syslog.version"] = int(ver)
     if ts != "-":
         r = parse_iso(ts, tz)

@@ -69,6 +69,7 @@ def fixed_tz(offset_minutes: int) -> timezone:
 
 # tz object -> constant UTC offset in seconds, or None when it varies (DST zones).
 _TZ_OFFSET: dict[tzinfo, int | None] = {UTC: 0}
+_MISSING = object()
 
 
 def _constant_offset(tz: tzinfo) -> int | None:
@@ -97,11 +98,12 @@ def build(
         return None
     if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
         return None
-    leap = s == 60
-    if leap:
+    if s == 60:  # leap second
         s = 59
         ns = 999_999_999
-    off = _constant_offset(tz)
+    off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
+    if off is _MISSING:
+        off = _constant_offset(tz)
     try:
         dt = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
     except (ValueError, OverflowError):
@@ -159,10 +161,45 @@ def frac_to_ns(frac: str) -> int:
     return int(frac[:9])
 
 
-def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
-    """Fast ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
+_fromiso = datetime.fromisoformat
+_ORDINAL_EPOCH = 719163  # date(1970, 1, 1).toordinal()
 
-    Falls back to None (caller may use :func:`parse_fallback`)."""
+
+def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
+    """ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
+
+    Fast path: the C ``datetime.fromisoformat`` plus arithmetic epoch ns (fraction
+    digits 7-9 added back).  Odd cases (lowercase ``t``/``z``, leap second,
+    ``,`` fractions) take the slicing path.  None if not a stamp."""
+    n = len(text)
+    if n < 19 or text[4] != "-" or text[10] not in "T ":
+        return _parse_iso_slow(text, tz)
+    try:
+        dt = _fromiso(text)
+    except ValueError:
+        return _parse_iso_slow(text, tz)
+    zone = dt.tzinfo
+    if zone is None:
+        dt = dt.replace(tzinfo=tz)
+        zone = tz
+    off = _TZ_OFFSET.get(zone, _MISSING) if type(zone) is timezone else None
+    if off is _MISSING or off is None:
+        delta = dt.utcoffset()
+        off = delta.days * 86400 + delta.seconds if delta is not None else 0
+        if type(zone) is timezone and len(_TZ_OFFSET) < 4096:
+            _TZ_OFFSET[zone] = off
+    extra = 0
+    if n > 26 and text[19] == ".":  # fractions beyond microseconds (RFC 5424 allows up to 9 digits here)
+        j = 26
+        while j < n and j < 29 and "0" <= text[j] <= "9":
+            j += 1
+        if j > 26:
+            extra = int(text[26:j]) * FRAC_SCALE[j - 20]
+    return dt, ((dt.toordinal() - _ORDINAL_EPOCH) * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second - off
+                ) * 1_000_000_000 + dt.microsecond * 1000 + extra
+
+
+def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[datetime, int] | None:
     n = len(text)
     if n < 16 or text[4] != "-" or text[7] != "-" or text[13] != ":":
         return None
@@ -257,32 +294,33 @@ def build_yearless(
 ) -> tuple[datetime, int] | None:
     """Resolve a year-less stamp: the year that puts it closest to ``ref`` but
     not more than one day after it (handles New Year in both directions)."""
-    ry = _year_of(ref)
+    ry, ref_mo = _year_month_of(ref)
     limit = (ref + 86400) * 1_000_000_000
-    best = None
-    for y in (ry + 1, ry, ry - 1):  # newest first: first one not in the future wins
+    # Next year is only possible for a January stamp seen in late December.
+    years = (ry + 1, ry, ry - 1) if (mo == 1 and ref_mo == 12) else (ry, ry - 1)
+    for y in years:
         r = build(y, mo, d, h, mi, s, ns, tz)
         if r is not None and r[1] <= limit:
-            best = r
-            break
-    if best is None:  # e.g. Feb 29 in a non-leap window: search back to a leap year
-        for y in range(ry - 2, ry - 9, -1):
-            r = build(y, mo, d, h, mi, s, ns, tz)
-            if r is not None:
-                return r
-    return best
+            return r
+    # e.g. Feb 29 outside a leap year window: search back to the last leap year
+    for y in range(ry - 2, ry - 9, -1):
+        r = build(y, mo, d, h, mi, s, ns, tz)
+        if r is not None:
+            return r
+    return None
 
 
 @lru_cache(maxsize=64)
-def _year_of_day(day: int) -> int:
-    return (_EPOCH + timedelta(days=day)).year
+def _year_month_of_day(day: int) -> tuple[int, int]:
+    d = _EPOCH + timedelta(days=day)
+    return d.year, d.month
 
 
-def _year_of(epoch_s: float) -> int:
+def _year_month_of(epoch_s: float) -> tuple[int, int]:
     try:
-        return _year_of_day(int(epoch_s // 86400))
-    except OverflowError:
-        return 1970
+        return _year_month_of_day(int(epoch_s // 86400))
+    except (OverflowError, ValueError):
+        return 1970, 1
 
 
 # Regex text for an ISO-8601 stamp with 8 positional groups:

@@ -4,7 +4,7 @@
 # Elasticsearch, and the project virtualenv. Shared by `make run`, `make test`
 # and `.ci/run`. One line of progress per step; a failure says what and how to fix.
 #
-# usage: scripts/provision.sh [all|packages|headers|docker|images|debian-image|es-start|es-stop|es-url|venv]...
+# usage: scripts/provision.sh [all|packages|tracefs|headers|docker|images|debian-image|es-start|es-stop|es-url|venv]...
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +36,17 @@ step_packages() {
   as_root apt-get update -qq >/dev/null || die "apt-get update failed (network to Debian mirrors?)"
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >"$CACHE/apt.log" 2>&1 \
     || die "apt-get install ${missing[*]} failed; see $CACHE/apt.log"
+}
+
+step_tracefs() {
+  # bcc reads tracepoint formats from tracefs (and the debugfs path on older setups).
+  if [ -d /sys/kernel/tracing/events/syscalls ] && [ -d /sys/kernel/debug/tracing/events ]; then
+    say "tracefs: mounted"; return
+  fi
+  [ -d /sys/kernel/tracing/events ] || as_root mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+  grep -qs ' /sys/kernel/debug ' /proc/mounts || as_root mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+  [ -d /sys/kernel/tracing/events/syscalls ] || die "tracefs: cannot mount /sys/kernel/tracing (needs root and CONFIG_FTRACE_SYSCALLS)"
+  say "tracefs: mounted /sys/kernel/tracing and /sys/kernel/debug"
 }
 
 step_headers() {
@@ -184,8 +195,8 @@ mkdir -p "$CACHE" "$STATE"
 [ $# -gt 0 ] || set -- all
 for s in "$@"; do
   case "$s" in
-    all) step_packages; step_headers; step_docker; step_images; step_venv; step_es_start ;;
-    packages) step_packages ;; headers) step_headers ;; docker) step_docker ;; images) step_images ;;
+    all) step_packages; step_tracefs; step_headers; step_docker; step_images; step_venv; step_es_start ;;
+    packages) step_packages ;; tracefs) step_tracefs ;; headers) step_headers ;; docker) step_docker ;; images) step_images ;;
     debian-image) step_debian_image ;; venv) step_venv ;;
     es-start) step_es_start ;; es-stop) step_es_stop ;; es-url) echo "${LOGSHIP_ES_URL:-$(es_url)}" ;;
     *) die "unknown step '$s'" ;;

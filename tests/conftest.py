@@ -1,0 +1,222 @@
+"""Shared fixtures for tests against the real things: dockerd, Elasticsearch, the kernel.
+
+When a piece of infrastructure is missing a test skips locally, but FAILS under
+CI=true: a green CI run that skipped the real tests would be a lie."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_LABEL = "logship.test"
+
+
+def infra_missing(what: str, fix: str) -> None:
+    msg = f"{what} is not available ({fix})"
+    if IN_CI:
+        pytest.fail(f"CI=true and {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# ---- Docker ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    try:
+        import docker
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        infra_missing("the Docker engine", f"{exc}; run scripts/provision.sh docker")
+    return client
+
+
+@pytest.fixture(scope="session")
+def busybox(docker_client: Any) -> str:
+    try:
+        docker_client.images.get("local/busybox:latest")
+    except Exception:  # noqa: BLE001
+        infra_missing("image local/busybox", "run scripts/provision.sh images")
+    return "local/busybox:latest"
+
+
+@pytest.fixture(scope="session")
+def debian_image(docker_client: Any) -> str:
+    try:
+        docker_client.images.get("local/debian:bookworm")
+    except Exception:  # noqa: BLE001
+        infra_missing("image local/debian:bookworm", "run scripts/provision.sh debian-image")
+    return "local/debian:bookworm"
+
+
+@pytest.fixture
+def containers(docker_client: Any) -> Iterator[Callable[..., Any]]:
+    """Factory: run(image, cmd, **kwargs) -> container, labelled and removed after the test."""
+    made: list[Any] = []
+
+    def run(image: str, command: Any = None, **kw: Any) -> Any:
+        labels = {TEST_LABEL: "1", **kw.pop("labels", {})}
+        c = docker_client.containers.run(image, command, detach=True, labels=labels, **kw)
+        made.append(c)
+        return c
+
+    yield run
+    for c in made:
+        try:
+            c.remove(force=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+# ---- Elasticsearch --------------------------------------------------------------
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    url = os.environ.get("LOGSHIP_ES_URL", "http://127.0.0.1:9200").split(",")[0]
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url + "/_cluster/health?wait_for_status=yellow&timeout=10s", timeout=15) as r:
+            r.read()
+    except Exception as exc:  # noqa: BLE001
+        infra_missing(f"Elasticsearch at {url}", f"{exc}; run scripts/provision.sh es-start or set LOGSHIP_ES_URL")
+    return url
+
+
+@pytest.fixture(scope="session")
+def es(es_url: str) -> Any:
+    from elasticsearch import Elasticsearch
+    return Elasticsearch(es_url, request_timeout=60)
+
+
+@pytest.fixture
+def index_prefix(es: Any) -> Iterator[str]:
+    """A fresh index prefix per test, so tests never see each other's documents."""
+    prefix = f"lstest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    if not os.environ.get("LOGSHIP_TEST_KEEP"):
+        es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+
+
+def count_docs(es: Any, index: str, query: dict[str, Any] | None = None) -> int:
+    es.options(ignore_status=404).indices.refresh(index=index)
+    r = es.options(ignore_status=404).count(index=index, query=query or {"match_all": {}})
+    return int(r.get("count", 0)) if isinstance(r.body, dict) else 0
+
+
+def search_all(es: Any, index: str, query: dict[str, Any], size: int = 10000) -> list[dict[str, Any]]:
+    """Every matching document's _source (sorted by @timestamp), via search_after paging."""
+    es.options(ignore_status=404).indices.refresh(index=index)
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        kw: dict[str, Any] = {"index": index, "query": query, "size": min(size, 10000), "sort": ["_doc"]}
+        if after is not None:
+            kw["search_after"] = after
+        r = es.options(ignore_status=404).search(**kw)
+        hits = r.get("hits", {}).get("hits", [])
+        out.extend(h["_source"] for h in hits)
+        if len(hits) < kw["size"]:
+            return out
+        after = hits[-1]["sort"]
+
+
+# ---- the shipper as a real process ----------------------------------------------
+class Shipper:
+    """`python -m shipper run` as a child process, configured through LOGSHIP_* env."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_ready: bool = True, args: tuple[str, ...] = ("run",)) -> "Shipper":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "shipper", *args], cwd=ROOT, env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        if wait_ready:
+            wait_until(lambda: "following events" in self.log() or self.proc.poll() is not None, 60,
+                       what="the shipper to follow docker events")
+            assert self.proc.poll() is None, f"shipper exited early:\n{self.log()[-3000:]}"
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"shipper did not stop within {timeout}s after SIGTERM:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def metrics(self) -> str:
+        import urllib.request
+        with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+
+@pytest.fixture
+def shipper(es_url: str, index_prefix: str, tmp_path: Path, docker_client: Any) -> Iterator[Callable[..., Shipper]]:
+    """Factory: shipper(**LOGSHIP_overrides) -> a started Shipper shipping into this test's indices."""
+    made: list[Shipper] = []
+
+    def make(start: bool = True, **overrides: str) -> Shipper:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_") or k == "LOGSHIP_EVAL_DIR"}
+        env.update({
+            "LOGSHIP_ES_URL": es_url,
+            "LOGSHIP_ES_INDEX_PREFIX": index_prefix,
+            "LOGSHIP_STATE_DIR": str(tmp_path / "state"),
+            "LOGSHIP_EBPF": "off",
+            "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2",
+            "LOGSHIP_LOG_LEVEL": "debug",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(overrides)
+        s = Shipper(env, tmp_path / f"shipper-{len(made)}.log")
+        made.append(s)
+        return s.start() if start else s
+
+    yield make
+    for s in made:
+        s.kill()
+
+
+# ---- eBPF -----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def bpf_ready() -> None:
+    if os.geteuid() != 0:
+        infra_missing("BPF (needs root)", "run the tests as root")
+    try:
+        import bcc  # noqa: F401
+    except ImportError as exc:
+        infra_missing("bcc", f"{exc}; install python3-bpfcc and use the .venv made by scripts/provision.sh")
+    if not Path(f"/lib/modules/{os.uname().release}/build").exists():
+        infra_missing("kernel headers for bcc", "run scripts/provision.sh headers")
