@@ -189,7 +189,7 @@ def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
         if type(zone) is timezone and len(_TZ_OFFSET) < 4096:
             _TZ_OFFSET[zone] = off
     extra = 0
-    if n > 26 and text[19] == ".":  # fractions beyond microseconds (RFC 5424 allows up to 9 digits here)
+    if n > 26 and text[19] == "." and text[20:26].isdigit():  # fractions beyond microseconds (RFC 5424 allows up to 9 digits here)
         j = 26
         while j < n and j < 29 and "0" <= text[j] <= "9":
             j += 1
