@@ -63,3 +63,39 @@ def opt_out_reason(c: Container, *, include: tuple[str, ...] = (), exclude: tupl
     if any(fnmatch.fnmatchcase(c.name, g) for g in exclude):
         return "name matches an exclude glob"
     return None
+
+
+class ContainerRegistry:
+    """The containers being shipped, kept by the Docker source. Other parts (the eBPF
+    source's cgroup filter, enrichment) subscribe instead of asking Docker again."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Container] = {}
+        self._listeners: list[Any] = []
+
+    def subscribe(self, listener: Any) -> None:
+        """listener.container_added(c) / listener.container_removed(c); called synchronously
+        on the event loop, so they must not block."""
+        self._listeners.append(listener)
+        for c in self._by_id.values():
+            listener.container_added(c)
+
+    def add(self, c: Container) -> None:
+        self._by_id[c.id] = c
+        for lst in self._listeners:
+            lst.container_added(c)
+
+    def remove(self, container_id: str) -> None:
+        c = self._by_id.pop(container_id, None)
+        if c is not None:
+            for lst in self._listeners:
+                lst.container_removed(c)
+
+    def get(self, container_id: str) -> Container | None:
+        return self._by_id.get(container_id)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from shipper.config import Config
+from shipper.containers import ContainerRegistry
 from shipper.enrich import Enricher
 from shipper.metrics import METRICS
 from shipper.record import Record
@@ -26,7 +27,8 @@ class Pipeline:
         self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
         self.enricher = Enricher(config.pipeline.hostname)
         self.sink = ElasticsearchSink(config.elasticsearch)
-        self.docker = DockerSource(config.docker, self.emit)
+        self.containers = ContainerRegistry()
+        self.docker = DockerSource(config.docker, self.emit, self.containers)
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
 

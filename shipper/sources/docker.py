@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 import aiohttp
 
 from shipper.config import DockerSettings
-from shipper.containers import Container, opt_out_reason
+from shipper.containers import Container, ContainerRegistry, opt_out_reason
 from shipper.metrics import METRICS
 from shipper.record import Record
 from shipper.sources.docker_api import DockerAPI, DockerError
@@ -25,12 +25,13 @@ READ_CHUNK = 256 * 1024
 
 
 class DockerSource:
-    def __init__(self, settings: DockerSettings, emit: Emit, *, self_container_id: str = "") -> None:
+    def __init__(self, settings: DockerSettings, emit: Emit, registry: ContainerRegistry, *,
+                 self_container_id: str = "") -> None:
         self.settings = settings
         self.emit = emit
         self.self_container_id = self_container_id
         self._streams: dict[str, asyncio.Task[None]] = {}
-        self.containers: dict[str, Container] = {}
+        self.containers = registry
         self.ready = asyncio.Event()  # set once the running containers are attached
 
     async def run(self) -> None:
@@ -71,9 +72,9 @@ class DockerSource:
         elif action == "rename":
             c = self.containers.get(cid)
             if c:
-                c.name = ((ev.get("Actor") or {}).get("Attributes") or {}).get("name", c.name)
+                c.name = ((ev.get("Actor") or {}).get("Attributes") or {}).get("name", c.name).lstrip("/")
         elif action == "destroy":
-            self.containers.pop(cid, None)
+            self.containers.remove(cid)
 
     def _attach(self, api: DockerAPI, cid: str) -> None:
         task = self._streams.get(cid)
@@ -98,7 +99,7 @@ class DockerSource:
         if reason:
             log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
             return
-        self.containers[cid] = c
+        self.containers.add(c)
         log.info("docker: attached to %s (%s, image %s)", c.name, cid[:12], c.image)
         asm = LineAssembler(self.settings.max_line_bytes)
         decoder = None if c.tty else FrameDecoder()
