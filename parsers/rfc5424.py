@@ -24,12 +24,13 @@ _HEADER = re.compile(r"<([0-9]{1,3})>([0-9]{1,3}) (\S+) (\S+) (\S+) (\S+) (\S+)(
 _NAME = r'[^\s=\]"]++'
 _VALUE = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
 # The whole STRUCTURED-DATA run in one match (``[]`` tolerated), then one
-# findall yielding (sd_id, "", "") for each element and ("", name, value)
+# findall yielding ("", "", sd_id) for each element and (name, value, "")
 # for each param: two regex calls per line whatever the element count.
 _SD_BLOCK = re.compile(
     r"(?:\[" + _NAME + r"(?:\s++" + _NAME + r'\s*+=\s*+"' + _VALUE + r'")*+\s*+\]|\[\])++', re.S
 )
-_SD_TOKEN = re.compile(r"\[(" + _NAME + r")|(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"', re.S)
+# Params first: a PARAM-NAME may itself start with "[" (only a preceding space tells).
+_SD_TOKEN = re.compile(r"(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"|\[(' + _NAME + ")", re.S)
 _ESCAPE = re.compile(r'\\(["\\\]])')
 _BASE = tuple({"message": "", "event.dataset": "syslog.rfc5424", **f} for f in PRI_FIELDS)
 
@@ -48,7 +49,7 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]
         return None
     sd: dict[str, dict[str, str]] = {}
     params: dict[str, str] = {}
-    for sid, name, value in _SD_TOKEN.findall(m.group()):
+    for name, value, sid in _SD_TOKEN.findall(m.group()):
         if sid:
             params = sd.setdefault(sid, {})
         else:
