@@ -31,6 +31,7 @@ for _i, _name in enumerate(
     for _v in (_name, _name.title(), _name.upper()):
         MONTHS[_v] = _i
 
+_ORDINAL_EPOCH = 719163  # date(1970, 1, 1).toordinal()
 _DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 # Fraction digit-count -> multiplier to nanoseconds.
@@ -92,27 +93,24 @@ def build(
 ) -> tuple[datetime, int] | None:
     """Return ``(aware datetime, epoch ns)`` or None for an impossible date.
 
-    A leap second (``s == 60``) is folded onto the next second's start.
-    """
-    if not (1 <= mo <= 12 and 1 <= d <= _DAYS_IN_MONTH[mo]) or h > 23 or mi > 59 or s > 60 or y < 1:
-        return None
-    if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
-        return None
-    if s == 60:  # leap second
+    A leap second (``s == 60``) is folded onto the last nanosecond of second 59.
+    The C ``datetime`` constructor does the range checks."""
+    if s >= 60:
+        if s > 60:
+            return None
         s = 59
         ns = 999_999_999
+    try:
+        dt = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
+    except (ValueError, OverflowError, TypeError):
+        return None
     off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
     if off is _MISSING:
         off = _constant_offset(tz)
-    try:
-        dt = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
-    except (ValueError, OverflowError):
-        return None
-    if off is None:
+    if off is None:  # zone with DST: offset of this very instant
         delta = dt.utcoffset()
-        off = int(delta.total_seconds()) if delta is not None else 0
-    epoch_ns = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000) + ns
-    return dt, epoch_ns
+        off = delta.days * 86400 + delta.seconds if delta is not None else 0
+    return dt, ((dt.toordinal() - _ORDINAL_EPOCH) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns
 
 
 def set_time(
@@ -162,7 +160,6 @@ def frac_to_ns(frac: str) -> int:
 
 
 _fromiso = datetime.fromisoformat
-_ORDINAL_EPOCH = 719163  # date(1970, 1, 1).toordinal()
 
 
 def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
