@@ -155,7 +155,7 @@ step_es_start() {
   as_root runuser -u "$ES_USER" -- env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms1g -Xmx1g" "$home/bin/elasticsearch" -d -p "$data/pid" \
     -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" -Etransport.port=$((ES_PORT + 100)) \
     -Epath.data="$data/data" -Epath.logs="$data/logs" -Ecluster.routing.allocation.disk.threshold_enabled=false \
-    -Eaction.destructive_requires_name=false -Expack.security.enabled=false >"$data/start.log" 2>&1 \
+    -Eaction.destructive_requires_name=false -Expack.security.enabled=false ${LOGSHIP_ES_EXTRA_OPTS:-} >"$data/start.log" 2>&1 \
     || die "elasticsearch: start failed; see ${data#"$ROOT"/}/start.log"
   for _ in $(seq 1 180); do
     es_healthy "$url" && { say "elasticsearch: healthy"; return; }

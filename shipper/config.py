@@ -39,6 +39,13 @@ class DockerSettings:
     exclude_label: str = setting("", "logspout-style opt-out label: `key` or `key:value`; containers carrying it are not shipped.")
     max_line_bytes: int = setting(1 << 20, "Docker's 16 KiB partial lines are merged up to this size; longer lines are cut and flagged `logship.truncated`.")
     reconnect_max_s: float = setting(30.0, "Longest backoff between reconnects to a vanished Docker socket.")
+    include_image: tuple[str, ...] = setting((), "Only ship containers whose image name matches one of these globs (comma-separated; empty = all).")
+    exclude_image: tuple[str, ...] = setting((), "Never ship containers whose image name matches one of these globs (comma-separated).")
+    include_labels: tuple[str, ...] = setting((), "Only ship containers carrying one of these labels: `key` or `key=value-glob` (comma-separated; empty = all).")
+    exclude_labels: tuple[str, ...] = setting((), "Never ship containers carrying one of these labels: `key` or `key=value-glob` (comma-separated).")
+    labels: tuple[str, ...] = setting(("com.docker.compose.project", "com.docker.compose.service"), "Container label keys (or globs) copied into `container.labels.<key, dots as _>`.")
+    checkpoint_interval_s: float = setting(1.0, "Checkpoints (last delivered Docker timestamp per container) are written at most this often, and at shutdown.")
+    resume_overlap_s: float = setting(1.0, "On restart a container is re-read from its checkpoint minus this much (stdout/stderr clocks may interleave); the overlap is answered 409, never duplicated.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,9 @@ class ElasticsearchSettings:
     shards: int = setting(1, "Primary shards of the log indices (index template).")
     replicas: int = setting(0, "Replicas of the log indices (index template); 0 suits one node.")
     refresh_interval: str = setting("1s", "Refresh interval of the log indices: how soon a line is searchable.")
+    setup: bool = setting(True, "At start, create/update the index templates (idempotent; `logship setup` does the same).")
+    retry_max_s: float = setting(30.0, "Longest backoff between retries of 429/5xx/unreachable bulk items (seconds, with jitter).")
+    max_pending_docs: int = setting(100_000, "Documents held in memory by the sink (in flight or waiting for a retry); past this, new batches go to the disk spool.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +80,38 @@ class PipelineSettings:
     ebpf: str = setting("auto", "eBPF source: `on` (fail if it cannot start), `off`, or `auto` (warn and go on without it).", choices=("auto", "on", "off"))
 
 
+@dataclass(frozen=True, slots=True)
+class SpoolSettings:
+    enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable or the sink's memory is full.")
+    after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
+    max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.")
+    segment_bytes: int = setting(64 << 20, "Size of one spool segment file.")
+    fsync: str = setting("segment", "When spool writes are fsynced: `always` (every batch), `segment` (when a segment is closed), `never`.", choices=("always", "segment", "never"))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    addr: str = setting("127.0.0.1:8080", "`host:port` of the HTTP server (/health, /metrics, /logs, /snapshots); empty = no server. Loopback by default: it serves log lines.")
+    logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.")
+
+
+@dataclass(frozen=True, slots=True)
+class KibanaSettings:
+    url: str = setting("", "Kibana URL for `logship setup` (saved-objects import) and `logship check`; empty = skip Kibana.")
+    username: str = setting("", "Kibana basic-auth user (default: the Elasticsearch user).")
+    password: str = setting("", "Kibana basic-auth password (default: the Elasticsearch password).", secret=True)
+    shipper_url: str = setting("http://127.0.0.1:8080", "Base URL of the shipper's HTTP server as a browser reaches it: the `logship.snapshot.id` links in Kibana point there.")
+    setup_timeout_s: float = setting(300.0, "How long `logship setup` waits for Kibana to become available (seconds).")
+
+
 SECTIONS: dict[str, tuple[str, type]] = {
     # section name -> (environment prefix, settings class)
     "pipeline": ("", PipelineSettings),
     "docker": ("DOCKER_", DockerSettings),
     "elasticsearch": ("ES_", ElasticsearchSettings),
+    "spool": ("SPOOL_", SpoolSettings),
+    "http": ("HTTP_", HttpSettings),
+    "kibana": ("KIBANA_", KibanaSettings),
 }
 
 
@@ -83,6 +120,9 @@ class Config:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     docker: DockerSettings = field(default_factory=DockerSettings)
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    kibana: KibanaSettings = field(default_factory=KibanaSettings)
 
     def redacted(self) -> dict[str, dict[str, Any]]:
         """The settings as a dict with secrets masked, for logs and `logship config`."""
@@ -181,7 +221,7 @@ def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | No
 
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.
-_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
+_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
 
 
 def markdown_table() -> str:
