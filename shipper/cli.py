@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"logship: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(cfg.pipeline.log_level)
-    return args.func(cfg, args)
+    try:
+        return args.func(cfg, args)
+    except config_mod.ConfigError as exc:  # settings only checked when used (e.g. the time zone)
+        print(f"logship: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

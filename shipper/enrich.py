@@ -4,9 +4,11 @@ document (flat ECS keys), with what the parsers found in the line."""
 from __future__ import annotations
 
 import time
+from datetime import tzinfo
 from typing import Any
 
-from shipper.record import Record
+import parsers
+from shipper.record import SYSLOG, Record
 
 _day_prefix: dict[int, str] = {}
 
@@ -33,9 +35,19 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8", "replace")
 
 
+# Parser keys that are not document fields: the datetime is re-expressed with ns precision.
+_PARSER_TIME_KEYS = ("@timestamp", "logship.timestamp_ns")
+
+
 class Enricher:
-    def __init__(self, hostname: str) -> None:
+    """`@timestamp` is the write time (Docker's or the kernel's clock, ns): exact, zoned and
+    monotonic per stream, unlike stamps inside lines (often without zone or year). The
+    line's own stamp, when it has one, is kept as `logship.line_timestamp`."""
+
+    def __init__(self, hostname: str, tz: tzinfo | None = None, parse: bool = True) -> None:
         self.hostname = hostname
+        self.tz = tz
+        self.parse = parse
         self._container_fields: dict[str, dict[str, Any]] = {}
 
     def container_fields(self, record: Record) -> dict[str, Any]:
@@ -48,13 +60,26 @@ class Enricher:
     def forget(self, container_id: str) -> None:
         self._container_fields.pop(container_id, None)
 
+    def parsed_fields(self, record: Record) -> dict[str, Any]:
+        """The parser's fields for the record (cached on it: triggers read them too)."""
+        if not record.fields and self.parse:
+            fields = parsers.parse(record.message, hint="syslog" if record.stream == SYSLOG else None, tz=self.tz)
+            line_ns = fields.pop("logship.timestamp_ns", None)
+            fields.pop("@timestamp", None)
+            if line_ns is not None:
+                fields["logship.line_timestamp"] = iso_ns(line_ns)
+            record.fields = fields
+        return record.fields
+
     def document(self, record: Record) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "@timestamp": iso_ns(record.time_ns),
-            "message": decode(record.message),
-            "stream": record.stream,
-            "host.name": self.hostname,
-        }
+        fields = self.parsed_fields(record)
+        doc: dict[str, Any] = {"@timestamp": iso_ns(record.time_ns)}
+        if fields:
+            doc.update(fields)
+        else:
+            doc["message"] = decode(record.message)
+        doc["stream"] = record.stream
+        doc["host.name"] = self.hostname
         doc.update(self.container_fields(record))
         if record.pid is not None:
             doc["process.pid"] = record.pid
@@ -66,6 +91,4 @@ class Enricher:
             doc["logship.truncated"] = True
         if record.partial_merged:
             doc["logship.partial_merged"] = True
-        if record.fields:
-            doc.update(record.fields)
         return doc

@@ -1,0 +1,55 @@
+"""Record -> document: field names, times, parse results, flags."""
+
+from __future__ import annotations
+
+from shipper.containers import Container
+from shipper.enrich import Enricher, iso_ns
+from shipper.record import FILE, SYSLOG, Record
+
+C = Container(id="c" * 64, name="web", image="local/busybox",
+              labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "web"})
+
+
+def test_iso_ns_keeps_nanoseconds():
+    assert iso_ns(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert iso_ns(0) == "1970-01-01T00:00:00.000000000Z"
+
+
+def test_document_has_the_design_fields():
+    doc = Enricher("h1").document(Record(message=b"hello", time_ns=1_700_000_000_000_000_001, stream="stderr", container=C))
+    assert doc["@timestamp"] == "2023-11-14T22:13:20.000000001Z"
+    assert doc["message"] == "hello" and doc["stream"] == "stderr" and doc["host.name"] == "h1"
+    assert doc["container.id"] == C.id and doc["container.name"] == "web" and doc["container.image.name"] == "local/busybox"
+
+
+def test_write_time_is_the_timestamp_and_the_line_time_is_kept():
+    line = b"2024-01-01 12:00:00,123 ERROR [main] com.shop.Cart - payment failed"
+    doc = Enricher("h").document(Record(message=line, time_ns=1_700_000_000_000_000_000, stream="stdout", container=C))
+    assert doc["@timestamp"].startswith("2023-11-14T22:13:20")
+    assert doc["logship.line_timestamp"] == "2024-01-01T12:00:00.123000000Z"
+    assert doc["log.level"] == "error"
+
+
+def test_syslog_datagram_is_parsed_as_syslog_and_the_record_process_wins():
+    r = Record(message=b"<155>Jan  2 03:04:05 app[7]: db down", time_ns=1, stream=SYSLOG, container=C,
+               source="ebpf", pid=4242, tid=4243, comm="app")
+    doc = Enricher("h").document(r)
+    assert doc["log.syslog.facility.code"] == 19 and doc["log.syslog.severity.code"] == 3
+    assert doc["process.pid"] == 4242 and doc["process.thread.id"] == 4243
+
+
+def test_invalid_utf8_and_flags_are_kept():
+    r = Record(message=b"bad \xff\xfe bytes", time_ns=1, stream=FILE, container=C, path="/var/log/app.log",
+               truncated=True, partial_merged=True)
+    doc = Enricher("h").document(r)
+    assert "\ufffd" in doc["message"]
+    assert doc["log.file.path"] == "/var/log/app.log"
+    assert doc["logship.truncated"] is True and doc["logship.partial_merged"] is True
+
+
+def test_doc_id_is_deterministic_and_distinguishes_position():
+    a = Record(message=b"x", time_ns=5, stream="stdout", container=C)
+    b = Record(message=b"different text", time_ns=5, stream="stdout", container=C)
+    assert a.doc_id() == b.doc_id()  # same position in the same stream: the same document
+    assert a.doc_id() != Record(message=b"x", time_ns=5, stream="stdout", container=C, seq=1).doc_id()
+    assert a.doc_id() != Record(message=b"x", time_ns=5, stream="stderr", container=C).doc_id()
