@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shipper.config import Config
+from shipper.config import Config, ConfigError
 from shipper.containers import ContainerRegistry
 from shipper.enrich import Enricher
+from shipper.http import EsProbe, HttpServer, LogHub
 from shipper.metrics import METRICS
 from shipper.record import Record
 from shipper.sinks.elasticsearch import ElasticsearchSink, Item
@@ -19,18 +22,35 @@ from shipper.sources.docker import DockerSource
 log = logging.getLogger("logship.pipeline")
 
 
+def zone(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"LOGSHIP_TIMEZONE={name}: unknown time zone (use an IANA name like Europe/Paris)") from None
+
+
 class Pipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
         n = config.pipeline.queue_batches
         self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
         self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
-        self.enricher = Enricher(config.pipeline.hostname)
+        self.enricher = Enricher(config.pipeline.hostname, tz=zone(config.pipeline.timezone))
         self.sink = ElasticsearchSink(config.elasticsearch)
         self.containers = ContainerRegistry()
         self.docker = DockerSource(config.docker, self.emit, self.containers)
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
+        self.hub = LogHub(config.http.logs_queue_lines)
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
+
+    def stage_status(self) -> dict[str, str]:
+        """running | stopped | failed, per stage: the /health answer."""
+        return {name: "running" if not t.done() else "failed" if not t.cancelled() and t.exception() else "stopped"
+                for name, t in self.tasks.items()}
 
     async def emit(self, batch: list[Record]) -> None:
         METRICS.count("logship_lines_in_total", len(batch), source=batch[0].source)
@@ -41,7 +61,12 @@ class Pipeline:
         while True:
             batch = await self.records.get()
             try:
-                await self.encoded.put([(r, encode(r, document(r))) for r in batch])
+                if self.hub.active:  # the /logs tap costs this one test while nobody listens
+                    docs = [document(r) for r in batch]
+                    self.hub.publish(docs)
+                    await self.encoded.put([(r, encode(r, d)) for r, d in zip(batch, docs)])
+                else:
+                    await self.encoded.put([(r, encode(r, document(r))) for r in batch])
             finally:
                 self.records.task_done()
 
@@ -51,6 +76,8 @@ class Pipeline:
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())
+        self.tasks.update({t.get_name(): t for t in (*sources, process, sink)})
+        await self.http.start()
         done, _ = await asyncio.wait([*sources, process, sink, stopper], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper and t.exception():
@@ -67,6 +94,7 @@ class Pipeline:
         process.cancel()
         stopper.cancel()
         await self.sink.close()
+        await self.http.stop()
         log.info("stopped")
 
 
