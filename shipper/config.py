@@ -104,6 +104,23 @@ class KibanaSettings:
     setup_timeout_s: float = setting(300.0, "How long `logship setup` waits for Kibana to become available (seconds).")
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotSettings:
+    enabled: bool = setting(True, "Syscall windows: a per-thread ring of recent syscalls in the kernel, turned into a snapshot document when a log line matches a trigger (needs the eBPF source).")
+    ring_entries: int = setting(64, "Syscalls kept per thread (rounded up to a power of two). Kernel memory = ring_entries x (88 + data_bytes) x max_threads bytes.")
+    max_threads: int = setting(1024, "Threads with a ring at once; the least recently active thread's ring is reused beyond this.")
+    data_bytes: int = setting(256, "Bytes of I/O data (read/write/send/recv family), path or sockaddr kept per syscall (rounded up to a multiple of 8, at least 128).")
+    window_before_ms: int = setting(1000, "A snapshot shows the writing thread's syscalls this long before the log line's write ...")
+    window_after_ms: int = setting(1000, "... and this long after it (the thread is armed to stream them).")
+    rate_per_minute: int = setting(10, "At most this many snapshots per container per minute (more are counted, not taken).")
+    min_level: str = setting("error", "Log lines at this level or more severe trigger a snapshot; `off` = no level trigger.", choices=("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "off"))
+    message_regex: str = setting("", "Log lines whose message matches this regex (Python syntax) also trigger a snapshot.")
+    containers: tuple[str, ...] = setting((), "Only lines of these containers (name globs or id prefixes, comma-separated) trigger snapshots; empty = all.")
+    capture_data: bool = setting(True, "Keep the first data_bytes of I/O data; false compiles the copy out: no payload byte is kept (paths and addresses still are).")
+    redact: bool = setting(True, "Scrub common secrets (password=, Authorization:, bearer tokens, API keys, MySQL auth packets) from data excerpts.")
+    redact_patterns: tuple[str, ...] = setting((), "Extra regexes whose matches are scrubbed from data excerpts (comma-separated).")
+
+
 SECTIONS: dict[str, tuple[str, type]] = {
     # section name -> (environment prefix, settings class)
     "pipeline": ("", PipelineSettings),
@@ -112,6 +129,7 @@ SECTIONS: dict[str, tuple[str, type]] = {
     "spool": ("SPOOL_", SpoolSettings),
     "http": ("HTTP_", HttpSettings),
     "kibana": ("KIBANA_", KibanaSettings),
+    "snapshot": ("SNAPSHOT_", SnapshotSettings),
 }
 
 
@@ -123,6 +141,7 @@ class Config:
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     kibana: KibanaSettings = field(default_factory=KibanaSettings)
+    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
 
     def redacted(self) -> dict[str, dict[str, Any]]:
         """The settings as a dict with secrets masked, for logs and `logship config`."""
