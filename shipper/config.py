@@ -67,7 +67,6 @@ class ElasticsearchSettings:
     refresh_interval: str = setting("1s", "Refresh interval of the log indices: how soon a line is searchable.")
     setup: bool = setting(True, "At start, create/update the index templates (idempotent; `logship setup` does the same).")
     retry_max_s: float = setting(30.0, "Longest backoff between retries of 429/5xx/unreachable bulk items (seconds, with jitter).")
-    max_pending_docs: int = setting(100_000, "Documents held in memory by the sink (in flight or waiting for a retry); past this, new batches go to the disk spool.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +85,7 @@ class SpoolSettings:
     after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
     max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.")
     segment_bytes: int = setting(64 << 20, "Size of one spool segment file.")
+    max_ack_records: int = setting(1_000_000, "Spooled records remembered in memory to acknowledge them after the replay (checkpoints); beyond, their checkpoints wait for a restart, which re-reads them (deduped by `_id`).")
     fsync: str = setting("segment", "When spool writes are fsynced: `always` (every batch), `segment` (when a segment is closed), `never`.", choices=("always", "segment", "never"))
 
 
@@ -102,6 +102,7 @@ class KibanaSettings:
     password: str = setting("", "Kibana basic-auth password (default: the Elasticsearch password).", secret=True)
     shipper_url: str = setting("http://127.0.0.1:8080", "Base URL of the shipper's HTTP server as a browser reaches it: the `logship.snapshot.id` links in Kibana point there.")
     setup_timeout_s: float = setting(300.0, "How long `logship setup` waits for Kibana to become available (seconds).")
+    system_password: str = setting("", "When set, `logship setup` first sets the password of Elasticsearch's built-in `kibana_system` user (security API, as the ES user) so Kibana can log in; empty = leave it.", secret=True)
 
 
 @dataclass(frozen=True, slots=True)

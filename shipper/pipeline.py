@@ -38,9 +38,9 @@ class Pipeline:
         self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
         self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
         self.enricher = Enricher(config.pipeline.hostname, tz=zone(config.pipeline.timezone))
-        self.sink = ElasticsearchSink(config.elasticsearch)
+        self.sink = ElasticsearchSink(config.elasticsearch, config.spool, config.pipeline.state_dir)
         self.containers = ContainerRegistry()
-        self.docker = DockerSource(config.docker, self.emit, self.containers)
+        self.docker = DockerSource(config.docker, self.emit, self.containers, state_dir=config.pipeline.state_dir)
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines)
@@ -94,6 +94,7 @@ class Pipeline:
         process.cancel()
         stopper.cancel()
         await self.sink.close()
+        self.docker.close()  # the final checkpoints, now that the sink has delivered what it could
         await self.http.stop()
         log.info("stopped")
 

@@ -1,69 +1,213 @@
-"""The Elasticsearch sink: batches documents into `_bulk` requests and judges every
-item of every response on its own.
+"""The Elasticsearch sink: batches documents into `_bulk` requests, judges every item of
+every response on its own, dead-letters what Elasticsearch refuses, and spools to disk
+while it is unreachable.
 
-A lean aiohttp writer rather than elasticsearch-py's bulk helpers: we build the
-NDJSON body ourselves with orjson (one pass, no intermediate action dicts) and need
-the per-item statuses to drive acknowledgements and retries exactly."""
+Why a lean aiohttp writer and not elasticsearch-py's async client: we build the NDJSON
+body ourselves with orjson in one pass (no action dicts, no re-serialisation) and need
+the raw per-item statuses to drive acknowledgements, retries and dead letters exactly;
+the client's bulk helper re-encodes every action and hides which item failed how.
+bench/es_sink.py measures this writer against a minimal loader replaying prebuilt bodies
+(the ceiling for any client); elasticsearch-py is only used for the few set-up calls
+(es_setup.py), where its error types help.
+
+Per item: 2xx and 409 (the `_id` is deterministic, see Record.doc_id: 409 = already
+held) are delivered; 429/5xx and transport errors are retried, the failed items only,
+with exponential backoff and jitter; any other 4xx (mapping/parse rejection) sends the
+document, as an unindexed string with the error, to `<prefix>-deadletter-YYYY.MM.DD`
+(same `_id`, so that too is idempotent) and counts as delivered.
+
+Acknowledgements: `record.on_delivered(record)` is called exactly once per record, once
+Elasticsearch holds it (or its dead letter), possibly out of order across requests.
+Never for a record that is only in the spool.
+
+The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, new
+batches (and the items a failing request still holds) go to disk instead of memory,
+and a replay task sends them back in order when it answers. While the spool is not
+empty, new batches queue behind it (order). When it is full, `run` stops taking from its
+input queue: the sources pause. Spooled frames carry the complete bulk item (action with
+`_index`/`_id`, and source), nothing else. The Record objects stay in memory (bounded by
+`spool.max_ack_records`) only to acknowledge them after the replay. After a restart those
+callbacks are gone: the frames are replayed without acknowledgement, the Docker source's
+checkpoint of those lines is therefore behind, it re-reads them, and Elasticsearch answers
+409 to the re-sent copies: the price of the restart is some re-reading, never a loss or a
+duplicate. The same argument covers a SIGKILL in mid-bulk: whatever was not acknowledged is
+re-read, whatever ES already held is answered 409.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
+import ssl as ssl_mod
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from shipper.config import ElasticsearchSettings
+from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.metrics import METRICS
 from shipper.record import Record
+from shipper.sinks.deadletter import deadletter_item
+from shipper.sinks.es_setup import setup_indices_async
+from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")
 
-Item = tuple[Record, bytes]  # the record and its NDJSON action+source lines
+Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+LOG_EVERY_S = 10.0
+
+
+class ElasticsearchStartError(RuntimeError):
+    """Elasticsearch refused us for a reason a retry cannot fix (credentials, certificate)."""
+
+
+class _RateLimitedLog:
+    """At most one line per key and interval: never a line per event."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def __call__(self, level: int, key: str, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) >= LOG_EVERY_S:
+            self._last[key] = now
+            log.log(level, msg, *args)
+
+
+class _Hosts:
+    """Round robin over the URLs, skipping those that failed recently."""
+
+    def __init__(self, urls: tuple[str, ...]) -> None:
+        self.urls = [u.rstrip("/") for u in urls]
+        self._dead_until = [0.0] * len(self.urls)
+        self._fails = [0] * len(self.urls)
+        self._i = 0
+
+    def pick(self) -> int:
+        now = time.monotonic()
+        for _ in range(len(self.urls)):
+            self._i = (self._i + 1) % len(self.urls)
+            if self._dead_until[self._i] <= now:
+                return self._i
+        return min(range(len(self.urls)), key=self._dead_until.__getitem__)
+
+    def failed(self, i: int) -> None:
+        self._fails[i] += 1
+        self._dead_until[i] = time.monotonic() + min(2 ** self._fails[i], 30)
+
+    def ok(self, i: int) -> None:
+        self._fails[i] = 0
+        self._dead_until[i] = 0.0
+
+
+def ssl_context(s: ElasticsearchSettings) -> ssl_mod.SSLContext | None:
+    if not (s.ca_file or not s.verify_certs):
+        return None
+    ctx = ssl_mod.create_default_context(cafile=s.ca_file or None)
+    if not s.verify_certs:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl_mod.CERT_NONE
+    return ctx
 
 
 class ElasticsearchSink:
-    def __init__(self, settings: ElasticsearchSettings) -> None:
+    def __init__(self, settings: ElasticsearchSettings, spool: SpoolSettings | None = None,
+                 state_dir: Path | None = None) -> None:
         self.s = settings
+        self.spool_settings = spool or SpoolSettings(enabled=False)
+        self._state_dir = state_dir
+        self.spool: Spool | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._url_index = 0
+        self._hosts = _Hosts(settings.url)
         self._in_flight = asyncio.Semaphore(settings.concurrency)
+        self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._index_for_day: dict[int, bytes] = {}
+        self._failing_since: float | None = None
+        self._templates_ready = not settings.setup
+        self._setup_lock = asyncio.Lock()
+        self._acks: collections.deque[tuple[Position, Record]] = collections.deque()
+        self._replay_wake = asyncio.Event()
+        self._replayer: asyncio.Task[None] | None = None
+        self._say = _RateLimitedLog()
+        self._dl_prefix = f'{{"create":{{"_index":"{settings.index_prefix}-deadletter-'.encode()
 
     # ---- connection -------------------------------------------------------------
     async def start(self) -> None:
+        """Opens the session and the spool, checks credentials and certificates (a clear
+        error now beats retrying forever), puts the index templates if ES answers."""
         headers = {"Content-Type": "application/x-ndjson"}
         auth = None
         if self.s.api_key:
             headers["Authorization"] = f"ApiKey {self.s.api_key}"
         elif self.s.username:
             auth = aiohttp.BasicAuth(self.s.username, self.s.password)
-        ssl: Any = None
-        if self.s.ca_file or not self.s.verify_certs:
-            import ssl as _ssl
-            ctx = _ssl.create_default_context(cafile=self.s.ca_file or None)
-            if not self.s.verify_certs:
-                ctx.check_hostname = False
-                ctx.verify_mode = _ssl.CERT_NONE
-            ssl = ctx
         self._session = aiohttp.ClientSession(
-            headers=headers, auth=auth, connector=aiohttp.TCPConnector(ssl=ssl, limit=self.s.concurrency + 2),
-            timeout=aiohttp.ClientTimeout(total=self.s.timeout_s), json_serialize=lambda o: orjson.dumps(o).decode(),
+            headers=headers, auth=auth,
+            connector=aiohttp.TCPConnector(ssl=ssl_context(self.s) or True, limit=self.s.concurrency + 4),
+            timeout=aiohttp.ClientTimeout(total=self.s.timeout_s),
         )
+        if self.spool_settings.enabled and self._state_dir is not None:
+            sp = self.spool_settings
+            self.spool = Spool(Path(self._state_dir) / "spool", max_bytes=sp.max_bytes,
+                               segment_bytes=sp.segment_bytes, fsync=sp.fsync)
+            METRICS.gauge("logship_spool_bytes", lambda: self.spool.pending_bytes if self.spool else 0,
+                          "Bytes waiting in the disk spool.")
+        await self._check_access()
+        if not self._templates_ready:
+            await self._ensure_templates()
+
+    async def _check_access(self) -> None:
+        assert self._session is not None
+        for url in self._hosts.urls:
+            try:
+                async with self._session.get(url + "/_cluster/health") as r:
+                    if r.status in (401, 403):
+                        raise ElasticsearchStartError(
+                            f"elasticsearch at {url} answered {r.status}: check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD "
+                            "or LOGSHIP_ES_API_KEY")
+                    return
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise ElasticsearchStartError(
+                    f"elasticsearch at {url}: TLS certificate verification failed ({exc.certificate_error}); "
+                    "set LOGSHIP_ES_CA_FILE to the CA that signed it") from None
+            except aiohttp.ClientSSLError as exc:
+                raise ElasticsearchStartError(f"elasticsearch at {url}: TLS error: {exc}") from None
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                log.warning("elasticsearch at %s unreachable at start (%s); will keep trying%s", url,
+                            exc or type(exc).__name__, ", spooling to disk meanwhile" if self.spool else "")
+
+    async def _ensure_templates(self) -> bool:
+        async with self._setup_lock:
+            if self._templates_ready:
+                return True
+            try:
+                await setup_indices_async(self.s)
+            except Exception as exc:  # noqa: BLE001 - any failure: retried before the next bulk
+                self._say(logging.WARNING, "setup", "elasticsearch: index templates not put yet: %s", exc)
+                return False
+            self._templates_ready = True
+            return True
 
     async def close(self) -> None:
+        """Waits a little for requests in flight, then spools what they still hold."""
+        if self._replayer:
+            self._replayer.cancel()
+            await asyncio.gather(self._replayer, return_exceptions=True)
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._tasks), timeout=min(self.s.timeout_s, 10.0))
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self.spool:
+            self.spool.close()
         if self._session:
             await self._session.close()
-
-    def _url(self) -> str:
-        return self.s.url[self._url_index % len(self.s.url)].rstrip("/")
 
     # ---- encoding ---------------------------------------------------------------
     def index_name(self, time_ns: int) -> bytes:
@@ -81,6 +225,8 @@ class ElasticsearchSink:
     # ---- the loop ---------------------------------------------------------------
     async def run(self, queue: asyncio.Queue[list[Item]]) -> None:
         """Consumes batches of encoded items until cancelled; flushes by count, bytes or age."""
+        if self.spool is not None:
+            self._replayer = asyncio.create_task(self._replay_loop(), name="es-spool-replay")
         batch: list[Item] = []
         size = 0
         deadline: float | None = None
@@ -99,77 +245,195 @@ class ElasticsearchSink:
                         batch.append(it)
                         size += len(it[1])
                         if len(batch) >= self.s.bulk_max_docs or size >= self.s.bulk_max_bytes:
-                            await self._dispatch(batch)
+                            await self._route(batch)
                             batch, size = [], 0
                     if not batch:
                         deadline = None
                 if batch and (items is None or loop.time() >= (deadline or 0)):
-                    await self._dispatch(batch)
+                    await self._route(batch)
                     batch, size, deadline = [], 0, None
         finally:
             if batch:
-                await self._dispatch(batch)
+                await self._route(batch)
 
-    async def _dispatch(self, batch: list[Item]) -> None:
-        await self._in_flight.acquire()  # backpressure: at most `concurrency` requests out
-        t = asyncio.create_task(self._deliver(batch))
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
+    def _down_long(self) -> bool:
+        return self._failing_since is not None and time.monotonic() - self._failing_since >= self.spool_settings.after_s
+
+    def _should_spool(self) -> bool:
+        return self.spool is not None and (not self.spool.empty or self._down_long())
+
+    async def _route(self, batch: list[Item]) -> None:
+        """To Elasticsearch when a request slot is free, to the spool when ES is down
+        (or the spool still holds older items); waits otherwise: backpressure."""
+        while True:
+            if self._should_spool():
+                await self._to_spool(batch)
+                return
+            if not self._in_flight.locked():
+                await self._in_flight.acquire()  # free: returns at once
+                t = asyncio.create_task(self._deliver(batch))
+                self._tasks.add(t)
+                t.add_done_callback(self._tasks.discard)
+                return
+            self._slot_freed.clear()
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _to_spool(self, batch: list[Item]) -> None:
+        assert self.spool is not None
+        data = [d for _, d in batch]
+        need = sum(map(len, data)) + 8 * len(data)
+        while not self.spool.has_room(need):  # full: stop taking input, the sources pause
+            METRICS.count("logship_spool_full_waits_total")
+            self._say(logging.WARNING, "spool-full", "spool full (%d bytes): pausing input until Elasticsearch drains it",
+                      self.spool.pending_bytes)
+            await asyncio.sleep(0.2)
+        positions = self.spool.append(data)
+        limit = self.spool_settings.max_ack_records
+        for (rec, _), pos in zip(batch, positions):
+            if rec is not None and rec.on_delivered is not None:
+                if len(self._acks) < limit:
+                    self._acks.append((pos, rec))
+                else:  # its checkpoint stays behind: re-read after a restart, deduped by 409
+                    METRICS.count("logship_spool_unacked_total")
+        METRICS.count("logship_es_spooled_total", len(batch))
+        self._say(logging.WARNING, "spooling", "elasticsearch unavailable: spooling to disk (%d bytes waiting)",
+                  self.spool.pending_bytes)
+        self._replay_wake.set()
+
+    async def _replay_loop(self) -> None:
+        """Sends the spool's frames back, in order, one request at a time."""
+        assert self.spool is not None
+        while True:
+            frames = self.spool.read(self.s.bulk_max_docs, self.s.bulk_max_bytes)
+            if not frames:
+                self._replay_wake.clear()
+                try:
+                    await asyncio.wait_for(self._replay_wake.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            last = frames[-1][0]
+            owners: dict[Position, Record] = {}
+            while self._acks and self._acks[0][0] <= last:
+                pos, rec = self._acks.popleft()
+                owners[pos] = rec
+            await self._in_flight.acquire()
+            try:
+                await self._deliver_all([(owners.get(pos), data) for pos, data in frames], may_spool=False)
+            except BaseException:
+                self.spool.rewind()  # not committed: read again later, or after a restart
+                raise
+            finally:
+                self._release_slot()
+            self.spool.commit()
+            METRICS.count("logship_es_replayed_total", len(frames))
+            if self.spool.empty:
+                log.info("spool: drained; back to direct delivery")
+
+    def _release_slot(self) -> None:
+        self._in_flight.release()
+        self._slot_freed.set()
 
     async def _deliver(self, batch: list[Item]) -> None:
+        holder = [batch]
         try:
-            backoff = 0.25
-            while batch:
-                batch = await self._send_once(batch)
-                if batch:
-                    METRICS.count("logship_es_retried_items_total", len(batch))
-                    await asyncio.sleep(backoff * (0.5 + random.random()))
-                    backoff = min(backoff * 2, 30.0)
+            await self._deliver_all(batch, may_spool=True, holder=holder)
+        except asyncio.CancelledError:
+            if self.spool is not None and holder[0]:  # shutdown with ES away: keep them on disk
+                await self._to_spool(holder[0])
+            raise
         finally:
-            self._in_flight.release()
+            self._release_slot()
 
-    async def _send_once(self, batch: list[Item]) -> list[Item]:
-        """One bulk request; returns the items to retry."""
+    async def _deliver_all(self, items: list[Item], *, may_spool: bool, holder: list[list[Item]] | None = None) -> None:
+        """Sends until every item is held (or dead-lettered); failing items are retried
+        alone, with backoff, or moved to the spool once ES has been down long enough."""
+        backoff = 0.25
+        while items:
+            items, failed = await self._send_once(items)
+            if holder is not None:
+                holder[0] = items
+            if not items:
+                return
+            if may_spool and self._should_spool():
+                await self._to_spool(items)
+                if holder is not None:
+                    holder[0] = []
+                return
+            if failed:
+                METRICS.count("logship_es_retried_items_total", len(items))
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self.s.retry_max_s)
+
+    def _failure(self) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+
+    async def _send_once(self, batch: list[Item]) -> tuple[list[Item], bool]:
+        """One bulk request; returns (items to send again, whether something failed)."""
         assert self._session is not None
+        if not self._templates_ready and not await self._ensure_templates():
+            self._failure()
+            return batch, True
         body = b"".join(it[1] for it in batch)
+        host = self._hosts.pick()
         started = time.monotonic()
         try:
-            async with self._session.post(self._url() + "/_bulk", data=body) as r:
+            async with self._session.post(self._hosts.urls[host] + "/_bulk", data=body) as r:
                 raw = await r.read()
                 status = r.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            self._url_index += 1
+            self._hosts.failed(host)
+            self._failure()
             METRICS.count("logship_es_request_errors_total", reason=type(exc).__name__)
-            log.warning("elasticsearch: bulk of %d failed: %s; will retry", len(batch), exc or type(exc).__name__)
-            return batch
+            self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
+                      len(batch), exc or type(exc).__name__)
+            return batch, True
         METRICS.count("logship_es_bulk_seconds_total", time.monotonic() - started)
         if status != 200:
+            if status >= 500:
+                self._hosts.failed(host)
+                self._failure()
             METRICS.count("logship_es_request_errors_total", reason=f"http_{status}")
-            log.warning("elasticsearch: bulk answered %d: %s", status, raw[:300])
-            return batch
+            self._say(logging.WARNING, f"http{status}", "elasticsearch: bulk answered %d: %s; retrying",
+                      status, raw[:300].decode(errors="replace"))
+            return batch, True
+        self._hosts.ok(host)
+        self._failing_since = None
         resp = orjson.loads(raw)
         if not resp.get("errors"):
             self._delivered(batch)
-            return []
-        retry: list[Item] = []
+            return [], False
+        again: list[Item] = []
         ok: list[Item] = []
+        failed = False
         for item, res in zip(batch, resp["items"]):
-            st = res["create"]["status"]
+            res = next(iter(res.values()))
+            st = res["status"]
             if st < 300 or st == 409:
                 ok.append(item)
             elif st in RETRYABLE:
-                retry.append(item)
+                again.append(item)
+                failed = True
+                METRICS.count("logship_es_item_retries_total", status=str(st))
+            elif item[1].startswith(self._dl_prefix):  # even the dead letter was refused: give up on it
+                METRICS.count("logship_es_deadletter_failed_total")
+                log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", res.get("error"))
+                ok.append(item)
             else:
-                self._rejected(item, res["create"].get("error"))
+                error = res.get("error") or {}
+                METRICS.count("logship_es_rejected_total", reason=str(error.get("type", "unknown")))
+                self._say(logging.ERROR, "rejected", "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
+                          error.get("type"), str(error.get("reason"))[:300])
+                again.append((item[0], deadletter_item(item[1], error, self.s.index_prefix)))
         self._delivered(ok)
-        return retry
+        return again, failed
 
     def _delivered(self, items: list[Item]) -> None:
         METRICS.count("logship_es_delivered_total", len(items))
         for rec, _ in items:
-            if rec.on_delivered is not None:
+            if rec is not None and rec.on_delivered is not None:
                 rec.on_delivered(rec)
-
-    def _rejected(self, item: Item, error: Any) -> None:
-        METRICS.count("logship_es_rejected_total", reason=str((error or {}).get("type", "unknown")))
-        log.error("elasticsearch: rejected a line of %s: %s", item[0].container.name, error)

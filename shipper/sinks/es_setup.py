@@ -1,0 +1,178 @@
+"""Index management: the composable index templates of the log and dead-letter indices,
+put idempotently by `logship setup` and at shipper start.
+
+Daily indices (`<prefix>-YYYY.MM.DD`, by the record's own timestamp), not data streams:
+both accept `create` with an explicit `_id`, but a data stream only rejects a
+duplicate `_id` within its current backing index, so a line re-sent after a rollover
+(a restart re-reading from an old checkpoint, a spool replayed hours later) would be
+stored twice. A daily index picked from the line's timestamp sends the same line to
+the same index every time, so the 409 dedupe holds forever.
+
+Templates are a list of provider functions (`TEMPLATE_PROVIDERS`); another component
+(e.g. syscall snapshots) appends its own. The log template's pattern `<prefix>-*` also
+matches the more specific indices, so those must use a HIGHER priority than
+LOG_PRIORITY (the dead letters use DEADLETTER_PRIORITY).
+
+Idempotence: every body carries `_meta.logship_hash`, the hash of the body itself;
+a template whose stored hash matches is left alone, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Callable
+
+import orjson
+
+from shipper.config import ElasticsearchSettings
+
+log = logging.getLogger("logship.es_setup")
+
+LOG_PRIORITY = 200
+DEADLETTER_PRIORITY = 300  # snapshots and other specific templates: also above LOG_PRIORITY
+
+KW = {"type": "keyword", "ignore_above": 1024}
+LONG = {"type": "long"}
+FLAT = {"type": "flattened", "ignore_above": 1024}  # arbitrary keys, one mapping field: no explosion
+UNINDEXED = {"type": "keyword", "index": False, "doc_values": False}  # kept in _source only
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"properties": props}
+
+
+def log_mappings() -> dict[str, Any]:
+    """ECS mappings of a log line document (Kibana relies on these field names)."""
+    return {
+        "dynamic": True,
+        "dynamic_templates": [
+            # Unknown strings: one keyword each, never text+keyword pairs.
+            {"strings_as_keyword": {"match_mapping_type": "string", "mapping": KW}},
+        ],
+        "properties": {
+            "@timestamp": {"type": "date_nanos"},
+            "message": {"type": "text"},
+            "stream": KW,
+            "host": _obj(name=KW, hostname=KW),
+            "container": _obj(id=KW, name=KW, image=_obj(name=KW), labels=FLAT),
+            "log": _obj(
+                level=KW, logger=KW, file=_obj(path=KW), origin=_obj(file=_obj(name=KW, line=LONG)),
+                syslog=_obj(
+                    facility=_obj(code=LONG, name=KW), severity=_obj(code=LONG, name=KW), priority=LONG,
+                    appname=KW, procid=KW, msgid=KW, hostname=KW, version=KW, structured_data=FLAT,
+                ),
+            ),
+            "process": _obj(pid=LONG, name=KW, thread=_obj(id=LONG, name=KW)),
+            "event": _obj(dataset=KW, original={"type": "keyword", "index": False, "doc_values": False},
+                          created={"type": "date_nanos"}),
+            "json": FLAT,
+            "logfmt": FLAT,
+            "logship": _obj(
+                truncated={"type": "boolean"}, partial_merged={"type": "boolean"}, snapshot=_obj(id=KW),
+                timestamp_ns=LONG, parse_error=KW, dropped_keys=KW,
+            ),
+        },
+    }
+
+
+def deadletter_mappings() -> dict[str, Any]:
+    """A rejected document: the original only as an unindexed string, so it can never conflict again."""
+    return {
+        "dynamic": False,
+        "properties": {
+            "@timestamp": {"type": "date_nanos"},
+            "message": {"type": "text"},
+            "error": _obj(type=KW, reason={"type": "text"}, caused_by=FLAT),
+            "event": _obj(original=UNINDEXED),
+            "container": _obj(id=KW, name=KW),
+            "logship": _obj(deadletter=_obj(index=KW, id=KW)),
+        },
+    }
+
+
+def _settings(s: ElasticsearchSettings) -> dict[str, Any]:
+    return {"number_of_shards": s.shards, "number_of_replicas": s.replicas, "refresh_interval": s.refresh_interval,
+            "mapping.total_fields.limit": 2000}
+
+
+def log_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
+    return f"{s.index_prefix}-logs", {
+        "index_patterns": [f"{s.index_prefix}-*"], "priority": LOG_PRIORITY,
+        "template": {"settings": _settings(s), "mappings": log_mappings()},
+    }
+
+
+def deadletter_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
+    return f"{s.index_prefix}-deadletter", {
+        "index_patterns": [f"{s.index_prefix}-deadletter-*"], "priority": DEADLETTER_PRIORITY,
+        "template": {"settings": _settings(s), "mappings": deadletter_mappings()},
+    }
+
+
+TemplateProvider = Callable[[ElasticsearchSettings], tuple[str, dict[str, Any]]]
+TEMPLATE_PROVIDERS: list[TemplateProvider] = [log_template, deadletter_template]
+
+
+def _with_hash(body: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return {**body, "_meta": {**body.get("_meta", {}), "managed_by": "logship", "logship_hash": digest}}
+
+
+def index_templates(settings: ElasticsearchSettings) -> dict[str, dict[str, Any]]:
+    """Template name -> body (with its `_meta.logship_hash`), from every provider."""
+    return dict((name, _with_hash(body)) for name, body in (p(settings) for p in TEMPLATE_PROVIDERS))
+
+
+def _stored_hash(resp: Any) -> str | None:
+    for t in (resp or {}).get("index_templates", []):
+        return ((t.get("index_template") or {}).get("_meta") or {}).get("logship_hash")
+    return None
+
+
+def _client_kwargs(s: ElasticsearchSettings) -> dict[str, Any]:
+    kw: dict[str, Any] = {"hosts": list(s.url), "request_timeout": s.timeout_s, "verify_certs": s.verify_certs}
+    if s.api_key:
+        kw["api_key"] = s.api_key
+    elif s.username:
+        kw["basic_auth"] = (s.username, s.password)
+    if s.ca_file:
+        kw["ca_certs"] = s.ca_file
+    if not s.verify_certs:
+        kw["ssl_show_warn"] = False
+    return kw
+
+
+def setup_indices(settings: ElasticsearchSettings) -> list[str]:
+    """Puts every template whose stored hash differs; returns the names it changed."""
+    from elasticsearch import Elasticsearch
+
+    changed: list[str] = []
+    with Elasticsearch(**_client_kwargs(settings)) as es:
+        for name, body in index_templates(settings).items():
+            cur = es.options(ignore_status=404).indices.get_index_template(name=name)
+            if _stored_hash(cur.body) != body["_meta"]["logship_hash"]:
+                es.indices.put_index_template(name=name, **body)
+                changed.append(name)
+    if changed:
+        log.info("elasticsearch: index templates put: %s", ", ".join(changed))
+    return changed
+
+
+async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
+    """The same as setup_indices, for the pipeline's start."""
+    from elasticsearch import AsyncElasticsearch
+
+    changed: list[str] = []
+    es = AsyncElasticsearch(**_client_kwargs(settings))
+    try:
+        for name, body in index_templates(settings).items():
+            cur = await es.options(ignore_status=404).indices.get_index_template(name=name)
+            if _stored_hash(cur.body) != body["_meta"]["logship_hash"]:
+                await es.indices.put_index_template(name=name, **body)
+                changed.append(name)
+    finally:
+        await es.close()
+    if changed:
+        log.info("elasticsearch: index templates put: %s", ", ".join(changed))
+    return changed
