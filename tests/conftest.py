@@ -114,6 +114,7 @@ def index_prefix(es: Any) -> Iterator[str]:
     yield prefix
     if not os.environ.get("LOGSHIP_TEST_KEEP"):
         es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
 
 
 def count_docs(es: Any, index: str, query: dict[str, Any] | None = None) -> int:
