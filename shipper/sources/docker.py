@@ -1,86 +1,109 @@
 """The Docker source: follows the engine's events and streams every shipped
-container's stdout/stderr, from its first line, into the pipeline."""
+container's stdout/stderr into the pipeline, each line exactly once.
+
+- From the first line: a new container is read from the start of its log (the logs
+  endpoint replays what the json-file holds), so a container that printed and exited
+  before we attached loses nothing.
+- Across restarts: per container, the Docker timestamp up to which Elasticsearch holds
+  every line is checkpointed (shipper.acks + shipper.checkpoints); a restarted shipper
+  resumes with `since` and the deterministic `_id` turns the overlap into 409s.
+- Across daemon restarts and torn streams: reconnect with backoff, re-list, resume
+  from the newest timestamp read; a running container whose stream ended is re-attached.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import time
-from typing import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
+from shipper import self_container
+from shipper.acks import AckTracker, AckWindow
+from shipper.checkpoints import CheckpointStore
 from shipper.config import DockerSettings
-from shipper.containers import Container, ContainerRegistry, opt_out_reason
+from shipper.containers import Container, ContainerRegistry, Filters
 from shipper.metrics import METRICS
 from shipper.record import Record
 from shipper.sources.docker_api import DockerAPI, DockerError
-from shipper.sources.docker_stream import FrameDecoder, LineAssembler
+from shipper.sources.docker_stream import Line, StreamDecoder
 
 log = logging.getLogger("logship.docker")
 
 Emit = Callable[[list[Record]], Awaitable[None]]
-# Lines of one read are sent downstream together: queue hops are per batch, not per line.
+# One read is at most this much; its lines go downstream as one batch (queue hops per batch).
 READ_CHUNK = 256 * 1024
+# Stopped containers read at start (catch-up) at once: bounded, a host may hold thousands.
+CATCH_UP_CONCURRENCY = 8
+# A stopped container without checkpoint is caught up when it finished this close to (or
+# after) the last sign of life of the previous run.
+ALIVE_MARGIN_NS = 30 * 1_000_000_000
+
+
+class StreamRefused(Exception):
+    """The engine will not stream this container's logs (e.g. logging driver `none`)."""
 
 
 class DockerSource:
     def __init__(self, settings: DockerSettings, emit: Emit, registry: ContainerRegistry, *,
-                 self_container_id: str = "") -> None:
+                 state_dir: Path | None = None, self_container_ids: set[str] | None = None,
+                 hostname: str | None = None) -> None:
         self.settings = settings
         self.emit = emit
-        self.self_container_id = self_container_id
-        self._streams: dict[str, asyncio.Task[None]] = {}
         self.containers = registry
-        self.ready = asyncio.Event()  # set once the running containers are attached
+        self.filters = Filters(
+            include=settings.include, exclude=settings.exclude, include_image=settings.include_image,
+            exclude_image=settings.exclude_image, include_labels=settings.include_labels,
+            exclude_labels=settings.exclude_labels, exclude_label=settings.exclude_label,
+        )
+        self.checkpoints = CheckpointStore(state_dir, settings.checkpoint_interval_s) if state_dir else None
+        self.acks = AckTracker(self._advanced)
+        self._overlap_ns = int(settings.resume_overlap_s * 1e9)
+        self._streams: dict[str, asyncio.Task[None]] = {}
+        self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process
+        self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
+        if self_container_ids is None:
+            self._own_ids, self._own_prefix = self_container.own_container_ids(hostname=hostname or socket.gethostname())
+        else:
+            self._own_ids, self._own_prefix = set(self_container_ids), ""
+        self.ready = asyncio.Event()  # set once the existing containers are attached
 
+    # ---- lifecycle --------------------------------------------------------------
     async def run(self) -> None:
+        saver = asyncio.create_task(self.checkpoints.run()) if self.checkpoints else None
         backoff = 0.5
-        while True:
-            try:
-                async with DockerAPI(self.settings.host) as api:
-                    await self._follow(api)
-            except asyncio.CancelledError:
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    async with DockerAPI(self.settings.host) as api:
+                        await self._follow(api)
+                except (aiohttp.ClientError, DockerError, OSError, asyncio.TimeoutError) as exc:
+                    METRICS.count("logship_docker_reconnects_total")
+                    log.warning("docker: %s; reconnecting in %.1fs", exc or type(exc).__name__, backoff)
+                except StopAsyncIteration:
+                    METRICS.count("logship_docker_reconnects_total")
+                    log.warning("docker: the event stream ended (daemon restart?); reconnecting in %.1fs", backoff)
                 await self._stop_streams()
-                raise
-            except (aiohttp.ClientError, DockerError, OSError) as exc:
-                log.warning("docker: %s; reconnecting in %.1fs", exc or type(exc).__name__, backoff)
+                if time.monotonic() - started > 60:
+                    backoff = 0.5  # it worked for a while: this is a new outage
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+        finally:
             await self._stop_streams()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            if saver:
+                saver.cancel()
+                await asyncio.gather(saver, return_exceptions=True)
 
-    async def _follow(self, api: DockerAPI) -> None:
-        since = time.time()
-        # Events first, listing second: a container that starts in between is seen twice
-        # (attach is idempotent), never missed.
-        events = api.events(since=since)
-        first = asyncio.ensure_future(anext(events))
-        for c in await api.containers():
-            self._attach(api, c["Id"])
-        self.ready.set()
-        log.info("docker: following events (%d containers running)", len(self._streams))
-        ev = await first
-        while True:
-            self._on_event(api, ev)
-            ev = await anext(events)
-
-    def _on_event(self, api: DockerAPI, ev: dict) -> None:
-        action = (ev.get("Action") or ev.get("status") or "").split(":")[0]
-        cid = ev.get("id") or (ev.get("Actor") or {}).get("ID", "")
-        if action in ("start", "restart"):
-            self._attach(api, cid)
-        elif action == "rename":
-            c = self.containers.get(cid)
-            if c:
-                c.name = ((ev.get("Actor") or {}).get("Attributes") or {}).get("name", c.name).lstrip("/")
-        elif action == "destroy":
-            self.containers.remove(cid)
-
-    def _attach(self, api: DockerAPI, cid: str) -> None:
-        task = self._streams.get(cid)
-        if task is not None and not task.done():
-            return
-        self._streams[cid] = asyncio.create_task(self._stream(api, cid), name=f"docker-logs-{cid[:12]}")
+    def close(self) -> None:
+        """Final checkpoint write: call once the sink has delivered what it will."""
+        if self.checkpoints:
+            self.checkpoints.save()
 
     async def _stop_streams(self) -> None:
         tasks = list(self._streams.values())
@@ -89,55 +112,180 @@ class DockerSource:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._streams.clear()
 
-    async def _stream(self, api: DockerAPI, cid: str) -> None:
+    # ---- events and listing -----------------------------------------------------
+    async def _follow(self, api: DockerAPI) -> None:
+        await api.version()
+        # Events first, listing second: a container that starts in between is seen twice
+        # (attaching is idempotent), never missed.
+        events = api.events(since=time.time())
+        first = asyncio.ensure_future(anext(events))
         try:
-            c = Container.from_inspect(await api.inspect(cid))
+            listed = await api.containers(all=True)
+            ids = [c["Id"] for c in listed]
+            self._own_ids = self_container.resolve(self._own_ids, self._own_prefix, ids)
+            if self.checkpoints:
+                for cid in self.checkpoints.ids() - set(ids):
+                    self.checkpoints.forget(cid)  # containers removed while we were away
+            running = 0
+            for c in listed:
+                if c.get("State") == "running":
+                    running += 1
+                    self._attach(api, c["Id"], follow=True)
+                elif self._may_hold_unshipped(c["Id"]):
+                    self._attach(api, c["Id"], follow=False)
+            self.ready.set()
+            log.info("docker: following events (%d containers running)", running)
+            ev = await first
+            while True:
+                self._on_event(api, ev)
+                ev = await anext(events)
+        finally:
+            first.cancel()
+            await events.aclose()
+
+    def _may_hold_unshipped(self, cid: str) -> bool:
+        """A stopped container is worth a read (follow=0) if it has a checkpoint or the
+        previous run of the shipper was alive when it could still have been logging."""
+        return bool(self.checkpoints) and (cid in self.checkpoints or self.checkpoints.alive_ns > 0)
+
+    def _on_event(self, api: DockerAPI, ev: dict[str, Any]) -> None:
+        action = (ev.get("Action") or ev.get("status") or "").split(":")[0]
+        actor = ev.get("Actor") or {}
+        cid = ev.get("id") or actor.get("ID", "")
+        if action in ("start", "restart"):
+            self._attach(api, cid, follow=True)
+        elif action == "rename":
+            c = self.containers.get(cid)
+            if c:
+                c.name = (actor.get("Attributes") or {}).get("name", c.name).lstrip("/")
+        elif action == "destroy":
+            self.containers.remove(cid)
+            self._last_seen.pop(cid, None)
+            if self.checkpoints:
+                self.checkpoints.forget(cid)
+            self.acks.forget(cid)
+
+    def _attach(self, api: DockerAPI, cid: str, *, follow: bool) -> None:
+        task = self._streams.get(cid)
+        if task is not None and not task.done():
+            return  # its loop re-inspects when the stream ends: a restart is not missed
+        self._streams[cid] = asyncio.create_task(self._ship(api, cid, follow), name=f"docker-logs-{cid[:12]}")
+
+    # ---- one container ----------------------------------------------------------
+    def _inspect_to_container(self, data: dict[str, Any]) -> Container:
+        return Container.from_inspect(data, self.settings.labels)
+
+    async def _ship(self, api: DockerAPI, cid: str, follow: bool) -> None:
+        try:
+            c = self._inspect_to_container(await api.inspect(cid))
         except LookupError:
             return
-        reason = "the shipper's own container" if cid == self.self_container_id else opt_out_reason(
-            c, include=self.settings.include, exclude=self.settings.exclude, exclude_label=self.settings.exclude_label)
+        reason = "the shipper's own container" if cid in self._own_ids else self.filters.reason(c)
         if reason:
             log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
             return
-        self.containers.add(c)
-        log.info("docker: attached to %s (%s, image %s)", c.name, cid[:12], c.image)
-        asm = LineAssembler(self.settings.max_line_bytes)
-        decoder = None if c.tty else FrameDecoder()
-        seq_state: dict[str, tuple[int, int]] = {}
+        ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
+        if not follow:
+            done_to = ckpt or (self.checkpoints.alive_ns - ALIVE_MARGIN_NS if self.checkpoints else 0)
+            if c.finished_ns and c.finished_ns <= done_to:
+                return  # it stopped before what we already hold
+        window = self.acks.window(cid, ckpt)
+        since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
+        self.containers.add(c)  # before the first line is read: the eBPF filter follows the registry
+        log.info("docker: %s %s (%s, image %s) since %d", "attached to" if follow else "catching up on",
+                 c.name, cid[:12], c.image, since)
+        empty_ends = 0
         try:
-            async with api.logs(cid) as r:
-                if r.status >= 400:
-                    log.warning("docker: logs of %s: %s %s", c.name, r.status, await r.text())
-                    return
-                tty_rest = b""
+            async with (self._catch_up if not follow else contextlib.nullcontext()):
                 while True:
-                    chunk = await r.content.read(READ_CHUNK)
-                    if not chunk:
+                    decoder, read = await self._read(api, c, window, since, follow)
+                    if not follow:
+                        await self._emit_lines(c, window, decoder.flush(), {})
                         break
-                    if decoder is not None:
-                        entries = decoder.feed(chunk)
-                    else:
-                        # A TTY stream is raw: entries are the newline-separated pieces.
-                        data = tty_rest + chunk
-                        parts = data.split(b"\n")
-                        tty_rest = parts.pop()
-                        entries = [("stdout", p + b"\n") for p in parts]
-                    batch = [self._record(c, ln, seq_state) for stream, e in entries
-                             if (ln := asm.feed(stream, e)) is not None]
-                    if batch:
-                        await self.emit(batch)
-                tail = [self._record(c, ln, seq_state) for ln in asm.flush()]
-                if tail:
-                    await self.emit(tail)
+                    try:
+                        fresh = self._inspect_to_container(await api.inspect(cid))
+                    except LookupError:
+                        fresh = None
+                    if fresh is None or not fresh.running:
+                        await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
+                        break
+                    # Running, yet its stream ended: restarted meanwhile, or a stalled stream.
+                    # Partial lines are dropped here: the re-read from the last whole line has them.
+                    METRICS.count("logship_docker_reattach_total")
+                    if fresh.pid != c.pid:
+                        c.pid = fresh.pid
+                        self.containers.add(c)
+                    since = self._last_seen.get(cid, since)
+                    empty_ends = 0 if read else empty_ends + 1
+                    await asyncio.sleep(min(0.05 * 2 ** empty_ends, 5.0) if empty_ends else 0)
+        except StreamRefused:
+            pass
         finally:
-            if asm.truncated_bytes:
-                METRICS.count("logship_truncated_bytes_total", asm.truncated_bytes, source="docker")
+            self.containers.remove(cid)
+            if self.checkpoints and not len(window):
+                self.checkpoints.flush_soon()
             log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
 
-    @staticmethod
-    def _record(c: Container, ln, seq_state: dict[str, tuple[int, int]]) -> Record:
-        last_ts, last_seq = seq_state.get(ln.stream, (-1, 0))
-        seq = last_seq + 1 if ln.time_ns == last_ts else 0
-        seq_state[ln.stream] = (ln.time_ns, seq)
-        return Record(message=ln.data, time_ns=ln.time_ns, stream=ln.stream, container=c, seq=seq,
-                      truncated=ln.truncated, partial_merged=ln.merged)
+    async def _read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
+                    follow: bool) -> tuple[StreamDecoder, int]:
+        """Reads one logs response to its end; returns the decoder (holding any unfinished
+        line) and how many lines were read."""
+        decoder = StreamDecoder(self.settings.max_line_bytes, c.tty)
+        seq_state: dict[str, list[int]] = {}
+        n = 0
+        try:
+            async with api.logs(c.id, since_ns=since, follow=follow) as r:
+                if r.status == 404:
+                    raise StreamRefused(c.id)  # removed meanwhile: the destroy event follows
+                if r.status >= 400:
+                    METRICS.count("logship_docker_stream_refused_total")
+                    log.warning("docker: logs of %s: %s %s", c.name, r.status, (await r.text())[:300])
+                    raise StreamRefused(c.id)
+                read = r.content.read
+                while True:
+                    chunk = await read(READ_CHUNK)
+                    if not chunk:
+                        break
+                    lines = decoder.feed(chunk)
+                    if lines:
+                        n += len(lines)
+                        await self._emit_lines(c, window, lines, seq_state)
+        finally:
+            for name, value in (("logship_truncated_lines_total", decoder.truncated_lines),
+                                ("logship_truncated_bytes_total", decoder.truncated_bytes),
+                                ("logship_docker_bad_entries_total", decoder.bad_entries)):
+                if value:
+                    METRICS.count(name, value, source="docker")
+        return decoder, n
+
+    async def _emit_lines(self, c: Container, window: AckWindow, lines: list[Line],
+                          seq_state: dict[str, list[int]]) -> None:
+        if not lines:
+            return
+        last = self._last_seen.get(c.id, 0)
+        batch: list[Record] = []
+        append = batch.append
+        for stream, ts, data, truncated, merged in lines:
+            if not ts:
+                ts = last  # an entry without Docker timestamp: keep it, next to its neighbour
+            st = seq_state.get(stream)
+            if st is None:
+                st = seq_state[stream] = [ts, 0]
+                seq = 0
+            elif st[0] == ts:
+                seq = st[1] = st[1] + 1
+            else:
+                st[0], st[1], seq = ts, 0, 0
+            if ts > last:
+                last = ts
+            append(Record(data, ts, stream, c, seq, truncated=truncated, partial_merged=merged))
+        await self.emit(batch)
+        # Tracked once it is in the pipeline: a put cancelled by a reconnect leaves no
+        # phantom outstanding record behind (the re-read sends the lines again).
+        window.track(batch)
+        self._last_seen[c.id] = last
+
+    def _advanced(self, container_id: str, time_ns: int) -> None:
+        if self.checkpoints:
+            self.checkpoints.advance(container_id, time_ns)
+

@@ -1,41 +1,15 @@
-"""Pure decoding of a Docker log stream: frame demultiplexing, Docker's timestamps,
-and re-joining the 16 KiB pieces Docker splits long lines into. No I/O here."""
+"""Pure decoding of a Docker log stream: frame demultiplexing (or the raw stream of a
+TTY container), Docker's timestamps at ns precision, and re-joining the 16 KiB pieces
+Docker splits long lines into. No I/O here; this is the hot path of the source."""
 
 from __future__ import annotations
 
+import re
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
-STREAM_NAMES = {0: "stdout", 1: "stdout", 2: "stderr"}
+STREAM_NAMES = ("stdout", "stdout", "stderr")  # frame header byte 0: 0 stdin (as stdout), 1 stdout, 2 stderr
 _HEADER = struct.Struct(">BxxxI")
-
-
-class FrameDecoder:
-    """Splits the multiplexed stream (8-byte header: stream, 3 zero bytes, big-endian
-    length) into (stream name, payload). Frames may straddle reads."""
-
-    __slots__ = ("_buf",)
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
-        buf = self._buf
-        buf += data
-        out: list[tuple[str, bytes]] = []
-        pos, n = 0, len(buf)
-        while n - pos >= 8:
-            stream, size = _HEADER.unpack_from(buf, pos)
-            if n - pos - 8 < size:
-                break
-            out.append((STREAM_NAMES.get(stream, "stdout"), bytes(buf[pos + 8:pos + 8 + size])))
-            pos += 8 + size
-        del buf[:pos]
-        return out
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -48,28 +22,31 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
-_day_cache: dict[bytes, int] = {}
+_sec_cache: dict[bytes, int] = {}
+_FRAC_SCALE = tuple(10 ** (9 - n) for n in range(10))
 
 
 def parse_docker_time(ts: bytes) -> int:
-    """RFC3339Nano as Docker writes it (UTC, `Z`, trailing fraction zeros trimmed) -> epoch ns."""
-    day = ts[:10]
-    days = _day_cache.get(day)
-    if days is None:
-        days = _days_from_civil(int(day[0:4]), int(day[5:7]), int(day[8:10]))
-        if len(_day_cache) > 64:
-            _day_cache.clear()
-        _day_cache[day] = days
-    secs = days * 86400 + int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
-    frac = 0
-    if len(ts) > 20 and ts[19:20] == b".":
-        digits = ts[20:].rstrip(b"Z")
-        frac = int(digits[:9].ljust(9, b"0"))
-    return secs * 1_000_000_000 + frac
+    """RFC3339Nano as Docker writes it (UTC, `Z`, trailing fraction zeros trimmed) -> epoch ns.
+    Lines of the same second share the date arithmetic (a dict hit per line)."""
+    head = ts[:19]
+    secs = _sec_cache.get(head)
+    if secs is None:
+        if len(ts) < 19 or ts[4:5] != b"-" or ts[10:11] != b"T":
+            raise ValueError(f"not a Docker timestamp: {ts[:40]!r}")
+        days = _days_from_civil(int(head[0:4]), int(head[5:7]), int(head[8:10]))
+        secs = days * 86400 + int(head[11:13]) * 3600 + int(head[14:16]) * 60 + int(head[17:19])
+        if len(_sec_cache) > 4096:
+            _sec_cache.clear()
+        _sec_cache[head] = secs
+    if len(ts) > 21 and ts[19] == 46:  # "."
+        digits = ts[20:-1] if ts[-1] == 90 else ts[20:]  # "Z"
+        digits = digits[:9]
+        return secs * 1_000_000_000 + int(digits) * _FRAC_SCALE[len(digits)]
+    return secs * 1_000_000_000
 
 
-@dataclass(slots=True)
-class Line:
+class Line(NamedTuple):
     stream: str
     time_ns: int
     data: bytes
@@ -77,54 +54,154 @@ class Line:
     merged: bool = False
 
 
-class LineAssembler:
-    """Turns timestamped entries into whole lines. An entry that does not end in a
-    newline is a piece of a longer line (Docker cuts at 16 KiB): pieces are joined,
-    byte-exact, under the first piece's timestamp, up to `max_bytes`; the rest of an
-    over-long line is dropped and the line flagged truncated (and counted)."""
+# In a TTY container's raw stream a 16 KiB piece is followed directly by the next
+# entry's timestamp (no framing tells where it starts): find it only well inside a
+# long piece, so a short line that quotes a timestamp is left alone.
+_TTY_TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ")
+_TTY_MIN_PIECE = 4096
 
-    __slots__ = ("max_bytes", "_parts", "truncated_bytes")
 
-    def __init__(self, max_bytes: int = 1 << 20) -> None:
+class StreamDecoder:
+    """One container's log stream -> whole lines. An entry that does not end in a newline
+    is a piece of a longer line: pieces are joined byte-exact under the first piece's
+    timestamp up to `max_bytes`; the rest of an over-long line is dropped, the line
+    flagged truncated and the bytes counted. Memory is bounded by max_bytes per stream
+    plus one frame."""
+
+    __slots__ = ("max_bytes", "tty", "_buf", "_parts", "truncated_bytes", "truncated_lines", "bad_entries")
+
+    def __init__(self, max_bytes: int = 1 << 20, tty: bool = False) -> None:
         self.max_bytes = max_bytes
-        self._parts: dict[str, tuple[int, bytearray, bool]] = {}
+        self.tty = tty
+        self._buf = b""
+        # stream -> [first timestamp, joined bytes, cut?, pieces]
+        self._parts: dict[str, list] = {}
         self.truncated_bytes = 0
+        self.truncated_lines = 0
+        self.bad_entries = 0  # entries without a Docker timestamp (kept, time 0 -> previous)
 
-    def feed(self, stream: str, entry: bytes) -> Line | None:
-        sp = entry.find(b" ")
-        if sp < 0:  # no timestamp: a protocol surprise, keep the bytes rather than lose them
-            ts, body = 0, entry
-        else:
-            ts, body = parse_docker_time(entry[:sp]), entry[sp + 1:]
-        complete = body.endswith(b"\n")
-        if complete:
-            body = body[:-1]
-        pending = self._parts.get(stream)
-        if pending is None:
+    # ---- entry level ------------------------------------------------------------
+    def feed(self, chunk: bytes) -> list[Line]:
+        return self._feed_tty(chunk) if self.tty else self._feed_frames(chunk)
+
+    def _feed_frames(self, chunk: bytes) -> list[Line]:
+        buf = self._buf + chunk if self._buf else chunk
+        out: list[Line] = []
+        append = out.append
+        parts = self._parts
+        max_bytes = self.max_bytes
+        pos, n = 0, len(buf)
+        unpack = _HEADER.unpack_from
+        while n - pos >= 8:
+            kind, size = unpack(buf, pos)
+            end = pos + 8 + size
+            if end > n:
+                break
+            sp = buf.find(b" ", pos + 8, end)
+            stream = STREAM_NAMES[kind] if kind < 3 else "stdout"
+            if sp < 0 or sp - pos - 8 > 40:
+                ts, body_start = 0, pos + 8
+                self.bad_entries += 1
+            else:
+                try:
+                    ts, body_start = parse_docker_time(buf[pos + 8:sp]), sp + 1
+                except ValueError:
+                    ts, body_start = 0, pos + 8
+                    self.bad_entries += 1
+            complete = size > 0 and buf[end - 1] == 10
+            if complete and stream not in parts and end - 1 - body_start <= max_bytes:
+                append(Line(stream, ts, buf[body_start:end - 1]))  # the common case: one whole line
+            else:
+                line = self._piece(stream, ts, buf[body_start:end - 1 if complete else end], complete)
+                if line is not None:
+                    append(line)
+            pos = end
+        self._buf = buf[pos:] if pos < n else b""
+        return out
+
+    def _feed_tty(self, chunk: bytes) -> list[Line]:
+        data = self._buf + chunk if self._buf else chunk
+        out: list[Line] = []
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                break
+            self._tty_entry(data[start:nl], True, out)
+            start = nl + 1
+        rest = data[start:]
+        if len(rest) > self.max_bytes + 64:
+            # Never grow without bound: hand over what we hold as a piece of a line.
+            self._tty_entry(rest, False, out)
+            rest = b""
+        self._buf = rest
+        return out
+
+    def _tty_entry(self, entry: bytes, complete: bool, out: list[Line]) -> None:
+        stream = "stdout"
+        while True:
+            sp = entry.find(b" ")
+            try:
+                ts, body = parse_docker_time(entry[:sp]), entry[sp + 1:]
+            except ValueError:
+                ts, body = 0, entry
+                if stream not in self._parts:  # else: the rest of a piece we cut at the bound
+                    self.bad_entries += 1
+            m = _TTY_TS.search(body, _TTY_MIN_PIECE) if len(body) > _TTY_MIN_PIECE else None
+            if m is None:
+                break
+            line = self._piece(stream, ts, body[:m.start()], False)
+            if line is not None:
+                out.append(line)
+            entry = body[m.start():]
+        if complete and body.endswith(b"\r"):
+            body = body[:-1]  # the terminal's \r\n line end, not content
+        line = self._piece(stream, ts, body, complete)
+        if line is not None:
+            out.append(line)
+
+    # ---- partial lines --------------------------------------------------------
+    def _piece(self, stream: str, ts: int, body: bytes, complete: bool) -> Line | None:
+        part = self._parts.get(stream)
+        if part is None:
             if complete:
                 if len(body) > self.max_bytes:
-                    self.truncated_bytes += len(body) - self.max_bytes
-                    return Line(stream, ts, body[:self.max_bytes], truncated=True)
+                    self._cut(len(body) - self.max_bytes)
+                    return Line(stream, ts, body[:self.max_bytes], True)
                 return Line(stream, ts, body)
-            pending = (ts, bytearray(), False)
-            self._parts[stream] = pending
-        first_ts, buf, cut = pending
+            part = self._parts[stream] = [ts, bytearray(), False, 0]
+        buf = part[1]
         room = self.max_bytes - len(buf)
         if len(body) > room:
+            if not part[2]:
+                self.truncated_lines += 1
             self.truncated_bytes += len(body) - max(room, 0)
             if room > 0:
                 buf += body[:room]
-            cut = True
-            self._parts[stream] = (first_ts, buf, cut)
+            part[2] = True
         else:
             buf += body
+        part[3] += 1
         if not complete:
             return None
         del self._parts[stream]
-        return Line(stream, first_ts, bytes(buf), truncated=cut, merged=True)
+        return Line(stream, part[0], bytes(buf), part[2], part[3] > 1)
+
+    def _cut(self, nbytes: int) -> None:
+        self.truncated_lines += 1
+        self.truncated_bytes += nbytes
 
     def flush(self) -> list[Line]:
-        """The unfinished lines, when the stream ends (the container stopped)."""
-        out = [Line(s, ts, bytes(buf), truncated=cut, merged=True) for s, (ts, buf, cut) in self._parts.items()]
+        """The unfinished lines (a last line without newline), when the stream ends."""
+        out: list[Line] = []
+        if self._buf:
+            rest, self._buf = self._buf, b""
+            if self.tty:
+                self._tty_entry(rest, False, out)
+            else:
+                self.bad_entries += 1  # a torn frame: keep its payload all the same
+                out.append(Line("stdout", 0, rest[8:] if len(rest) > 8 else rest))
+        for s, (ts, buf, cut, pieces) in self._parts.items():
+            out.append(Line(s, ts, bytes(buf), cut, pieces > 1))
         self._parts.clear()
         return out

@@ -1,0 +1,103 @@
+"""The ack tracker: a container's watermark only covers a delivered prefix, whatever
+order the sink acknowledges in."""
+
+from __future__ import annotations
+
+import random
+
+from shipper.acks import AckTracker, AckWindow
+from shipper.containers import Container
+from shipper.record import Record
+
+C = Container(id="c1", name="n", image="i")
+
+
+def recs(times: list[int], stream: str = "stdout") -> list[Record]:
+    return [Record(b"x", t, stream, C) for t in times]
+
+
+def window() -> tuple[AckWindow, list[tuple[str, int]]]:
+    calls: list[tuple[str, int]] = []
+    return AckWindow("c1", lambda cid, t: calls.append((cid, t))), calls
+
+
+def test_in_order_acks_advance_to_each_time():
+    w, calls = window()
+    rs = recs([10, 20, 30])
+    w.track(rs)
+    for r in rs:
+        r.on_delivered(r)
+    assert calls == [("c1", 10), ("c1", 20), ("c1", 30)]
+    assert len(w) == 0
+
+
+def test_out_of_order_acks_wait_for_the_gap():
+    w, calls = window()
+    rs = recs([10, 20, 30, 40])
+    w.track(rs)
+    rs[2].on_delivered(rs[2])
+    rs[1].on_delivered(rs[1])
+    assert calls == [] and w.watermark_ns == 0  # the first is still outstanding
+    rs[0].on_delivered(rs[0])
+    assert calls == [("c1", 30)]
+    rs[3].on_delivered(rs[3])
+    assert w.watermark_ns == 40
+
+
+def test_interleaved_streams_keep_the_watermark_below_an_earlier_outstanding_time():
+    # stderr's line was stamped before stdout's but arrived after it
+    w, calls = window()
+    out, err = recs([100])[0], recs([95], "stderr")[0]
+    w.track([out, err])
+    out.on_delivered(out)
+    assert w.watermark_ns == 94  # not 100: resuming at 100 would skip the stderr line
+    err.on_delivered(err)
+    assert w.watermark_ns == 100
+
+
+def test_duplicate_ack_is_counted_not_fatal():
+    w, _ = window()
+    r = recs([5])[0]
+    w.track([r])
+    r.on_delivered(r)
+    r.on_delivered(r)
+    assert w.duplicate_acks == 1 and w.watermark_ns == 5
+
+
+def test_random_order_over_many_records_with_compaction():
+    w, calls = window()
+    rng = random.Random(7)
+    delivered: list[Record] = []
+    expected_max = 0
+    for block in range(20):  # tracked in batches, acked shuffled across batches
+        rs = recs(list(range(block * 1000 + 1, block * 1000 + 1001)))
+        w.track(rs)
+        delivered.extend(rs)
+        rng.shuffle(delivered)
+        for r in delivered[: len(delivered) // 2]:
+            r.on_delivered(r)
+        delivered = delivered[len(delivered) // 2:]
+        expected_max = block * 1000 + 1000
+        # invariant: everything up to the watermark is delivered
+        assert all(r.time_ns > w.watermark_ns for r in delivered)
+    for r in delivered:
+        r.on_delivered(r)
+    assert w.watermark_ns == expected_max and len(w) == 0
+    assert len(w._times) < 4096 * 2  # the window's lists were compacted
+    assert [t for _, t in calls] == sorted(t for _, t in calls)
+
+
+def test_tracker_keeps_one_window_per_container():
+    seen: list[tuple[str, int]] = []
+    t = AckTracker(lambda cid, ns: seen.append((cid, ns)))
+    a, b = t.window("a", 50), t.window("b")
+    assert t.window("a") is a and a.watermark_ns == 50
+    r = recs([40])[0]
+    a.track([r])
+    r.on_delivered(r)
+    assert seen == []  # 40 is below the restored watermark: no step back
+    r2 = recs([7])[0]
+    b.track([r2])
+    assert t.outstanding() == 1
+    r2.on_delivered(r2)
+    assert seen == [("b", 7)]
