@@ -23,12 +23,11 @@ def _ssl_context(ca_file: str, verify: bool) -> Any:
 
 def es_session(s: ElasticsearchSettings, timeout_s: float = 10.0) -> aiohttp.ClientSession:
     headers: dict[str, str] = {}
-    auth = None
     if s.api_key:
         headers["Authorization"] = f"ApiKey {s.api_key}"
     elif s.username:
-        auth = aiohttp.BasicAuth(s.username, s.password)
-    return aiohttp.ClientSession(headers=headers, auth=auth,
+        headers["Authorization"] = aiohttp.BasicAuth(s.username, s.password).encode()
+    return aiohttp.ClientSession(headers=headers,
                                  connector=aiohttp.TCPConnector(ssl=_ssl_context(s.ca_file, s.verify_certs)),
                                  timeout=aiohttp.ClientTimeout(total=timeout_s))
 
@@ -38,10 +37,11 @@ def kibana_session(k: KibanaSettings, es: ElasticsearchSettings, timeout_s: floa
     `kbn-xsrf` is required by every Kibana API call that changes something."""
     user, password = (k.username, k.password) if k.username else (es.username, es.password)
     headers = {"kbn-xsrf": "true"}
-    auth = aiohttp.BasicAuth(user, password) if user else None
-    if not user and es.api_key:
+    if user:
+        headers["Authorization"] = aiohttp.BasicAuth(user, password).encode()
+    elif es.api_key:
         headers["Authorization"] = f"ApiKey {es.api_key}"
-    return aiohttp.ClientSession(headers=headers, auth=auth,
+    return aiohttp.ClientSession(headers=headers,
                                  connector=aiohttp.TCPConnector(ssl=_ssl_context(es.ca_file, es.verify_certs)),
                                  timeout=aiohttp.ClientTimeout(total=timeout_s))
 
