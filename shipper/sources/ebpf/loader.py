@@ -1,0 +1,104 @@
+"""Compiles and attaches probe.c; owns the kernel maps user space writes to.
+
+The `.bpf` attribute is the bcc BPF object: the syscall-rings code opens its own maps
+from it (probe.c includes syscall_rings.c when built with `rings=True`)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from shipper.sources.ebpf.events import FD_SKIP
+
+PROBE = Path(__file__).with_name("probe.c")
+
+
+
+def capture_size(requested: int) -> int:
+    """The capture length rounded up to a power of two (the probe masks with it), 64..32768."""
+    n = 64
+    while n < min(max(requested, 64), 32768):
+        n <<= 1
+    return n
+
+
+class FdKey(ctypes.Structure):
+    _fields_ = [("tgid", ctypes.c_uint32), ("fd", ctypes.c_uint32)]
+
+
+class Probe:
+    def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 1024,
+                 rings: bool = False, extra_cflags: Iterable[str] = ()) -> None:
+        from bcc import BPF  # imported here: bcc is optional (diagnose.py explains its absence)
+
+        self.capture = capture_size(capture_bytes)
+        pages = 1 << max(0, (max(1, ring_pages) - 1).bit_length())  # a power of two
+        cflags = [
+            f"-I{PROBE.parent}",
+            f"-DLOGSHIP_SELF_TGID={os.getpid() if self_tgid is None else self_tgid}",
+            f"-DLOGSHIP_CAPTURE={self.capture}",
+            f"-DLOGSHIP_RINGBUF_PAGES={pages}",
+            "-Wno-unused-function",
+            *(["-DLOGSHIP_RINGS"] if rings else []),
+            *extra_cflags,
+        ]
+        # bcc loads only functions defined in its main file: syscall_rings.c is inlined, not #included.
+        text = PROBE.read_text().replace('#include "syscall_rings.c"', PROBE.with_name("syscall_rings.c").read_text())
+        self.bpf: Any = BPF(text=text.encode(), cflags=cflags)
+        self._cgroups = self.bpf["shipped_cgroups"]
+        self._fd_state = self.bpf["fd_state"]
+        self._fork_parent = self.bpf["fork_parent"]
+        self._drops = self.bpf["drops"]
+
+    # ---- maps user space keeps current --------------------------------------------
+    def add_cgroup(self, cgroup: int) -> None:
+        self._cgroups[ctypes.c_uint64(cgroup)] = ctypes.c_uint8(1)
+
+    def remove_cgroup(self, cgroup: int) -> None:
+        try:
+            del self._cgroups[ctypes.c_uint64(cgroup)]
+        except KeyError:
+            pass
+
+    def set_fd(self, tgid: int, fd: int, value: int) -> None:
+        key = FdKey(tgid, fd)
+        if value:
+            self._fd_state[key] = ctypes.c_uint32(value)
+        else:
+            try:
+                del self._fd_state[key]
+            except KeyError:
+                pass
+
+    def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
+        """Marks the fd no log, unless it was reopened since user space saw value `seen`."""
+        if self.fd_state(tgid, fd) >> 8 == seen >> 8:
+            self.set_fd(tgid, fd, (seen & ~0xFF) | FD_SKIP)
+
+    def fd_state(self, tgid: int, fd: int) -> int:
+        try:
+            return int(self._fd_state[FdKey(tgid, fd)].value)
+        except KeyError:
+            return 0
+
+    def forget_fork(self, child: int) -> None:
+        try:
+            del self._fork_parent[ctypes.c_uint32(child)]
+        except KeyError:
+            pass
+
+    def drops(self) -> list[int]:
+        """Per-reason totals of the kernel's per-CPU drop counters."""
+        return [sum(v) for _, v in sorted(self._drops.items(), key=lambda kv: kv[0].value)]
+
+    # ---- events ----------------------------------------------------------------------
+    def open_events(self, callback: Callable[[Any, Any, int], None]) -> None:
+        self.bpf["events"].open_ring_buffer(callback)
+
+    def poll(self, timeout_ms: int) -> None:
+        self.bpf.ring_buffer_poll(timeout_ms)
+
+    def close(self) -> None:
+        self.bpf.cleanup()

@@ -1,0 +1,586 @@
+// logship eBPF probe: log-file and /dev/log writes of processes in shipped containers.
+//
+// Only tracepoint arguments and BPF helpers are used: the kernel headers bcc compiles
+// against need not match the running kernel, so no kernel struct is ever read. The
+// user-space structs read here (iovec, user_msghdr, mmsghdr, sockaddr_un) are ABI.
+//
+// Filtering happens here so that only interesting bytes cross to user space:
+//   1. the writer's cgroup is a shipped container (shipped_cgroups, kept by user space)
+//      and the writer is not the shipper itself (LOGSHIP_SELF_TGID);
+//   2. the fd is a candidate (fd_state): a file just opened is SEND until user space has
+//      matched its path and found it is no log (then SKIP), a unix socket connected to
+//      /dev/log is SYSLOG; fds absent from fd_state (pipes, tcp sockets, ...) are never
+//      captured. The upper 24 bits of an fd_state value are the generation of the open
+//      that set it, so user space never marks SKIP an fd that was reopened meanwhile.
+// fd-table events (open, dup, close, socket, connect, fork, exec, exit) of the filtered
+// cgroups also go to user space, which keeps the fd -> path table (FdTable).
+//
+// Build-time defines (set by loader.py): LOGSHIP_SELF_TGID, LOGSHIP_CAPTURE (power of two),
+// LOGSHIP_RINGBUF_PAGES, LOGSHIP_RINGS (adds syscall_rings.c).
+
+#ifndef LOGSHIP_SELF_TGID
+#define LOGSHIP_SELF_TGID 0
+#endif
+#ifndef LOGSHIP_CAPTURE
+#define LOGSHIP_CAPTURE 4096
+#endif
+#ifndef LOGSHIP_RINGBUF_PAGES
+#define LOGSHIP_RINGBUF_PAGES 1024
+#endif
+#define LOGSHIP_MAX_IOV 8
+#define LOGSHIP_MAX_MMSG 4
+#define LOGSHIP_PATH 256
+#define LOGSHIP_ADDR 112
+
+// Event kinds (events.py mirrors these).
+#define EV_WRITE 1
+#define EV_OPEN 2
+#define EV_DUP 3
+#define EV_CLOSE 4
+#define EV_SOCKET 5
+#define EV_CONNECT 6
+#define EV_FORK 7
+#define EV_EXEC 8
+#define EV_EXIT 9
+
+// fd_state values (low 8 bits).
+#define FD_SEND 1
+#define FD_SKIP 3
+#define FD_SYSLOG 4
+#define FD_STATE(v) ((v) & 0xff)
+
+// Drop reasons counted in drops[] (events.py: DROP_REASONS).
+#define DROP_RING_DATA 0
+#define DROP_RING_META 1
+#define DROP_READ 2
+#define N_DROPS 4
+
+// Flags of a write event.
+#define WF_TRUNCATED 1
+#define WF_SYSLOG_ADDR 2  // sendto/sendmsg with a sockaddr_un naming /dev/log
+
+#define AT_FDCWD_ -100
+// Hides a value's history from the compiler so the mask right after it is what the
+// verifier sees (clang otherwise folds it into signed arithmetic the verifier rejects).
+#define opaque(x) asm volatile("" : "+r"(x))
+#define AF_UNIX_ 1
+
+struct hdr {
+    u8 kind;
+    u8 flags;
+    u16 pad;
+    u32 tgid;
+    u32 tid;
+    s32 fd;    // the fd the event is about (open: the new fd)
+    u32 fdval; // fd_state value of the fd (write: as looked up; open: as set)
+    u32 pad2;
+    u64 ktime;
+    u64 cgroup;
+    s64 arg1;  // write: bytes written; open: dirfd; dup: old fd; close: max fd; socket: family; fork: child pid; exit: group_dead
+    s64 arg2;  // open: flags; dup: flags (O_CLOEXEC); socket: type; connect: addrlen
+};
+
+struct write_ev {
+    struct hdr h;
+    char comm[16];
+    u32 len;   // captured bytes that follow
+    u32 pad;
+    // Only header + len bytes are sent; the slack lets the verifier accept masked
+    // (offset < CAPTURE) + (size < 2 * CAPTURE) copies without exact bounds tracking.
+    char data[3 * LOGSHIP_CAPTURE];
+};
+
+struct path_ev {
+    struct hdr h;
+    char path[LOGSHIP_PATH];
+};
+
+// struct iovec of user space (ABI: pointer, length).
+struct uiovec {
+    u64 base;
+    u64 len;
+};
+
+struct fdkey {
+    u32 tgid;
+    u32 fd;
+};
+
+// What a syscall's enter saw, for its exit (per thread).
+struct stash {
+    u64 ptr;    // buf / iovec array / msghdr / filename
+    u64 count;  // count / vlen / dirfd
+    u32 fd;
+    u32 fdval;
+    u8 kind;    // EV_WRITE with one of the W_* shapes below, EV_OPEN, EV_DUP
+    u8 shape;
+    u8 flags;
+    u8 pad;
+    s64 arg2;
+};
+
+#define W_BUF 1
+#define W_IOV 2
+#define W_MSG 3
+#define W_MMSG 4
+
+BPF_HASH(shipped_cgroups, u64, u8, 4096);
+BPF_HASH(fd_state, struct fdkey, u32, 65536);
+BPF_HASH(fork_parent, u32, u32, 16384);
+BPF_HASH(stash_map, u64, struct stash, 16384);
+BPF_PERCPU_ARRAY(scratch, struct write_ev, 1);
+BPF_PERCPU_ARRAY(path_scratch, struct path_ev, 1);
+BPF_PERCPU_ARRAY(drops, u64, N_DROPS);
+BPF_RINGBUF_OUTPUT(events, LOGSHIP_RINGBUF_PAGES);
+
+static __always_inline int logship_should_trace(void) {
+    u64 cg = bpf_get_current_cgroup_id();
+    if (!shipped_cgroups.lookup(&cg))
+        return 0;
+    return (bpf_get_current_pid_tgid() >> 32) != LOGSHIP_SELF_TGID;
+}
+
+static __always_inline void count_drop(int reason) {
+    u64 *n = drops.lookup(&reason);
+    if (n)
+        (*n)++;
+}
+
+static __always_inline void fill_hdr(struct hdr *h, u8 kind, s32 fd) {
+    u64 id = bpf_get_current_pid_tgid();
+    h->kind = kind;
+    h->flags = 0;
+    h->pad = 0;
+    h->fdval = 0;
+    h->pad2 = 0;
+    h->tgid = id >> 32;
+    h->tid = (u32)id;
+    h->fd = fd;
+    h->ktime = bpf_ktime_get_ns();
+    h->cgroup = bpf_get_current_cgroup_id();
+    h->arg1 = 0;
+    h->arg2 = 0;
+}
+
+static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2) {
+    struct hdr h = {};
+    fill_hdr(&h, kind, fd);
+    h.arg1 = arg1;
+    h.arg2 = arg2;
+    if (events.ringbuf_output(&h, sizeof(h), 0) < 0)
+        count_drop(DROP_RING_META);
+}
+
+// The fd's capture state; a child that has not been copied by user space yet
+// (fork just happened) falls back to its parent's fds.
+static __always_inline u32 fd_lookup(u32 tgid, u32 fd) {
+    struct fdkey k = {.tgid = tgid, .fd = fd};
+    u32 *st = fd_state.lookup(&k);
+    if (st)
+        return *st;
+    u32 *parent = fork_parent.lookup(&tgid);
+    if (!parent)
+        return 0;
+    k.tgid = *parent;
+    st = fd_state.lookup(&k);
+    return st ? *st : 0;
+}
+
+static __always_inline void fd_mark(u32 fd, u32 st) {
+    struct fdkey k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+    if (st)
+        fd_state.update(&k, &st);
+    else
+        fd_state.delete(&k);
+}
+
+// 1 when the user-space sockaddr at addr is AF_UNIX "/dev/log".
+static __always_inline int is_dev_log(const void *addr) {
+    char sa[12] = {};
+    if (!addr || bpf_probe_read_user(sa, sizeof(sa), addr) != 0)
+        return 0;
+    // sockaddr_un: sa_family_t (u16) then sun_path.
+    return sa[0] == AF_UNIX_ && sa[1] == 0 && sa[2] == '/' && sa[3] == 'd' && sa[4] == 'e' && sa[5] == 'v' &&
+           sa[6] == '/' && sa[7] == 'l' && sa[8] == 'o' && sa[9] == 'g' && sa[10] == 0;
+}
+
+// ---- write family: decide at enter, capture at exit ------------------------------------
+
+static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 count, int syslog_addr) {
+    if (!logship_should_trace())
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    u32 st = fd_lookup(id >> 32, fd);
+    if (FD_STATE(st) == FD_SKIP || (st == 0 && !syslog_addr))
+        return 0;
+    struct stash s = {};
+    s.ptr = (u64)ptr;
+    s.count = count;
+    s.fd = fd;
+    s.kind = EV_WRITE;
+    s.shape = shape;
+    s.fdval = st;
+    s.flags = syslog_addr ? WF_SYSLOG_ADDR : 0;
+    stash_map.update(&id, &s);
+    return 0;
+}
+
+// Copy up to `want` bytes from a user iovec array into e->data; returns bytes copied.
+static __always_inline u32 copy_iov(struct write_ev *e, const struct uiovec *vec, u64 vlen, u32 want) {
+    u32 off = 0;
+#pragma unroll
+    for (int i = 0; i < LOGSHIP_MAX_IOV; i++) {
+        if (i >= vlen || off >= want)
+            break;
+        struct uiovec iov = {};
+        if (bpf_probe_read_user(&iov, sizeof(iov), &vec[i]) != 0)
+            break;
+        u32 n = iov.len < (u64)(want - off) ? (u32)iov.len : want - off;
+        if (off >= LOGSHIP_CAPTURE || n > LOGSHIP_CAPTURE)
+            break;
+        // Masks prove the bounds to the verifier: off < CAPTURE and n <= CAPTURE - off.
+        u32 o = off & (LOGSHIP_CAPTURE - 1);
+        if (n > LOGSHIP_CAPTURE - o)
+            n = LOGSHIP_CAPTURE - o;
+        if (n == 0)
+            continue;
+        u64 o64 = o, n64 = n;
+        opaque(o64);
+        opaque(n64);
+        o64 &= LOGSHIP_CAPTURE - 1;
+        n64 &= 2 * LOGSHIP_CAPTURE - 1;
+        if (bpf_probe_read_user(e->data + o64, n64, (void *)iov.base) != 0)
+            break;
+        off += n;
+    }
+    return off;
+}
+
+// A msghdr's iovecs; sets *syslog when its msg_name is /dev/log.
+static __always_inline u32 copy_msg(struct write_ev *e, const void *msg, u32 want, int *syslog) {
+    // struct user_msghdr: void *name; int namelen; (pad) struct iovec *iov; size_t iovlen; ...
+    struct {
+        u64 name;
+        u32 namelen;
+        u32 pad;
+        u64 iov;
+        u64 iovlen;
+    } m = {};
+    if (bpf_probe_read_user(&m, sizeof(m), msg) != 0)
+        return 0;
+    if (m.name && is_dev_log((void *)m.name))
+        *syslog = 1;
+    return copy_iov(e, (const struct uiovec *)m.iov, m.iovlen, want);
+}
+
+static __always_inline struct write_ev *start_write(struct stash *s, s64 ret) {
+    int zero = 0;
+    struct write_ev *e = scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    fill_hdr(&e->h, EV_WRITE, s->fd);
+    e->h.fdval = s->fdval;
+    e->h.flags = s->flags;
+    e->h.arg1 = ret;
+    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+    e->len = 0;
+    return e;
+}
+
+static __always_inline void submit_write(struct write_ev *e, u32 len, s64 ret) {
+    if (ret > (s64)len)
+        e->h.flags |= WF_TRUNCATED;
+    e->len = len;
+    u64 size = len;
+    opaque(size);
+    size &= 2 * LOGSHIP_CAPTURE - 1;
+    size += offsetof(struct write_ev, data);
+    if (events.ringbuf_output(e, size, 0) < 0)
+        count_drop(DROP_RING_DATA);
+}
+
+static __always_inline int finish_write(s64 ret) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash *s = stash_map.lookup(&id);
+    if (!s)
+        return 0;
+    struct stash st = *s;
+    stash_map.delete(&id);
+    if (ret <= 0 || st.kind != EV_WRITE)
+        return 0;
+    struct write_ev *e = start_write(&st, ret);
+    if (!e)
+        return 0;
+    u32 want = ret < LOGSHIP_CAPTURE ? (u32)ret : LOGSHIP_CAPTURE;
+    u32 len = 0;
+    if (st.shape == W_BUF) {
+        len = want;
+        u64 n64 = want;
+        opaque(n64);
+        n64 &= 2 * LOGSHIP_CAPTURE - 1;
+        if (bpf_probe_read_user(e->data, n64, (void *)st.ptr) != 0) {
+            count_drop(DROP_READ);
+            return 0;
+        }
+    } else if (st.shape == W_IOV) {
+        len = copy_iov(e, (const struct uiovec *)st.ptr, st.count, want);
+    } else if (st.shape == W_MSG) {
+        int syslog = 0;
+        len = copy_msg(e, (void *)st.ptr, want, &syslog);
+        if (syslog)
+            e->h.flags |= WF_SYSLOG_ADDR;
+    }
+    submit_write(e, len, ret);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_write) { return stash_write(args->fd, W_BUF, args->buf, args->count, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_write) { return finish_write(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return stash_write(args->fd, W_BUF, args->buf, args->count, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_pwrite64) { return finish_write(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_writev) { return stash_write(args->fd, W_IOV, args->vec, args->vlen, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return finish_write(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_pwritev) { return stash_write(args->fd, W_IOV, args->vec, args->vlen, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_pwritev) { return finish_write(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_sendto) {
+    return stash_write(args->fd, W_BUF, args->buff, args->len, is_dev_log(args->addr));
+}
+TRACEPOINT_PROBE(syscalls, sys_exit_sendto) { return finish_write(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg) {
+    // The msghdr's name is checked at exit (copy_msg); an unconnected socket sending to
+    // /dev/log has no fd state, so it is stashed when its msg_name says /dev/log.
+    int syslog = 0;
+    if (logship_should_trace()) {
+        u64 name = 0;
+        if (bpf_probe_read_user(&name, sizeof(name), args->msg) == 0 && name)
+            syslog = is_dev_log((void *)name);
+    }
+    return stash_write(args->fd, W_MSG, args->msg, 0, syslog);
+}
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return finish_write(args->ret); }
+
+// sendmmsg: ret is the number of messages sent; each becomes one event (first few only).
+TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg) { return stash_write(args->fd, W_MMSG, args->mmsg, args->vlen, 1); }
+TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash *s = stash_map.lookup(&id);
+    if (!s)
+        return 0;
+    struct stash st = *s;
+    stash_map.delete(&id);
+    s64 sent = args->ret;
+#pragma unroll
+    for (int i = 0; i < LOGSHIP_MAX_MMSG; i++) {
+        if (i >= sent)
+            break;
+        // struct mmsghdr { struct user_msghdr msg_hdr (56 bytes); unsigned int msg_len; } (64 bytes)
+        const char *m = (const char *)st.ptr + i * 64;
+        u32 msg_len = 0;
+        if (bpf_probe_read_user(&msg_len, sizeof(msg_len), m + 56) != 0 || msg_len == 0)
+            continue;
+        struct write_ev *e = start_write(&st, msg_len);
+        if (!e)
+            return 0;
+        int syslog = 0;
+        u32 want = msg_len < LOGSHIP_CAPTURE ? msg_len : LOGSHIP_CAPTURE;
+        u32 len = copy_msg(e, m, want, &syslog);
+        if (syslog)
+            e->h.flags |= WF_SYSLOG_ADDR;
+        else if (st.fdval == 0)
+            continue;  // neither a known fd nor addressed to /dev/log
+        submit_write(e, len, msg_len);
+    }
+    return 0;
+}
+
+// ---- fd table events ------------------------------------------------------------------
+
+static __always_inline int stash_open(const char *filename, s64 dirfd, s64 flags) {
+    if (!logship_should_trace())
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash s = {};
+    s.ptr = (u64)filename;
+    s.count = (u64)dirfd;
+    s.kind = EV_OPEN;
+    s.arg2 = flags;
+    stash_map.update(&id, &s);
+    return 0;
+}
+
+static __always_inline int finish_open(s64 ret) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash *s = stash_map.lookup(&id);
+    if (!s)
+        return 0;
+    struct stash st = *s;
+    stash_map.delete(&id);
+    if (ret < 0 || st.kind != EV_OPEN)
+        return 0;
+    int zero = 0;
+    struct path_ev *e = path_scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    fill_hdr(&e->h, EV_OPEN, ret);
+    // A new file is a candidate until user space has matched its path.
+    e->h.fdval = ((u32)(e->h.ktime >> 4) << 8) | FD_SEND;
+    fd_mark(ret, e->h.fdval);
+    e->h.arg1 = (s64)st.count;
+    e->h.arg2 = st.arg2;
+    e->path[0] = 0;
+    bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)st.ptr);
+    if (events.ringbuf_output(e, sizeof(*e), 0) < 0)
+        count_drop(DROP_RING_META);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return stash_open(args->filename, (s32)args->dfd, args->flags); }
+TRACEPOINT_PROBE(syscalls, sys_exit_openat) { return finish_open(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_openat2) {
+    // struct open_how { u64 flags; u64 mode; u64 resolve; } is ABI.
+    u64 flags = 0;
+    bpf_probe_read_user(&flags, sizeof(flags), args->how);
+    return stash_open(args->filename, (s32)args->dfd, flags);
+}
+TRACEPOINT_PROBE(syscalls, sys_exit_openat2) { return finish_open(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_creat) { return stash_open(args->pathname, AT_FDCWD_, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_creat) { return finish_open(args->ret); }
+
+static __always_inline int stash_dup(u32 oldfd, s64 flags) {
+    if (!logship_should_trace())
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash s = {};
+    s.fd = oldfd;
+    s.kind = EV_DUP;
+    s.arg2 = flags;
+    stash_map.update(&id, &s);
+    return 0;
+}
+
+static __always_inline int finish_dup(s64 ret) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash *s = stash_map.lookup(&id);
+    if (!s)
+        return 0;
+    struct stash st = *s;
+    stash_map.delete(&id);
+    if (ret < 0 || st.kind != EV_DUP)
+        return 0;
+    if ((s64)st.fd != ret)
+        fd_mark(ret, fd_lookup(id >> 32, st.fd));
+    emit_meta(EV_DUP, ret, st.fd, st.arg2);
+    return 0;
+}
+
+#define O_CLOEXEC_ 02000000
+#define F_DUPFD_ 0
+#define F_DUPFD_CLOEXEC_ 1030
+
+TRACEPOINT_PROBE(syscalls, sys_enter_dup) { return stash_dup(args->fildes, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_dup) { return finish_dup(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_dup2) { return stash_dup(args->oldfd, 0); }
+TRACEPOINT_PROBE(syscalls, sys_exit_dup2) { return finish_dup(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_dup3) { return stash_dup(args->oldfd, args->flags); }
+TRACEPOINT_PROBE(syscalls, sys_exit_dup3) { return finish_dup(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_enter_fcntl) {
+    if (args->cmd == F_DUPFD_)
+        return stash_dup(args->fd, 0);
+    if (args->cmd == F_DUPFD_CLOEXEC_)
+        return stash_dup(args->fd, O_CLOEXEC_);
+    return 0;
+}
+TRACEPOINT_PROBE(syscalls, sys_exit_fcntl) { return finish_dup(args->ret); }
+
+TRACEPOINT_PROBE(syscalls, sys_enter_close) {
+    if (!logship_should_trace())
+        return 0;
+    fd_mark(args->fd, 0);
+    emit_meta(EV_CLOSE, args->fd, args->fd, 0);
+    return 0;
+}
+TRACEPOINT_PROBE(syscalls, sys_enter_close_range) {
+    if (!logship_should_trace())
+        return 0;
+    // The kernel map entries of the range are removed by user space (it knows the fds).
+    emit_meta(EV_CLOSE, args->fd, args->max_fd, args->flags);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_socket) {
+    if (!logship_should_trace())
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash s = {};
+    s.kind = EV_SOCKET;
+    s.count = args->family;
+    s.arg2 = args->type;
+    stash_map.update(&id, &s);
+    return 0;
+}
+TRACEPOINT_PROBE(syscalls, sys_exit_socket) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct stash *s = stash_map.lookup(&id);
+    if (!s)
+        return 0;
+    struct stash st = *s;
+    stash_map.delete(&id);
+    if (args->ret < 0 || st.kind != EV_SOCKET)
+        return 0;
+    fd_mark(args->ret, 0);  // a socket is no log file, whatever that number was before
+    emit_meta(EV_SOCKET, args->ret, st.count, st.arg2);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_connect) {
+    if (!logship_should_trace())
+        return 0;
+    int syslog = is_dev_log(args->uservaddr);
+    fd_mark(args->fd, syslog ? FD_SYSLOG : 0);
+    int zero = 0;
+    struct path_ev *e = path_scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    fill_hdr(&e->h, EV_CONNECT, args->fd);
+    e->h.arg2 = args->addrlen;
+    // A fixed-size read (the verifier wants constant bounds); the tail past addrlen is
+    // ignored by user space. A short sockaddr near the end of a page falls back to 16 bytes.
+    __builtin_memset(e->path, 0, LOGSHIP_ADDR);
+    if (bpf_probe_read_user(e->path, LOGSHIP_ADDR, args->uservaddr) != 0)
+        bpf_probe_read_user(e->path, 16, args->uservaddr);
+    if (events.ringbuf_output(e, sizeof(*e), 0) < 0)
+        count_drop(DROP_RING_META);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_fork) {
+    if (!logship_should_trace())
+        return 0;
+    u32 child = args->child_pid;
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    fork_parent.update(&child, &parent);
+    emit_meta(EV_FORK, -1, child, 0);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec) {
+    if (!logship_should_trace())
+        return 0;
+    emit_meta(EV_EXEC, -1, 0, 0);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit) {
+    if (!logship_should_trace())
+        return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    fork_parent.delete(&tid);
+    stash_map.delete(&id);
+    emit_meta(EV_EXIT, -1, args->group_dead, 0);
+    return 0;
+}
+
+#ifdef LOGSHIP_RINGS
+#include "syscall_rings.c"
+#endif
