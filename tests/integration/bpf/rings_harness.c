@@ -1,5 +1,7 @@
 // Stand-alone host of syscall_rings.c for tests and the benchmark: the declarations
 // probe.c provides in production (the shipped-cgroup filter and the self exclusion).
+// Load it with shipper.snapshots.ring.inline_rings(): bcc attaches only functions of
+// its main file, so the include below is replaced by the file's text.
 #ifndef LOGSHIP_SELF_TGID
 #define LOGSHIP_SELF_TGID 0
 #endif

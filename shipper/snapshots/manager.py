@@ -1,0 +1,221 @@
+"""Syscall windows, end to end: a log line matches a trigger -> the writing thread's ring
+(the "before" half) is read and the thread is armed to stream its syscalls (the
+"after" half) -> one snapshot document, decoded and redacted, to Elasticsearch.
+
+`consider(record)` runs on the pipeline's path for every record: synchronous, and a few
+dict lookups when nothing fires. Everything slow happens in `run()`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from shipper.config import Config
+from shipper.enrich import iso_ns
+from shipper.metrics import METRICS
+from shipper.snapshots.decode import FdNames, decode_event
+from shipper.snapshots.redact import Redactor
+from shipper.snapshots.render import render
+from shipper.snapshots.ring import RingGeometry, RingMaps, RingRead, Syscall
+from shipper.snapshots.store import SnapshotStore
+from shipper.snapshots.triggers import RateLimiter, Triggers
+
+log = logging.getLogger("logship.snapshots")
+
+TAKEN, RATE_LIMITED = "logship_snapshots_taken_total", "logship_snapshots_rate_limited_total"
+OVERWRITTEN, LOST = "logship_snapshot_ring_overwritten_total", "logship_snapshot_events_lost_total"
+METRICS.describe(TAKEN, "Snapshots (syscall windows) taken for log lines that matched a trigger.")
+METRICS.describe(RATE_LIMITED, "Log lines that matched a snapshot trigger past the per-container rate limit.")
+METRICS.describe(OVERWRITTEN, "Syscalls of a snapshot's thread its ring had already overwritten (shown in the snapshot).")
+METRICS.describe(LOST, "Streamed syscalls of armed threads lost because the ring buffer was full (shown in the snapshot).")
+
+GRACE_NS = 150_000_000  # after the window closes: the last exits reach the stream
+CACHE = 256  # finished snapshots kept in memory for /snapshots/ID before ES has them
+
+
+@dataclass(slots=True)
+class Pending:
+    sid: str
+    record: Any
+    trigger: str
+    write_ns: int
+    start_ns: int
+    until_ns: int
+    before: RingRead
+    streamed: list[Syscall] = field(default_factory=list)
+
+
+class SnapshotManager:
+    def __init__(self, config: Config, fd_lookup: Callable[[int, int], str | None] | None = None) -> None:
+        s = self.settings = config.snapshot
+        self.geometry = RingGeometry.from_settings(s)
+        self.triggers = Triggers(s)
+        self.limiter = RateLimiter(s.rate_per_minute)
+        self.redactor = Redactor(s.redact_patterns) if s.redact else None
+        self.store = SnapshotStore(config.elasticsearch)
+        self.hostname = config.pipeline.hostname
+        self.fd_lookup = fd_lookup
+        self.maps: RingMaps | None = None
+        self.pending: dict[str, Pending] = {}
+        self._by_tid: dict[int, list[Pending]] = defaultdict(list)
+        self.done: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+
+    # ---- set-up ---------------------------------------------------------------------
+    def cflags(self) -> list[str]:
+        """-D defines for the probe build (with LOGSHIP_RINGS)."""
+        return self.geometry.cflags()
+
+    def attach(self, bpf: Any, fd_lookup: Callable[[int, int], str | None] | None = None) -> None:
+        """Open the ring maps of a probe built with cflags(); from then on triggers fire."""
+        self.maps = RingMaps(bpf, self.geometry)
+        self.maps.open_stream(self._on_streamed)
+        if fd_lookup is not None:
+            self.fd_lookup = fd_lookup
+        g = self.geometry
+        log.info("syscall rings: %d entries x %d bytes x %d threads = %.1f MiB of kernel memory",
+                 g.entries, g.entry_bytes, g.threads, g.memory_bytes / (1 << 20))
+
+    # ---- the pipeline's path ----------------------------------------------------------
+    def consider(self, record: Any) -> str | None:
+        """Take a snapshot if the record triggers one; returns its id (also put in
+        record.fields["logship.snapshot.id"]) or None."""
+        if self.maps is None or record.tid is None:
+            return None
+        trigger = self.triggers.match(record)
+        if trigger is None:
+            return None
+        if not self.limiter.allow(record.container.id):
+            METRICS.count(RATE_LIMITED)
+            return None
+        sid = record.doc_id()
+        if sid in self.pending or sid in self.done:
+            return sid  # the same line again (a replay): one snapshot
+        s = self.settings
+        until = record.time_ns + s.window_after_ms * 1_000_000
+        self.maps.arm(record.tid, until)  # arm first: nothing falls between the read and the stream
+        before = self.maps.read(record.tid)
+        p = Pending(sid, record, trigger, record.time_ns, record.time_ns - s.window_before_ms * 1_000_000, until, before)
+        self.pending[sid] = p
+        self._by_tid[record.tid].append(p)
+        record.fields["logship.snapshot.id"] = sid
+        METRICS.count(TAKEN)
+        self._wake.set()
+        return sid
+
+    def _on_streamed(self, sc: Syscall) -> None:
+        for p in self._by_tid.get(sc.tid, ()):
+            if sc.ts_ns <= p.until_ns:
+                p.streamed.append(sc)
+
+    # ---- the background task ----------------------------------------------------------
+    async def run(self) -> None:
+        if self.settings.enabled:
+            try:
+                await self.store.put_template()
+            except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
+                log.warning("snapshot index template not put yet: %r", exc)
+        try:
+            while True:
+                if not self.pending:
+                    self._wake.clear()
+                    await self._wake.wait()
+                await asyncio.sleep(0.05)
+                if self.maps is None:
+                    continue
+                self.maps.drain()
+                now = time.time_ns()
+                for p in [p for p in self.pending.values() if now >= p.until_ns + GRACE_NS]:
+                    self._finish(p)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.maps is not None:
+                self.maps.close()
+
+    def _finish(self, p: Pending) -> None:
+        assert self.maps is not None
+        self.maps.drain()
+        tid = p.record.tid
+        del self.pending[p.sid]
+        others = self._by_tid[tid]
+        others.remove(p)
+        lost = self.maps.lost(tid)
+        if not others:
+            del self._by_tid[tid]
+            self.maps.disarm(tid)
+        after = self.maps.read(tid)  # what the stream may have missed, while the ring still holds it
+        doc = self.build(p, after, lost)
+        self.done[p.sid] = doc
+        while len(self.done) > CACHE:
+            self.done.popitem(last=False)
+        t = asyncio.get_running_loop().create_task(self.store.put(doc, p.write_ns))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def build(self, p: Pending, after: RingRead, lost: int) -> dict[str, Any]:
+        """The snapshot document of a finished window."""
+        r = p.record
+        merged: dict[tuple[int, int], Syscall] = {}
+        for sc in (*p.before.entries, *after.entries, *p.streamed):
+            cur = merged.get(sc.key)
+            if cur is None or (sc.done and not cur.done):
+                merged[sc.key] = sc
+        fds = FdNames(r.pid or 0, self.fd_lookup)
+        events: list[dict[str, Any]] = []
+        for sc in sorted(merged.values(), key=lambda s: s.ts_ns):
+            ev = decode_event(sc, fds, self.redactor)  # older ones too: they teach fd names
+            if p.start_ns <= sc.ts_ns <= p.until_ns:
+                ev["phase"] = "before" if sc.ts_ns <= p.write_ns else "after"
+                events.append(ev)
+        kept = [s for s in p.before.entries if s.done]
+        overwritten = p.before.overwritten if kept and kept[0].ts_ns > p.start_ns else 0
+        notes: list[str] = []
+        if overwritten:
+            METRICS.count(OVERWRITTEN, overwritten)
+        if lost:
+            METRICS.count(LOST, lost)
+        if not self.settings.capture_data:
+            notes.append("data capture is off (LOGSHIP_SNAPSHOT_CAPTURE_DATA=false)")
+        doc: dict[str, Any] = {
+            "@timestamp": iso_ns(p.write_ns),
+            "logship.snapshot.id": p.sid,
+            "message": r.message.decode("utf-8", "replace"),
+            "host.name": self.hostname,
+            "container.id": r.container.id,
+            "container.name": r.container.name,
+            "container.image.name": r.container.image,
+            "process.pid": r.pid,
+            "process.thread.id": r.tid,
+            "process.name": r.comm,
+            "log.file.path": r.path,
+            "log.level": r.fields.get("log.level"),
+            "snapshot": {
+                "trigger": p.trigger,
+                "window_before_ms": self.settings.window_before_ms,
+                "window_after_ms": self.settings.window_after_ms,
+                "start": iso_ns(p.start_ns),
+                "end": iso_ns(p.until_ns),
+                "events_count": len(events),
+                "ring_overwritten": overwritten,
+                "events_lost": lost,
+                "notes": notes,
+            },
+            "events": events,
+        }
+        doc["text"] = render(doc)
+        return doc
+
+    # ---- lookups (HTTP, CLI) ----------------------------------------------------------
+    async def get(self, sid: str) -> dict[str, Any] | None:
+        if sid in self.done:
+            return self.done[sid]
+        return await self.store.get(sid)
+
+    def in_progress(self, sid: str) -> bool:
+        return sid in self.pending
