@@ -186,7 +186,9 @@ class HttpServer:
         app = web.Application()
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # handler_cancellation: a /logs reader that hangs up ends its handler (and its subscription) at once.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         try:
@@ -234,7 +236,12 @@ class HttpServer:
         sub = self.hub.subscribe(LogFilter.from_query(request.query))
         try:
             while True:
-                doc = await sub.queue.get()
+                try:
+                    doc = await asyncio.wait_for(sub.queue.get(), 15.0)
+                except asyncio.TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break  # the reader left while no line matched its filter
+                    continue
                 if doc is None:
                     break
                 chunk = [render(doc)]

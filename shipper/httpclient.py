@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import base64
 import ssl as _ssl
 from typing import Any
 
 import aiohttp
 
 from shipper.config import ElasticsearchSettings, KibanaSettings
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _ssl_context(ca_file: str, verify: bool) -> Any:
@@ -26,7 +31,7 @@ def es_session(s: ElasticsearchSettings, timeout_s: float = 10.0) -> aiohttp.Cli
     if s.api_key:
         headers["Authorization"] = f"ApiKey {s.api_key}"
     elif s.username:
-        headers["Authorization"] = aiohttp.BasicAuth(s.username, s.password).encode()
+        headers["Authorization"] = basic_auth(s.username, s.password)
     return aiohttp.ClientSession(headers=headers,
                                  connector=aiohttp.TCPConnector(ssl=_ssl_context(s.ca_file, s.verify_certs)),
                                  timeout=aiohttp.ClientTimeout(total=timeout_s))
@@ -38,7 +43,7 @@ def kibana_session(k: KibanaSettings, es: ElasticsearchSettings, timeout_s: floa
     user, password = (k.username, k.password) if k.username else (es.username, es.password)
     headers = {"kbn-xsrf": "true"}
     if user:
-        headers["Authorization"] = aiohttp.BasicAuth(user, password).encode()
+        headers["Authorization"] = basic_auth(user, password)
     elif es.api_key:
         headers["Authorization"] = f"ApiKey {es.api_key}"
     return aiohttp.ClientSession(headers=headers,

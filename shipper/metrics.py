@@ -117,7 +117,7 @@ class Metrics:
                 cumulative = 0
                 for bound, n in zip(h.bounds, h.buckets):
                     cumulative += n
-                    lines.append(f"{name}_bucket{_labels(key + (('le', f'{bound:g}'),))} {cumulative}")
+                    lines.append(f"{name}_bucket{_labels(key + (('le', repr(float(bound))),))} {cumulative}")
                 lines.append(f"{name}_bucket{_labels(key + (('le', '+Inf'),))} {h.count}")
                 lines.append(f"{name}_sum{_labels(key)} {h.sum:g}")
                 lines.append(f"{name}_count{_labels(key)} {h.count}")

@@ -1,0 +1,155 @@
+"""The shipper's HTTP server on a real socket: /metrics parses, /health tells stage and
+ES status, /logs streams filtered lines and never blocks the publisher, routes plug in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from shipper.config import ElasticsearchSettings, HttpSettings
+from shipper.http import LOGS_DROPPED, EsProbe, HttpServer, LogFilter, LogHub, parse_addr
+from shipper.metrics import METRICS
+
+DOC = {"@timestamp": "t", "message": "ERROR boom", "stream": "stdout", "container.name": "web-1",
+       "container.id": "abcdef0123456789", "log.level": "error"}
+
+
+def test_filters() -> None:
+    assert LogFilter().matches(DOC)
+    assert LogFilter(container="web").matches(DOC)
+    assert LogFilter(container="web-*").matches(DOC)
+    assert LogFilter(container="abcdef01").matches(DOC)
+    assert not LogFilter(container="db").matches(DOC)
+    assert LogFilter(level="warning,ERROR").matches(DOC)
+    assert not LogFilter(level="info").matches(DOC)
+    assert LogFilter(text="boom").matches(DOC) and LogFilter(text="BOOM").matches(DOC)
+    assert not LogFilter(text="bang").matches(DOC)
+
+
+def test_parse_addr() -> None:
+    assert parse_addr("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_addr("[::1]:9") == ("::1", 9)
+    with pytest.raises(ValueError):
+        parse_addr("localhost")
+
+
+def test_slow_subscriber_loses_lines_counted_and_never_blocks() -> None:
+    async def go() -> None:
+        hub = LogHub(queue_lines=3)
+        assert not hub.active
+        sub = hub.subscribe(LogFilter())
+        before = METRICS.total(LOGS_DROPPED)
+        hub.publish([DOC] * 10)  # synchronous: returns at once whatever the reader does
+        assert sub.queue.qsize() == 3
+        assert METRICS.total(LOGS_DROPPED) - before == 7
+        hub.unsubscribe(sub)
+        assert not hub.active
+    asyncio.run(go())
+
+
+async def _serve(hub: LogHub, **kw: Any) -> HttpServer:
+    server = HttpServer(HttpSettings(addr="127.0.0.1:0"), hub, **kw)
+    await server.start()
+    assert server.bound
+    return server
+
+
+def _run(fn: Callable[[str, LogHub, HttpServer], Awaitable[None]], **kw: Any) -> None:
+    async def go() -> None:
+        hub = LogHub()
+        server = await _serve(hub, **kw)
+        try:
+            await fn(f"http://127.0.0.1:{server.bound[1]}", hub, server)  # type: ignore[index]
+        finally:
+            await server.stop()
+    asyncio.run(go())
+
+
+def test_metrics_endpoint_parses_with_prometheus_client() -> None:
+    async def check(url: str, hub: LogHub, server: HttpServer) -> None:
+        METRICS.count("logship_lines_in_total", 1, source="docker")
+        METRICS.observe("logship_es_bulk_latency_seconds", 0.2)
+        async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+            assert r.status == 200 and r.content_type == "text/plain"
+            fams = {f.name: f for f in text_string_to_metric_families(await r.text())}
+        assert "logship_lines_in" in fams and fams["logship_es_bulk_latency_seconds"].type == "histogram"
+    _run(check)
+
+
+def test_health_reports_stages_and_elasticsearch() -> None:
+    stages = {"docker-source": "running", "es-sink": "running"}
+
+    async def check(url: str, hub: LogHub, server: HttpServer) -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/health") as r:
+                body = await r.json()
+                assert r.status == 503  # nothing listens on port 9: ES unreachable
+                assert body["stages"] == stages and body["elasticsearch"]["reachable"] is False
+            server.es = None
+            async with s.get(url + "/health") as r:
+                assert r.status == 200 and (await r.json())["status"] == "ok"
+            stages["es-sink"] = "failed"
+            async with s.get(url + "/health") as r:
+                assert r.status == 503
+    _run(check, stages=lambda: dict(stages), es=EsProbe(ElasticsearchSettings(url=("http://127.0.0.1:9",))))
+
+
+def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
+    async def check(url: str, hub: LogHub, server: HttpServer) -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/logs", params={"level": "error"}, headers={"Accept": "application/x-ndjson"}) as rj, \
+                       s.get(url + "/logs", params={"container": "web"}) as rt:
+                for _ in range(100):  # both subscribed?
+                    if len(hub.subscribers) == 2:
+                        break
+                    await asyncio.sleep(0.02)
+                hub.publish([{**DOC, "log.level": "info", "message": "hello"}, DOC])
+                first = json.loads(await asyncio.wait_for(rj.content.readline(), 5))
+                assert first["message"] == "ERROR boom"  # the info line was filtered out
+                assert await asyncio.wait_for(rt.content.readline(), 5) == b"web-1 stdout hello\n"
+        for _ in range(100):  # readers gone: the tap is free again
+            if not hub.active:
+                break
+            await asyncio.sleep(0.02)
+        assert not hub.active
+    _run(check)
+
+
+def test_added_routes_are_served_and_late_adds_refused() -> None:
+    async def snapshot(request: web.Request) -> web.Response:
+        return web.Response(text="snap " + request.match_info["id"])
+
+    async def go() -> None:
+        hub = LogHub()
+        server = HttpServer(HttpSettings(addr="127.0.0.1:0"), hub)
+        server.add_routes([("GET", "/snapshots/{id}", snapshot)])
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{server.bound[1]}/snapshots/x1") as r:  # type: ignore[index]
+                assert await r.text() == "snap x1"
+            with pytest.raises(RuntimeError):
+                server.add_routes([("GET", "/late", snapshot)])
+        finally:
+            await server.stop()
+    asyncio.run(go())
+
+
+def test_empty_addr_means_no_server_and_taken_port_is_not_fatal() -> None:
+    async def go() -> None:
+        off = HttpServer(HttpSettings(addr=""), LogHub())
+        await off.start()
+        assert off.bound is None
+        first = await _serve(LogHub())
+        try:
+            clash = HttpServer(HttpSettings(addr=f"127.0.0.1:{first.bound[1]}"), LogHub())  # type: ignore[index]
+            await clash.start()
+            assert clash.bound is None
+        finally:
+            await first.stop()
+    asyncio.run(go())

@@ -1,0 +1,57 @@
+"""METRICS renders valid Prometheus text (checked with prometheus_client's own parser)."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from shipper.metrics import BULK_LATENCY, Metrics
+
+
+def _families(m: Metrics) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(m.render())}
+
+
+def test_counters_gauges_histograms_parse() -> None:
+    m = Metrics()
+    m.count("logship_lines_in_total", 3, source="docker")
+    m.count("logship_lines_in_total", 2, source="ebpf")
+    m.count("logship_drops_total", reason='odd "quote"\\ and\nnewline')
+    m.gauge("logship_queue_records_batches", lambda: 7, "Batches waiting.")
+    m.set("logship_spool_bytes", 4096)
+    m.set("logship_checkpoint_lag_seconds", 1.5, container="abc")
+    m.histogram(BULK_LATENCY, (0.1, 1.0), help="Bulk latency.")
+    for v in (0.05, 0.5, 0.7, 3.0):
+        m.observe(BULK_LATENCY, v)
+    fams = _families(m)
+    lines_in = {s.labels["source"]: s.value for s in fams["logship_lines_in"].samples}  # type: ignore[attr-defined]
+    assert lines_in == {"docker": 3, "ebpf": 2}
+    drop = fams["logship_drops"].samples[0]  # type: ignore[attr-defined]
+    assert drop.labels["reason"] == 'odd "quote"\\ and\nnewline'
+    assert fams["logship_queue_records_batches"].samples[0].value == 7  # type: ignore[attr-defined]
+    assert fams["logship_spool_bytes"].type == "gauge"  # type: ignore[attr-defined]
+    h = fams[BULK_LATENCY]
+    assert h.type == "histogram"  # type: ignore[attr-defined]
+    got = {(s.name, s.labels.get("le")): s.value for s in h.samples}  # type: ignore[attr-defined]
+    assert got[(BULK_LATENCY + "_bucket", "0.1")] == 1
+    assert got[(BULK_LATENCY + "_bucket", "1.0")] == 3  # cumulative
+    assert got[(BULK_LATENCY + "_bucket", "+Inf")] == 4
+    assert got[(BULK_LATENCY + "_count", None)] == 4
+    assert abs(got[(BULK_LATENCY + "_sum", None)] - 4.25) < 1e-9
+
+
+def test_existing_api_unchanged_and_a_broken_gauge_never_breaks_the_scrape() -> None:
+    m = Metrics()
+    m.count("x_total")
+    m.count("x_total", 2)
+    assert m.get("x_total") == 3 and m.total("x_total") == 3
+    m.gauge("bad", lambda: 1 / 0)
+    m.gauge("good", lambda: 1)
+    fams = _families(m)
+    assert "good" in fams and "bad" not in fams
+    assert m.value("nothing") is None and m.value("nothing", 0.0) == 0.0
+
+
+def test_the_global_registry_renders() -> None:
+    from shipper.metrics import METRICS
+    METRICS.observe(BULK_LATENCY, 0.02)
+    assert BULK_LATENCY in _families(METRICS)
