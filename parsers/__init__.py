@@ -3,7 +3,7 @@
 Public API
 ==========
 
-``parse(raw, *, source_time=None, hint=None, tz=None) -> dict``
+``parse(raw, *, source_time=None, hint=None, tz=None, want_datetime=True) -> dict``
     ``raw`` is ``bytes`` (decoded as UTF-8, invalid bytes replaced by U+FFFD) or
     ``str`` (lone surrogates are replaced too, so the output is always valid
     text).  One trailing ``\\n``, ``\\r\\n`` or ``\\r`` is dropped.  ``hint`` skips
@@ -13,7 +13,9 @@ Public API
     is the record's own time: used when the line has no stamp, and as the
     reference for year-less stamps (RFC 3164, redis, klog, logcat: the year
     that puts the stamp closest to, and at most one day after, it; without
-    ``source_time`` the wall clock is the reference).  Never raises.
+    ``source_time`` the wall clock is the reference).  ``want_datetime=False``
+    leaves out ``@timestamp`` (no ``datetime`` is built: cheaper) and keeps
+    ``logship.timestamp_ns`` with the very same value.  Never raises.
 
 ``validate_rfc5424(raw) -> str | None``
     Strict RFC 5424 check: None if valid, else the reason with the byte offset,
@@ -28,8 +30,9 @@ Output keys (flat, dotted ECS names; absent when unknown)
 Always: ``message`` (str), ``event.dataset`` (str).
 
 Time: ``@timestamp`` (timezone-aware ``datetime``, microseconds) and
-``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither;
-from the line, else from ``source_time``.
+``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither
+(only the latter with ``want_datetime=False``); from the line, else from
+``source_time``.
 
 Common: ``log.level`` (emergency/alert/critical/error/warning/notice/info/debug/trace),
 ``log.logger``, ``log.origin.file.name``, ``log.origin.file.line`` (int),
@@ -113,6 +116,7 @@ def parse(
     source_time: datetime | None = None,
     hint: str | None = None,
     tz: tzinfo | None = None,
+    want_datetime: bool = True,
 ) -> dict:
     """Parse one log line into flat ECS fields (see the module docstring)."""
     try:
@@ -131,11 +135,12 @@ def parse(
         if tz is None:
             tz = UTC
         fn = _BY_FIRST.get(line[:1]) if hint is None else _HINTS.get(hint)
-        if fn is not None:
-            out = fn(line, source_time, tz)
-            if out is not None:
-                return out
-        return _auto(line, source_time, tz)
+        out = None if fn is None else fn(line, source_time, tz, want_datetime)
+        if out is None:
+            out = _auto(line, source_time, tz, want_datetime)
+        if not want_datetime:  # the builders left None there (one code path for both modes)
+            out.pop("@timestamp", None)
+        return out
     except Exception as exc:  # last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)
 

@@ -20,89 +20,89 @@ _LOGFMT_START = re.compile(r"@?[A-Za-z_][\w.\-/@#]*=")
 _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
 
 
-def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
     m = _ISO.match(line)
     if m is None:
-        return unknown.parse(line, st, tz)
+        return unknown.parse(line, st, tz, dt)
     out: dict = {}
-    if not set_iso_groups(out, m.groups(), tz):
-        return unknown.parse(line, st, tz)
+    if not set_iso_groups(out, m.groups(), tz, dt):
+        return unknown.parse(line, st, tz, dt)
     pos = m.end()
     r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
     if r is None:
         r = log4j.parse_after_iso(line, out, pos)
-    return r if r is not None else unknown.parse(line, st, tz, out)
+    return r if r is not None else unknown.parse(line, st, tz, dt, out)
 
 
-def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _digit(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     n = len(line)
     if n > 19:
         c4 = line[4]
         if c4 == "-" and line[7] == "-":
-            return _iso_prefixed(line, st, tz)
+            return _iso_prefixed(line, st, tz, dt)
         if c4 == "/" and line[7] == "/":
             if line.startswith(" [", 19):
-                return nginx_error.parse(line, st, tz) or golog.parse(line, st, tz)
-            return golog.parse(line, st, tz)
+                return nginx_error.parse(line, st, tz, dt) or golog.parse(line, st, tz, dt)
+            return golog.parse(line, st, tz, dt)
         c2 = line[2]
         if c2 == "/" and line[5] == "/":
-            return log4j.parse(line, st, tz)
+            return log4j.parse(line, st, tz, dt)
         if c2 == "-" and line[5] == " ":
-            return android.parse(line, st, tz)
+            return android.parse(line, st, tz, dt)
         if line[6] == " " and line[13] == " ":
-            r = log4j.parse(line, st, tz)
+            r = log4j.parse(line, st, tz, dt)
             if r is not None:
                 return r
     if '] "' in line:
-        r = access.parse(line, st, tz)
+        r = access.parse(line, st, tz, dt)
         if r is not None:
             return r
-    return redis.parse(line, st, tz)
+    return redis.parse(line, st, tz, dt)
 
 
-def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _bracket(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     if len(line) < 4:
         return None
     if line[1].isalpha() or line[3] == "/" or line[5:6] == "-":
-        return apache_error.parse(line, st, tz)
+        return apache_error.parse(line, st, tz, dt)
     if line[3] == "-":
-        return php.parse(line, st, tz)
-    return redis.parse(line, st, tz)
+        return php.parse(line, st, tz, dt)
+    return redis.parse(line, st, tz, dt)
 
 
-def _word(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _word(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     c = line[0]
     if len(line) > 15 and line[3] == " " and line[:3] in MONTHS:
-        r = rfc3164.parse(line, st, tz)
+        r = rfc3164.parse(line, st, tz, dt)
         if r is not None:
             return r
     if c in "IWEF" and line[1:5].isdigit():
-        r = klog.parse(line, st, tz)
+        r = klog.parse(line, st, tz, dt)
         if r is not None:
             return r
     if c in "CEWIDNF" and line.startswith(_PY_LEVELS):
-        r = python_logging.parse(line, st, tz)
+        r = python_logging.parse(line, st, tz, dt)
         if r is not None:
             return r
     if _LOGFMT_START.match(line) is not None:
-        r = logfmt.parse(line, st, tz)
+        r = logfmt.parse(line, st, tz, dt)
         if r is not None:
             return r
     if '] "' in line:
-        return access.parse(line, st, tz)
+        return access.parse(line, st, tz, dt)
     return None
 
 
-def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _json(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     # '{"' or '{}' (after optional blanks) is JSON, even if broken; '{word ...' is not.
     c = line[1:2]
     if c == '"' or c == "}" or line[1:].lstrip()[:1] in ('"', "}"):
-        return json_lines.parse(line, st, tz)
+        return json_lines.parse(line, st, tz, dt)
     return None
 
 
-def _access(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
-    return access.parse(line, st, tz) if '] "' in line else None
+def _access(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+    return access.parse(line, st, tz, dt) if '] "' in line else None
 
 
 # '"' starts a quoted X-Forwarded-For list, ':' an IPv6 address like "::1".
@@ -113,13 +113,13 @@ for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     BY_FIRST[_c] = _word
 
 
-def auto(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
     """Detect the format of ``line`` and parse it (never None)."""
     if not line:
-        return unknown.parse(line, st, tz)
+        return unknown.parse(line, st, tz, dt)
     fn = BY_FIRST.get(line[0])
     if fn is not None:
-        r = fn(line, st, tz)  # type: ignore[operator]
+        r = fn(line, st, tz, dt)  # type: ignore[operator]
         if r is not None:
             return r
     elif line[0] in " \t\r\n\f\v":
@@ -127,25 +127,25 @@ def auto(line: str, st: datetime | None, tz: tzinfo) -> dict:
         if stripped and stripped[0] not in " \t":
             fn = BY_FIRST.get(stripped[0])
             if fn is not None:
-                r = fn(stripped, st, tz)  # type: ignore[operator]
+                r = fn(stripped, st, tz, dt)  # type: ignore[operator]
                 if r is not None:
                     return r
-    return unknown.parse(line, st, tz)
+    return unknown.parse(line, st, tz, dt)
 
 
 def _access_as(dataset: str):
-    def parse(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
-        return access.parse(line, st, tz, dataset)
+    def parse(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+        return access.parse(line, st, tz, dt, dataset)
     return parse
 
 
-def _rfc3164(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
-    return rfc3164.parse(line, st, tz)
+def _rfc3164(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+    return rfc3164.parse(line, st, tz, dt)
 
 
-def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _rfc5424(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     from . import rfc5424
-    return rfc5424.parse(line, st, tz)
+    return rfc5424.parse(line, st, tz, dt)
 
 
 # hint -> parser; a parser that returns None falls back to auto-detection.

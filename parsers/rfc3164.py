@@ -29,7 +29,7 @@ _ISO = re.compile(ISO_PATTERN + r"(?: +|$)")
 _TAG = re.compile(r"([^\s\[]+?)(?:\[([^\]\s]*)\])?(:)?(?: +|$)")
 
 
-def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -> bool:
+def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, dt: bool) -> bool:
     mon, day, y1, hh, mm, ss, frac, y2 = m.groups()
     mo = MONTHS.get(mon) or MONTHS.get(mon.lower())
     if mo is None:
@@ -37,9 +37,9 @@ def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -
     ns = frac_to_ns(frac) if frac else 0
     year = y1 or y2
     if year:
-        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz)
+        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz, dt)
     else:
-        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time))
+        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time), dt)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r
@@ -64,7 +64,9 @@ def _looks_like_tag(word: str) -> bool:
     return word.endswith(":") or ("[" in word and word.endswith("]"))
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: bool = False) -> dict | None:
+def parse(
+    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, *, require_pri: bool = False
+) -> dict | None:
     """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
     pos = 0
     pri = None
@@ -83,17 +85,17 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: b
     has_ts = False
     tm = _BSD.match(line, pos)
     if tm is not None:
-        has_ts = _set_bsd(out, tm, source_time, tz)
+        has_ts = _set_bsd(out, tm, source_time, tz, dt)
     else:
         tm = _ISO.match(line, pos)
         if tm is not None:
-            has_ts = set_iso_groups(out, tm.groups(), tz)
+            has_ts = set_iso_groups(out, tm.groups(), tz, dt)
     if has_ts:
         pos = tm.end()
     elif pri is None:
         return None
     if not has_ts:
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
     rest = line[pos:]
     if rest:
         if has_ts:

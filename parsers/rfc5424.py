@@ -57,7 +57,7 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]
     return sd, m.end()
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     """Lenient RFC 5424 parse of a decoded line; None when the header does not match."""
     m = _HEADER.match(line)
     if m is None:
@@ -72,12 +72,12 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     out["event.original"] = line
     out["log.syslog.version"] = int(ver)
     if ts != "-":
-        r = parse_iso(ts, tz)
+        r = parse_iso(ts, tz, dt)
         if r is None:
             return None
         out["@timestamp"], out["logship.timestamp_ns"] = r
     else:
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
     if host != "-":
         out["log.syslog.hostname"] = out["host.hostname"] = host
     if app != "-":

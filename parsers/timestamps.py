@@ -22,6 +22,8 @@ import warnings
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_MIN_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
+_MAX_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
 
 MONTHS: dict[str, int] = {}
 for _i, _name in enumerate(
@@ -47,6 +49,22 @@ def days_from_civil(y: int, m: int, d: int) -> int:
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+_DAYS: dict[tuple[int, int, int], int | None] = {}
+
+
+def _days(y: int, m: int, d: int) -> int | None:
+    """Cached days since the epoch of a valid date in years 1-9999, else None."""
+    key = (y, m, d)
+    try:
+        return _DAYS[key]
+    except KeyError:
+        pass
+    days = days_from_civil(y, m, d) if 1 <= y <= 9999 and valid_date(y, m, d) else None
+    if len(_DAYS) < 65536:  # bounded: arbitrary input must not grow it forever
+        _DAYS[key] = days
+    return days
 
 
 def valid_date(y: int, m: int, d: int) -> bool:
@@ -89,49 +107,61 @@ def _constant_offset(tz: tzinfo) -> int | None:
 
 
 def build(
-    y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo
-) -> tuple[datetime, int] | None:
+    y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, dt: bool = True
+) -> tuple[datetime | None, int] | None:
     """Return ``(aware datetime, epoch ns)`` or None for an impossible date.
 
     A leap second (``s == 60``) is folded onto the last nanosecond of second 59.
-    The C ``datetime`` constructor does the range checks."""
+    The C ``datetime`` constructor does the range checks.  ``dt=False`` gives
+    ``(None, epoch ns)`` without building a datetime (same checks, same value)."""
     if s >= 60:
         if s > 60:
             return None
         s = 59
         ns = 999_999_999
+    if not dt:
+        off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
+        if off is _MISSING:
+            off = _constant_offset(tz)
+        if off is not None:
+            days = _days(y, mo, d)
+            if days is None or not (0 <= h < 24 and 0 <= mi < 60 and s >= 0 and 0 <= ns < 1_000_000_000):
+                return None
+            return None, ((days * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns)
+        r = build(y, mo, d, h, mi, s, ns, tz)  # zone with DST: the datetime gives this instant's offset
+        return None if r is None else (None, r[1])
     try:
-        dt = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
+        stamp = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
     except (ValueError, OverflowError, TypeError):
         return None
     off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
     if off is _MISSING:
         off = _constant_offset(tz)
     if off is None:  # zone with DST: offset of this very instant
-        delta = dt.utcoffset()
+        delta = stamp.utcoffset()
         off = delta.days * 86400 + delta.seconds if delta is not None else 0
-    return dt, ((dt.toordinal() - _ORDINAL_EPOCH) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns
+    return stamp, ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns
 
 
 def set_time(
-    out: dict, y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo
+    out: dict, y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, dt: bool = True
 ) -> bool:
     """Store ``@timestamp``/``logship.timestamp_ns`` into ``out``; False if invalid."""
-    r = build(y, mo, d, h, mi, s, ns, tz)
+    r = build(y, mo, d, h, mi, s, ns, tz, dt)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r
     return True
 
 
-def from_datetime(dt: datetime, tz: tzinfo = UTC) -> tuple[datetime, int]:
+def from_datetime(stamp: datetime, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int]:
     """Aware datetime (naive ones are taken in ``tz``) and its epoch ns."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt, ((dt - _EPOCH) // _US) * 1000
+    if stamp.tzinfo is None or stamp.utcoffset() is None:
+        stamp = stamp.replace(tzinfo=tz)
+    return stamp if dt else None, ((stamp - _EPOCH) // _US) * 1000
 
 
-def from_epoch(value: float | int) -> tuple[datetime, int] | None:
+def from_epoch(value: float | int, dt: bool = True) -> tuple[datetime | None, int] | None:
     """Epoch number whose unit is guessed from magnitude (s, ms, us or ns)."""
     if value != value or value in (float("inf"), float("-inf")):
         return None
@@ -144,11 +174,13 @@ def from_epoch(value: float | int) -> tuple[datetime, int] | None:
         ns = int(round(value * 1000)) if isinstance(value, float) else value * 1000
     else:
         ns = int(value)
+    if not dt:  # same range as the datetime path: years 1-9999
+        return (None, ns) if _MIN_US <= ns // 1000 <= _MAX_US else None
     try:
-        dt = _EPOCH + timedelta(microseconds=ns // 1000)
+        stamp = _EPOCH + timedelta(microseconds=ns // 1000)
     except OverflowError:
         return None
-    return dt, ns
+    return stamp, ns
 
 
 def frac_to_ns(frac: str) -> int:
@@ -162,26 +194,34 @@ def frac_to_ns(frac: str) -> int:
 _fromiso = datetime.fromisoformat
 
 
-def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
+def parse_iso(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int] | None:
     """ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
 
     Fast path: the C ``datetime.fromisoformat`` plus arithmetic epoch ns (fraction
     digits 7-9 added back).  Odd cases (lowercase ``t``/``z``, leap second,
-    ``,`` fractions) take the slicing path.  None if not a stamp."""
+    ``,`` fractions) take the slicing path.  None if not a stamp.  ``dt=False``:
+    ``(None, ns)``, the common RFC 3339 shape without any datetime (cached
+    minute prefix and offset)."""
     n = len(text)
+    if not dt:
+        ns = _iso_ns(text, tz)
+        if ns is not None:
+            return None, ns
+        r = parse_iso(text, tz)
+        return None if r is None else (None, r[1])
     if n < 19 or text[4] != "-" or text[10] not in "T ":
         return _parse_iso_slow(text, tz)
     try:
-        dt = _fromiso(text)
+        stamp = _fromiso(text)
     except ValueError:
         return _parse_iso_slow(text, tz)
-    zone = dt.tzinfo
+    zone = stamp.tzinfo
     if zone is None:
-        dt = dt.replace(tzinfo=tz)
+        stamp = stamp.replace(tzinfo=tz)
         zone = tz
     off = _TZ_OFFSET.get(zone, _MISSING) if type(zone) is timezone else None
     if off is _MISSING or off is None:
-        delta = dt.utcoffset()
+        delta = stamp.utcoffset()
         off = delta.days * 86400 + delta.seconds if delta is not None else 0
         if type(zone) is timezone and len(_TZ_OFFSET) < 4096:
             _TZ_OFFSET[zone] = off
@@ -192,8 +232,80 @@ def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
             j += 1
         if j > 26:
             extra = int(text[26:j]) * FRAC_SCALE[j - 20]
-    return dt, ((dt.toordinal() - _ORDINAL_EPOCH) * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second - off
-                ) * 1_000_000_000 + dt.microsecond * 1000 + extra
+    return stamp, ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + stamp.hour * 3600 + stamp.minute * 60 + stamp.second - off
+                ) * 1_000_000_000 + stamp.microsecond * 1000 + extra
+
+
+# "YYYY-MM-DD?hh:mm" -> epoch seconds of that minute (None: not a valid one).
+_MINUTES: dict[str, int | None] = {}
+# "Z" / "+hh:mm" / "-hh:mm" -> offset seconds (None: not such an offset).
+_OFFSETS: dict[str, int | None] = {"Z": 0}
+
+
+def _minute_base(key: str) -> int | None:
+    base = None
+    if (key[4] == "-" and key[7] == "-" and key[10] in "T " and key[13] == ":" and key[:4].isdigit()
+            and key[5:7].isdigit() and key[8:10].isdigit() and key[11:13].isdigit() and key[14:16].isdigit()
+            and key.isascii()):
+        h, mi = int(key[11:13]), int(key[14:16])
+        days = _days(int(key[:4]), int(key[5:7]), int(key[8:10]))
+        if days is not None and h < 24 and mi < 60:
+            base = days * 86400 + h * 3600 + mi * 60
+    if len(_MINUTES) < 65536:
+        _MINUTES[key] = base
+    return base
+
+
+def _offset_seconds(text: str) -> int | None:
+    off = None
+    if (len(text) == 6 and text[0] in "+-" and text[3] == ":" and text[1:3].isdigit() and text[4:6].isdigit()
+            and text.isascii()):
+        oh, om = int(text[1:3]), int(text[4:6])
+        if oh < 24 and om < 60:
+            off = (oh * 3600 + om * 60) * (-1 if text[0] == "-" else 1)
+    if len(_OFFSETS) < 4096:
+        _OFFSETS[text] = off
+    return off
+
+
+def _iso_ns(text: str, tz: tzinfo) -> int | None:
+    """Epoch ns of ``YYYY-MM-DD[T ]hh:mm:ss[.1-9 digits][Z|±hh:mm]``; None for any
+    other shape (the caller then takes the general path, so no value differs)."""
+    n = len(text)
+    if n < 19 or text[16] != ":":
+        return None
+    key = text[:16]
+    base = _MINUTES.get(key, _MISSING)
+    if base is _MISSING:
+        base = _minute_base(key)
+    sec = text[17:19]
+    if base is None or not sec.isdigit() or not sec.isascii() or sec > "59":
+        return None
+    ns = 0
+    i = 19
+    if i < n and text[i] == ".":
+        j = i + 1
+        while j < n and j < i + 11 and "0" <= text[j] <= "9":
+            j += 1
+        k = j - i - 1
+        if k == 0 or k > 9:
+            return None
+        ns = int(text[i + 1 : j]) * FRAC_SCALE[k]
+        i = j
+    if i == n:  # no offset: the default zone, when its offset is constant
+        off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
+        if off is _MISSING:
+            off = _constant_offset(tz)
+        if off is None:
+            return None
+    else:
+        rest = text[i:]
+        off = _OFFSETS.get(rest, _MISSING)
+        if off is _MISSING:
+            off = _offset_seconds(rest)
+        if off is None:
+            return None
+    return (base + int(sec) - off) * 1_000_000_000 + ns
 
 
 def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[datetime, int] | None:
@@ -256,11 +368,11 @@ _TZ_NAMES = {
 }
 
 
-def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
+def parse_fallback(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int] | None:
     """Slow path for odd formats: python-dateutil (imported lazily)."""
     if not text or len(text) > 64:
         return None
-    r = parse_iso(text, tz)
+    r = parse_iso(text, tz, dt)
     if r is not None:
         return r
     try:
@@ -268,10 +380,10 @@ def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
 
         with warnings.catch_warnings():  # unknown zone names: taken as tz, no warning spam
             warnings.simplefilter("ignore")
-            dt = _dp.parse(text, tzinfos=_TZ_NAMES)
+            stamp = _dp.parse(text, tzinfos=_TZ_NAMES)
     except (ValueError, OverflowError, TypeError, ImportError, LookupError):
         return None
-    return from_datetime(dt, tz)
+    return from_datetime(stamp, tz, dt)
 
 
 def reference_epoch(source_time: datetime | None) -> float:
@@ -287,8 +399,8 @@ def reference_epoch(source_time: datetime | None) -> float:
 
 
 def build_yearless(
-    mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, ref: float
-) -> tuple[datetime, int] | None:
+    mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, ref: float, dt: bool = True
+) -> tuple[datetime | None, int] | None:
     """Resolve a year-less stamp: the year that puts it closest to ``ref`` but
     not more than one day after it (handles New Year in both directions)."""
     ry, ref_mo = _year_month_of(ref)
@@ -296,12 +408,12 @@ def build_yearless(
     # Next year is only possible for a January stamp seen in late December.
     years = (ry + 1, ry, ry - 1) if (mo == 1 and ref_mo == 12) else (ry, ry - 1)
     for y in years:
-        r = build(y, mo, d, h, mi, s, ns, tz)
+        r = build(y, mo, d, h, mi, s, ns, tz, dt)
         if r is not None and r[1] <= limit:
             return r
     # e.g. Feb 29 outside a leap year window: search back to the last leap year
     for y in range(ry - 2, ry - 9, -1):
-        r = build(y, mo, d, h, mi, s, ns, tz)
+        r = build(y, mo, d, h, mi, s, ns, tz, dt)
         if r is not None:
             return r
     return None
@@ -339,23 +451,23 @@ def offset_tz(off: str | None, default: tzinfo) -> tzinfo:
     return fixed_tz(-minutes if o[0] == "-" else minutes)
 
 
-def set_iso_groups(out: dict, g: tuple, tz: tzinfo) -> bool:
+def set_iso_groups(out: dict, g: tuple, tz: tzinfo, dt: bool = True) -> bool:
     """Store a stamp from the 8 groups of :data:`ISO_PATTERN`."""
     y, mo, d, hh, mm, ss, frac, off = g
     r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0,
-              offset_tz(off, tz))
+              offset_tz(off, tz), dt)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r
     return True
 
 
-def set_clf(out: dict, day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
+def set_clf(out: dict, day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str, dt: bool = True) -> bool:
     """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
     mo = MONTHS.get(mon)
     if mo is None:
         return False
-    r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), 0, offset_tz(off, UTC))
+    r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), 0, offset_tz(off, UTC), dt)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r
@@ -363,15 +475,15 @@ def set_clf(out: dict, day: str, mon: str, year: str, hh: str, mm: str, ss: str,
 
 
 def set_yearless(out: dict, mo: int, d: int, hh: int, mm: int, ss: int, ns: int, tz: tzinfo,
-                 source_time: datetime | None) -> bool:
-    r = build_yearless(mo, d, hh, mm, ss, ns, tz, reference_epoch(source_time))
+                 source_time: datetime | None, dt: bool = True) -> bool:
+    r = build_yearless(mo, d, hh, mm, ss, ns, tz, reference_epoch(source_time), dt)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r
     return True
 
 
-def apply_source_time(out: dict, source_time: datetime | None, tz: tzinfo) -> None:
+def apply_source_time(out: dict, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> None:
     """Line without its own stamp: use the record's time (if any)."""
     if source_time is not None:
-        out["@timestamp"], out["logship.timestamp_ns"] = from_datetime(source_time, tz)
+        out["@timestamp"], out["logship.timestamp_ns"] = from_datetime(source_time, tz, dt)

@@ -54,19 +54,19 @@ def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = Non
     return flat, dropped
 
 
-def _time(value: object, tz: tzinfo):
+def _time(value: object, tz: tzinfo, dt: bool):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return from_epoch(value)
+        return from_epoch(value, dt)
     if isinstance(value, str):
-        r = parse_iso(value, tz)
+        r = parse_iso(value, tz, dt)
         if r is not None:
             return r
         try:
-            return from_epoch(float(value))
+            return from_epoch(float(value), dt)
         except ValueError:
-            return parse_fallback(value, tz)
+            return parse_fallback(value, tz, dt)
     return None
 
 
@@ -78,7 +78,7 @@ def _level(value: object) -> str | None:
     return None
 
 
-def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
+def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) -> bool:
     """Move known keys of ``flat`` into ``out`` and the rest under ``namespace``.
 
     Returns True when a message key was found (the line's text was replaced)."""
@@ -99,7 +99,7 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
                 break
     for k in TIME_KEYS:
         if k in flat:
-            r = _time(flat[k], tz)
+            r = _time(flat[k], tz, dt)
             if r is not None:
                 out["@timestamp"], out["logship.timestamp_ns"] = r
                 del flat[k]

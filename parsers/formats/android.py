@@ -16,13 +16,13 @@ _RX = re.compile(
 )
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     mo, d, hh, mm, ss, frac, pid, tid, lv, tag, msg = m.groups()
     out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line}
-    if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time):
+    if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time, dt):
         return None
     out["log.level"] = levels.normalize(lv) or "info"
     out["process.pid"] = int(pid)

@@ -17,12 +17,12 @@ _RX = re.compile(
 )
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     y, mo, d, hh, mm, ss, frac, file, lineno, msg = m.groups()
-    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
+    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz, dt)
     if r is None:
         return None
     out: dict = {"message": msg, "event.dataset": "go.log", "event.original": line}

@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
     from json import loads as _loads, JSONDecodeError as _JSONError  # type: ignore[assignment]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
     out: dict = {"message": line, "event.dataset": "json"}
     try:
         obj = _loads(line)
@@ -28,16 +28,16 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict:
         err = "json: not an object"
     if not isinstance(obj, dict):
         out["logship.parse_error"] = err
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
         lvl = levels.heuristic(line)
         if lvl is not None:
             out["log.level"] = lvl
         return out
     flat, dropped = _structured.flatten(obj)
-    if _structured.apply(out, flat, "json", tz):
+    if _structured.apply(out, flat, "json", tz, dt):
         out["event.original"] = line
     if dropped:
         out["logship.dropped_keys"] = dropped
     if "@timestamp" not in out:
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
     return out

@@ -57,11 +57,11 @@ def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
     return None if m is None else fill_tail(out, m, line)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     out: dict = {}
     m = _ISO.match(line)
     if m is not None:
-        if not set_iso_groups(out, m.groups(), tz):
+        if not set_iso_groups(out, m.groups(), tz, dt):
             return None
         return parse_after_iso(line, out, m.end())
     pid = None
@@ -73,7 +73,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         if m is None:
             return None
         yy, mo, d, hh, mm, ss, pid = m.groups()
-    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
+    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz, dt)
     t = TAIL.match(line, m.end())
     if r is None or t is None:
         return None

@@ -27,18 +27,18 @@ def _fields(out: dict, line: str, logger: str, level: str, msg: str) -> dict:
     return out
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     m = _DEFAULT.match(line)
     if m is not None:
         out: dict = {}
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
         level, logger, msg = m.groups()
         return _fields(out, line, logger, level, msg)
     m = _ISO.match(line)
     if m is None:
         return None
     out = {}
-    if not set_iso_groups(out, m.groups(), tz):
+    if not set_iso_groups(out, m.groups(), tz, dt):
         return None
     return parse_after_iso(line, out, m.end())
 

@@ -10,13 +10,15 @@ from .. import levels
 from ..timestamps import apply_source_time
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, stamped: dict | None = None) -> dict:
+def parse(
+    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, stamped: dict | None = None
+) -> dict:
     out: dict = {"message": line, "event.dataset": "unknown"}
     if stamped is not None and "@timestamp" in stamped:
         out["@timestamp"] = stamped["@timestamp"]
         out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
     else:
-        apply_source_time(out, source_time, tz)
+        apply_source_time(out, source_time, tz, dt)
     lvl = levels.heuristic(line)
     if lvl is not None:
         out["log.level"] = lvl
