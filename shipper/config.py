@@ -76,6 +76,9 @@ class PipelineSettings:
     state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live.")
     log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))
     timezone: str = setting("UTC", "Time zone for log timestamps that carry none (IANA name, e.g. Europe/Paris).")
+    multiline: bool = setting(True, "Join stack traces, tracebacks, Go panics and indented continuation lines into one record.")
+    multiline_timeout_s: float = setting(1.0, "A held line or trace is complete after this long without a continuation (seconds).")
+    multiline_max_lines: int = setting(500, "A joined record is cut (and flagged `logship.truncated`) past this many lines.")
     ebpf: str = setting("auto", "eBPF source: `on` (fail if it cannot start), `off`, or `auto` (warn and go on without it).", choices=("auto", "on", "off"))
 
 
@@ -122,6 +125,16 @@ class SnapshotSettings:
     redact_patterns: tuple[str, ...] = setting((), "Extra regexes whose matches are scrubbed from data excerpts (comma-separated).")
 
 
+@dataclass(frozen=True, slots=True)
+class EbpfSettings:
+    capture_bytes: int = setting(4096, "Bytes of each write/send captured by the eBPF probe (rounded up to a power of two, 64..32768); longer writes are cut and flagged `logship.truncated`.")
+    paths: tuple[str, ...] = setting(("*.log*", "*_log*", "/var/log/*"), "In-container paths whose writes are shipped: globs (`*` crosses `/`), comma-separated.")
+    exclude_paths: tuple[str, ...] = setting(("*.gz",), "Paths never shipped even when they match `paths` (globs, comma-separated).")
+    partial_timeout_s: float = setting(1.0, "A line written without its newline is shipped after this long without more bytes (seconds).")
+    max_line_bytes: int = setting(65536, "Lines longer than this are cut and flagged `logship.truncated`; the rest up to the newline is counted as dropped.")
+    ring_pages: int = setting(1024, "Size of the kernel ring buffer in 4 KiB pages (a power of two); a full ring drops events (counted in logship_ebpf_drops_total).")
+
+
 SECTIONS: dict[str, tuple[str, type]] = {
     # section name -> (environment prefix, settings class)
     "pipeline": ("", PipelineSettings),
@@ -131,6 +144,7 @@ SECTIONS: dict[str, tuple[str, type]] = {
     "http": ("HTTP_", HttpSettings),
     "kibana": ("KIBANA_", KibanaSettings),
     "snapshot": ("SNAPSHOT_", SnapshotSettings),
+    "ebpf": ("EBPF_", EbpfSettings),
 }
 
 
@@ -143,6 +157,7 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     kibana: KibanaSettings = field(default_factory=KibanaSettings)
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
+    ebpf: EbpfSettings = field(default_factory=EbpfSettings)
 
     def redacted(self) -> dict[str, dict[str, Any]]:
         """The settings as a dict with secrets masked, for logs and `logship config`."""

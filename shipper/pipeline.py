@@ -15,9 +15,11 @@ from shipper.containers import ContainerRegistry
 from shipper.enrich import Enricher
 from shipper.http import EsProbe, HttpServer, LogHub
 from shipper.metrics import METRICS
+from shipper.multiline import MultilineStage
 from shipper.record import Record
 from shipper.sinks.elasticsearch import ElasticsearchSink, Item
 from shipper.sources.docker import DockerSource
+from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
 
 log = logging.getLogger("logship.pipeline")
 
@@ -38,9 +40,14 @@ class Pipeline:
         self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
         self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
         self.enricher = Enricher(config.pipeline.hostname, tz=zone(config.pipeline.timezone))
+        p = config.pipeline
+        self.multiline = MultilineStage(p.multiline_timeout_s, config.docker.max_line_bytes, p.multiline_max_lines) \
+            if p.multiline else None
         self.sink = ElasticsearchSink(config.elasticsearch, config.spool, config.pipeline.state_dir)
         self.containers = ContainerRegistry()
         self.docker = DockerSource(config.docker, self.emit, self.containers, state_dir=config.pipeline.state_dir)
+        self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf) \
+            if config.pipeline.ebpf != "off" else None
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines)
@@ -57,22 +64,41 @@ class Pipeline:
         await self.records.put(batch)
 
     async def _process(self) -> None:
-        document, encode = self.enricher.document, self.sink.encode
+        ml = self.multiline
+        loop = asyncio.get_running_loop()
+        next_flush = 0.0
         while True:
-            batch = await self.records.get()
+            try:  # wake up now and then so quiet streams' held lines leave after the timeout
+                batch = await asyncio.wait_for(self.records.get(), 0.25) if ml else await self.records.get()
+            except asyncio.TimeoutError:
+                batch = None
             try:
-                if self.hub.active:  # the /logs tap costs this one test while nobody listens
-                    docs = [document(r) for r in batch]
-                    self.hub.publish(docs)
-                    await self.encoded.put([(r, encode(r, d)) for r, d in zip(batch, docs)])
-                else:
-                    await self.encoded.put([(r, encode(r, document(r))) for r in batch])
+                now = loop.time()
+                ready = (ml.feed(batch, now) if ml else batch) if batch else []
+                if ml and now >= next_flush:
+                    ready += ml.flush_due(now)
+                    next_flush = now + 0.25
+                if ready:
+                    await self._forward(ready)
             finally:
-                self.records.task_done()
+                if batch is not None:
+                    self.records.task_done()
+
+    async def _forward(self, batch: list[Record]) -> None:
+        """Parse, enrich and encode complete records and hand them to the sink's queue."""
+        document, encode = self.enricher.document, self.sink.encode
+        if self.hub.active:  # the /logs tap costs this one test while nobody listens
+            docs = [document(r) for r in batch]
+            self.hub.publish(docs)
+            await self.encoded.put([(r, encode(r, d)) for r, d in zip(batch, docs)])
+        else:
+            await self.encoded.put([(r, encode(r, document(r))) for r in batch])
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sink.start()
         sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
+        if self.ebpf is not None:
+            sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())
@@ -87,6 +113,8 @@ class Pipeline:
             t.cancel()
         await asyncio.gather(*sources, return_exceptions=True)
         await self.records.join()  # everything read is encoded ...
+        if self.multiline:
+            await self._forward(self.multiline.flush())
         while not self.encoded.empty():  # ... and handed to the sink
             await asyncio.sleep(0.05)
         sink.cancel()  # its finally-block sends the last partial batch
@@ -97,6 +125,9 @@ class Pipeline:
         self.docker.close()  # the final checkpoints, now that the sink has delivered what it could
         await self.http.stop()
         log.info("stopped")
+        for t in sources:  # LOGSHIP_EBPF=on and the probe could not start: exit non-zero
+            if t.done() and not t.cancelled() and isinstance(t.exception(), EbpfUnavailable):
+                raise t.exception()  # type: ignore[misc]
 
 
 async def run(config: Config) -> None:

@@ -117,15 +117,21 @@ def index_prefix(es: Any) -> Iterator[str]:
         es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
 
 
-def count_docs(es: Any, index: str, query: dict[str, Any] | None = None) -> int:
+def _searchable(es: Any, index: str) -> None:
+    # A just-created index answers 503 until its primary shard is active.
+    es.options(ignore_status=(404, 408)).cluster.health(index=index, wait_for_status="yellow", timeout="30s")
     es.options(ignore_status=404).indices.refresh(index=index)
+
+
+def count_docs(es: Any, index: str, query: dict[str, Any] | None = None) -> int:
+    _searchable(es, index)
     r = es.options(ignore_status=404).count(index=index, query=query or {"match_all": {}})
     return int(r.get("count", 0)) if isinstance(r.body, dict) else 0
 
 
 def search_all(es: Any, index: str, query: dict[str, Any], size: int = 10000) -> list[dict[str, Any]]:
-    """Every matching document's _source (sorted by @timestamp), via search_after paging."""
-    es.options(ignore_status=404).indices.refresh(index=index)
+    """Every matching document's _source, via search_after paging."""
+    _searchable(es, index)
     out: list[dict[str, Any]] = []
     after = None
     while True:
