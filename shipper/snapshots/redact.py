@@ -15,7 +15,7 @@ _KEYS = rb"pass(?:word|wd)?|pwd|secret|token|access[_-]?token|refresh[_-]?token|
 DEFAULT_PATTERNS: tuple[tuple[str, bytes], ...] = (
     ("authorization", rb"(?i)(\b(?:proxy-)?authorization:[ \t]*)[^\r\n]+"),
     ("bearer", rb"(?i)(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]+"),
-    ("secret-key", rb"(?i)([\"']?\b(?:" + _KEYS + rb")[\"']?[ \t]*[=:][ \t]*[\"']?)[^\"'&\s;,]+"),
+    ("secret-key", rb"(?i)([\"']?\b(?:" + _KEYS + rb")[\"']?[ \t]*[=:][ \t]*[\"']?)(?!(?i:yes|no|true|false|null|none)\b)[^\"'&\s;,]+"),
     ("cookie", rb"(?i)(\b(?:set-)?cookie:[ \t]*)[^\r\n]+"),
     ("aws-key", rb"()\bAKIA[0-9A-Z]{16}\b"),
 )

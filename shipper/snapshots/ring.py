@@ -92,7 +92,7 @@ class RingRead:
 
 
 def to_syscall(raw: Any, mono_to_epoch: int) -> Syscall:
-    n = min(int(raw.data_len), len(raw.data))
+    n = min(int(raw.data_len), type(raw).data.size)  # not len(raw.data): c_char arrays stop at a NUL
     return Syscall(ts_ns=raw.ts + mono_to_epoch, dur_ns=raw.dur, tid=raw.tid, nr=raw.nr, args=tuple(raw.args),
                    ret=raw.ret, done=bool(raw.done), kind=raw.kind,
                    data=ctypes.string_at(ctypes.addressof(raw) + type(raw).data.offset, n) if n else b"")
