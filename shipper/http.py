@@ -87,6 +87,7 @@ class LogHub:
     def __init__(self, queue_lines: int = 1000) -> None:
         self.queue_lines = queue_lines
         self.subscribers: set[Subscriber] = set()
+        METRICS.gauge("logship_http_logs_subscribers", lambda: len(self.subscribers), "Readers of /logs right now.")
 
     @property
     def active(self) -> bool:

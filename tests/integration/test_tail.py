@@ -1,0 +1,51 @@
+"""`logship tail` against a real shipper and a real container: the container's
+`ERROR boom` appears as a coloured line (container, stream, message in red)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from tests.conftest import ROOT, wait_until
+
+BOLD_RED = "\x1b[1;31m"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tail_shows_a_coloured_error_line(shipper: Callable[..., Any], containers: Callable[..., Any], busybox: str,
+                                          tmp_path: Path) -> None:
+    port = free_port()
+    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
+    name = f"tail-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "tail.out"
+    with open(out, "wb") as f, open(tmp_path / "tail.err", "wb") as err:
+        tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", "--color", "--container", name],
+                                cwd=ROOT, env=ship.env, stdout=f, stderr=err)
+    try:
+        wait_until(lambda: "logship_http_logs_subscribers 1" in ship.metrics() or tail.poll() is not None, 20,
+                   what="`logship tail` to subscribe")
+        # The tail subscribes before the container writes: the line is printed once, live.
+        containers(busybox, ["sh", "-c", "sleep 1; echo 'ERROR boom'; echo 'all fine'; sleep 30"], name=name)
+        text = wait_until(lambda: "all fine" in out.read_text(errors="replace") and out.read_text(errors="replace"),
+                          30, what="the container's lines in `logship tail`")
+        assert tail.poll() is None, text
+        error_line = next(line for line in text.splitlines() if "ERROR boom" in line)
+        assert name in error_line and "stdout" in error_line
+        assert f"{BOLD_RED}ERROR boom" in error_line, repr(error_line)
+        fine_line = next(line for line in text.splitlines() if "all fine" in line)
+        assert BOLD_RED not in fine_line
+        assert all(name in line for line in text.splitlines() if line.strip()), text  # the filter ran
+    finally:
+        tail.terminate()
+        tail.wait(10)
+    ship.stop()
+    assert tail.returncode is not None
