@@ -19,6 +19,8 @@ from shipper.multiline import MultilineStage
 from shipper.record import Record
 from shipper.sinks.elasticsearch import ElasticsearchSink, Item
 from shipper.sources.docker import DockerSource
+from shipper.snapshots.http_routes import routes as snapshot_routes
+from shipper.snapshots.manager import SnapshotManager
 from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
 
 log = logging.getLogger("logship.pipeline")
@@ -48,11 +50,16 @@ class Pipeline:
         self.docker = DockerSource(config.docker, self.emit, self.containers, state_dir=config.pipeline.state_dir)
         self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf) \
             if config.pipeline.ebpf != "off" else None
+        self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
+        if self.snapshots is not None and self.ebpf is not None:  # the probe is built with the syscall rings
+            self.ebpf.rings, self.ebpf.ring_cflags = True, self.snapshots.cflags()
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
+        if self.snapshots is not None:
+            self.http.add_routes(snapshot_routes(self.snapshots))
 
     def stage_status(self) -> dict[str, str]:
         """running | stopped | failed, per stage: the /health answer."""
@@ -87,6 +94,11 @@ class Pipeline:
     async def _forward(self, batch: list[Record]) -> None:
         """Parse, enrich and encode complete records and hand them to the sink's queue."""
         document, encode = self.enricher.document, self.sink.encode
+        if self.snapshots is not None:  # sets logship.snapshot.id before the document is made
+            consider = self.snapshots.consider
+            for r in batch:
+                if r.tid is not None:
+                    consider(r)
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
             docs = [document(r) for r in batch]
             self.hub.publish(docs)
@@ -99,6 +111,7 @@ class Pipeline:
         sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
         if self.ebpf is not None:
             sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
+        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf), name="snapshots") if self.snapshots else None
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())
@@ -121,6 +134,9 @@ class Pipeline:
         await asyncio.gather(sink, return_exceptions=True)
         process.cancel()
         stopper.cancel()
+        if snapshots is not None:
+            snapshots.cancel()
+            await asyncio.gather(snapshots, return_exceptions=True)
         await self.sink.close()
         self.docker.close()  # the final checkpoints, now that the sink has delivered what it could
         await self.http.stop()

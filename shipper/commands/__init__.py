@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 # Order is the order of `logship --help`.
-COMMAND_MODULES = ("run", "setup", "check", "tail", "config_cmd")
+COMMAND_MODULES = ("run", "setup", "check", "tail", "snapshot", "config_cmd")
 
 
 def register_all(subparsers: object) -> None:

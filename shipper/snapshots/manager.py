@@ -114,12 +114,19 @@ class SnapshotManager:
                 p.streamed.append(sc)
 
     # ---- the background task ----------------------------------------------------------
-    async def run(self) -> None:
-        if self.settings.enabled:
-            try:
-                await self.store.put_template()
-            except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
-                log.warning("snapshot index template not put yet: %r", exc)
+    async def run(self, source: Any = None) -> None:
+        """Stores finished snapshots. `source` (the eBPF source) is attached to once its
+        probe is loaded: its `.bpf` holds the rings, its `.table` names fds."""
+        try:
+            await self.store.put_template()
+        except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
+            log.warning("snapshot index template not put yet: %r", exc)
+        while self.maps is None and source is not None:
+            if source.bpf is not None:
+                table = getattr(source, "table", None)
+                self.attach(source.bpf, table.lookup if table is not None else None)
+                break
+            await asyncio.sleep(0.2)
         try:
             while True:
                 if not self.pending:
@@ -133,6 +140,10 @@ class SnapshotManager:
                 for p in [p for p in self.pending.values() if now >= p.until_ns + GRACE_NS]:
                     self._finish(p)
         finally:
+            if self.maps is not None:  # shutting down: windows still open are stored as far as they got
+                for p in list(self.pending.values()):
+                    p.trigger += " (shipper stopped before the window closed)"
+                    self._finish(p)
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             if self.maps is not None:
