@@ -1,0 +1,85 @@
+"""docker-compose.yml validates with Debian's docker-compose (1.29) once compose/init-env.sh
+has generated a .env; the script keeps an existing .env; the stack's invariants hold."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, infra_missing
+
+
+@pytest.fixture
+def stack_dir(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
+    shutil.copytree(ROOT / "compose", tmp_path / "compose")
+    return tmp_path
+
+
+def _mount(v: object) -> tuple[str, tuple[str, bool]]:
+    """target -> (source, read-only), from v1.29's `src:target:mode` strings or v2's dicts."""
+    if isinstance(v, dict):
+        return v["target"], (v["source"], bool(v.get("read_only")))
+    src, target, *mode = str(v).split(":")
+    return target, (src, mode == ["ro"])
+
+
+def _config(d: Path) -> subprocess.CompletedProcess[str]:
+    if shutil.which("docker-compose") is None:
+        infra_missing("docker-compose", "apt-get install docker-compose")
+    return subprocess.run(["docker-compose", "config"], cwd=d, capture_output=True, text=True, timeout=60)
+
+
+def test_init_env_then_compose_config_validates(stack_dir: Path) -> None:
+    r = subprocess.run([str(stack_dir / "compose" / "init-env.sh")], capture_output=True, text=True, check=True)
+    assert "wrote" in r.stdout
+    env = dict(line.split("=", 1) for line in (stack_dir / ".env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    assert len(env["ELASTIC_PASSWORD"]) >= 24 and env["ELASTIC_PASSWORD"] != env["KIBANA_SYSTEM_PASSWORD"]
+    assert len(env["KIBANA_ENCRYPTION_KEY"]) >= 32
+    assert (stack_dir / ".env").stat().st_mode & 0o077 == 0  # secrets: owner only
+
+    cfg = _config(stack_dir)
+    assert cfg.returncode == 0, cfg.stderr
+    stack = yaml.safe_load(cfg.stdout)["services"]
+    assert stack["elasticsearch"]["image"] == "docker.elastic.co/elasticsearch/elasticsearch:8.19.9"
+    assert stack["kibana"]["image"] == "docker.elastic.co/kibana/kibana:8.19.9"
+    for name, svc in stack.items():
+        for p in svc.get("ports", []):
+            host_ip = p.get("host_ip") if isinstance(p, dict) else p.split(":")[0]  # v1.29 prints strings
+            assert host_ip == "127.0.0.1", f"{name} publishes {p} beyond loopback"
+        if name in ("elasticsearch", "kibana"):
+            assert svc["environment"]["LOGSPOUT"] == "ignore" and "healthcheck" in svc
+            assert svc["restart"] == "unless-stopped"
+    es_env = stack["elasticsearch"]["environment"]
+    assert es_env["xpack.security.enabled"] == "true" and es_env["ELASTIC_PASSWORD"] == env["ELASTIC_PASSWORD"]
+    assert stack["kibana"]["environment"]["ELASTICSEARCH_PASSWORD"] == env["KIBANA_SYSTEM_PASSWORD"]
+    assert stack["setup"]["environment"]["LOGSHIP_KIBANA_SYSTEM_PASSWORD"] == env["KIBANA_SYSTEM_PASSWORD"]
+    assert stack["setup"]["command"] == ["logship", "setup"]
+    shipper = stack["shipper"]
+    assert not shipper.get("privileged") and shipper["pid"] == "host"
+    assert {"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_RESOURCE"} <= set(shipper["cap_add"])
+    assert shipper["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    mounts = dict(_mount(v) for v in shipper["volumes"])
+    for target in ("/lib/modules", "/usr/src", "/sys/fs/cgroup"):
+        assert mounts[target][1], f"{target} must be read-only"
+    assert "/var/run/docker.sock" in mounts and "/sys/kernel/tracing" in mounts and "/sys/kernel/debug" in mounts
+    assert mounts["/var/lib/logship"][0] == "shipperstate"  # the named state volume
+
+
+def test_init_env_keeps_an_existing_env_and_compose_refuses_without_one(stack_dir: Path) -> None:
+    (stack_dir / ".env").write_text("ELASTIC_PASSWORD=mine\nKIBANA_SYSTEM_PASSWORD=k\nKIBANA_ENCRYPTION_KEY=" + "x" * 32 + "\n")
+    r = subprocess.run([str(stack_dir / "compose" / "init-env.sh")], capture_output=True, text=True, check=True)
+    assert "keeping it" in r.stdout and "ELASTIC_PASSWORD=mine" in (stack_dir / ".env").read_text()
+    (stack_dir / ".env").unlink()
+    cfg = _config(stack_dir)
+    assert cfg.returncode != 0 and "init-env.sh" in cfg.stderr
+
+
+def test_env_is_git_ignored() -> None:
+    r = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert r.returncode == 0
