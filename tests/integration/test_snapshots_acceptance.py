@@ -174,7 +174,7 @@ def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denie
     s = shipper(LOGSHIP_EBPF="on", LOGSHIP_SNAPSHOT_MESSAGE_REGEX="Database error", LOGSHIP_HTTP_ADDR="127.0.0.1:0")
     c = start_app(containers, debian_image, denied_server.port, 3.0)
     query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "logship.snapshot.id"}}]}}
-    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*", query), 60,
+    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 60,
                        what=f"the log line with a snapshot id\n{s.log()[-2000:]}")
     sid = lines[0]["logship"]["snapshot"]["id"] if "logship" in lines[0] else lines[0]["logship.snapshot.id"]
     snaps = wait_until(lambda: search_all(es, f"{index_prefix}-snapshots-*", {"ids": {"values": [sid]}}), 30,
