@@ -82,13 +82,8 @@ class Syscall:
 @dataclass(slots=True)
 class RingRead:
     head: int  # syscalls the thread completed since its ring was made
-    capacity: int = 0
+    overwritten: int = 0  # completed syscalls of this thread the ring no longer holds
     entries: list[Syscall] = field(default_factory=list)  # oldest first
-
-    @property
-    def overwritten(self) -> int:
-        """Syscalls of this thread the ring no longer holds (older than its oldest entry)."""
-        return max(0, self.head - self.capacity)
 
 
 def to_syscall(raw: Any, mono_to_epoch: int) -> Syscall:
@@ -105,13 +100,16 @@ def decode_ring(head: int, slots: list[Any], tid: int, mono_to_epoch: int) -> Ri
     out: list[Syscall] = []
     for k in range(min(head, size), 0, -1):
         raw = slots[(head - k) % size]
+        if k == size and not raw.done:
+            continue  # the oldest slot, already reused by the syscall in progress
         if raw.tid == tid and raw.ts:
             out.append(to_syscall(raw, mono_to_epoch))
+    kept = len(out)
     cur = slots[head % size]
     if cur.tid == tid and cur.ts and not cur.done:
         out.append(to_syscall(cur, mono_to_epoch))
     out.sort(key=lambda s: s.ts_ns)
-    return RingRead(head, size, out)
+    return RingRead(head, head - kept, out)
 
 
 def mono_to_epoch_offset() -> int:
