@@ -1,0 +1,99 @@
+"""The shipper through Elasticsearch faults, counted exactly: sequence-numbered lines,
+0 lost, 0 duplicates. Tests that stop ES use a private one (tests/integration/private_es.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import count_docs, wait_until
+from tests.integration.private_es import es_private  # noqa: F401 - fixture
+
+
+def sequence_numbers(es: Any, index: str, container_id: str) -> list[int]:
+    """The number of every stored line of the container (duplicates kept)."""
+    es.indices.refresh(index=index)
+    out: list[int] = []
+    after = None
+    while True:
+        kw: dict[str, Any] = {"index": index, "query": {"term": {"container.id": container_id}}, "size": 10000,
+                              "sort": ["_doc"], "_source": ["message"]}
+        if after is not None:
+            kw["search_after"] = after
+        hits = es.search(**kw)["hits"]["hits"]
+        out.extend(int(h["_source"]["message"].split()[-1]) for h in hits)
+        if len(hits) < 10000:
+            return out
+        after = hits[-1]["sort"]
+
+
+def assert_exactly_once(es: Any, index: str, container_id: str, n: int) -> None:
+    nums = sequence_numbers(es, index, container_id)
+    missing = n - len(set(nums))
+    dups = len(nums) - len(set(nums))
+    assert (missing, dups) == (0, 0), f"{missing} lost, {dups} duplicated of {n}"
+    assert set(nums) == set(range(1, n + 1))
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# 500 lines every 0.1 s: ~5k lines/s, numbered 1..n
+def writer(seconds: int) -> tuple[list[str], int]:
+    rounds = seconds * 10
+    return ["sh", "-c", f"for r in $(seq 0 {rounds - 1}); do seq $((r*500+1)) $((r*500+500)) | sed 's/^/seq /'; "
+                        "sleep 0.1; done"], rounds * 500
+
+
+@pytest.mark.slow
+def test_es_down_60s_at_5k_lines_per_s(es_private, index_prefix, shipper, containers, busybox):  # noqa: F811
+    from elasticsearch import Elasticsearch
+    es = Elasticsearch(es_private.url, request_timeout=120)
+    s = shipper(LOGSHIP_ES_URL=es_private.url, LOGSHIP_SPOOL_AFTER_S="2", LOGSHIP_ES_TIMEOUT_S="10")
+    cmd, n = writer(80)
+    c = containers(busybox, cmd)
+    q = {"term": {"container.id": c.id}}
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 60, what="lines flowing")
+        es_private.stop()
+        down_at = time.monotonic()
+        wait_until(lambda: "spooling to disk" in s.log(), 30, what="the shipper to spool")
+        time.sleep(max(0.0, 60 - (time.monotonic() - down_at)))
+        es_private.start()
+        c.wait(timeout=300)
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 300, interval=2, what=f"{n} lines")
+        rss = peak_rss_mib(s.proc.pid)
+        print(f"peak RSS of the shipper: {rss:.0f} MiB for {n} lines with a 60 s outage")
+        time.sleep(2)  # anything late would be a duplicate
+        assert_exactly_once(es, f"{index_prefix}-*", c.id, n)
+        assert rss < 1024, f"peak RSS {rss:.0f} MiB"
+        assert s.stop() == 0
+    finally:
+        if not es_private.healthy():
+            es_private.start()
+        es.options(ignore_status=404).indices.delete(index=f"{index_prefix}-*")
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{index_prefix}-*")
+
+
+@pytest.mark.slow
+def test_shipper_sigkilled_mid_bulk(es, index_prefix, shipper, containers, busybox):
+    s = shipper()
+    n = 200_000
+    c = containers(busybox, ["sh", "-c", f"seq 1 {n} | sed 's/^/seq /'"])
+    q = {"term": {"container.id": c.id}}
+    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 30_000, 120, interval=0.1, what="lines flowing")
+    s.kill()  # SIGKILL: bulks in flight, acks and checkpoints not written
+    killed_at = count_docs(es, f"{index_prefix}-*", q)
+    assert killed_at < n, "the kill came too late to test anything"
+    shipper()
+    c.wait(timeout=120)
+    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 180, interval=1, what=f"{n} lines")
+    time.sleep(2)
+    assert_exactly_once(es, f"{index_prefix}-*", c.id, n)
