@@ -56,6 +56,9 @@ class LineAssembler:
     def __len__(self) -> int:
         return len(self._partials)
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._partials
+
     def feed(self, key: Hashable, data: bytes, t: int, truncated: bool = False) -> list[Line]:
         """The complete lines in data (after what key had buffered). `truncated`: the
         write was longer than what the probe captured, so the line in progress ends here."""

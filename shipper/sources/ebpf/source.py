@@ -1,0 +1,370 @@
+"""The eBPF source: what processes in shipped containers write to their log files and
+send to /dev/log, live, with no volume mounts (sysdig's spy_logs / spy_syslog).
+
+The kernel side (probe.c) filters by container cgroup and fd; this side keeps the fd
+table, assembles lines and makes Records. The ring buffer is drained by one thread
+(bcc's ring_buffer_poll blocks) that does all event processing; batches of Records go
+to the event loop with run_coroutine_threadsafe, at most MAX_INFLIGHT at once: when
+the pipeline is slow the thread waits, the ring fills, and the kernel counts drops."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Future
+from typing import Any, Awaitable, Callable
+
+from shipper.cgroups import candidate_dirs, cgroup_id
+from shipper.config import EbpfSettings
+from shipper.containers import Container, ContainerRegistry
+from shipper.metrics import METRICS
+from shipper.record import FILE, SYSLOG, Record
+from shipper.sources.ebpf import events as E
+from shipper.sources.ebpf.diagnose import Facts, diagnose, explain_failure
+from shipper.sources.ebpf.fdtable import FdTable
+from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
+
+log = logging.getLogger("logship.ebpf")
+
+Emit = Callable[[list[Record]], Awaitable[None]]
+DEV_LOG = "socket:unix:/dev/log"
+MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipeline
+BATCH_MAX = 2048  # records per batch
+BATCH_WAIT_NS = 20_000_000  # a batch leaves after this long even when small
+TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
+WARN_INTERVAL_S = 60.0
+
+
+class EbpfUnavailable(RuntimeError):
+    """The probe cannot run here; the message says why and how to fix it."""
+
+
+def realtime_offset_ns() -> int:
+    """Add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) to get epoch ns."""
+    return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def container_pids(container_id: str) -> list[int]:
+    """Host pids in the container's cgroup (its processes, as /proc names them)."""
+    for d in candidate_dirs(container_id):
+        try:
+            return [int(x) for x in (d / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return []
+
+
+class EbpfSource:
+    def __init__(self, settings: EbpfSettings, emit: Emit, registry: ContainerRegistry, *, mode: str = "auto",
+                 rings: bool = False, self_tgid: int | None = None) -> None:
+        self.settings = settings
+        self.emit = emit
+        self.registry = registry
+        self.mode = mode
+        self.rings = rings
+        self.ring_cflags: list[str] = []  # -D defines of syscall_rings.c (SnapshotManager.cflags())
+        self.self_tgid = os.getpid() if self_tgid is None else self_tgid
+        self.probe: Any = None  # loader.Probe once attached
+        self.table = FdTable()
+        self.is_log = PathFilter(settings.paths, settings.exclude_paths)
+        self.lines = LineAssembler(settings.max_line_bytes, int(settings.partial_timeout_s * 1e9))
+        self.ready = threading.Event()  # set once the probe is attached and the poll thread runs
+        self._offset = realtime_offset_ns()
+        self._by_cgroup: dict[int, Container] = {}
+        self._cgroup_of: dict[str, int] = {}
+        self._commands: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._inflight = threading.BoundedSemaphore(MAX_INFLIGHT)
+        self._futures: set[Future[None]] = set()
+        self._batch: list[Record] = []
+        self._batch_since = 0
+        self._seq: dict[tuple[str, str], int] = {}
+        self._writer: dict[tuple[int, str], tuple[Container, int, str]] = {}  # partial-line key -> who wrote it
+        self._drops: Counter[str] = Counter()
+        self._kernel_drops = [0] * len(E.DROP_REASONS)
+        self._unreported: Counter[str] = Counter()
+        self._last_warn = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handlers = {E.WRITE: self._on_write, E.OPEN: self._on_open, E.DUP: self._on_dup,
+                          E.CLOSE: self._on_close, E.SOCKET: self._on_socket, E.CONNECT: self._on_connect,
+                          E.FORK: self._on_fork, E.EXEC: self._on_exec, E.EXIT: self._on_exit}
+
+    @property
+    def bpf(self) -> Any:
+        """The bcc BPF object (None until attached): the syscall-rings code opens its maps here."""
+        return self.probe.bpf if self.probe is not None else None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            facts = await asyncio.to_thread(Facts.gather)
+            cause = diagnose(facts)
+            if cause:
+                raise EbpfUnavailable(cause)
+            self.probe = await asyncio.to_thread(self._load)
+        except Exception as exc:  # noqa: BLE001 - every failure to start is explained the same way
+            msg = str(exc) if isinstance(exc, EbpfUnavailable) else explain_failure(exc, await asyncio.to_thread(Facts.gather))
+            if self.mode == "on":
+                log.error("ebpf: cannot start (LOGSHIP_EBPF=on): %s", msg)
+                raise EbpfUnavailable(msg) from None
+            log.warning("ebpf: not started, container log files and /dev/log are not shipped "
+                        "(LOGSHIP_EBPF=auto; =off silences this): %s", msg)
+            await asyncio.Future()  # stay "running": the Docker source goes on alone
+        self.probe.open_events(self._on_raw)
+        self.registry.subscribe(self)
+        thread = threading.Thread(target=self._poll_loop, name="ebpf-poll", daemon=True)
+        thread.start()
+        self.ready.set()
+        log.info("ebpf: probe attached (capture %d bytes, ring %d pages, paths %s)", self.probe.capture,
+                 self.settings.ring_pages, ",".join(self.settings.paths))
+        try:
+            await asyncio.Future()
+        finally:
+            self._stop.set()
+            await asyncio.shield(asyncio.to_thread(thread.join))
+            self.probe.close()
+
+    def _load(self) -> Any:
+        from shipper.sources.ebpf.loader import Probe
+        return Probe(self_tgid=self.self_tgid, capture_bytes=self.settings.capture_bytes,
+                     ring_pages=self.settings.ring_pages, rings=self.rings, extra_cflags=self.ring_cflags)
+
+    # ---- the registry (event loop thread) ----------------------------------------------
+    def container_added(self, c: Container) -> None:
+        cg = cgroup_id(c.id)
+        if cg is None:  # gone already, or a cgroup layout cgroups.py does not know
+            self._export(Counter(no_cgroup=1))
+            return
+        self._by_cgroup[cg] = c
+        self._cgroup_of[c.id] = cg
+        if self.probe is not None:
+            self.probe.add_cgroup(cg)  # first, so fds opened from now on are seen ...
+        self._commands.put(("scan", c.id))  # ... then the fds that exist already
+
+    def container_removed(self, c: Container) -> None:
+        cg = self._cgroup_of.pop(c.id, None)
+        if cg is not None:
+            if self.probe is not None:
+                self.probe.remove_cgroup(cg)
+            self._commands.put(("forget", cg))  # after the events already in the ring
+
+    # ---- the poll thread ----------------------------------------------------------------
+    def _poll_loop(self) -> None:
+        next_tick = 0
+        try:
+            while not self._stop.is_set():
+                self._run_commands()
+                self.probe.poll(50)
+                now = time.monotonic_ns()
+                if now >= next_tick:
+                    self._expire(now)
+                    self._count_kernel_drops()
+                    next_tick = now + TICK_NS
+                if self._batch and (len(self._batch) >= BATCH_MAX or now - self._batch_since >= BATCH_WAIT_NS):
+                    self._submit()
+            self.probe.poll(0)
+            for key in self.lines.keys():
+                self._flush_partial(key)
+            self._submit()
+            self._count_kernel_drops()
+            for fut in list(self._futures):
+                fut.result(timeout=30)
+        except Exception:  # noqa: BLE001 - a bug here must be loud, not a silent stop
+            log.exception("ebpf: the poll thread failed")
+            raise
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if cmd[0] == "scan":
+                self._scan(cmd[1])
+            elif cmd[0] == "forget":
+                self._by_cgroup.pop(cmd[1], None)
+
+    def _scan(self, container_id: str) -> None:
+        """Fds the container's processes opened before the probe saw them."""
+        for pid in container_pids(container_id):
+            if self.table.scan(pid):
+                for fd, desc in self.table.fds(pid).items():
+                    state = self._kernel_state(desc)
+                    if state:
+                        self.probe.set_fd(pid, fd, state)
+
+    def _kernel_state(self, desc: str) -> int:
+        """What the probe must do with writes to an fd described so: send them or not."""
+        if desc == DEV_LOG:
+            return E.FD_SYSLOG
+        return E.FD_SEND if desc.startswith("/") and self.is_log(desc) else 0
+
+    def _on_raw(self, _ctx: Any, data: Any, size: int) -> None:
+        try:
+            ev = E.decode(ctypes.string_at(data, size))
+            self._handlers[ev.kind](ev)
+        except Exception:  # noqa: BLE001 - one bad event must not stop the source
+            self._drops["bad_event"] += 1
+            log.debug("ebpf: event failed", exc_info=True)
+
+    # ---- events -----------------------------------------------------------------------------
+    def _on_write(self, ev: E.Event) -> None:
+        c = self._by_cgroup.get(ev.cgroup)
+        if c is None:
+            self._drops["unknown_container"] += 1
+            return
+        truncated = bool(ev.flags & E.WF_TRUNCATED)
+        if truncated:
+            self._drops["truncated"] += 1
+        desc = self.table.lookup(ev.tgid, ev.fd)
+        if ev.flags & E.WF_SYSLOG_ADDR or desc == DEV_LOG or (desc is None and ev.fdval & 0xFF == E.FD_SYSLOG):
+            msg = syslog_message(ev.data)
+            if msg:
+                self._add(Record(message=msg, time_ns=ev.ktime + self._offset, stream=SYSLOG, container=c,
+                                 seq=self._next_seq(c.id, SYSLOG), source="ebpf", pid=ev.tgid, tid=ev.tid,
+                                 comm=ev.comm, truncated=truncated))
+            return
+        if desc is None:
+            self._drops["unknown_fd"] += 1
+            return
+        if not (desc.startswith("/") and self.is_log(desc)):
+            self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)  # e.g. a dup of a non-log file: stop sending it
+            return
+        key = (ev.tgid, desc)
+        self._writer[key] = (c, ev.tid, ev.comm)
+        before = self.lines.overflows
+        lines = self.lines.feed(key, ev.data, ev.ktime, truncated)
+        if self.lines.overflows != before:
+            self._drops["partial_overflow"] += self.lines.overflows - before
+        if lines:
+            self._add_lines(c, ev.tgid, ev.tid, ev.comm, desc, lines)
+        if key not in self.lines:
+            self._writer.pop(key, None)
+
+    def _add_lines(self, c: Container, tgid: int, tid: int, comm: str, path: str,
+                   lines: list[tuple[bytes, int, bool]]) -> None:
+        off = self._offset
+        for data, t, trunc in lines:
+            self._add(Record(message=data, time_ns=t + off, stream=FILE, container=c, seq=self._next_seq(c.id, path),
+                             source="ebpf", pid=tgid, tid=tid, comm=comm, path=path, truncated=trunc))
+
+    def _next_seq(self, container_id: str, path: str) -> int:
+        # Unique per (container, path) for this run: lines of one write share their time.
+        key = (container_id, path)
+        n = self._seq.get(key, 0)
+        self._seq[key] = n + 1
+        return n
+
+    def _on_open(self, ev: E.Event) -> None:
+        path = self.table.opened(ev.tgid, ev.fd, ev.arg1, ev.data.decode(errors="surrogateescape"), ev.arg2)
+        if not self.is_log(path):
+            self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
+
+    def _on_dup(self, ev: E.Event) -> None:
+        self.table.dup(ev.tgid, ev.arg1, ev.fd, ev.arg2)
+
+    def _on_close(self, ev: E.Event) -> None:
+        if ev.arg1 == ev.fd and ev.arg2 == 0:
+            self.table.close(ev.tgid, ev.fd)
+            return
+        for fd in self.table.close_range(ev.tgid, ev.fd, ev.arg1, ev.arg2):
+            self.probe.set_fd(ev.tgid, fd, 0)
+
+    def _on_socket(self, ev: E.Event) -> None:
+        self.table.socket(ev.tgid, ev.fd, ev.arg1, ev.arg2)
+
+    def _on_connect(self, ev: E.Event) -> None:
+        self.table.connect(ev.tgid, ev.fd, ev.data)
+
+    def _on_fork(self, ev: E.Event) -> None:
+        child = ev.arg1
+        self.table.fork(ev.tgid, child)
+        # The probe falls back to the parent's fds for one generation; copy the log fds so
+        # the child's own children find them too.
+        for fd, desc in self.table.fds(child).items():
+            state = self._kernel_state(desc)
+            if state:
+                self.probe.set_fd(child, fd, state)
+
+    def _on_exec(self, ev: E.Event) -> None:
+        for fd in self.table.exec(ev.tgid):
+            self.probe.set_fd(ev.tgid, fd, 0)
+
+    def _on_exit(self, ev: E.Event) -> None:
+        if ev.tid != ev.tgid:
+            self._forget_process(ev.tid)  # a thread's copy made at its clone
+        if ev.arg1:  # group_dead: the process is gone
+            for key in [k for k in self.lines.keys() if k[0] == ev.tgid]:
+                self._flush_partial(key)
+            self._forget_process(ev.tgid)
+
+    def _forget_process(self, tgid: int) -> None:
+        for fd in self.table.exit(tgid):
+            self.probe.set_fd(tgid, fd, 0)
+
+    # ---- batches ----------------------------------------------------------------------------
+    def _flush_partial(self, key: tuple[int, str]) -> None:
+        lines = self.lines.flush(key)
+        who = self._writer.pop(key, None)
+        if lines and who is not None:
+            c, tid, comm = who
+            self._add_lines(c, key[0], tid, comm, key[1], lines)
+
+    def _expire(self, now: int) -> None:
+        for key in self.lines.expired(now):
+            self._flush_partial(key)
+
+    def _add(self, r: Record) -> None:
+        if not self._batch:
+            self._batch_since = time.monotonic_ns()
+        self._batch.append(r)
+
+    def _submit(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        while not self._inflight.acquire(timeout=0.5):  # the pipeline is behind: wait, the ring absorbs
+            if self._stop.is_set() and self._loop is not None and self._loop.is_closed():
+                self._drops["shutdown"] += len(batch)
+                return
+        assert self._loop is not None
+        fut = asyncio.run_coroutine_threadsafe(self.emit(batch), self._loop)
+        self._futures.add(fut)
+        fut.add_done_callback(self._emitted)
+
+    def _emitted(self, fut: Future[None]) -> None:
+        self._futures.discard(fut)
+        self._inflight.release()
+
+    # ---- drops --------------------------------------------------------------------------------
+    def _count_kernel_drops(self) -> None:
+        totals = self.probe.drops()
+        for i, total in enumerate(totals[:len(self._kernel_drops)]):
+            if total > self._kernel_drops[i]:
+                self._drops[E.DROP_REASONS[i]] += total - self._kernel_drops[i]
+                self._kernel_drops[i] = total
+        if self._drops and self._loop is not None:
+            drops, self._drops = self._drops, Counter()
+            self._loop.call_soon_threadsafe(self._export, drops)
+
+    def _export(self, drops: Counter[str]) -> None:
+        """Counts and (at most once per interval) reports drops; runs on the event loop."""
+        self._unreported.update(drops)
+        for reason, n in drops.items():
+            METRICS.count("logship_ebpf_drops_total", n, reason=reason)
+        now = time.monotonic()
+        if now - self._last_warn >= WARN_INTERVAL_S and self._unreported:
+            self._last_warn = now
+            log.warning("ebpf: not shipped since the last report: %s (logship_ebpf_drops_total)",
+                        ", ".join(f"{k}={v}" for k, v in sorted(self._unreported.items())))
+            self._unreported = Counter()
+
+
+__all__ = ["EbpfSource", "EbpfUnavailable", "realtime_offset_ns"]

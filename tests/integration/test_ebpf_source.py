@@ -1,0 +1,110 @@
+"""The eBPF source against real containers: log files and /dev/log written inside a
+container arrive in Elasticsearch with the in-container path and the right container."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import count_docs, search_all, wait_until
+
+EBPF = {"LOGSHIP_EBPF": "on"}
+
+
+def _start(shipper: Any, **env: str) -> Any:
+    s = shipper(**EBPF, **env)
+    wait_until(lambda: "ebpf: probe attached" in s.log() or s.proc.poll() is not None, 60, what="the probe")
+    assert s.proc.poll() is None, s.log()[-3000:]
+    return s
+
+
+def _ebpf_docs(es: Any, prefix: str, container_id: str, stream: str = "file") -> list[dict]:
+    return search_all(es, f"{prefix}-*", {"bool": {"filter": [
+        {"term": {"container.id": container_id}}, {"term": {"stream": stream}}]}})
+
+
+def _count(es: Any, prefix: str, container_id: str, stream: str = "file") -> int:
+    return count_docs(es, f"{prefix}-*", {"bool": {"filter": [
+        {"term": {"container.id": container_id}}, {"term": {"stream": stream}}]}})
+
+
+# The container sleeps first so the shipper has registered it (and its cgroup) before it writes.
+def _after_registration(script: str) -> list[str]:
+    return ["sh", "-c", "sleep 2; " + script + "; sleep 600"]
+
+
+def test_shell_appends_1000_lines_to_a_log_file(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _start(shipper)
+    c = containers(busybox, _after_registration(
+        "i=1; while [ $i -le 1000 ]; do echo \"line $i\" >> /var/log/app.log; i=$((i+1)); done"))
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 1000, 60, what="1000 file lines")
+    docs = _ebpf_docs(es, index_prefix, c.id)
+    assert len(docs) == 1000
+    assert sorted(int(d["message"].split()[1]) for d in docs) == list(range(1, 1001))
+    assert {d["log.file.path"] for d in docs} == {"/var/log/app.log"}
+    assert {d["container.name"] for d in docs} == {c.name}
+    assert all(d["process.pid"] > 0 and d["process.name"] == "sh" for d in docs)
+
+
+def test_one_line_in_three_pieces_is_one_record(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _start(shipper)
+    c = containers(busybox, _after_registration(
+        "{ printf 'first-'; sleep 0.1; printf 'second-'; sleep 0.1; printf 'third\\n'; } >> /tmp/pieces.log"))
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 1, 30, what="the line")
+    time.sleep(1.5)  # past the partial-line timeout: a split line would have shown up as more records
+    docs = _ebpf_docs(es, index_prefix, c.id)
+    assert [d["message"] for d in docs] == ["first-second-third"]
+    assert docs[0]["log.file.path"] == "/tmp/pieces.log"
+
+
+def test_ten_processes_append_concurrently(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _start(shipper)
+    writer = "j=1; while [ $j -le 200 ]; do echo \"w$k-$j-padding-padding-padding\" >> /var/log/shared.log; j=$((j+1)); done"
+    c = containers(busybox, _after_registration(
+        "for k in 0 1 2 3 4 5 6 7 8 9; do (k=$k; " + writer + ") & done; wait"))
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 2000, 90, what="2000 lines")
+    docs = _ebpf_docs(es, index_prefix, c.id)
+    got = sorted(d["message"] for d in docs)
+    want = sorted(f"w{k}-{j}-padding-padding-padding" for k in range(10) for j in range(1, 201))
+    assert got == want  # every line, none garbled or merged
+    assert len({d["process.pid"] for d in docs}) == 10
+
+
+def test_syslog_to_dev_log(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _start(shipper)
+    # busybox syslogd makes the /dev/log datagram socket; its own output goes to a file
+    # that is no log by the default path filter.
+    c = containers(busybox, _after_registration(
+        "syslogd -n -O /tmp/messages.txt & sleep 0.5; logger -t app -p local3.err 'disk almost full'"))
+    wait_until(lambda: _count(es, index_prefix, c.id, "syslog") >= 1, 30, what="the syslog record")
+    docs = _ebpf_docs(es, index_prefix, c.id, "syslog")
+    assert len(docs) == 1
+    d = docs[0]
+    # local3 (19) * 8 + err (3) = 155. The parse stage fills log.syslog.* when wired in;
+    # the raw datagram keeps the PRI either way.
+    raw = d.get("event.original") or d["message"]
+    if "log.syslog.facility.code" in d:
+        assert d["log.syslog.facility.code"] == 19 and d["log.syslog.severity.code"] == 3
+        assert "disk almost full" in d["message"]
+    else:
+        assert raw.startswith("<155>") and raw.endswith("disk almost full")
+    assert d.get("process.name") == "logger"
+    assert "log.file.path" not in d
+
+
+def test_nothing_from_ignored_containers_gz_files_or_the_shipper(bpf_ready, es, index_prefix, shipper, containers,
+                                                                  busybox):
+    s = _start(shipper)
+    ignored = containers(busybox, _after_registration("echo secret >> /var/log/app.log"),
+                         environment={"LOGSPOUT": "ignore"})
+    c = containers(busybox, _after_registration(
+        "echo zipped >> /var/log/app.log.gz; echo plain >> /data.txt; echo marker >> /var/log/app.log"))
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 1, 30, what="the marker line")
+    docs = search_all(es, f"{index_prefix}-*", {"term": {"stream": "file"}})
+    assert [d["message"] for d in docs if d["container.id"] == c.id] == ["marker"]
+    assert not [d for d in docs if d["container.id"] == ignored.id]
+    # Neither the shipper's own log file nor dockerd's json-file writes come back as file lines.
+    paths = {d["log.file.path"] for d in docs}
+    assert str(s.log_path) not in paths
+    assert not any(p.endswith("-json.log") for p in paths)
+    assert not any(d.get("process.name") in ("dockerd", "python", "python3") for d in docs)
