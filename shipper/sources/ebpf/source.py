@@ -69,7 +69,6 @@ class EbpfSource:
         self.mode = mode
         self.rings = rings  # build the probe with syscall_rings.c (LOGSHIP_RINGS) ...
         self.ring_cflags: list[str] = []  # ... and these -D defines of the snapshot settings
-        self.ring_cflags: list[str] = []  # -D defines of syscall_rings.c (SnapshotManager.cflags())
         self.self_tgid = os.getpid() if self_tgid is None else self_tgid
         self.probe: Any = None  # loader.Probe once attached
         self.table = FdTable()
