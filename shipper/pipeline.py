@@ -102,9 +102,11 @@ class Pipeline:
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
             docs = [document(r) for r in batch]
             self.hub.publish(docs)
-            await self.encoded.put([(r, encode(r, d)) for r, d in zip(batch, docs)])
+            items = [(r, encode(r, d)) for r, d in zip(batch, docs)]
         else:
-            await self.encoded.put([(r, encode(r, document(r))) for r in batch])
+            items = [(r, encode(r, document(r))) for r in batch]
+        METRICS.count("logship_encoded_bytes_total", sum(len(it[1]) for it in items), source=batch[0].source)
+        await self.encoded.put(items)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sink.start()
