@@ -1,0 +1,41 @@
+"""`logship check` on this host (real dockerd, ES, kernel): one line per check, exit 0
+when nothing FAILs; a FAIL line carries its fix and makes the exit code 1."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+from tests.conftest import ROOT
+
+LINE = re.compile(r"^(ok|FAIL|warn)\s+(\S+)\s+(.*)$")
+
+
+def _check(**env: str) -> tuple[int, dict[str, tuple[str, str]]]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
+    full.update(env)
+    r = subprocess.run([sys.executable, "-m", "shipper", "check"], cwd=ROOT, env=full,
+                       capture_output=True, text=True, timeout=60)
+    lines = {m[2]: (m[1], m[3]) for m in map(LINE.match, r.stdout.splitlines()) if m}
+    assert len(lines) == len(r.stdout.splitlines()), r.stdout  # nothing but check lines
+    return r.returncode, lines
+
+
+def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf_ready: None) -> None:
+    code, lines = _check(LOGSHIP_ES_URL=es_url)
+    assert set(lines) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "elasticsearch", "kibana"}
+    assert code == 0, lines
+    assert lines["elasticsearch"][0] == "ok" and "8.19" in lines["elasticsearch"][1]
+    assert lines["docker"][0] == "ok" and lines["tracefs"][0] == "ok"
+    assert lines["kibana"][0] == "warn"  # no LOGSHIP_KIBANA_URL
+
+
+def test_check_fails_with_a_fix_for_unreachable_services() -> None:
+    code, lines = _check(LOGSHIP_ES_URL="http://127.0.0.1:9", LOGSHIP_KIBANA_URL="http://127.0.0.1:9",
+                         LOGSHIP_DOCKER_HOST="unix:///nonexistent.sock", LOGSHIP_EBPF="off")
+    assert code == 1
+    for name in ("elasticsearch", "kibana", "docker"):
+        assert lines[name][0] == "FAIL" and "(fix: " in lines[name][1], lines[name]
