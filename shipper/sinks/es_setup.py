@@ -70,7 +70,7 @@ def log_mappings() -> dict[str, Any]:
             "logfmt": FLAT,
             "logship": _obj(
                 truncated={"type": "boolean"}, partial_merged={"type": "boolean"}, snapshot=_obj(id=KW),
-                timestamp_ns=LONG, parse_error=KW, dropped_keys=KW,
+                timestamp_ns=LONG, line_timestamp={"type": "date_nanos"}, parse_error=KW, dropped_keys=KW,
             ),
         },
     }
@@ -143,36 +143,41 @@ def _client_kwargs(s: ElasticsearchSettings) -> dict[str, Any]:
     return kw
 
 
+def _stale(templates: dict[str, dict[str, Any]], stored: dict[str, Any]) -> list[str]:
+    """Names whose stored body (GET answer) does not carry our hash."""
+    return [name for name, body in templates.items() if _stored_hash(stored.get(name)) != body["_meta"]["logship_hash"]]
+
+
 def setup_indices(settings: ElasticsearchSettings) -> list[str]:
     """Puts every template whose stored hash differs; returns the names it changed."""
     from elasticsearch import Elasticsearch
 
-    changed: list[str] = []
+    templates = index_templates(settings)
     with Elasticsearch(**_client_kwargs(settings)) as es:
-        for name, body in index_templates(settings).items():
-            cur = es.options(ignore_status=404).indices.get_index_template(name=name)
-            if _stored_hash(cur.body) != body["_meta"]["logship_hash"]:
-                es.indices.put_index_template(name=name, **body)
-                changed.append(name)
-    if changed:
-        log.info("elasticsearch: index templates put: %s", ", ".join(changed))
-    return changed
+        get = es.options(ignore_status=404).indices.get_index_template
+        changed = _stale(templates, {name: get(name=name).body for name in templates})
+        for name in changed:
+            es.indices.put_index_template(name=name, **templates[name])
+    return _report(changed)
 
 
 async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
     """The same as setup_indices, for the pipeline's start."""
     from elasticsearch import AsyncElasticsearch
 
-    changed: list[str] = []
+    templates = index_templates(settings)
     es = AsyncElasticsearch(**_client_kwargs(settings))
     try:
-        for name, body in index_templates(settings).items():
-            cur = await es.options(ignore_status=404).indices.get_index_template(name=name)
-            if _stored_hash(cur.body) != body["_meta"]["logship_hash"]:
-                await es.indices.put_index_template(name=name, **body)
-                changed.append(name)
+        get = es.options(ignore_status=404).indices.get_index_template
+        changed = _stale(templates, {name: (await get(name=name)).body for name in templates})
+        for name in changed:
+            await es.indices.put_index_template(name=name, **templates[name])
     finally:
         await es.close()
+    return _report(changed)
+
+
+def _report(changed: list[str]) -> list[str]:
     if changed:
         log.info("elasticsearch: index templates put: %s", ", ".join(changed))
     return changed

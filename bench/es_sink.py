@@ -1,0 +1,203 @@
+"""Elasticsearch sink bench.
+
+Throughput: N documents (access-log-like lines, parsed and enriched as in the pipeline)
+go Record -> encode -> ElasticsearchSink -> ES until every record is acknowledged,
+vs a minimal bulk loader posting the SAME documents as prebuilt ~5 MB bodies with the
+same concurrency (the ceiling of any client), into fresh indices, same ES, same run;
+median of 3 alternating runs. Latency: records written at 5k lines/s for 20 s (default
+flush 1 s, refresh 1 s); a poller counts searchable documents every 50 ms; a line's
+write-to-searchable latency is the first poll whose count covers its position.
+
+Runs on a private Elasticsearch (port 9253, started and stopped here) unless
+LOGSHIP_BENCH_ES_URL names one. Last line: JSON {docs_per_s, loader_docs_per_s, ratio, p99_latency_s}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from shipper.config import ElasticsearchSettings  # noqa: E402
+from shipper.containers import Container  # noqa: E402
+from shipper.enrich import Enricher  # noqa: E402
+from shipper.record import Record  # noqa: E402
+from shipper.sinks.elasticsearch import ElasticsearchSink  # noqa: E402
+from shipper.sinks.es_setup import setup_indices  # noqa: E402
+from tests.integration.private_es import PrivateES  # noqa: E402
+
+N = 200_000
+BATCH = 256  # records per pipeline batch (one docker read)
+
+
+def lines(n: int, t0: int) -> list[Record]:
+    cs = [Container(id=f"{i:064x}", name=f"bench-{i}", image="local/bench") for i in range(8)]
+    return [Record(message=(f'10.0.{i % 250}.{i % 199} - - [20/Nov/2026:10:00:00 +0000] "GET /api/v1/items/{i} HTTP/1.1" '
+                            f'200 {i % 5000} "-" "bench/1.0" seq {i}').encode(),
+                   time_ns=t0 + i * 1000, stream="stdout", container=cs[i % 8]) for i in range(n)]
+
+
+def req(url: str, method: str = "GET", body: bytes | None = None) -> dict:
+    r = urllib.request.Request(url, method=method, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(r, timeout=120) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+async def sink_run(settings: ElasticsearchSettings, recs: list[Record], rate: float = 0.0) -> tuple[float, list[float]]:
+    """Seconds until every record is acknowledged; with a rate, also each record's write time."""
+    sink = ElasticsearchSink(settings)
+    await sink.start()
+    enrich = Enricher("benchhost")
+    done = asyncio.Event()
+    left = [len(recs)]
+
+    def ack(_r: Record) -> None:
+        left[0] -= 1
+        if not left[0]:
+            done.set()
+
+    for r in recs:
+        r.on_delivered = ack
+    q: asyncio.Queue = asyncio.Queue(64)
+    run = asyncio.create_task(sink.run(q))
+    written: list[float] = []
+    t0 = time.perf_counter()
+    for i in range(0, len(recs), BATCH):
+        chunk = recs[i:i + BATCH]
+        if rate:
+            due = t0 + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            now = time.time()
+            written.extend([now] * len(chunk))
+        await q.put([(r, sink.encode(r, enrich.document(r))) for r in chunk])
+    await done.wait()
+    took = time.perf_counter() - t0
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+    await sink.close()
+    return took, written
+
+
+async def loader_run(url: str, bodies: list[bytes], n: int, concurrency: int) -> float:
+    async with aiohttp.ClientSession(headers={"Content-Type": "application/x-ndjson"}) as s:
+        it = iter(bodies)
+
+        async def worker() -> None:
+            for body in it:
+                async with s.post(url + "/_bulk", data=body) as r:
+                    resp = json.loads(await r.read())
+                    assert not resp.get("errors"), str(resp)[:300]
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - t0
+
+
+def prebuilt_bodies(settings: ElasticsearchSettings, recs: list[Record]) -> list[bytes]:
+    sink = ElasticsearchSink(settings)
+    enrich = Enricher("benchhost")
+    bodies, cur, size = [], [], 0
+    for r in recs:
+        b = sink.encode(r, enrich.document(r))
+        cur.append(b)
+        size += len(b)
+        if size >= settings.bulk_max_bytes or len(cur) >= settings.bulk_max_docs:
+            bodies.append(b"".join(cur))
+            cur, size = [], 0
+    if cur:
+        bodies.append(b"".join(cur))
+    for r in recs:
+        r.fields = {}
+    return bodies
+
+
+def latency(url: str, base: ElasticsearchSettings) -> float:
+    prefix = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    s = ElasticsearchSettings(url=(url,), index_prefix=prefix)  # default flush 1 s, refresh 1 s
+    setup_indices(s)
+    recs = lines(5000 * 20, time.time_ns())
+    polls: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                c = req(f"{url}/{prefix}-*/_count?ignore_unavailable=true&allow_no_indices=true")["count"]
+                polls.append((time.time(), c))
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    _, written = asyncio.run(sink_run(s, recs, rate=5000))
+    deadline = time.time() + 30
+    while (not polls or polls[-1][1] < len(recs)) and time.time() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    th.join()
+    lat, j = [], 0
+    for k, w in enumerate(written):  # the first poll that counts k+1 documents
+        while j < len(polls) and polls[j][1] < k + 1:
+            j += 1
+        if j == len(polls):
+            break
+        lat.append(polls[j][0] - w)
+    req(f"{url}/{prefix}-*", "DELETE")
+    req(f"{url}/_index_template/{prefix}-*", "DELETE")
+    lat.sort()
+    return lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+
+
+def main() -> None:
+    url = os.environ.get("LOGSHIP_BENCH_ES_URL", "")
+    private = None
+    if not url:
+        private = PrivateES(9253)
+        print("starting a private Elasticsearch on 9253 ...", flush=True)
+        private.start()
+        url = private.url
+    try:
+        sink_rates, loader_rates = [], []
+        for run in range(3):
+            t0 = time.time_ns()
+            p_sink, p_load = f"bench-s{run}-{uuid.uuid4().hex[:6]}", f"bench-l{run}-{uuid.uuid4().hex[:6]}"
+            s_sink = ElasticsearchSettings(url=(url,), index_prefix=p_sink)
+            s_load = ElasticsearchSettings(url=(url,), index_prefix=p_load)
+            setup_indices(s_sink), setup_indices(s_load)
+            recs = lines(N, t0)
+            bodies = prebuilt_bodies(s_load, recs)
+            took = asyncio.run(loader_run(url, bodies, N, s_load.concurrency))
+            loader_rates.append(N / took)
+            took, _ = asyncio.run(sink_run(s_sink, recs))
+            sink_rates.append(N / took)
+            print(f"run {run}: sink {sink_rates[-1]:,.0f} docs/s, loader {loader_rates[-1]:,.0f} docs/s "
+                  f"({len(bodies)} bodies of ~{len(bodies[0]) >> 20} MiB)", flush=True)
+            for p in (p_sink, p_load):
+                req(f"{url}/{p}-*", "DELETE")
+                req(f"{url}/_index_template/{p}-*", "DELETE")
+        p99 = latency(url, ElasticsearchSettings(url=(url,)))
+        docs, loader = statistics.median(sink_rates), statistics.median(loader_rates)
+        print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%}; "
+              f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
+        print(json.dumps({"docs_per_s": round(docs), "loader_docs_per_s": round(loader),
+                          "ratio": round(docs / loader, 3), "p99_latency_s": round(p99, 3)}))
+    finally:
+        if private:
+            private.stop()
+
+
+if __name__ == "__main__":
+    main()
