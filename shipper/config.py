@@ -88,7 +88,7 @@ class SpoolSettings:
     after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
     max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.")
     segment_bytes: int = setting(64 << 20, "Size of one spool segment file.")
-    max_ack_records: int = setting(1_000_000, "Spooled records remembered in memory to acknowledge them after the replay (checkpoints); beyond, their checkpoints wait for a restart, which re-reads them (deduped by `_id`).")
+    max_ack_records: int = setting(1_000_000, "Spooled records remembered in memory (~200 bytes each, payload on disk) to acknowledge them after the replay; at this bound the input pauses like a full spool.")
     fsync: str = setting("segment", "When spool writes are fsynced: `always` (every batch), `segment` (when a segment is closed), `never`.", choices=("always", "segment", "never"))
 
 

@@ -26,7 +26,9 @@ and a replay task sends them back in order when it answers. While the spool is n
 empty, new batches queue behind it (order). When it is full, `run` stops taking from its
 input queue: the sources pause. Spooled frames carry the complete bulk item (action with
 `_index`/`_id`, and source), nothing else. The Record objects stay in memory (bounded by
-`spool.max_ack_records`) only to acknowledge them after the replay. After a restart those
+`spool.max_ack_records`, stripped of their payload, which is on disk) only to acknowledge
+them after the replay (the ack tracker knows them by identity, so they are kept, never
+dropped unacknowledged: reaching the bound pauses the input like a full spool). After a restart those
 callbacks are gone: the frames are replayed without acknowledgement, the Docker source's
 checkpoint of those lines is therefore behind, it re-reads them, and Elasticsearch answers
 409 to the re-sent copies: the price of the restart is some re-reading, never a loss or a
@@ -281,57 +283,69 @@ class ElasticsearchSink:
             except asyncio.TimeoutError:
                 pass
 
-    async def _to_spool(self, batch: list[Item]) -> None:
+    async def _to_spool(self, batch: list[Item], *, force: bool = False) -> None:
         assert self.spool is not None
         data = [d for _, d in batch]
         need = sum(map(len, data)) + 8 * len(data)
-        while not self.spool.has_room(need):  # full: stop taking input, the sources pause
+        limit = self.spool_settings.max_ack_records
+        # full (bytes, or records waiting for their acknowledgement): stop taking input, the sources pause
+        while not force and (not self.spool.has_room(need) or (self._acks and len(self._acks) + len(batch) > limit)):
             METRICS.count("logship_spool_full_waits_total")
-            self._say(logging.WARNING, "spool-full", "spool full (%d bytes): pausing input until Elasticsearch drains it",
-                      self.spool.pending_bytes)
+            self._say(logging.WARNING, "spool-full", "spool full (%d bytes, %d records): pausing input until "
+                      "Elasticsearch drains it", self.spool.pending_bytes, len(self._acks))
             await asyncio.sleep(0.2)
         positions = self.spool.append(data)
-        limit = self.spool_settings.max_ack_records
         for (rec, _), pos in zip(batch, positions):
             if rec is not None and rec.on_delivered is not None:
-                if len(self._acks) < limit:
-                    self._acks.append((pos, rec))
-                else:  # its checkpoint stays behind: re-read after a restart, deduped by 409
-                    METRICS.count("logship_spool_unacked_total")
+                # Only its identity and position matter from now on (the bytes are on disk):
+                # drop the payload so a long outage costs ~200 bytes of memory per line.
+                rec.message = b""
+                rec.fields = {}
+                self._acks.append((pos, rec))
         METRICS.count("logship_es_spooled_total", len(batch))
         self._say(logging.WARNING, "spooling", "elasticsearch unavailable: spooling to disk (%d bytes waiting)",
                   self.spool.pending_bytes)
         self._replay_wake.set()
 
     async def _replay_loop(self) -> None:
-        """Sends the spool's frames back, in order, one request at a time."""
+        """Sends the spool's frames back in order: up to `concurrency` bulks at a time,
+        the head committed once all of them are held."""
         assert self.spool is not None
         while True:
-            frames = self.spool.read(self.s.bulk_max_docs, self.s.bulk_max_bytes)
-            if not frames:
+            rounds = []
+            for _ in range(self.s.concurrency):
+                frames = self.spool.read(self.s.bulk_max_docs, self.s.bulk_max_bytes)
+                if not frames:
+                    break
+                rounds.append(frames)
+            if not rounds:
                 self._replay_wake.clear()
                 try:
                     await asyncio.wait_for(self._replay_wake.wait(), 1.0)
                 except asyncio.TimeoutError:
                     pass
                 continue
-            last = frames[-1][0]
+            last = rounds[-1][-1][0]
             owners: dict[Position, Record] = {}
             while self._acks and self._acks[0][0] <= last:
                 pos, rec = self._acks.popleft()
                 owners[pos] = rec
-            await self._in_flight.acquire()
             try:
-                await self._deliver_all([(owners.get(pos), data) for pos, data in frames], may_spool=False)
+                await asyncio.gather(*(self._replay_one([(owners.get(p), d) for p, d in frames]) for frames in rounds))
             except BaseException:
                 self.spool.rewind()  # not committed: read again later, or after a restart
                 raise
-            finally:
-                self._release_slot()
             self.spool.commit()
-            METRICS.count("logship_es_replayed_total", len(frames))
+            METRICS.count("logship_es_replayed_total", sum(map(len, rounds)))
             if self.spool.empty:
                 log.info("spool: drained; back to direct delivery")
+
+    async def _replay_one(self, items: list[Item]) -> None:
+        await self._in_flight.acquire()
+        try:
+            await self._deliver_all(items, may_spool=False)
+        finally:
+            self._release_slot()
 
     def _release_slot(self) -> None:
         self._in_flight.release()
@@ -343,7 +357,7 @@ class ElasticsearchSink:
             await self._deliver_all(batch, may_spool=True, holder=holder)
         except asyncio.CancelledError:
             if self.spool is not None and holder[0]:  # shutdown with ES away: keep them on disk
-                await self._to_spool(holder[0])
+                await self._to_spool(holder[0], force=True)  # shutting down: past the bound, not lost
             raise
         finally:
             self._release_slot()

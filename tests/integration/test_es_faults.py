@@ -15,26 +15,37 @@ from tests.integration.private_es import es_private  # noqa: F401 - fixture
 
 def sequence_numbers(es: Any, index: str, container_id: str) -> list[int]:
     """The number of every stored line of the container (duplicates kept)."""
+    return [n for n, _ in stored_lines(es, index, container_id)]
+
+
+def stored_lines(es: Any, index: str, container_id: str) -> list[tuple[int, str]]:
+    """(number, where: index/_id/@timestamp) of every stored line of the container."""
     es.indices.refresh(index=index)
-    out: list[int] = []
+    out: list[tuple[int, str]] = []
     after = None
     while True:
         kw: dict[str, Any] = {"index": index, "query": {"term": {"container.id": container_id}}, "size": 10000,
-                              "sort": ["_doc"], "_source": ["message"]}
+                              "sort": ["_doc"], "_source": ["message", "@timestamp", "stream"]}
         if after is not None:
             kw["search_after"] = after
         hits = es.search(**kw)["hits"]["hits"]
-        out.extend(int(h["_source"]["message"].split()[-1]) for h in hits)
+        out.extend((int(h["_source"]["message"].split()[-1]),
+                    f'{h["_index"]}/{h["_id"]} {h["_source"]["@timestamp"]} {h["_source"].get("stream")}') for h in hits)
         if len(hits) < 10000:
             return out
         after = hits[-1]["sort"]
 
 
 def assert_exactly_once(es: Any, index: str, container_id: str, n: int) -> None:
-    nums = sequence_numbers(es, index, container_id)
+    lines = stored_lines(es, index, container_id)
+    nums = [k for k, _ in lines]
     missing = n - len(set(nums))
     dups = len(nums) - len(set(nums))
-    assert (missing, dups) == (0, 0), f"{missing} lost, {dups} duplicated of {n}"
+    seen: dict[int, list[str]] = {}
+    for k, where in lines:
+        seen.setdefault(k, []).append(where)
+    detail = [w for ws in seen.values() if len(ws) > 1 for w in ws][:10]
+    assert (missing, dups) == (0, 0), f"{missing} lost, {dups} duplicated of {n}: {detail}"
     assert set(nums) == set(range(1, n + 1))
 
 

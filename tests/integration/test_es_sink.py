@@ -123,3 +123,38 @@ def test_corrupt_spool_record_is_quarantined_and_the_rest_replayed(es, es_url, i
     assert METRICS.total("logship_spool_quarantined_total") == before + 1
     assert len(list((tmp_path / "spool").glob("*.quarantine"))) == 1
     assert Spool(tmp_path / "spool", max_bytes=1 << 30, segment_bytes=1 << 20).empty
+
+
+def test_spooled_records_are_acknowledged_only_after_the_replay(es, es_url, index_prefix, tmp_path):
+    async def scenario() -> tuple[bool, int, int]:
+        acks = Acks()
+        recs = acks.track(records("spool-ack", 300))
+        settings = ElasticsearchSettings(url=("http://127.0.0.1:9",), index_prefix=index_prefix, flush_interval_s=0.05,
+                                         retry_max_s=0.5)
+        sink = ElasticsearchSink(settings, SpoolSettings(after_s=0.3), tmp_path)
+        await sink.start()
+        spooled_before = METRICS.total("logship_es_spooled_total")
+        enrich = Enricher("testhost")
+        q: asyncio.Queue = asyncio.Queue(8)
+        run = asyncio.create_task(sink.run(q))
+        for i in range(0, 300, 50):
+            await q.put([(r, sink.encode(r, enrich.document(r))) for r in recs[i:i + 50]])
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if METRICS.total("logship_es_spooled_total") - spooled_before >= 300:
+                break
+        spooled, acked_while_down = bool(sink.spool and sink.spool.pending_bytes), len(acks.count)
+        sink._hosts.urls = [es_url]  # Elasticsearch is back (templates are put first)
+        sink.s = replace(sink.s, url=(es_url,))
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            if len(acks.count) == 300:
+                break
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await sink.close()
+        assert set(acks.count.values()) == {1}
+        return spooled, acked_while_down, len(acks.count)
+
+    assert asyncio.run(scenario()) == (True, 0, 300)
+    assert count_docs(es, f"{index_prefix}-*", {"term": {"container.id": "spool-ack"}}) == 300
