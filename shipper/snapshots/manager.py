@@ -21,7 +21,7 @@ from shipper.snapshots.decode import FdNames, decode_event
 from shipper.snapshots.redact import Redactor
 from shipper.snapshots.render import render
 from shipper.snapshots.ring import RingGeometry, RingMaps, RingRead, Syscall
-from shipper.snapshots.store import SnapshotStore
+from shipper.snapshots.store import FAILED, SnapshotStore
 from shipper.snapshots.triggers import RateLimiter, Triggers
 
 log = logging.getLogger("logship.snapshots")
@@ -144,8 +144,13 @@ class SnapshotManager:
                 for p in list(self.pending.values()):
                     p.trigger += " (shipper stopped before the window closed)"
                     self._finish(p)
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks:  # bounded: a stopping shipper must not wait out every retry
+                _, late = await asyncio.wait(self._tasks, timeout=10)
+                for t in late:
+                    t.cancel()
+                if late:
+                    METRICS.count(FAILED, len(late))
+                    log.warning("%d snapshot(s) not stored: Elasticsearch did not answer before shutdown", len(late))
             if self.maps is not None:
                 self.maps.close()
 
