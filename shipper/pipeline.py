@@ -105,7 +105,8 @@ class Pipeline:
             items = [(r, encode(r, d)) for r, d in zip(batch, docs)]
         else:
             items = [(r, encode(r, document(r))) for r in batch]
-        METRICS.count("logship_encoded_bytes_total", sum(len(it[1]) for it in items), source=batch[0].source)
+        if items:
+            METRICS.count("logship_encoded_bytes_total", sum(len(it[1]) for it in items), source=batch[0].source)
         await self.encoded.put(items)
 
     async def run(self, stop: asyncio.Event) -> None:
