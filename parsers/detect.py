@@ -12,6 +12,7 @@ from .formats import (
     access, android, apache_error, golog, json_lines, klog, log4j, logfmt, nginx_error, php, python_logging,
     redis, unknown,
 )
+from .stamp_cache import iso_head
 from .timestamps import ISO_PATTERN, MONTHS, set_iso_groups
 
 
@@ -21,13 +22,23 @@ _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "
 
 
 def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
+    head = iso_head(line, tz, dt)
+    if head is None:
+        return _iso_prefixed_general(line, st, tz, dt)
+    return _after_iso(line, st, tz, dt, {"@timestamp": head[0], "logship.timestamp_ns": head[1]}, head[2])
+
+
+def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
     m = _ISO.match(line)
     if m is None:
         return unknown.parse(line, st, tz, dt)
     out: dict = {}
     if not set_iso_groups(out, m.groups(), tz, dt):
         return unknown.parse(line, st, tz, dt)
-    pos = m.end()
+    return _after_iso(line, st, tz, dt, out, m.end())
+
+
+def _after_iso(line: str, st: datetime | None, tz: tzinfo, dt: bool, out: dict, pos: int) -> dict:
     r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
     if r is None:
         r = log4j.parse_after_iso(line, out, pos)

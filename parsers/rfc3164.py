@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 
 from . import levels
 from .priority import PRI_FIELDS
+from .stamp_cache import YearlessCache, yearless_at
 from .timestamps import (
     ISO_PATTERN, MONTHS, apply_source_time, build, build_yearless, frac_to_ns, reference_epoch, set_iso_groups,
 )
@@ -46,28 +47,99 @@ def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, d
     return True
 
 
+def _split_tag(text: str) -> tuple[str, str | None, int] | bool:
+    """What :data:`_TAG` matches, by string ops, for a first word of printable
+    ASCII: ``(app, pid, end)``, or False for no match; True: other text, use the regex.
+
+    The lazy name stops at the first ``[`` (then ``[pid]`` and an optional ``:``
+    must end the word) or, without ``[``, just before a final ``:``."""
+    sp = text.find(" ")
+    word = text if sp < 0 else text[:sp]
+    if not word or not word.isascii() or not word.isprintable():
+        return True
+    end = len(text) if sp < 0 else len(text) - len(text[sp:].lstrip(" "))
+    b = word.find("[")
+    if b < 0:
+        return (word[:-1] if word[-1] == ":" and len(word) > 1 else word), None, end
+    c = word.find("]", b)
+    if b == 0 or c < 0 or word[c + 1 :] not in ("", ":"):
+        return False
+    return word[:b], word[b + 1 : c], end
+
+
 def _tag(out: dict, text: str) -> str:
     """Split ``tag[pid]: msg``; returns the message."""
-    m = _TAG.match(text)
-    if m is None:
+    r = _split_tag(text)
+    if r is True:
+        m = _TAG.match(text)
+        if m is None:
+            return text
+        app, pid, _colon = m.groups()
+        end = m.end()
+    elif r is False:
         return text
-    app, pid, _colon = m.groups()
+    else:
+        app, pid, end = r
     out["log.syslog.appname"] = app
     if pid:
         out["log.syslog.procid"] = pid
         if pid.isdigit() and pid.isascii():
             out["process.pid"] = int(pid)
-    return text[m.end() :]
+    return text[end:]
 
 
 def _looks_like_tag(word: str) -> bool:
     return word.endswith(":") or ("[" in word and word.endswith("]"))
 
 
+def _bsd_minute(k: str) -> tuple[int, int, int, int] | None:
+    """``"Mmm dd hh:mm"`` (day space-padded or 2 digits) -> (month, day, hour, minute)."""
+    mo = MONTHS.get(k[:3]) or MONTHS.get(k[:3].lower())
+    day = k[4:6].lstrip(" ")
+    if (mo is not None and k[3] == " " and k[6] == " " and k[9] == ":" and day and day.isdigit()
+            and day.isascii() and k[7:9].isdigit() and k[10:12].isdigit() and k[7:12].isascii()):
+        return mo, int(day), int(k[7:9]), int(k[10:12])
+    return None
+
+
+_BSD_MINUTES = YearlessCache(_bsd_minute)
+
+
+def _fast(line: str, source_time: datetime | None, tz: tzinfo, dt: bool) -> dict | None:
+    """``Mmm dd hh:mm:ss HOST TAG: MSG`` without PRI, year or fraction, as
+    :func:`parse` would give it; None: let :func:`parse` decide."""
+    if len(line) < 16 or line[15] != " " or line[12] != ":":
+        return None
+    e = _BSD_MINUTES[line[:12]]
+    ss = line[13:15]
+    if e is None or not (ss.isdigit() and ss.isascii()):
+        return None
+    year = line[16:20]
+    if len(year) == 4 and year.isdigit() and year.isascii() and line[20:21] in ("", " "):
+        return None  # "... hh:mm:ss YYYY": the year form
+    r = yearless_at(e, int(ss), 0, tz, source_time, dt)
+    if r is None:
+        return None
+    pos = 16
+    while line[pos : pos + 1] == " ":
+        pos += 1
+    out = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line, "@timestamp": r[0],
+           "logship.timestamp_ns": r[1]}
+    return _rest(out, line[pos:], True, None)
+
+
 def parse(
     line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, *, require_pri: bool = False
 ) -> dict | None:
     """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
+    if line[3:4] == " ":
+        r = _fast(line, source_time, tz, dt)
+        if r is not None:
+            return r
+    return _general(line, source_time, tz, dt, require_pri)
+
+
+def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, require_pri: bool) -> dict | None:
     pos = 0
     pri = None
     m = _PRI.match(line)
@@ -96,7 +168,11 @@ def parse(
         return None
     if not has_ts:
         apply_source_time(out, source_time, tz, dt)
-    rest = line[pos:]
+    return _rest(out, line[pos:], has_ts, pri)
+
+
+def _rest(out: dict, rest: str, has_ts: bool, pri: int | None) -> dict:
+    """HOSTNAME, TAG[PID]: and MSG after the stamp (or after the PRI)."""
     if rest:
         if has_ts:
             sp = rest.find(" ")

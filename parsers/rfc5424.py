@@ -72,7 +72,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     out["event.original"] = line
     out["log.syslog.version"] = int(ver)
     if ts != "-":
-        r = parse_iso(ts, tz, dt)
+        r = parse_iso(ts, tz)
         if r is None:
             return None
         out["@timestamp"], out["logship.timestamp_ns"] = r

@@ -194,21 +194,15 @@ def frac_to_ns(frac: str) -> int:
 _fromiso = datetime.fromisoformat
 
 
-def parse_iso(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int] | None:
+def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
     """ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
 
     Fast path: the C ``datetime.fromisoformat`` plus arithmetic epoch ns (fraction
     digits 7-9 added back).  Odd cases (lowercase ``t``/``z``, leap second,
-    ``,`` fractions) take the slicing path.  None if not a stamp.  ``dt=False``:
-    ``(None, ns)``, the common RFC 3339 shape without any datetime (cached
-    minute prefix and offset)."""
+    ``,`` fractions) take the slicing path.  None if not a stamp.  No ``dt``
+    flag: the C parser builds the datetime anyway, and measured faster than
+    any pure-Python arithmetic on the text."""
     n = len(text)
-    if not dt:
-        ns = _iso_ns(text, tz)
-        if ns is not None:
-            return None, ns
-        r = parse_iso(text, tz)
-        return None if r is None else (None, r[1])
     if n < 19 or text[4] != "-" or text[10] not in "T ":
         return _parse_iso_slow(text, tz)
     try:
@@ -234,78 +228,6 @@ def parse_iso(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | 
             extra = int(text[26:j]) * FRAC_SCALE[j - 20]
     return stamp, ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + stamp.hour * 3600 + stamp.minute * 60 + stamp.second - off
                 ) * 1_000_000_000 + stamp.microsecond * 1000 + extra
-
-
-# "YYYY-MM-DD?hh:mm" -> epoch seconds of that minute (None: not a valid one).
-_MINUTES: dict[str, int | None] = {}
-# "Z" / "+hh:mm" / "-hh:mm" -> offset seconds (None: not such an offset).
-_OFFSETS: dict[str, int | None] = {"Z": 0}
-
-
-def _minute_base(key: str) -> int | None:
-    base = None
-    if (key[4] == "-" and key[7] == "-" and key[10] in "T " and key[13] == ":" and key[:4].isdigit()
-            and key[5:7].isdigit() and key[8:10].isdigit() and key[11:13].isdigit() and key[14:16].isdigit()
-            and key.isascii()):
-        h, mi = int(key[11:13]), int(key[14:16])
-        days = _days(int(key[:4]), int(key[5:7]), int(key[8:10]))
-        if days is not None and h < 24 and mi < 60:
-            base = days * 86400 + h * 3600 + mi * 60
-    if len(_MINUTES) < 65536:
-        _MINUTES[key] = base
-    return base
-
-
-def _offset_seconds(text: str) -> int | None:
-    off = None
-    if (len(text) == 6 and text[0] in "+-" and text[3] == ":" and text[1:3].isdigit() and text[4:6].isdigit()
-            and text.isascii()):
-        oh, om = int(text[1:3]), int(text[4:6])
-        if oh < 24 and om < 60:
-            off = (oh * 3600 + om * 60) * (-1 if text[0] == "-" else 1)
-    if len(_OFFSETS) < 4096:
-        _OFFSETS[text] = off
-    return off
-
-
-def _iso_ns(text: str, tz: tzinfo) -> int | None:
-    """Epoch ns of ``YYYY-MM-DD[T ]hh:mm:ss[.1-9 digits][Z|±hh:mm]``; None for any
-    other shape (the caller then takes the general path, so no value differs)."""
-    n = len(text)
-    if n < 19 or text[16] != ":":
-        return None
-    key = text[:16]
-    base = _MINUTES.get(key, _MISSING)
-    if base is _MISSING:
-        base = _minute_base(key)
-    sec = text[17:19]
-    if base is None or not sec.isdigit() or not sec.isascii() or sec > "59":
-        return None
-    ns = 0
-    i = 19
-    if i < n and text[i] == ".":
-        j = i + 1
-        while j < n and j < i + 11 and "0" <= text[j] <= "9":
-            j += 1
-        k = j - i - 1
-        if k == 0 or k > 9:
-            return None
-        ns = int(text[i + 1 : j]) * FRAC_SCALE[k]
-        i = j
-    if i == n:  # no offset: the default zone, when its offset is constant
-        off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
-        if off is _MISSING:
-            off = _constant_offset(tz)
-        if off is None:
-            return None
-    else:
-        rest = text[i:]
-        off = _OFFSETS.get(rest, _MISSING)
-        if off is _MISSING:
-            off = _offset_seconds(rest)
-        if off is None:
-            return None
-    return (base + int(sec) - off) * 1_000_000_000 + ns
 
 
 def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[datetime, int] | None:
@@ -372,7 +294,7 @@ def parse_fallback(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[dateti
     """Slow path for odd formats: python-dateutil (imported lazily)."""
     if not text or len(text) > 64:
         return None
-    r = parse_iso(text, tz, dt)
+    r = parse_iso(text, tz)
     if r is not None:
         return r
     try:

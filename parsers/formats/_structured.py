@@ -60,7 +60,7 @@ def _time(value: object, tz: tzinfo, dt: bool):
     if isinstance(value, (int, float)):
         return from_epoch(value, dt)
     if isinstance(value, str):
-        r = parse_iso(value, tz, dt)
+        r = parse_iso(value, tz)
         if r is not None:
             return r
         try:

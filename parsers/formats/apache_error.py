@@ -37,7 +37,7 @@ def _set_time(out: dict, text: str, tz: tzinfo, dt: bool) -> bool:
     m = _CLF.match(text)
     if m is not None:
         return set_clf(out, *m.groups(), dt)
-    r = parse_iso(text, tz, dt)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
+    r = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
     if r is None:
         return False
     out["@timestamp"], out["logship.timestamp_ns"] = r

@@ -17,13 +17,16 @@ import re
 from datetime import datetime, tzinfo
 
 from .. import levels
+from ..stamp_cache import MinuteCache, at
 from ..timestamps import ISO_PATTERN, build, set_iso_groups
 
 _LEVEL = r"(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE|CRITICAL|NOTICE|trace|debug|info|warn|warning|error|fatal)"
-# After the stamp: [sep] [thread] LEVEL [pid ---] [thread] [sep] [logger sep] msg
+# After the stamp: [sep] [thread] LEVEL [pid ---] [thread] [sep] [logger sep] msg.
+# The logger is possessive (no backtracking): its first char outside [\w-] must
+# be "." or "$", and it runs to the first char outside [\w$.\-@].
 TAIL = re.compile(
     r"(?: +-)? +(?:\[([^\]]*)\] +)?" + _LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
-    r"(?:([\w$\-]*[.$][\w$.\-@]*) (?:-|:) +|([\w$\-]*[.$][\w$.\-@]*): +)?(.*)",
+    r"(?:([\w\-]*+[.$][\w$.\-@]*+) (?:-|:) +|([\w\-]*+[.$][\w$.\-@]*+): +)?(.*)",
     re.S,
 )
 _ISO = re.compile(ISO_PATTERN)
@@ -57,7 +60,59 @@ def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
     return None if m is None else fill_tail(out, m, line)
 
 
+def _spark_minute(k: str) -> tuple[int, int, int, int, int] | None:
+    # "yy/MM/dd HH:mm"
+    if k[2] == "/" and k[5] == "/" and k[8] == " " and k[11] == ":" and k.isascii():
+        f = (k[:2], k[3:5], k[6:8], k[9:11], k[12:14])
+        if all(x.isdigit() for x in f):
+            return 2000 + int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[4])
+    return None
+
+
+def _hdfs_minute(k: str) -> tuple[int, int, int, int, int] | None:
+    # "yyMMdd HHmm"
+    if k[6] == " " and k.isascii() and k[:6].isdigit() and k[7:11].isdigit():
+        return 2000 + int(k[:2]), int(k[2:4]), int(k[4:6]), int(k[7:9]), int(k[9:11])
+    return None
+
+
+_SPARK_MINUTES = MinuteCache(_spark_minute)
+_HDFS_MINUTES = MinuteCache(_hdfs_minute)
+
+
 def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+    """Spark and HDFS stamps take a cached fast path; everything else (and any
+    line the fast path is unsure of) the general one."""
+    n = len(line)
+    pid = None
+    if n > 17 and line[2] == "/":
+        e = _SPARK_MINUTES[line[:14]]
+        ss = line[15:17]
+        pos = 17
+    elif n > 15 and line[6] == " ":
+        e = _HDFS_MINUTES[line[:11]]
+        ss = line[11:13]
+        j = pos = 14
+        while j < n and "0" <= line[j] <= "9":
+            j += 1
+        if j == pos or line[13] != " ":
+            e = None
+        pid = line[pos:j]
+        pos = j
+    else:
+        e = None
+    if e is None or not (ss.isdigit() and ss.isascii()) or (pid is None and line[14] != ":"):
+        return _parse_general(line, source_time, tz, dt)
+    t = TAIL.match(line, pos)
+    if t is None:
+        return None
+    r = at(e, int(ss), 0, tz, dt)
+    if r is None:
+        return None
+    return fill_tail({"@timestamp": r[0], "logship.timestamp_ns": r[1]}, t, line, pid)
+
+
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     out: dict = {}
     m = _ISO.match(line)
     if m is not None:

@@ -94,38 +94,7 @@ def test_random_lines_same(prefix, tail, tz, source_time):
     _same(prefix + tail, tz=tz, source_time=source_time)
 
 
-# ---- the ISO stamp fast path on its own: valid, edge and broken stamps
-
-digits = lambda n: st.text("0123456789", min_size=n, max_size=n)  # noqa: E731
-
-
-@st.composite
-def iso_text(draw):
-    if draw(st.booleans()):  # a real instant, well formed
-        dt = draw(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
-        date, clock = dt.strftime("%Y-%m-%d"), dt.strftime("%H:%M:%S")
-    else:  # arbitrary digits: Feb 30, hour 24, second 60, month 00...
-        date = f"{draw(digits(4))}-{draw(digits(2))}-{draw(digits(2))}"
-        clock = f"{draw(digits(2))}:{draw(digits(2))}:{draw(digits(2))}"
-    sep = draw(st.sampled_from("T t"))
-    frac = draw(st.sampled_from(["", "."]))
-    if frac:
-        frac += draw(st.text("0123456789", min_size=0, max_size=11))
-    off = draw(st.one_of(st.sampled_from(["", "Z", "z", "+00:00", "-00:00", "+24:00", "+23:60", "+0100", "+01"]),
-                         st.builds(lambda s, h, m: f"{s}{h:02d}:{m:02d}", st.sampled_from("+-"),
-                                   st.integers(0, 25), st.integers(0, 61))))
-    junk = draw(st.sampled_from(["", "", "", " ", "x", "\u0663"]))
-    return date + sep + clock + frac + off + junk
-
-
-@settings(max_examples=3000, deadline=None)
-@given(iso_text(), st.sampled_from(ZONES))
-def test_parse_iso_ns_equals_datetime_path(text, tz):
-    full = timestamps.parse_iso(text, tz)
-    lean = timestamps.parse_iso(text, tz, dt=False)
-    assert (lean is None) == (full is None), text
-    if full is not None:
-        assert lean == (None, full[1]), text
+# ---- the builders on their own, over edge and impossible values
 
 
 @settings(max_examples=3000, deadline=None)

@@ -1,0 +1,165 @@
+"""Fast paths for fixed-width stamps: the civil minute is parsed once per
+distinct minute text and cached, so a line pays one slice, one dict hit and
+one ``int()`` for its seconds.
+
+Every helper here returns None when the text is not the exact shape it knows
+(or is out of range): the caller then runs the general path, which decides.
+So the fast paths can only be faster, never different (property-tested
+against the general paths in tests/unit/parsers/test_parsers_fast_paths.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from typing import Callable
+
+from .timestamps import (
+    _MISSING, _TZ_OFFSET, UTC, _constant_offset, _days, _year_month_of, build, build_yearless, frac_to_ns, offset_tz,
+    reference_epoch,
+)
+
+_LIMIT = 65536  # entries per cache: arbitrary input must not grow memory without bound
+
+Minute = tuple  # (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
+
+
+def _digits(s: str) -> bool:
+    return s.isdigit() and s.isascii()
+
+
+def _two(s: str) -> bool:
+    return len(s) == 2 and s.isdigit() and s.isascii()
+
+
+class MinuteCache(dict):
+    """``key text -> Minute | None``, computed by ``fields(key)`` on first sight."""
+
+    def __init__(self, fields: Callable[[str], tuple[int, int, int, int, int] | None]) -> None:
+        super().__init__()
+        self._fields = fields
+
+    def __missing__(self, key: str) -> Minute | None:
+        f = self._fields(key)
+        value = None if f is None else minute(*f)
+        if len(self) < _LIMIT:
+            self[key] = value
+        return value
+
+
+def minute(y: int, mo: int, d: int, h: int, mi: int) -> Minute | None:
+    days = _days(y, mo, d)
+    if days is None or not (0 <= h < 24 and 0 <= mi < 60):
+        return None
+    return (y, mo, d, h, mi, days * 86400 + h * 3600 + mi * 60)
+
+
+def at(e: Minute, s: int, ns: int, tz: tzinfo, dt: bool) -> tuple[datetime | None, int] | None:
+    """``build()`` for a cached minute: same result, no re-validation of the date."""
+    off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
+    if off is _MISSING:
+        off = _constant_offset(tz)
+    if off is None or s >= 60:  # DST zone or leap second: the general builder
+        return build(e[0], e[1], e[2], e[3], e[4], s, ns, tz, dt)
+    return (datetime(e[0], e[1], e[2], e[3], e[4], s, ns // 1000, tz) if dt else None,
+            (e[5] + s - off) * 1_000_000_000 + ns)
+
+
+def _iso_fields(k: str) -> tuple[int, int, int, int, int] | None:
+    # "YYYY-MM-DD[Tt ]hh:mm"
+    if (k[4] == "-" and k[7] == "-" and k[10] in "Tt " and k[13] == ":" and _digits(k[:4]) and _digits(k[5:7])
+            and _digits(k[8:10]) and _digits(k[11:13]) and _digits(k[14:16])):
+        return int(k[:4]), int(k[5:7]), int(k[8:10]), int(k[11:13]), int(k[14:16])
+    return None
+
+
+ISO_MINUTES = MinuteCache(_iso_fields)
+
+
+class _Zones(dict):
+    """ISO offset text (``Z``, ``+hh:mm``, ``-hhmm``) -> tzinfo, None when offset_tz rejects it."""
+
+    def __missing__(self, key: str) -> tzinfo | None:
+        try:
+            zone = offset_tz(key, UTC)
+        except ValueError:
+            zone = None
+        if len(self) < 4096:
+            self[key] = zone
+        return zone
+
+
+_ZONES = _Zones()
+
+
+def iso_head(line: str, tz: tzinfo, dt: bool) -> tuple[datetime | None, int, int] | None:
+    """A line starting with an :data:`~parsers.timestamps.ISO_PATTERN` stamp:
+    ``(datetime, epoch ns, end of the stamp)``, exactly as the regex plus
+    ``set_iso_groups`` would give; None: take the general path."""
+    e = ISO_MINUTES[line[:16]] if len(line) >= 19 else None
+    if e is None or line[16] != ":":
+        return None
+    ss = line[17:19]
+    if not _two(ss):
+        return None
+    n = len(line)
+    i = 19
+    ns = 0
+    if i < n and line[i] in ".,":
+        j = i + 1
+        while j < n and "0" <= line[j] <= "9":
+            j += 1
+        if j > i + 1:
+            ns = frac_to_ns(line[i + 1 : j])
+            i = j
+    zone = tz
+    if i < n:
+        c = line[i]
+        if c == "Z" or c == "z":
+            zone = UTC
+            i += 1
+        elif (c == "+" or c == "-") and _two(line[i + 1 : i + 3]):
+            k = i + 4 if line[i + 3 : i + 4] == ":" else i + 3
+            if _two(line[k : k + 2]):
+                zone = _ZONES[line[i : k + 2]]
+                if zone is None:
+                    return None
+                i = k + 2
+    r = at(e, int(ss), ns, zone, dt)
+    return None if r is None else (r[0], r[1], i)
+
+
+class YearlessCache(dict):
+    """``key text -> (mo, d, h, mi, {year: Minute | None})``, or None when
+    ``fields(key)`` rejects the text."""
+
+    def __init__(self, fields: Callable[[str], tuple[int, int, int, int] | None]) -> None:
+        super().__init__()
+        self._fields = fields
+
+    def __missing__(self, key: str) -> tuple | None:
+        f = self._fields(key)
+        value = None if f is None else (*f, {})
+        if len(self) < _LIMIT:
+            self[key] = value
+        return value
+
+
+def yearless_at(
+    e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None, dt: bool
+) -> tuple[datetime | None, int] | None:
+    """``build_yearless()`` for a cached month/day/hour/minute: the common case
+    (this year's stamp, not in the future) from the cache, the rest by it."""
+    ref = reference_epoch(source_time)
+    ry, ref_mo = _year_month_of(ref)
+    if not (e[0] == 1 and ref_mo == 12):  # else: next year is possible, the general rule
+        years = e[4]
+        m = years.get(ry, _MISSING)
+        if m is _MISSING:
+            m = minute(ry, e[0], e[1], e[2], e[3])
+            if len(years) < 16:
+                years[ry] = m
+        if m is not None:
+            r = at(m, s, ns, tz, dt)
+            if r is not None and r[1] <= (ref + 86400) * 1_000_000_000:
+                return r
+    return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref, dt)

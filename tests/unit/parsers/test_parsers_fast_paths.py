@@ -1,0 +1,120 @@
+"""The cached fast paths give exactly what the general paths give (or defer to them)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings, strategies as st
+
+from parsers import detect, rfc3164
+from parsers.formats import log4j
+
+UTC = timezone.utc
+ZONES = st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30)), ZoneInfo("Europe/Paris")])
+REFS = st.sampled_from([datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 0, tzinfo=UTC),
+                        datetime(2023, 3, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 30, tzinfo=UTC)])
+
+
+def norm(out: dict | None):
+    """Datetimes compared with their offset (== alone ignores the zone)."""
+    if out is None:
+        return None
+    return {k: (v, v.utcoffset()) if isinstance(v, datetime) else v for k, v in out.items()}
+
+
+def call(fn, *args):
+    """Normalised result, or the exception type (parse() turns that into its failsafe)."""
+    try:
+        return norm(fn(*args))
+    except Exception as exc:  # noqa: BLE001 -- both paths must fail alike
+        return type(exc)
+
+
+def two(lo: int = 0, hi: int = 99):
+    """Mostly two digits in (and around) the range, sometimes not digits at all."""
+    valid = st.integers(lo, hi).map(lambda i: f"{i:02d}")
+    junk = st.sampled_from(["0x", " 1", "٣٣", "1", "123"])
+    return st.integers(0, 19).flatmap(lambda k: junk if k == 0 else valid)
+
+
+tails = st.sampled_from([
+    "", " INFO [main] org.apache.Cls: msg", " - INFO  [Q[myid=1]/0:2181:Fast@774] - Notification",
+    " - app.mod - WARNING - asctime", " WARN 4242 --- [main] c.e.Cls : boot", " garbage", "  ERROR x$Y - z",
+    " INFO Outer$Inner: m", " DEBUG a@b.c: m", " INFO a.b.c", " info [t] a.b:c - d",
+])
+
+
+@st.composite
+def iso_line(draw):
+    sep = draw(st.sampled_from(["T", "T", " ", " ", "t", "_"]))
+    frac = draw(st.sampled_from(["", ".", ","])) + draw(st.text("0123456789", max_size=11))
+    off = draw(st.one_of(st.sampled_from(["", "Z", "z", "+0100", "+01:00", "-23:59", "+24:00", "+05:99", "+1", "+12:3",
+                                          "-0"]), st.text("+-:0123459Zz", max_size=6)))
+    return (f"{draw(st.one_of(st.integers(1990, 2030), st.integers(0, 10000))):04d}-{draw(two(0, 13))}-{draw(two(0, 32))}{sep}"
+            f"{draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{frac}{off}{draw(tails)}")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(iso_line(), ZONES, st.booleans())
+def test_iso_fast_path_equals_general(line, tz, dt):
+    assert call(detect._iso_prefixed, line, None, tz, dt) == call(detect._iso_prefixed_general, line, None, tz, dt)
+
+
+@st.composite
+def bsd_line(draw):
+    mon = draw(st.sampled_from(["Jan", "feb", "DEC", "Foo", "Jun"]))
+    day = draw(st.sampled_from([" 1", "01", "29", "31", "1", "0", "3x", "  "]))
+    year = draw(st.sampled_from(["", "", " 2023", " 2023x", "2024 "]))
+    after = draw(st.sampled_from([" host sshd[12]: msg err", " host sshd(pam)[19939]: x", " h a: warn", "  h", " ",
+                                  "", ".5 h a: m", ": h a: m", " h a[]: m", " h a[1]b: m", " h [x]: m", " tag: m",
+                                  " h a\u00e9: m", " h a:\tb: m", " h a[1]:"]))
+    return f"{mon} {day}{year} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{after}"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(bsd_line(), ZONES, REFS, st.booleans())
+def test_rfc3164_fast_path_equals_general(line, tz, ref, dt):
+    assert call(rfc3164.parse, line, ref, tz, dt) == call(rfc3164._general, line, ref, tz, dt, False)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text("ab:[]1 \t\n\xa0\u00e9", max_size=12))
+def test_split_tag_equals_tag_regex(text):
+    got = rfc3164._split_tag(text)
+    if got is not True:  # True: the regex decides
+        m = rfc3164._TAG.match(text)
+        assert got == (False if m is None else (m.group(1), m.group(2), m.end()))
+
+
+@st.composite
+def spark_or_hdfs_line(draw):
+    if draw(st.booleans()):
+        stamp = f"{draw(two())}/{draw(two(0, 13))}/{draw(two(0, 32))} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}"
+    else:
+        pid = draw(st.sampled_from(["148", "", "1x", "٣"]))
+        stamp = f"{draw(two())}{draw(two(0, 13))}{draw(two(0, 32))} {draw(two(0, 25))}{draw(two(0, 61))}{draw(two(0, 61))} {pid}"
+    return stamp + draw(tails)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(spark_or_hdfs_line(), ZONES, st.booleans())
+def test_log4j_fast_path_equals_general(line, tz, dt):
+    assert call(log4j.parse, line, None, tz, dt) == call(log4j._parse_general, line, None, tz, dt)
+
+
+# The TAIL regex before its logger part was made possessive (no backtracking).
+OLD_TAIL = re.compile(
+    r"(?: +-)? +(?:\[([^\]]*)\] +)?" + log4j._LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
+    r"(?:([\w$\-]*[.$][\w$.\-@]*) (?:-|:) +|([\w$\-]*[.$][\w$.\-@]*): +)?(.*)",
+    re.S,
+)
+
+
+@settings(max_examples=5000, deadline=None)
+@given(st.text(" -[]:.$@aZ_9\u00e9INFOWARN", max_size=30), tails)
+def test_possessive_tail_same_groups(text, tail):
+    for s in (" INFO " + text, tail + text, " ERROR [t] " + text, text):
+        old, new = OLD_TAIL.match(s), log4j.TAIL.match(s)
+        assert (old and (old.groups(), old.end())) == (new and (new.groups(), new.end())), s
