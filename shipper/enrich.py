@@ -63,9 +63,9 @@ class Enricher:
     def parsed_fields(self, record: Record) -> dict[str, Any]:
         """The parser's fields for the record (cached on it: triggers read them too)."""
         if not record.fields and self.parse:
-            fields = parsers.parse(record.message, hint="syslog" if record.stream == SYSLOG else None, tz=self.tz)
+            fields = parsers.parse(record.message, hint="syslog" if record.stream == SYSLOG else None, tz=self.tz,
+                                   want_datetime=False)
             line_ns = fields.pop("logship.timestamp_ns", None)
-            fields.pop("@timestamp", None)
             if line_ns is not None:
                 fields["logship.line_timestamp"] = iso_ns(line_ns)
             record.fields = fields
