@@ -101,9 +101,10 @@ class CheckpointStore:
         shortens the wait); also refreshes alive_ns every few seconds."""
         last = time.monotonic()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
             if self._dirty or time.monotonic() - last > 10 * self.interval_s:

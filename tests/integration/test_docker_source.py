@@ -1,0 +1,166 @@
+"""The Docker source against the real dockerd and Elasticsearch: streams, bad input,
+filters, metadata, checkpoints across shipper restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from shipper.config import DockerSettings
+from shipper.containers import ContainerRegistry
+from shipper.sources.docker import DockerSource
+from tests.conftest import count_docs, search_all, wait_until
+
+
+def docs_of(es, prefix: str, cid: str) -> list[dict]:
+    return search_all(es, f"{prefix}-*", {"term": {"container.id": cid}})
+
+
+def wait_docs(es, prefix: str, cid: str, n: int, timeout: float = 90) -> list[dict]:
+    wait_until(lambda: count_docs(es, f"{prefix}-*", {"term": {"container.id": cid}}) >= n, timeout,
+               what=f"{n} documents of {cid[:12]}")
+    time.sleep(0.5)  # anything extra (a duplicate) would show now
+    return docs_of(es, prefix, cid)
+
+
+def numbers(docs: list[dict], stream: str | None = None) -> list[int]:
+    return sorted(int(d["message"].split()[-1]) for d in docs if stream is None or d["stream"] == stream)
+
+
+def test_quick_exit_container_loses_nothing(es, index_prefix, shipper, containers, busybox):
+    shipper()
+    c = containers(busybox, ["sh", "-c", "echo a; echo b >&2; echo c"])  # exits within ms
+    docs = wait_docs(es, index_prefix, c.id, 3)
+    assert sorted((d["stream"], d["message"]) for d in docs) == [("stderr", "b"), ("stdout", "a"), ("stdout", "c")]
+
+
+def test_long_lines_tty_and_bad_bytes(es, index_prefix, shipper, containers, busybox):
+    shipper(LOGSHIP_DOCKER_MAX_LINE_BYTES="100000")
+    script = (
+        "printf 'x%.0s' $(seq 1 40000); echo;"  # 40000 bytes: three 16 KiB pieces, merged
+        "head -c 300000 /dev/zero | tr '\\0' y; echo;"  # over the bound: cut and flagged
+        "printf 'nul\\000byte\\n'; printf 'bad \\377\\376 utf8\\n'; printf 'cr\\rin\\n';"
+        "seq 1 10000 | sed 's/^/burst /';"
+        "printf 'no newline at the end'"
+    )
+    c = containers(busybox, ["sh", "-c", script])
+    tty = containers(busybox, ["sh", "-c", "echo one; printf 'z%.0s' $(seq 1 20000); echo; printf last"], tty=True)
+    docs = wait_docs(es, index_prefix, c.id, 10006, 120)
+    assert len(docs) == 10006
+    by_msg = {d["message"][:4]: d for d in docs}
+    assert by_msg["xxxx"]["message"] == "x" * 40000 and by_msg["xxxx"]["logship.partial_merged"] is True
+    assert "logship.truncated" not in by_msg["xxxx"]
+    assert by_msg["yyyy"]["message"] == "y" * 100000 and by_msg["yyyy"]["logship.truncated"] is True
+    assert by_msg["nul\x00"]["message"] == "nul\x00byte"
+    assert by_msg["bad "]["message"] == "bad \ufffd\ufffd utf8"
+    assert by_msg["cr\ri"]["message"] == "cr\rin"
+    assert by_msg["no n"]["message"] == "no newline at the end"
+    assert numbers([d for d in docs if d["message"].startswith("burst")]) == list(range(1, 10001))
+    tdocs = wait_docs(es, index_prefix, tty.id, 3)
+    assert sorted(d["message"][:5] for d in tdocs) == ["last", "one", "zzzzz"]
+    assert [len(d["message"]) for d in tdocs if d["message"][0] == "z"] == [20000]
+
+
+def test_filters_and_opt_outs(es, index_prefix, shipper, containers, busybox):
+    s = shipper(LOGSHIP_DOCKER_EXCLUDE_LABEL="logspout.exclude:yes", LOGSHIP_DOCKER_EXCLUDE_LABELS="drop.me",
+                LOGSHIP_DOCKER_EXCLUDE=f"skip-{index_prefix}*")
+    cmd = ["sh", "-c", "echo hello"]
+    dropped = [
+        containers(busybox, cmd, labels={"logship.ignore": "true"}),
+        containers(busybox, cmd, labels={"logspout.exclude": "yes"}),
+        containers(busybox, cmd, labels={"drop.me": ""}),
+        containers(busybox, cmd, name=f"skip-{index_prefix}"),
+        containers(busybox, cmd, environment={"LOGSPOUT": "ignore"}),
+    ]
+    kept = containers(busybox, cmd, labels={"logspout.exclude": "no"})
+    wait_docs(es, index_prefix, kept.id, 1)
+    for c in dropped:
+        c.wait(timeout=30)
+    time.sleep(1)
+    assert [count_docs(es, f"{index_prefix}-*", {"term": {"container.id": c.id}}) for c in dropped] == [0] * 5
+    assert s.log().count("not shipping") >= 5
+
+
+def test_metadata_labels_and_rename(es, index_prefix, shipper, containers, busybox):
+    shipper(LOGSHIP_DOCKER_LABELS="com.docker.compose.*,app.tier")
+    labels = {"com.docker.compose.project": "shop", "com.docker.compose.service": "web", "app.tier": "front",
+              "secret": "s"}
+    c = containers(busybox, ["sh", "-c", "echo before; sleep 3; echo after; sleep 600"], labels=labels,
+                   name=f"meta-{index_prefix}")
+    wait_docs(es, index_prefix, c.id, 1)
+    c.rename(f"renamed-{index_prefix}")
+    docs = {d["message"]: d for d in wait_docs(es, index_prefix, c.id, 2)}
+    d = docs["before"]
+    assert d["container.labels.com_docker_compose_project"] == "shop"
+    assert d["container.labels.com_docker_compose_service"] == "web"
+    assert d["container.labels.app_tier"] == "front" and "container.labels.secret" not in d
+    assert d["container.image.name"] == busybox and d["host.name"]
+    assert d["container.name"] == f"meta-{index_prefix}"
+    assert docs["after"]["container.name"] == f"renamed-{index_prefix}"
+
+
+def test_restart_policy_and_restarted_container_each_line_once(es, index_prefix, shipper, containers, busybox):
+    shipper()
+    c = containers(busybox, ["sh", "-c", "for i in $(seq 1 50); do echo run $(date +%s%N) $i; done; sleep 1"],
+                   restart_policy={"Name": "on-failure", "MaximumRetryCount": 0})
+    c.wait(timeout=30)
+    c.restart()  # a second run appends to the same log
+    c.wait(timeout=30)
+    docs = wait_docs(es, index_prefix, c.id, 100)
+    assert len(docs) == 100 and len({d["message"] for d in docs}) == 100
+
+
+def test_checkpoint_resume_after_kill_and_catch_up_of_stopped_containers(es, index_prefix, shipper, containers,
+                                                                        busybox, tmp_path):
+    s = shipper()
+    a = containers(busybox, ["sh", "-c", "seq 1 500 | sed 's/^/a /'; sleep 4; seq 501 1000 | sed 's/^/a /'"])
+    wait_docs(es, index_prefix, a.id, 500)
+    state = tmp_path / "state" / "docker-checkpoints.json"
+    wait_until(lambda: state.exists() and a.id in state.read_text(), 10, what="a's checkpoint")
+    s.kill()  # no goodbye: the checkpoint on disk is all the next run has
+    # while the shipper is down: a's second half, and a container that starts and stops
+    b = containers(busybox, ["sh", "-c", "seq 1 300 | sed 's/^/b /'"])
+    a.wait(timeout=30), b.wait(timeout=30)
+    s2 = shipper()
+    da, db = wait_docs(es, index_prefix, a.id, 1000), wait_docs(es, index_prefix, b.id, 300)
+    assert numbers(da) == list(range(1, 1001)) and numbers(db) == list(range(1, 301))
+    assert "catching up on" in s2.log()
+
+
+def test_registry_add_precedes_first_line_with_init_pid(docker_client, containers, busybox, tmp_path):
+    events: list[tuple[str, str, int]] = []
+
+    class Listener:
+        def container_added(self, c):
+            events.append(("added", c.id, c.pid))
+
+        def container_removed(self, c):
+            events.append(("removed", c.id, c.pid))
+
+    async def scenario() -> dict:
+        registry = ContainerRegistry()
+        registry.subscribe(Listener())
+
+        async def emit(batch):
+            for r in batch:
+                events.append(("line", r.container.id, 0))
+
+        src = DockerSource(DockerSettings(), emit, registry, state_dir=tmp_path)
+        task = asyncio.create_task(src.run())
+        await asyncio.wait_for(src.ready.wait(), 30)
+        c = containers(busybox, ["sh", "-c", "echo first; sleep 2"])
+        pid = docker_client.api.inspect_container(c.id)["State"]["Pid"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and ("removed", c.id) not in [(e[0], e[1]) for e in events]:
+            await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return {"id": c.id, "pid": pid}
+
+    got = asyncio.run(scenario())
+    mine = [e for e in events if e[1] == got["id"]]
+    assert mine[0] == ("added", got["id"], got["pid"]) and got["pid"] > 0
+    assert mine[1][0] == "line" and mine[-1][0] == "removed"
