@@ -45,6 +45,9 @@ CATCH_UP_CONCURRENCY = 8
 ALIVE_MARGIN_NS = 30 * 1_000_000_000
 
 
+_TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
+
+
 class StreamRefused(Exception):
     """The engine will not stream this container's logs (e.g. logging driver `none`)."""
 
@@ -198,14 +201,20 @@ class DockerSource:
         try:
             async with (self._catch_up if not follow else contextlib.nullcontext()):
                 while True:
-                    decoder, read = await self._read(api, c, window, since, follow)
-                    if not follow:
-                        await self._emit_lines(c, window, decoder.flush(), {})
-                        break
                     try:
-                        fresh = self._inspect_to_container(await api.inspect(cid))
-                    except LookupError:
-                        fresh = None
+                        decoder, read = await self._read(api, c, window, since, follow)
+                        if not follow:
+                            await self._emit_lines(c, window, decoder.flush(), {})
+                            break
+                        fresh = await self._inspect_or_none(api, cid)
+                    except _TRANSIENT as exc:
+                        # A torn stream: read again from the newest line we have. If the daemon
+                        # itself is gone, the event loop's reconnect cancels us and re-lists.
+                        METRICS.count("logship_docker_stream_errors_total")
+                        log.warning("docker: stream of %s broke (%s); re-reading", c.name, exc or type(exc).__name__)
+                        since = self._last_seen.get(cid, since)
+                        await asyncio.sleep(1.0)
+                        continue
                     if fresh is None or not fresh.running:
                         await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
                         break
@@ -225,6 +234,12 @@ class DockerSource:
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
             log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
+
+    async def _inspect_or_none(self, api: DockerAPI, cid: str) -> Container | None:
+        try:
+            return self._inspect_to_container(await api.inspect(cid))
+        except LookupError:
+            return None
 
     async def _read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
                     follow: bool) -> tuple[StreamDecoder, int]:
