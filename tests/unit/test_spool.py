@@ -72,30 +72,33 @@ def test_bounded(tmp_path):
     assert s.has_room(50) and s.pending_bytes == 0
 
 
-def test_corrupt_record_is_quarantined_and_the_others_replayed(tmp_path):
+def _damaged(tmp_path: Path, payloads: list[bytes], damage) -> Spool:
+    """A spool left by a previous run with `payloads`, its segment bytes passed through `damage`."""
     s = _spool(tmp_path, segment_bytes=1 << 20)
-    s.append([b"first", b"second-doc", b"third"])
+    s.append(payloads)
     s.close()
     seg = next(tmp_path.glob("*.seg"))
-    raw = bytearray(seg.read_bytes())
-    off = HEADER.size + len(b"first") + HEADER.size + 2
-    raw[off] ^= 0xFF  # flip a byte inside "second-doc"
-    seg.write_bytes(bytes(raw))
-    s2 = _spool(tmp_path, segment_bytes=1 << 20)
-    assert _drain(s2) == [b"first", b"third"]
-    assert s2.quarantined == 1
+    seg.write_bytes(damage(bytearray(seg.read_bytes())))
+    return _spool(tmp_path, segment_bytes=1 << 20)
+
+
+def test_corrupt_record_is_quarantined_and_the_others_replayed(tmp_path):
+    def flip(raw: bytearray) -> bytes:
+        raw[HEADER.size + len(b"first") + HEADER.size + 2] ^= 0xFF  # a byte inside "second-doc"
+        return bytes(raw)
+
+    s = _damaged(tmp_path, [b"first", b"second-doc", b"third"], flip)
+    assert _drain(s) == [b"first", b"third"]
+    assert s.quarantined == 1
     q = list(tmp_path.glob("*.quarantine"))
     assert len(q) == 1 and b"ond-doc" in q[0].read_bytes()
 
 
 def test_corrupt_length_and_torn_tail(tmp_path):
-    s = _spool(tmp_path, segment_bytes=1 << 20)
-    s.append([b"one", b"two", b"three"])
-    s.close()
-    seg = next(tmp_path.glob("*.seg"))
-    raw = bytearray(seg.read_bytes())
-    raw[HEADER.size + 3] = 0xEE  # the length of "two" is now huge
-    seg.write_bytes(bytes(raw) + b"\x09\x00\x00")  # and a torn tail after "three"
-    s2 = _spool(tmp_path, segment_bytes=1 << 20)
-    assert _drain(s2) == [b"one", b"three"]
-    assert s2.quarantined == 2
+    def break_length(raw: bytearray) -> bytes:
+        raw[HEADER.size + 3] = 0xEE  # the length of "two" is now huge
+        return bytes(raw) + b"\x09\x00\x00"  # and a torn tail after "three"
+
+    s = _damaged(tmp_path, [b"one", b"two", b"three"], break_length)
+    assert _drain(s) == [b"one", b"three"]
+    assert s.quarantined == 2
