@@ -91,4 +91,6 @@ class Enricher:
             doc["logship.truncated"] = True
         if record.partial_merged:
             doc["logship.partial_merged"] = True
+        if record.snapshot_id is not None:
+            doc["logship.snapshot.id"] = record.snapshot_id
         return doc

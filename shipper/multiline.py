@@ -128,4 +128,5 @@ class MultilineStage:
             container=first.container, seq=first.seq, source=first.source, pid=first.pid, tid=first.tid,
             comm=first.comm, path=first.path, truncated=ev.truncated or any(p.truncated for p in parts),
             partial_merged=any(p.partial_merged for p in parts), on_delivered=_ack_all(parts),
+            snapshot_id=next((p.snapshot_id for p in parts if p.snapshot_id), None),
         )

@@ -81,6 +81,8 @@ class Pipeline:
                 batch = None
             try:
                 now = loop.time()
+                if batch and self.snapshots is not None:
+                    self._consider(batch)
                 ready = (ml.feed(batch, now) if ml else batch) if batch else []
                 if ml and now >= next_flush:
                     ready += ml.flush_due(now)
@@ -91,14 +93,19 @@ class Pipeline:
                 if batch is not None:
                     self.records.task_done()
 
+    def _consider(self, batch: list[Record]) -> None:
+        """Snapshot triggers see each eBPF line as soon as it is read, before the multi-line
+        hold: the writing thread is armed while its "after" half is still to come."""
+        assert self.snapshots is not None
+        parsed, consider = self.enricher.parsed_fields, self.snapshots.consider
+        for r in batch:
+            if r.tid is not None:
+                parsed(r)  # cached on the record: the document reuses it
+                consider(r)
+
     async def _forward(self, batch: list[Record]) -> None:
         """Parse, enrich and encode complete records and hand them to the sink's queue."""
         document, encode = self.enricher.document, self.sink.encode
-        if self.snapshots is not None:  # sets logship.snapshot.id before the document is made
-            consider = self.snapshots.consider
-            for r in batch:
-                if r.tid is not None:
-                    consider(r)
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
             docs = [document(r) for r in batch]
             self.hub.publish(docs)

@@ -27,6 +27,7 @@ class Record:
     path: str | None = None  # log.file.path of eBPF file records
     truncated: bool = False
     partial_merged: bool = False
+    snapshot_id: str | None = None  # the syscall window taken for this line (logship.snapshot.id)
     # Parser and enrichment output: flat ECS keys, set by the parse stage.
     fields: dict[str, Any] = field(default_factory=dict)
     # Called once Elasticsearch holds the record (2xx/409 or dead-lettered): drives checkpoints.

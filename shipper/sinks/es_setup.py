@@ -26,6 +26,7 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
+from shipper.snapshots.template import snapshot_template
 
 log = logging.getLogger("logship.es_setup")
 
@@ -111,7 +112,7 @@ def deadletter_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
 
 
 TemplateProvider = Callable[[ElasticsearchSettings], tuple[str, dict[str, Any]]]
-TEMPLATE_PROVIDERS: list[TemplateProvider] = [log_template, deadletter_template]
+TEMPLATE_PROVIDERS: list[TemplateProvider] = [log_template, deadletter_template, snapshot_template]
 
 
 def _with_hash(body: dict[str, Any]) -> dict[str, Any]:

@@ -83,8 +83,9 @@ class SnapshotManager:
 
     # ---- the pipeline's path ----------------------------------------------------------
     def consider(self, record: Any) -> str | None:
-        """Take a snapshot if the record triggers one; returns its id (also put in
-        record.fields["logship.snapshot.id"]) or None."""
+        """Take a snapshot if the record triggers one; returns its id (also set as
+        record.snapshot_id, which becomes logship.snapshot.id) or None. Needs the
+        record's parsed fields (log.level) in record.fields."""
         if self.maps is None or record.tid is None:
             return None
         trigger = self.triggers.match(record)
@@ -103,7 +104,7 @@ class SnapshotManager:
         p = Pending(sid, record, trigger, record.time_ns, record.time_ns - s.window_before_ms * 1_000_000, until, before)
         self.pending[sid] = p
         self._by_tid[record.tid].append(p)
-        record.fields["logship.snapshot.id"] = sid
+        record.snapshot_id = sid
         METRICS.count(TAKEN)
         self._wake.set()
         return sid

@@ -53,11 +53,3 @@ def snapshot_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
             "mappings": snapshot_mappings(),
         },
     }
-
-
-def register() -> None:
-    """Adds the template to the ES setup's providers (`logship setup` and the sink's start)."""
-    from shipper.sinks import es_setup
-
-    if snapshot_template not in es_setup.TEMPLATE_PROVIDERS:
-        es_setup.TEMPLATE_PROVIDERS.append(snapshot_template)

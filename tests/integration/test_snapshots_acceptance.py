@@ -149,7 +149,7 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
                         container=Container(c.id, c.name, debian_image), source="ebpf", pid=tid, tid=tid,
                         comm="python3", path="/var/log/app/php_error.log")
         sid = mgr.consider(record)
-        assert sid and record.fields["logship.snapshot.id"] == sid
+        assert sid and record.snapshot_id == sid
 
         async def finish() -> None:
             task = asyncio.create_task(mgr.run())

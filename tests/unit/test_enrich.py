@@ -53,3 +53,10 @@ def test_doc_id_is_deterministic_and_distinguishes_position():
     assert a.doc_id() == b.doc_id()  # same position in the same stream: the same document
     assert a.doc_id() != Record(message=b"x", time_ns=5, stream="stdout", container=C, seq=1).doc_id()
     assert a.doc_id() != Record(message=b"x", time_ns=5, stream="stderr", container=C).doc_id()
+
+
+def test_snapshot_id_becomes_a_field_and_does_not_stop_parsing():
+    r = Record(message=b"2024-01-01 12:00:00,123 ERROR [main] a.B - Database error", time_ns=1, stream=FILE,
+               container=C, source="ebpf", pid=1, tid=1, path="/var/log/app.log", snapshot_id="S9")
+    doc = Enricher("h").document(r)
+    assert doc["logship.snapshot.id"] == "S9" and doc["log.level"] == "error" and doc["message"] == "Database error"

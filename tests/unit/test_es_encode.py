@@ -40,8 +40,9 @@ def test_index_name_by_record_day():
 def test_templates_specific_ones_win_and_hash_is_stable():
     s = ElasticsearchSettings(index_prefix="p", shards=1, replicas=0, refresh_interval="5s")
     t = index_templates(s)
-    assert set(t) == {"p-logs", "p-deadletter"}
+    assert set(t) == {"p-logs", "p-deadletter", "p-snapshots"}
     assert t["p-deadletter"]["priority"] > t["p-logs"]["priority"]
+    assert t["p-snapshots"]["priority"] > t["p-logs"]["priority"]
     assert t["p-logs"]["template"]["settings"]["refresh_interval"] == "5s"
     assert t == index_templates(s)
     assert index_templates(ElasticsearchSettings(index_prefix="p", replicas=1))["p-logs"]["_meta"] != t["p-logs"]["_meta"]

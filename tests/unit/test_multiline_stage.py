@@ -91,3 +91,11 @@ def test_fast_path_matches_the_pure_joiner(items):
         got += [r.message for r in stage.feed([rec], now)]
     got += [r.message for r in stage.flush()]
     assert [g.decode() for g in got] == want
+
+
+def test_joined_record_keeps_the_snapshot_id_of_its_lines():
+    st = MultilineStage()
+    rs, _ = recs(A, [b"Traceback (most recent call last):", b"  File \"a.py\", line 1", b"ValueError: x"])
+    rs[2].snapshot_id = "S1"
+    out = st.feed(rs, 0.0) + st.flush()
+    assert len(out) == 1 and out[0].snapshot_id == "S1"
