@@ -27,10 +27,13 @@ class PrivateDockerd:
         self.sock = f"/tmp/lsd-{n}.sock"
         self.host = f"unix://{self.sock}"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Its own bridge: with --bridge=none dockerd DELETES docker0, the shared engine's bridge.
+        self.bridge = f"lsd{n}"
+        self.bridge_cidr = f"172.31.{n % 250}.1/24"
 
     def _args(self) -> list[str]:
         return ["dockerd", "-H", self.host, "--data-root", str(self.dir / "root"), "--exec-root", str(self.dir / "exec"),
-                "--pidfile", str(self.dir / "pid"), "--storage-driver=vfs", "--bridge=none", "--iptables=false",
+                "--pidfile", str(self.dir / "pid"), "--storage-driver=vfs", f"--bridge={self.bridge}", "--iptables=false",
                 "--ip-masq=false", "--ip-forward=false"]
 
     def docker(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
@@ -41,6 +44,11 @@ class PrivateDockerd:
 
     def start(self) -> None:
         (self.dir / "root").mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode != 0:
+            for cmd in (["ip", "link", "add", self.bridge, "type", "bridge"],
+                        ["ip", "addr", "add", self.bridge_cidr, "dev", self.bridge],
+                        ["ip", "link", "set", self.bridge, "up"]):
+                subprocess.run(cmd, check=True, capture_output=True)
         log = open(self.dir / "dockerd.log", "ab")
         self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(lambda: self.up() or self.proc.poll() is not None, 60, 0.3, what="the private dockerd")
@@ -83,6 +91,7 @@ class PrivateDockerd:
             subprocess.run(["umount", "-l", m], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         Path(self.sock).unlink(missing_ok=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 
 @pytest.fixture
@@ -98,7 +107,7 @@ def private_dockerd(docker_client: Any, busybox: str) -> Iterator[PrivateDockerd
         save.wait(120)
         if r.returncode != 0:
             raise RuntimeError(r.stderr.decode())
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+    except (RuntimeError, OSError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
         d.cleanup()
         infra_missing("a private dockerd", str(exc)[-500:])
     yield d
