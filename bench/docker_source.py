@@ -1,0 +1,162 @@
+"""Docker source throughput: container stdout -> shipper -> a blackhole `_bulk` endpoint,
+beside `docker logs` on the same container in the same run (the Docker API's own rate,
+our ceiling). Prints human lines, then a last line of JSON:
+lines_per_s, docker_logs_lines_per_s, ratio, cpu_s_per_million, rss_mib (medians).
+
+    .venv/bin/python bench/docker_source.py [--lines 500000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "local/busybox:latest"
+LINE_BYTES = 200  # with its newline
+
+
+def blackhole(port: int, counter: "mp.Value") -> None:  # type: ignore[name-defined]
+    """A tiny ES stand-in: counts and discards bulk documents, answers per-item 201s."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def bulk(request: web.Request) -> web.Response:
+        body = await request.read()
+        n = body.count(b"\n") // 2
+        with counter.get_lock():
+            counter.value += n
+        item = b'{"create":{"_index":"x","_id":"i","status":201,"result":"created"}}'
+        return web.Response(body=b'{"took":1,"errors":false,"items":[' + b",".join([item] * n) + b"]}",
+                            content_type="application/json")
+
+    async def anything(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"status": "green", "cluster_name": "blackhole", "nodes": {}})
+
+    app = web.Application(client_max_size=256 << 20)
+    app.router.add_post("/_bulk", bulk)
+    app.router.add_route("*", "/{tail:.*}", anything)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_container(lines: int, tag: str) -> str:
+    body = "x" * (LINE_BYTES - 1)
+    cid = docker("run", "-d", "--network", "none", "--label", f"logship.bench={tag}", "--label", "logship.test=1",
+                 IMAGE, "sh", "-c", f"yes {body} | head -n {lines}; sleep 3600")
+    # wait until everything is in the json-file: both sides then read the same bytes
+    deadline = time.monotonic() + 300
+    path = docker("inspect", "-f", "{{.LogPath}}", cid)
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b"")) >= lines:
+                    return cid
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the container did not print its lines in time")
+
+
+def docker_logs_rate(cid: str, lines: int) -> float:
+    t0 = time.monotonic()
+    subprocess.run(["docker", "logs", "--timestamps", cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=True)
+    return lines / (time.monotonic() - t0)
+
+
+def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[float, float, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
+    env.update({
+        "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
+        "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "", "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
+        "LOGSHIP_LOG_LEVEL": "warning", "LOGSHIP_SNAPSHOT_ENABLED": "false",
+    })
+    with counter.get_lock():
+        counter.value = 0
+    log = open(state / "shipper.log", "ab")
+    p = subprocess.Popen([sys.executable, "-m", "shipper", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # Clock and CPU start at the first delivered batch: interpreter start-up is not the hot path.
+        deadline = time.monotonic() + 120
+        while counter.value == 0:
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"shipper failed:\n{(state / 'shipper.log').read_text()[-3000:]}")
+            time.sleep(0.002)
+        cpu0, t0, first = cpu_seconds(p.pid), time.monotonic(), counter.value
+        deadline = t0 + 600
+        while counter.value < lines:
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"shipper failed:\n{(state / 'shipper.log').read_text()[-3000:]}")
+            time.sleep(0.02)
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(p.pid) - cpu0
+        rss = rss_peak_mib(p.pid)
+    finally:
+        p.kill()
+        p.wait()
+    n = lines - first
+    return n / elapsed, cpu / n * 1e6, rss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=500_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    port = 9268
+    counter = mp.Value("q", 0)
+    server = mp.Process(target=blackhole, args=(port, counter), daemon=True)
+    server.start()
+    tag = uuid.uuid4().hex[:8]
+    print(f"preparing a container with {args.lines} lines of {LINE_BYTES} bytes ...", flush=True)
+    cid = make_container(args.lines, tag)
+    rates, dl_rates, cpus, rsss = [], [], [], []
+    try:
+        for i in range(args.runs):
+            dl = docker_logs_rate(cid, args.lines)
+            with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
+                rate, cpu, rss = shipper_run(port, counter, tag, args.lines, Path(d))
+            print(f"run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
+                  f"{cpu:.2f} CPU-s per million, peak RSS {rss:.0f} MiB", flush=True)
+            rates.append(rate), dl_rates.append(dl), cpus.append(cpu), rsss.append(rss)
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        server.terminate()
+    med = statistics.median
+    out = {"lines_per_s": round(med(rates)), "docker_logs_lines_per_s": round(med(dl_rates)),
+           "ratio": round(med(rates) / med(dl_rates), 3), "cpu_s_per_million": round(med(cpus), 2),
+           "rss_mib": round(med(rsss), 1), "lines": args.lines, "runs": args.runs}
+    print(f"median: {out['lines_per_s']:,} lines/s = {out['ratio']:.0%} of docker logs; "
+          f"{out['cpu_s_per_million']} CPU-s per million lines; {out['rss_mib']} MiB RSS")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
