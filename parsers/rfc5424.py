@@ -18,8 +18,9 @@ from .timestamps import apply_source_time, parse_iso, valid_date
 
 _BOM = "\ufeff"
 
-# <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
-_HEADER = re.compile(r"<([0-9]{1,3})>([0-9]{1,3}) (\S+) (\S+) (\S+) (\S+) (\S+)(?= |$)")
+# <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP, then
+# a nil STRUCTURED-DATA ("-" and SP, or "-" at the end) when there is one (group 8).
+_HEADER = re.compile(r"<([0-9]{1,3})>([0-9]{1,3}) (\S+) (\S+) (\S+) (\S+) (\S+)(?= |$)(?: (-)(?: |\Z))?")
 # Possessive quantifiers (3.11+): no backtracking inside names/values.
 _NAME = r'[^\s=\]"]++'
 _VALUE = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
@@ -33,6 +34,9 @@ _SD_BLOCK = re.compile(
 _SD_TOKEN = re.compile(r"(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"|\[(' + _NAME + ")", re.S)
 _ESCAPE = re.compile(r'\\(["\\\]])')
 _BASE = tuple({"message": "", "event.dataset": "syslog.rfc5424", **f} for f in PRI_FIELDS)
+# PRI text (canonical, no leading zero) -> prebuilt fields with VERSION 1, the
+# common case: one dict hit instead of two int() calls.
+_BASE_V1 = {str(p): {**f, "log.syslog.version": 1} for p, f in enumerate(_BASE)}
 
 
 def _unescape(value: str) -> str:
@@ -59,24 +63,30 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     """Lenient RFC 5424 parse of a decoded line; None when the header does not match."""
+    # One regex for the header: measured faster than split(" ", 6) plus the checks
+    # that would make it equivalent (printable ASCII, no empty field, PRI shape).
     m = _HEADER.match(line)
     if m is None:
         return None
-    pri_s, ver, ts, host, app, procid, msgid = m.groups()
-    pri = int(pri_s)
-    if pri < 192:
-        out = _BASE[pri].copy()  # message, dataset and PRI fields, prebuilt
-    else:  # keep the rest of the header: real senders get PRI wrong more often than the rest
-        out = {"message": "", "event.dataset": "syslog.rfc5424",
-               "logship.parse_error": f"PRI: value {pri} > 191 at offset 1"}
+    pri_s, ver, ts, host, app, procid, msgid, nil_sd = m.groups()
+    base = _BASE_V1.get(pri_s) if ver == "1" else None
+    if base is not None:
+        out = base.copy()
+    else:
+        pri = int(pri_s)
+        if pri < 192:
+            out = _BASE[pri].copy()  # message, dataset and PRI fields, prebuilt
+        else:  # keep the rest of the header: real senders get PRI wrong more often than the rest
+            out = {"message": "", "event.dataset": "syslog.rfc5424",
+                   "logship.parse_error": f"PRI: value {pri} > 191 at offset 1"}
+        out["log.syslog.version"] = int(ver)
     out["event.original"] = line
-    out["log.syslog.version"] = int(ver)
     if ts != "-":
         r = parse_iso(ts, tz)
         if r is None:
             return None
         out["@timestamp"], out["logship.timestamp_ns"] = r
-    else:
+    elif source_time is not None:
         apply_source_time(out, source_time, tz, dt)
     if host != "-":
         out["log.syslog.hostname"] = out["host.hostname"] = host
@@ -88,14 +98,15 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
             out["process.pid"] = int(procid)
     if msgid != "-":
         out["log.syslog.msgid"] = msgid
+    if nil_sd:
+        msg = line[m.end() :]
+        out["message"] = msg[1:] if msg[:1] == _BOM else msg
+        return out
     pos = m.end() + 1
     n = len(line)
     if pos >= n:
         return out
-    c = line[pos]
-    if c == "-" and (pos + 1 == n or line[pos + 1] == " "):
-        pos += 2
-    elif c == "[":
+    if line[pos] == "[":
         r2 = parse_structured_data(line, pos)
         if r2 is None:
             out["message"] = line[pos:]
