@@ -226,34 +226,40 @@ class ElasticsearchSink:
 
     # ---- the loop ---------------------------------------------------------------
     async def run(self, queue: asyncio.Queue[list[Item]]) -> None:
-        """Consumes batches of encoded items until cancelled; flushes by count, bytes or age."""
+        """Consumes batches of encoded items until cancelled. A bulk leaves when full (count,
+        bytes), when its oldest document waited `flush_interval_s`, or, when a request slot
+        is free, once it lingered `linger_s`: low latency while ES keeps up, big bulks
+        (throughput) as soon as every slot is busy."""
         if self.spool is not None:
             self._replayer = asyncio.create_task(self._replay_loop(), name="es-spool-replay")
         batch: list[Item] = []
         size = 0
-        deadline: float | None = None
+        first = 0.0
         loop = asyncio.get_running_loop()
         try:
             while True:
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                timeout = None
+                if batch:
+                    now = loop.time()
+                    timeout = max(0.0, min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02)) - now)
                 try:
                     items = await asyncio.wait_for(queue.get(), timeout)
                 except asyncio.TimeoutError:
                     items = None
                 if items:
-                    if deadline is None:
-                        deadline = loop.time() + self.s.flush_interval_s
+                    if not batch:
+                        first = loop.time()
                     for it in items:
                         batch.append(it)
                         size += len(it[1])
                         if len(batch) >= self.s.bulk_max_docs or size >= self.s.bulk_max_bytes:
                             await self._route(batch)
-                            batch, size = [], 0
-                    if not batch:
-                        deadline = None
-                if batch and (items is None or loop.time() >= (deadline or 0)):
-                    await self._route(batch)
-                    batch, size, deadline = [], 0, None
+                            batch, size, first = [], 0, loop.time()
+                if batch:
+                    age = loop.time() - first
+                    if age >= self.s.flush_interval_s or (age >= self.s.linger_s and not self._in_flight.locked()):
+                        await self._route(batch)
+                        batch, size = [], 0
         finally:
             if batch:
                 await self._route(batch)
