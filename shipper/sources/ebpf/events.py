@@ -13,7 +13,7 @@ WF_TRUNCATED, WF_SYSLOG_ADDR = 1, 2
 # fd_state values (probe.c FD_*): the low 8 bits; the upper 24 are the open's generation
 FD_SEND, FD_SKIP, FD_SYSLOG = 1, 3, 4
 # Kernel drop counters, by index (probe.c DROP_*)
-DROP_REASONS = ("ring_full_data", "ring_full_meta", "read_user_failed", "unused")
+DROP_REASONS = ("ring_full_data", "ring_full_meta", "read_user_failed", "stash_full")
 
 AT_FDCWD = -100
 O_CLOEXEC = 0o2000000

@@ -29,7 +29,7 @@ class FdKey(ctypes.Structure):
 
 
 class Probe:
-    def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 1024,
+    def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 4096,
                  rings: bool = False, extra_cflags: Iterable[str] = ()) -> None:
         from bcc import BPF  # imported here: bcc is optional (diagnose.py explains its absence)
 
@@ -47,10 +47,10 @@ class Probe:
         # bcc loads only functions defined in its main file: syscall_rings.c is inlined, not #included.
         text = PROBE.read_text().replace('#include "syscall_rings.c"', PROBE.with_name("syscall_rings.c").read_text())
         self.bpf: Any = BPF(text=text.encode(), cflags=cflags)
-        self._cgroups = self.bpf["shipped_cgroups"]
-        self._fd_state = self.bpf["fd_state"]
-        self._fork_parent = self.bpf["fork_parent"]
-        self._drops = self.bpf["drops"]
+        self._cgroups = self.bpf[b"shipped_cgroups"]
+        self._fd_state = self.bpf[b"fd_state"]
+        self._fork_parent = self.bpf[b"fork_parent"]
+        self._drops = self.bpf[b"drops"]
 
     # ---- maps user space keeps current --------------------------------------------
     def add_cgroup(self, cgroup: int) -> None:
@@ -95,10 +95,12 @@ class Probe:
 
     # ---- events ----------------------------------------------------------------------
     def open_events(self, callback: Callable[[Any, Any, int], None]) -> None:
-        self.bpf["events"].open_ring_buffer(callback)
+        self.bpf[b"events"].open_ring_buffer(callback)
 
-    def poll(self, timeout_ms: int) -> None:
-        self.bpf.ring_buffer_poll(timeout_ms)
+    def consume(self) -> None:
+        """Runs the callback for every event in the ring, without waiting: the probe never
+        wakes its consumer (BPF_RB_NO_WAKEUP), so the caller consumes on a timer."""
+        self.bpf.ring_buffer_consume()
 
     def close(self) -> None:
         self.bpf.cleanup()

@@ -25,7 +25,7 @@
 #define LOGSHIP_CAPTURE 4096
 #endif
 #ifndef LOGSHIP_RINGBUF_PAGES
-#define LOGSHIP_RINGBUF_PAGES 1024
+#define LOGSHIP_RINGBUF_PAGES 4096
 #endif
 #define LOGSHIP_MAX_IOV 8
 #define LOGSHIP_MAX_MMSG 4
@@ -53,11 +53,16 @@
 #define DROP_RING_DATA 0
 #define DROP_RING_META 1
 #define DROP_READ 2
+#define DROP_STASH_FULL 3
 #define N_DROPS 4
 
 // Flags of a write event.
 #define WF_TRUNCATED 1
 #define WF_SYSLOG_ADDR 2  // sendto/sendmsg with a sockaddr_un naming /dev/log
+
+// No wakeup per event: waking the consumer costs the writer more than the capture itself
+// (irq_work + a scheduler wakeup per write). User space consumes every few ms instead.
+#define RB_FLAGS BPF_RB_NO_WAKEUP
 
 #define AT_FDCWD_ -100
 // Hides a value's history from the compiler so the mask right after it is what the
@@ -127,7 +132,7 @@ struct stash {
 BPF_HASH(shipped_cgroups, u64, u8, 4096);
 BPF_HASH(fd_state, struct fdkey, u32, 65536);
 BPF_HASH(fork_parent, u32, u32, 16384);
-BPF_HASH(stash_map, u64, struct stash, 16384);
+BPF_HASH(stash_map, u64, struct stash, 65536);
 BPF_PERCPU_ARRAY(scratch, struct write_ev, 1);
 BPF_PERCPU_ARRAY(path_scratch, struct path_ev, 1);
 BPF_PERCPU_ARRAY(drops, u64, N_DROPS);
@@ -167,7 +172,7 @@ static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2) {
     fill_hdr(&h, kind, fd);
     h.arg1 = arg1;
     h.arg2 = arg2;
-    if (events.ringbuf_output(&h, sizeof(h), 0) < 0)
+    if (events.ringbuf_output(&h, sizeof(h), RB_FLAGS) < 0)
         count_drop(DROP_RING_META);
 }
 
@@ -204,6 +209,27 @@ static __always_inline int is_dev_log(const void *addr) {
            sa[6] == '/' && sa[7] == 'l' && sa[8] == 'o' && sa[9] == 'g' && sa[10] == 0;
 }
 
+// A thread's stash entry is reused in place (kind 0 = empty) and removed at its exit:
+// a hash update or delete per syscall would cost a bucket lock and an allocation each.
+static __always_inline void stash_put(u64 id, struct stash *s) {
+    struct stash *cur = stash_map.lookup(&id);
+    if (cur) {
+        *cur = *s;
+        return;
+    }
+    if (stash_map.update(&id, s) != 0)
+        count_drop(DROP_STASH_FULL);
+}
+
+static __always_inline int stash_take(u64 id, struct stash *out) {
+    struct stash *cur = stash_map.lookup(&id);
+    if (!cur || cur->kind == 0)
+        return 0;
+    *out = *cur;
+    cur->kind = 0;
+    return 1;
+}
+
 // ---- write family: decide at enter, capture at exit ------------------------------------
 
 static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 count, int syslog_addr) {
@@ -221,7 +247,7 @@ static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 co
     s.shape = shape;
     s.fdval = st;
     s.flags = syslog_addr ? WF_SYSLOG_ADDR : 0;
-    stash_map.update(&id, &s);
+    stash_put(id, &s);
     return 0;
 }
 
@@ -295,17 +321,15 @@ static __always_inline void submit_write(struct write_ev *e, u32 len, s64 ret) {
     opaque(size);
     size &= 2 * LOGSHIP_CAPTURE - 1;
     size += offsetof(struct write_ev, data);
-    if (events.ringbuf_output(e, size, 0) < 0)
+    if (events.ringbuf_output(e, size, RB_FLAGS) < 0)
         count_drop(DROP_RING_DATA);
 }
 
 static __always_inline int finish_write(s64 ret) {
     u64 id = bpf_get_current_pid_tgid();
-    struct stash *s = stash_map.lookup(&id);
-    if (!s)
+    struct stash st;
+    if (!stash_take(id, &st))
         return 0;
-    struct stash st = *s;
-    stash_map.delete(&id);
     if (ret <= 0 || st.kind != EV_WRITE)
         return 0;
     struct write_ev *e = start_write(&st, ret);
@@ -363,11 +387,9 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendmsg) { return finish_write(args->ret); }
 TRACEPOINT_PROBE(syscalls, sys_enter_sendmmsg) { return stash_write(args->fd, W_MMSG, args->mmsg, args->vlen, 1); }
 TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg) {
     u64 id = bpf_get_current_pid_tgid();
-    struct stash *s = stash_map.lookup(&id);
-    if (!s)
+    struct stash st;
+    if (!stash_take(id, &st))
         return 0;
-    struct stash st = *s;
-    stash_map.delete(&id);
     s64 sent = args->ret;
 #pragma unroll
     for (int i = 0; i < LOGSHIP_MAX_MMSG; i++) {
@@ -404,17 +426,15 @@ static __always_inline int stash_open(const char *filename, s64 dirfd, s64 flags
     s.count = (u64)dirfd;
     s.kind = EV_OPEN;
     s.arg2 = flags;
-    stash_map.update(&id, &s);
+    stash_put(id, &s);
     return 0;
 }
 
 static __always_inline int finish_open(s64 ret) {
     u64 id = bpf_get_current_pid_tgid();
-    struct stash *s = stash_map.lookup(&id);
-    if (!s)
+    struct stash st;
+    if (!stash_take(id, &st))
         return 0;
-    struct stash st = *s;
-    stash_map.delete(&id);
     if (ret < 0 || st.kind != EV_OPEN)
         return 0;
     int zero = 0;
@@ -429,7 +449,7 @@ static __always_inline int finish_open(s64 ret) {
     e->h.arg2 = st.arg2;
     e->path[0] = 0;
     bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)st.ptr);
-    if (events.ringbuf_output(e, sizeof(*e), 0) < 0)
+    if (events.ringbuf_output(e, sizeof(*e), RB_FLAGS) < 0)
         count_drop(DROP_RING_META);
     return 0;
 }
@@ -454,17 +474,15 @@ static __always_inline int stash_dup(u32 oldfd, s64 flags) {
     s.fd = oldfd;
     s.kind = EV_DUP;
     s.arg2 = flags;
-    stash_map.update(&id, &s);
+    stash_put(id, &s);
     return 0;
 }
 
 static __always_inline int finish_dup(s64 ret) {
     u64 id = bpf_get_current_pid_tgid();
-    struct stash *s = stash_map.lookup(&id);
-    if (!s)
+    struct stash st;
+    if (!stash_take(id, &st))
         return 0;
-    struct stash st = *s;
-    stash_map.delete(&id);
     if (ret < 0 || st.kind != EV_DUP)
         return 0;
     if ((s64)st.fd != ret)
@@ -515,16 +533,14 @@ TRACEPOINT_PROBE(syscalls, sys_enter_socket) {
     s.kind = EV_SOCKET;
     s.count = args->family;
     s.arg2 = args->type;
-    stash_map.update(&id, &s);
+    stash_put(id, &s);
     return 0;
 }
 TRACEPOINT_PROBE(syscalls, sys_exit_socket) {
     u64 id = bpf_get_current_pid_tgid();
-    struct stash *s = stash_map.lookup(&id);
-    if (!s)
+    struct stash st;
+    if (!stash_take(id, &st))
         return 0;
-    struct stash st = *s;
-    stash_map.delete(&id);
     if (args->ret < 0 || st.kind != EV_SOCKET)
         return 0;
     fd_mark(args->ret, 0);  // a socket is no log file, whatever that number was before
@@ -548,7 +564,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_connect) {
     __builtin_memset(e->path, 0, LOGSHIP_ADDR);
     if (bpf_probe_read_user(e->path, LOGSHIP_ADDR, args->uservaddr) != 0)
         bpf_probe_read_user(e->path, 16, args->uservaddr);
-    if (events.ringbuf_output(e, sizeof(*e), 0) < 0)
+    if (events.ringbuf_output(e, sizeof(*e), RB_FLAGS) < 0)
         count_drop(DROP_RING_META);
     return 0;
 }

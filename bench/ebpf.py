@@ -1,0 +1,228 @@
+"""eBPF source bench: what the probe costs a writer, and whether the consumer keeps up.
+
+1. Overhead: python3 in a local/debian:bookworm container writes 100-byte lines with
+   os.write to an O_APPEND `.log` file, as fast as it can; CPU ns per write (the writer's
+   user + system time, which includes the probe's BPF programs) with and without
+   the probe attached (and the container in its cgroup filter), alternating, same run,
+   median of 5 rounds each.
+2. Sustained: the same writer paced at 50,000 writes/s for 30 s with the eBPF source
+   running (poll thread, fd table, line assembly, Records to a counting emit): every line
+   must arrive, drops (kernel ring full, user space) must be 0; consumer CPU is this
+   process's CPU time over the run (cores).
+
+Prints human lines, then a last line of JSON:
+`{"slowdown", "added_ns_per_write", "drops", "consumer_cpu", ...}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shipper.cgroups import cgroup_id  # noqa: E402
+from shipper.config import EbpfSettings  # noqa: E402
+from shipper.containers import Container, ContainerRegistry  # noqa: E402
+from shipper.metrics import METRICS  # noqa: E402
+
+IMAGE = "local/debian:bookworm"
+LINE = 100
+ROUNDS = 15
+WRITES = 100_000
+RATE = 50_000
+SECONDS = 30
+
+# Paced writer for the sustained run: `n` lines at `rate`/s, prints how long it took.
+PACED = r"""
+import os, sys, time
+n, rate, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+w = os.write
+step = rate // 100  # writes per 10 ms tick
+start = time.monotonic()
+i = 0
+while i < n:
+    for _ in range(min(step, n - i)):
+        w(fd, b"%098d\n" % i)
+        i += 1
+    lag = start + i / rate - time.monotonic()
+    if lag > 0:
+        time.sleep(lag)
+print(time.monotonic() - start)
+"""
+
+# Overhead writer: one long-lived process; each line on stdin is a count of 100-byte
+# writes to do; it answers the CPU ns per write (user + system time, BPF programs
+# included), not wall time: on a shared 2-core host, time spent preempted would drown
+# the difference being measured.
+TIMED = r"""
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+w, line = os.write, b"x" * 99 + b"\n"
+for cmd in sys.stdin:
+    n = int(cmd)
+    os.ftruncate(fd, 0)
+    t = time.process_time_ns()
+    for _ in range(n):
+        w(fd, line)
+    print((time.process_time_ns() - t) / n, flush=True)
+"""
+
+
+def sh(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def start_container() -> str:
+    try:
+        sh("docker", "image", "inspect", IMAGE)
+    except subprocess.CalledProcessError:
+        sh(str(ROOT / "scripts" / "provision.sh"), "debian-image")
+    return sh("docker", "run", "-d", "--rm", "--network", "none", "--label", "logship.bench=1", IMAGE, "sleep", "3600")
+
+
+def write_paced(cid: str, n: int, rate: int, path: str = "/var/log/bench.log") -> float:
+    out = sh("docker", "exec", cid, "python3", "-c", PACED, str(n), str(rate), path)
+    sh("docker", "exec", cid, "truncate", "-s", "0", path)
+    return float(out)
+
+
+def toggle(probe: Any, on: bool) -> None:
+    """Attach or detach every tracepoint of the probe (compiled once for the whole run)."""
+    b = probe.bpf
+    for fn in TRACEPOINT_FNS:
+        tp = fn.removeprefix("tracepoint__").replace("__", ":", 1)
+        if on:
+            b.attach_tracepoint(tp=tp, fn_name=fn)
+        else:
+            b.detach_tracepoint(tp)
+
+
+def tracepoint_fns() -> list[str]:
+    import re
+    src = (ROOT / "shipper" / "sources" / "ebpf" / "probe.c").read_text()
+    return [f"tracepoint__{c}__{e}" for c, e in re.findall(r"TRACEPOINT_PROBE\((\w+), (\w+)\)", src)]
+
+
+TRACEPOINT_FNS = tracepoint_fns()
+
+
+def overhead(cid: str) -> tuple[float, float, float]:
+    """Median CPU ns per write without and with the probe, and the median paired difference."""
+    from shipper.sources.ebpf.loader import Probe
+
+    cg = cgroup_id(cid)
+    assert cg is not None, "no cgroup for the bench container"
+    probe = Probe()
+    probe.add_cgroup(cg)
+    probe.open_events(lambda *_: None)
+    stop = threading.Event()
+
+    def drain() -> None:  # consume like the source does, so the ring never fills
+        while not stop.wait(0.005):
+            probe.consume()
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    w = subprocess.Popen(["docker", "exec", "-i", cid, "python3", "-c", TIMED, "/var/log/bench.log"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(n: int) -> float:
+        w.stdin.write(f"{n}\n")
+        w.stdin.flush()
+        return float(w.stdout.readline())
+
+    without: list[float] = []
+    with_: list[float] = []
+    attached = True
+    try:
+        run(20_000)  # warm up
+        for r in range(ROUNDS):
+            for on in ((False, True) if r % 2 == 0 else (True, False)):
+                if on != attached:
+                    toggle(probe, on)
+                    attached = on
+                (with_ if on else without).append(run(WRITES))
+            print(f"round {r + 1}: {without[-1]:.0f} CPU ns/write without the probe, {with_[-1]:.0f} with", flush=True)
+    finally:
+        w.stdin.close()
+        w.wait()
+        stop.set()
+        t.join()
+        probe.close()
+    diff = statistics.median(b - a for a, b in zip(without, with_))
+    return statistics.median(without), statistics.median(with_), diff
+
+
+async def sustained(cid: str) -> dict[str, float]:
+    from shipper.sources.ebpf.source import EbpfSource
+
+    received = 0
+
+    async def emit(batch: list) -> None:
+        nonlocal received
+        received += len(batch)
+
+    registry = ContainerRegistry()
+    src = EbpfSource(EbpfSettings(), emit, registry, mode="on")
+    task = asyncio.create_task(src.run())
+    while not src.ready.is_set():
+        await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+    registry.add(Container(id=cid, name="bench", image=IMAGE, pid=0))
+    await asyncio.sleep(0.3)
+    n = RATE * SECONDS
+    cpu0, t0 = time.process_time(), time.monotonic()
+    took = await asyncio.to_thread(write_paced, cid, n, RATE)
+    deadline = time.monotonic() + 30
+    while received < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    cpu = time.process_time() - cpu0
+    wall = time.monotonic() - t0
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    drops = METRICS.total("logship_ebpf_drops_total")
+    return {"lines": n, "received": received, "writer_s": took, "wall_s": wall, "cpu_s": cpu, "drops": drops,
+            "rate": n / took}
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        sys.exit("bench/ebpf.py needs root (BPF)")
+    cid = start_container()
+    try:
+        base, probed, added = overhead(cid)
+        print(f"100-byte O_APPEND writes: {base:.0f} CPU ns without the probe, {probed:.0f} with, "
+              f"{added:.0f} added (medians of {ROUNDS} paired rounds)")
+        s = asyncio.run(sustained(cid))
+        lost = s["lines"] - s["received"]
+        print(f"sustained: {s['lines']:.0f} lines at {s['rate']:.0f}/s over {s['writer_s']:.1f} s, "
+              f"received {s['received']:.0f} (missing {lost:.0f}), drops {s['drops']:.0f}, "
+              f"consumer {s['cpu_s'] / s['wall_s']:.2f} cores")
+        print(json.dumps({
+            "slowdown": round(added / base, 4),
+            "added_ns_per_write": round(added, 1),
+            "drops": s["drops"] + max(0.0, lost),
+            "consumer_cpu": round(s["cpu_s"] / s["wall_s"], 3),
+            "ns_per_write_without": round(base, 1),
+            "ns_per_write_with": round(probed, 1),
+            "sustained_rate": round(s["rate"]),
+            "lines_missing": lost,
+        }))
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
