@@ -83,6 +83,16 @@ class Probe:
         except KeyError:
             return 0
 
+    def forget_dead(self, alive: Callable[[int], bool]) -> int:
+        """Removes the fd entries of processes that are gone; returns how many."""
+        dead = [k for k in self._fd_state.keys() if not alive(k.tgid)]
+        for k in dead:
+            try:
+                del self._fd_state[k]
+            except KeyError:
+                pass
+        return len(dead)
+
     def forget_fork(self, child: int) -> None:
         try:
             del self._fork_parent[ctypes.c_uint32(child)]

@@ -38,7 +38,8 @@ MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipelin
 BATCH_MAX = 2048  # records per batch
 BATCH_WAIT_NS = 20_000_000  # a batch leaves after this long even when small
 POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wake us: cheaper writes)
-TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
+TICK_NS = 200_000_000
+GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often  # partial-line timeouts and drop counters are looked at this often
 WARN_INTERVAL_S = 60.0
 
 
@@ -49,6 +50,10 @@ class EbpfUnavailable(RuntimeError):
 def realtime_offset_ns() -> int:
     """Add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) to get epoch ns."""
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def pid_alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
 
 
 def container_pids(container_id: str) -> list[int]:
@@ -159,6 +164,7 @@ class EbpfSource:
     # ---- the poll thread ----------------------------------------------------------------
     def _poll_loop(self) -> None:
         next_tick = 0
+        next_gc = time.monotonic_ns() + GC_INTERVAL_NS
         try:
             while not self._stop.is_set():
                 self._run_commands()
@@ -169,6 +175,9 @@ class EbpfSource:
                     self._expire(now)
                     self._count_kernel_drops()
                     next_tick = now + TICK_NS
+                if now >= next_gc:
+                    self._collect()
+                    next_gc = now + GC_INTERVAL_NS
                 if self._batch and (len(self._batch) >= BATCH_MAX or now - self._batch_since >= BATCH_WAIT_NS):
                     self._submit()
             self.probe.consume()
@@ -306,6 +315,15 @@ class EbpfSource:
             for key in [k for k in self.lines.keys() if k[0] == ev.tgid]:
                 self._flush_partial(key)
             self._forget_process(ev.tgid)
+
+    def _collect(self) -> None:
+        """Processes whose exit event was lost (a full ring): forget them, here and in the
+        kernel's fd map, which would otherwise fill up and stop marking new log fds."""
+        for tgid in [t for t in self.table.processes() if not pid_alive(t)]:
+            self._forget_process(tgid)
+        n = self.probe.forget_dead(pid_alive)
+        if n:
+            log.debug("ebpf: forgot %d fd entries of processes gone", n)
 
     def _forget_process(self, tgid: int) -> None:
         for fd in self.table.exit(tgid):

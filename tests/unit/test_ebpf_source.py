@@ -1,0 +1,171 @@
+"""The eBPF source's user-space half on hand-made events (no kernel): fd attribution,
+what goes back to the kernel's fd map, records, drops, and the start-up modes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+
+import pytest
+
+from shipper.config import EbpfSettings
+from shipper.containers import Container, ContainerRegistry
+from shipper.sources.ebpf import events as E
+from shipper.sources.ebpf import source as S
+from shipper.sources.ebpf.diagnose import Facts
+
+CG = 77
+SEND = (5 << 8) | E.FD_SEND
+
+
+class FakeProbe:
+    capture = 4096
+
+    def __init__(self) -> None:
+        self.fds: dict[tuple[int, int], int] = {}
+        self.skipped: list[tuple[int, int, int]] = []
+
+    def set_fd(self, tgid: int, fd: int, value: int) -> None:
+        if value:
+            self.fds[(tgid, fd)] = value
+        else:
+            self.fds.pop((tgid, fd), None)
+
+    def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
+        self.skipped.append((tgid, fd, seen))
+
+    def drops(self) -> list[int]:
+        return [0, 0, 0, 0]
+
+
+def ev(kind, fd=-1, *, tgid=100, tid=None, fdval=0, flags=0, arg1=0, arg2=0, data=b"", comm="sh", ktime=1000, cg=CG):
+    return E.Event(kind, flags, tgid, tid or tgid, fd, fdval, ktime, cg, arg1, arg2, comm if kind == E.WRITE else "",
+                   data)
+
+
+@pytest.fixture
+def src() -> S.EbpfSource:
+    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry())  # type: ignore[arg-type]
+    s.probe = FakeProbe()
+    s._by_cgroup[CG] = Container(id="c" * 64, name="app", image="img")
+    s._offset = 1_700_000_000_000_000_000
+    return s
+
+
+def feed(s: S.EbpfSource, *events: E.Event) -> list:
+    for e in events:
+        s._handlers[e.kind](e)
+    out, s._batch = s._batch, []
+    return out
+
+
+def test_shell_redirect_is_attributed_to_the_file(src):
+    recs = feed(src,
+                ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, arg2=0o2101, data=b"/var/log/app.log"),
+                ev(E.DUP, 10, arg1=1, arg2=E.O_CLOEXEC),
+                ev(E.DUP, 1, arg1=3),
+                ev(E.CLOSE, 3, arg1=3),
+                ev(E.WRITE, 1, fdval=SEND, arg1=6, data=b"line1\n", ktime=5000),
+                ev(E.DUP, 1, arg1=10), ev(E.CLOSE, 10, arg1=10))
+    assert len(recs) == 1
+    r = recs[0]
+    assert (r.message, r.path, r.stream, r.source, r.pid, r.tid, r.comm) == (
+        b"line1", "/var/log/app.log", "file", "ebpf", 100, 100, "sh")
+    assert r.time_ns == src._offset + 5000 and r.container.name == "app"
+    assert src.probe.skipped == []
+    assert src.table.lookup(100, 1) is None  # stdout restored
+
+
+def test_a_file_that_is_no_log_is_skipped_in_the_kernel(src):
+    feed(src, ev(E.OPEN, 4, fdval=SEND, arg1=E.AT_FDCWD, data=b"/etc/passwd"))
+    assert src.probe.skipped == [(100, 4, SEND)]
+    # a dup of it keeps the open's generation: a write through it is skipped too, not shipped
+    assert feed(src, ev(E.DUP, 1, arg1=4), ev(E.WRITE, 1, fdval=SEND, data=b"root:x\n")) == []
+    assert src.probe.skipped[-1] == (100, 1, SEND)
+
+
+def test_lines_of_one_write_get_distinct_ids(src):
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/a.log"))
+    recs = feed(src, ev(E.WRITE, 3, fdval=SEND, data=b"a\nb\nc\n"))
+    assert [r.message for r in recs] == [b"a", b"b", b"c"]
+    assert len({r.doc_id() for r in recs}) == 3 and len({r.time_ns for r in recs}) == 1
+
+
+def test_syslog_connected_or_addressed(src):
+    addr = struct.pack("<H", socket.AF_UNIX) + b"/dev/log\0"
+    recs = feed(src,
+                ev(E.SOCKET, 5, arg1=socket.AF_UNIX, arg2=socket.SOCK_DGRAM),
+                ev(E.CONNECT, 5, arg2=len(addr), data=addr),
+                ev(E.WRITE, 5, fdval=E.FD_SYSLOG, data=b"<155>Nov 20 10:00:00 app: a\nb\n", comm="logger"),
+                ev(E.WRITE, 9, flags=E.WF_SYSLOG_ADDR, data=b"<14>unconnected\0", comm="logger"))
+    assert [(r.stream, r.message, r.path) for r in recs] == [
+        ("syslog", b"<155>Nov 20 10:00:00 app: a\nb", None), ("syslog", b"<14>unconnected", None)]
+    assert recs[0].seq != recs[1].seq
+
+
+def test_fork_hands_log_fds_to_the_child_and_exit_flushes(src):
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/a.log"),
+         ev(E.OPEN, 4, fdval=SEND, arg1=E.AT_FDCWD, data=b"/etc/hosts"),
+         ev(E.FORK, arg1=200))
+    assert src.probe.fds == {(200, 3): E.FD_SEND}  # only log fds go to the kernel map
+    assert feed(src, ev(E.WRITE, 3, tgid=200, fdval=E.FD_SEND, data=b"no newline yet")) == []
+    recs = feed(src, ev(E.EXIT, tgid=200, arg1=1))
+    assert [(r.message, r.pid) for r in recs] == [(b"no newline yet", 200)]
+    assert 200 not in src.table and (200, 3) not in src.probe.fds
+
+
+def test_exec_drops_cloexec_fds_in_the_kernel(src):
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, arg2=E.O_CLOEXEC, data=b"/var/log/a.log"))
+    src.probe.fds[(100, 3)] = SEND
+    feed(src, ev(E.EXEC))
+    assert (100, 3) not in src.probe.fds and src.table.lookup(100, 3) is None
+
+
+def test_partial_lines_time_out(src):
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/a.log"),
+         ev(E.WRITE, 3, fdval=SEND, data=b"half", ktime=10))
+    src._expire(10 + 999_999_999)
+    assert src._batch == []
+    src._expire(10 + 1_000_000_000)
+    assert [r.message for r in src._batch] == [b"half"]
+
+
+def test_drops_are_counted_by_reason(src):
+    recs = feed(src, ev(E.WRITE, 7, fdval=SEND, data=b"x\n"),  # an fd user space never saw opened
+                ev(E.WRITE, 7, fdval=SEND, data=b"x\n", cg=999),  # a cgroup no longer shipped
+                ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/a.log"),
+                ev(E.WRITE, 3, fdval=SEND, flags=E.WF_TRUNCATED, arg1=10000, data=b"cut"))
+    assert src._drops == {"unknown_fd": 1, "unknown_container": 1, "truncated": 1}
+    assert [(r.message, r.truncated) for r in recs] == [(b"cut", True)]
+
+
+def _no_bcc() -> Facts:
+    return Facts(bcc_error="ModuleNotFoundError: No module named 'bcc'", cap_eff=0, tracefs=True, headers=True,
+                 btf=True, release="x")
+
+
+def test_mode_on_fails_with_the_cause(monkeypatch):
+    monkeypatch.setattr(S.Facts, "gather", classmethod(lambda cls: _no_bcc()))
+    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry(), mode="on")  # type: ignore[arg-type]
+    with pytest.raises(S.EbpfUnavailable, match="python3-bpfcc"):
+        asyncio.run(s.run())
+
+
+def test_mode_auto_warns_once_and_keeps_running(monkeypatch, caplog):
+    monkeypatch.setattr(S.Facts, "gather", classmethod(lambda cls: _no_bcc()))
+    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry(), mode="auto")  # type: ignore[arg-type]
+
+    async def go() -> bool:
+        t = asyncio.create_task(s.run())
+        await asyncio.sleep(0.2)
+        running = not t.done()
+        t.cancel()
+        await asyncio.gather(t, return_exceptions=True)
+        return running
+
+    with caplog.at_level(logging.WARNING, logger="logship.ebpf"):
+        assert asyncio.run(go())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "python3-bpfcc" in warnings[0].getMessage()
