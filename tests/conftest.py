@@ -168,6 +168,13 @@ class Shipper:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for_log(self, text: str, timeout: float = 120) -> None:
+        """Until the shipper logs `text` (e.g. "ebpf: probe attached": compiling the probe
+        takes seconds to tens of seconds on a loaded 2-core machine)."""
+        wait_until(lambda: text in self.log() or (self.proc is not None and self.proc.poll() is not None), timeout,
+                   what=f"the shipper to log {text!r}")
+        assert text in self.log(), f"shipper exited before logging {text!r}:\n{self.log()[-3000:]}"
+
     def stop(self, timeout: float = 60) -> int:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0

@@ -172,6 +172,7 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
 @pytest.mark.slow
 def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denied_server, shipper, es, index_prefix):
     s = shipper(LOGSHIP_EBPF="on", LOGSHIP_SNAPSHOT_MESSAGE_REGEX="Database error", LOGSHIP_HTTP_ADDR="127.0.0.1:0")
+    s.wait_for_log("syscall rings:")  # the probe is compiled, attached and its rings are read
     c = start_app(containers, debian_image, denied_server.port, 3.0)
     query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "logship.snapshot.id"}}]}}
     lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 60,
