@@ -190,8 +190,8 @@ class DockerSource:
         ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
         if not follow:
             done_to = ckpt or (self.checkpoints.alive_ns - ALIVE_MARGIN_NS if self.checkpoints else 0)
-            if c.finished_ns and c.finished_ns <= done_to:
-                return  # it stopped before what we already hold
+            if not c.finished_ns or c.finished_ns <= done_to:
+                return  # never ran, or stopped before what we already hold
         window = self.acks.window(cid, ckpt)
         since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
         self.containers.add(c)  # before the first line is read: the eBPF filter follows the registry

@@ -13,6 +13,9 @@ from urllib.parse import urlparse
 import aiohttp
 
 
+READ_BUFSIZE = 256 * 1024
+
+
 class DockerError(RuntimeError):
     pass
 
@@ -30,6 +33,9 @@ class DockerAPI:
             connector=aiohttp.UnixConnector(path=self.socket_path, limit=0),
             base_url="http://docker",
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            # Fewer, larger reads off the socket on the hot path; bounded: at most twice this is
+            # buffered per stream before the transport pauses (backpressure reaches dockerd).
+            read_bufsize=READ_BUFSIZE,
         )
         return self
 
@@ -73,7 +79,8 @@ class DockerAPI:
     def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> Any:
         """The raw log stream (multiplexed frames unless the container has a TTY), with
         Docker's RFC3339Nano timestamp in front of every entry. Use as `async with`."""
-        params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0"}
+        # tail=all said explicitly: without it dockerd 20.10 was measured reading the json-file slower.
+        params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0", "tail": "all"}
         if since_ns:
             params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
         return self.session.get(f"/containers/{cid}/logs", params=params)
