@@ -41,7 +41,7 @@ def test_long_lines_tty_and_bad_bytes(es, index_prefix, shipper, containers, bus
     shipper(LOGSHIP_DOCKER_MAX_LINE_BYTES="100000")
     script = (
         "printf 'x%.0s' $(seq 1 40000); echo;"  # 40000 bytes: three 16 KiB pieces, merged
-        "head -c 300000 /dev/zero | tr '\\0' y; echo;"  # over the bound: cut and flagged
+        "head -c 5242880 /dev/zero | tr '\\0' y; echo;"  # 5 MiB, over the bound: cut and flagged
         "printf 'nul\\000byte\\n'; printf 'bad \\377\\376 utf8\\n'; printf 'cr\\rin\\n';"
         "seq 1 10000 | sed 's/^/burst /';"
         "printf 'no newline at the end'"

@@ -1,0 +1,42 @@
+"""The source's record making: seq within equal timestamps, per stream; acks drive checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shipper.config import DockerSettings
+from shipper.containers import Container, ContainerRegistry
+from shipper.record import Record
+from shipper.sources.docker import DockerSource
+from shipper.sources.docker_stream import Line
+
+C = Container(id="c" * 64, name="n", image="i")
+
+
+def test_seq_numbers_equal_timestamps_per_stream_and_checkpoint_follows_acks(tmp_path):
+    emitted: list[Record] = []
+
+    async def emit(batch: list[Record]) -> None:
+        emitted.extend(batch)
+
+    async def scenario() -> DockerSource:
+        src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        window = src.acks.window(C.id)
+        seq_state: dict = {}
+        await src._emit_lines(C, window, [Line("stdout", 5, b"a"), Line("stdout", 5, b"b"), Line("stderr", 5, b"e"),
+                                          Line("stdout", 0, b"no stamp"), Line("stdout", 6, b"c")], seq_state)
+        await src._emit_lines(C, window, [Line("stdout", 6, b"d")], seq_state)
+        return src
+
+    src = asyncio.run(scenario())
+    assert [(r.message, r.time_ns, r.seq) for r in emitted] == [
+        (b"a", 5, 0), (b"b", 5, 1), (b"e", 5, 0), (b"no stamp", 5, 2), (b"c", 6, 0), (b"d", 6, 1)]
+    assert len({r.doc_id() for r in emitted}) == 6
+    for r in reversed(emitted[1:]):
+        r.on_delivered(r)
+    assert src.checkpoints.get(C.id) == 0  # the first line is not delivered yet
+    emitted[0].on_delivered(emitted[0])
+    assert src.checkpoints.get(C.id) == 6
+    src.close()
+    from shipper.checkpoints import CheckpointStore
+    assert CheckpointStore(tmp_path).get(C.id) == 6
