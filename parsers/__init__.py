@@ -55,6 +55,16 @@ HTTP (access logs, nginx error context): ``source.address``, ``source.port`` (in
 ``http.response.body.bytes`` (int), ``http.request.referrer``,
 ``user_agent.original``.
 
+AWS ALB (``aws.elb``, Filebeat's names): ``aws.elb.type``, ``aws.elb.name``,
+``aws.elb.backend.ip``/``.port``, ``aws.elb.{request,backend,response}_processing_time.sec``
+(float), ``aws.elb.backend.http.response.status_code``, ``http.request.body.bytes``,
+``aws.elb.ssl_cipher``, ``aws.elb.ssl_protocol``, ``aws.elb.target_group.arn``,
+``aws.elb.trace_id`` and ``trace.id``, ``aws.elb.chosen_cert.arn``,
+``aws.elb.matched_rule_priority``, ``event.start`` (request creation, ISO text),
+``aws.elb.action_executed``/``target_port``/``target_status_code`` (lists),
+``aws.elb.redirect_url``, ``aws.elb.error.reason``, ``aws.elb.classification``,
+``aws.elb.classification_reason``, ``aws.elb.conn_trace_id``.
+
 Format-specific (no ECS equivalent): ``apache.error.module``,
 ``nginx.error.connection_id`` (int), ``nginx.error.server``,
 ``nginx.error.upstream``, ``redis.log.role``.
@@ -66,7 +76,7 @@ keys).  JSON values keep their JSON types; logfmt values are strings (bare
 words ``True``).
 
 ``event.dataset`` values: ``syslog.rfc5424``, ``syslog.rfc3164``,
-``apache.access``, ``nginx.access``, ``apache.error``, ``nginx.error``,
+``apache.access``, ``nginx.access``, ``aws.elb``, ``apache.error``, ``nginx.error``,
 ``php.error``, ``redis.log``, ``json``, ``logfmt``, ``python.logging``,
 ``go.log``, ``log4j`` (also Spark/HDFS/ZooKeeper/Hadoop layouts), ``klog``
 (klog and glog), ``android.logcat``, ``unknown`` (message kept, keyword

@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 
 from . import rfc3164, syslog
 from .formats import (
-    access, android, apache_error, golog, json_lines, klog, log4j, logfmt, nginx_error, php, python_logging,
+    access, android, apache_error, aws_alb, golog, json_lines, klog, log4j, logfmt, nginx_error, php, python_logging,
     redis, unknown,
 )
 from .stamp_cache import iso_head
@@ -83,6 +83,10 @@ def _bracket(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dic
 
 def _word(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     c = line[0]
+    if c in "hgw" and line.startswith(aws_alb.TYPES):
+        r = aws_alb.parse(line, st, tz, dt)
+        if r is not None:
+            return r
     if len(line) > 15 and line[3] == " " and line[:3] in MONTHS:
         r = rfc3164.parse(line, st, tz, dt)
         if r is not None:
@@ -141,6 +145,10 @@ def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
                 r = fn(stripped, st, tz, dt)  # type: ignore[operator]
                 if r is not None:
                     return r
+    if line[0] in json_lines.VALUE_FIRST and line[-1] in json_lines.VALUE_LAST:  # "[1, 2]", "42", "true"
+        r = json_lines.parse_value(line, st, tz, dt)
+        if r is not None:
+            return r
     return unknown.parse(line, st, tz, dt)
 
 
@@ -169,6 +177,7 @@ HINTS: dict[str, object] = {
     "apache.access": _access_as("apache.access"),
     "nginx.access": _access_as("nginx.access"),
     "apache.error": apache_error.parse,
+    "aws.elb": aws_alb.parse,
     "nginx.error": nginx_error.parse,
     "php.error": php.parse,
     "redis.log": redis.parse,

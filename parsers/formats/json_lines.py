@@ -1,7 +1,9 @@
 """JSON lines (one object per line); see :mod:`._structured` for the key mapping.
 
-A line that starts with ``{`` but does not decode to an object is recognised
-but broken: message-only with ``logship.parse_error``."""
+A line that does not decode is recognised but broken: message-only with
+``logship.parse_error``.  A line that decodes to an array or a scalar
+(``[1, 2]``, ``"text"``, ``42``, ``true``, ``null``) is valid JSON without
+keys: kept whole as ``message`` (dataset ``json``, level from keywords)."""
 
 from __future__ import annotations
 
@@ -17,17 +19,28 @@ except ImportError:  # pragma: no cover
     from json import loads as _loads, JSONDecodeError as _JSONError  # type: ignore[assignment]
 
 
+# First/last characters a JSON array or scalar line can have.
+VALUE_FIRST = frozenset('["-0123456789tfn')
+VALUE_LAST = frozenset(']"0123456789el')
+
+
+def parse_value(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+    """A whole line that is a JSON array or scalar; None if it does not decode."""
+    try:
+        obj = _loads(line)
+    except (_JSONError, ValueError, TypeError, RecursionError):
+        return None
+    return None if isinstance(obj, dict) else parse(line, source_time, tz, dt)
+
+
 def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
     out: dict = {"message": line, "event.dataset": "json"}
     try:
         obj = _loads(line)
     except (_JSONError, ValueError, TypeError, RecursionError) as e:
         obj = None
-        err = f"json: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
-    else:
-        err = "json: not an object"
+        out["logship.parse_error"] = f"json: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
     if not isinstance(obj, dict):
-        out["logship.parse_error"] = err
         apply_source_time(out, source_time, tz, dt)
         lvl = levels.heuristic(line)
         if lvl is not None:

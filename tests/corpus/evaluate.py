@@ -210,7 +210,7 @@ def _none_dash(v):
 def _check_app(fmt: str, e: dict, out: dict) -> list[str]:
     """Field checks per format (expected keys are the sources' own names)."""
     checks: list[tuple[str, object, object]] = []
-    ts_want = e.get("timestamp") or e.get("timestamp_utc")
+    ts_want = (e.get("timestamp") or e.get("timestamp_utc")) if isinstance(e, dict) else None
     if ts_want is not None and not _eq_time(out, ts_want):
         checks.append(("timestamp", ts_want, out.get("@timestamp")))
     if fmt.startswith("apache_"):
@@ -275,6 +275,13 @@ def _check_app(fmt: str, e: dict, out: dict) -> list[str]:
                        ("message", "message"), ("procid", "process.pid")):
             if e[k] != out.get(key):
                 checks.append((k, e[k], out.get(key)))
+    elif fmt == "json" and not isinstance(e, dict):  # array / scalar: the line is the message
+        if out.get("message") != out.get("event.original", out.get("message")) or "logship.parse_error" in out:
+            checks.append(("value", e, out.get("message")))
+        elif json.loads(out["message"]) != e:
+            checks.append(("value", e, out.get("message")))
+    elif fmt == "aws_alb":
+        checks += _check_alb(e, out)
     elif fmt in ("json", "logfmt", "key_value"):
         ns = "json." if fmt == "json" else "logfmt."
         flat = e
@@ -295,6 +302,48 @@ def _check_app(fmt: str, e: dict, out: dict) -> list[str]:
     else:
         return ["no parser for this format"]
     return [f"{k}: want {w!r} got {g!r}" for k, w, g in checks]
+
+
+# parse_aws_alb_log key (VRL) -> our field; None values must be absent.
+_ALB_FIELDS = {
+    "type": "aws.elb.type", "elb": "aws.elb.name", "request_processing_time": "aws.elb.request_processing_time.sec",
+    "target_processing_time": "aws.elb.backend_processing_time.sec",
+    "response_processing_time": "aws.elb.response_processing_time.sec", "received_bytes": "http.request.body.bytes",
+    "sent_bytes": "http.response.body.bytes", "request_method": "http.request.method", "request_url": "url.original",
+    "user_agent": "user_agent.original", "ssl_cipher": "aws.elb.ssl_cipher", "ssl_protocol": "aws.elb.ssl_protocol",
+    "target_group_arn": "aws.elb.target_group.arn", "trace_id": "aws.elb.trace_id", "domain_name": "url.domain",
+    "chosen_cert_arn": "aws.elb.chosen_cert.arn", "matched_rule_priority": "aws.elb.matched_rule_priority",
+    "request_creation_time": "event.start", "redirect_url": "aws.elb.redirect_url",
+    "error_reason": "aws.elb.error.reason", "target_port_list": "aws.elb.target_port",
+    "target_status_code_list": "aws.elb.target_status_code", "classification": "aws.elb.classification",
+    "classification_reason": "aws.elb.classification_reason", "traceability_id": "aws.elb.conn_trace_id",
+}
+
+
+def _check_alb(e: dict, out: dict) -> list[tuple]:
+    checks = []
+    for k, key in _ALB_FIELDS.items():
+        want = None if e.get(k) in ([], -1.0) else e.get(k)  # VRL's "-" list / "-1" time: Filebeat leaves them out
+        if k in e and want != out.get(key):
+            checks.append((k, e[k], out.get(key)))
+    for k, key in (("elb_status_code", "http.response.status_code"),
+                   ("target_status_code", "aws.elb.backend.http.response.status_code")):
+        got = out.get(key)
+        if e.get(k) != (None if got is None else str(got)):
+            checks.append((k, e.get(k), got))
+    want = e.get("actions_executed")
+    if (want.split(",") if want else None) != out.get("aws.elb.action_executed"):
+        checks.append(("actions_executed", want, out.get("aws.elb.action_executed")))
+    client = f"{out.get('source.address')}:{out.get('source.port')}"
+    if e.get("client_host") != client:
+        checks.append(("client_host", e.get("client_host"), client))
+    target = out.get("aws.elb.backend.ip")
+    target = None if target is None else f"{target}:{out.get('aws.elb.backend.port')}"
+    if e.get("target_host") != target:
+        checks.append(("target_host", e.get("target_host"), target))
+    if e.get("request_protocol") != (None if "http.version" not in out else "HTTP/" + out["http.version"]):
+        checks.append(("request_protocol", e.get("request_protocol"), out.get("http.version")))
+    return checks
 
 
 EXPECTED_DATASET = {

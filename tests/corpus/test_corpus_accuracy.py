@@ -53,8 +53,8 @@ def test_multiline_grouping_matches_fluent_bit():
 # format -> minimum valid rows fully right (measured), invalid rows must never be silently accepted
 APP_FLOORS = {
     "apache_combined": 3, "apache_common": 2, "apache_error": 4, "nginx_combined": 3, "nginx_main": 5,
-    "nginx_ingress_upstreaminfo": 4, "nginx_access": 7, "nginx_error": 7, "redis": 23, "json": 4,
-    "logfmt": 8, "klog": 2, "glog": 3, "linux_auth_syslog": 1,
+    "nginx_ingress_upstreaminfo": 4, "nginx_access": 7, "nginx_error": 7, "redis": 23, "json": 9,
+    "logfmt": 8, "klog": 2, "glog": 3, "linux_auth_syslog": 1, "aws_alb": 15,
 }
 
 
