@@ -160,7 +160,11 @@ def latency(url: str, base: ElasticsearchSettings) -> float:
     req(f"{url}/{prefix}-*", "DELETE")
     req(f"{url}/_index_template/{prefix}-*", "DELETE")
     lat.sort()
-    return lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+    if not lat:
+        return float("nan")
+    print(f"latency over {len(lat)} lines: p50 {lat[len(lat) // 2]:.2f} s, p99 {lat[int(len(lat) * 0.99) - 1]:.2f} s, "
+          f"max {lat[-1]:.2f} s", flush=True)
+    return lat[int(len(lat) * 0.99) - 1]
 
 
 def main() -> None:
@@ -188,12 +192,13 @@ def main() -> None:
             sink = n / asyncio.run(sink_run(s_sink, recs, docs=docs))[0]
             if run >= 0:
                 sink_rates.append(sink), loader_rates.append(loader)
+            else:  # measured on the warm ES, before the throughput runs leave merges behind
+                p99 = latency(url, ElasticsearchSettings(url=(url,)))
             print(f"run {run}: sink {sink:,.0f} docs/s, loader {loader:,.0f} docs/s "
                   f"(loader: {len(bodies)} bodies of ~{len(bodies[0]) >> 20} MiB)", flush=True)
             for p in (p_sink, p_load):
                 req(f"{url}/{p}-*", "DELETE")
                 req(f"{url}/_index_template/{p}-*", "DELETE")
-        p99 = latency(url, ElasticsearchSettings(url=(url,)))
         docs, loader = statistics.median(sink_rates), statistics.median(loader_rates)
         print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%}; "
               f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
