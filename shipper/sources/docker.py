@@ -199,34 +199,34 @@ class DockerSource:
                  c.name, cid[:12], c.image, since)
         empty_ends = 0
         try:
-            async with (self._catch_up if not follow else contextlib.nullcontext()):
-                while True:
-                    try:
+            while True:
+                try:
+                    async with (self._catch_up if not follow else contextlib.nullcontext()):
                         decoder, read = await self._read(api, c, window, since, follow)
-                        if not follow:
-                            await self._emit_lines(c, window, decoder.flush(), {})
-                            break
-                        fresh = await self._inspect_or_none(api, cid)
-                    except _TRANSIENT as exc:
-                        # A torn stream: read again from the newest line we have. If the daemon
-                        # itself is gone, the event loop's reconnect cancels us and re-lists.
-                        METRICS.count("logship_docker_stream_errors_total")
-                        log.warning("docker: stream of %s broke (%s); re-reading", c.name, exc or type(exc).__name__)
-                        since = self._last_seen.get(cid, since)
-                        await asyncio.sleep(1.0)
-                        continue
-                    if fresh is None or not fresh.running:
-                        await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
-                        break
-                    # Running, yet its stream ended: restarted meanwhile, or a stalled stream.
-                    # Partial lines are dropped here: the re-read from the last whole line has them.
-                    METRICS.count("logship_docker_reattach_total")
-                    if fresh.pid != c.pid:
-                        c.pid = fresh.pid
-                        self.containers.add(c)
+                    fresh = await self._inspect_or_none(api, cid)
+                except _TRANSIENT as exc:
+                    # A torn stream: read again from the newest line we have. If the daemon
+                    # itself is gone, the event loop's reconnect cancels us and re-lists.
+                    METRICS.count("logship_docker_stream_errors_total")
+                    log.warning("docker: stream of %s broke (%s); re-reading", c.name, exc or type(exc).__name__)
                     since = self._last_seen.get(cid, since)
-                    empty_ends = 0 if read else empty_ends + 1
-                    await asyncio.sleep(min(0.05 * 2 ** empty_ends, 5.0) if empty_ends else 0)
+                    await asyncio.sleep(1.0)
+                    continue
+                if fresh is None or not fresh.running:
+                    await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
+                    break
+                # Running, yet its stream ended: restarted meanwhile (also during a catch-up
+                # read), or a stalled stream. Partial lines are dropped here: the re-read from
+                # the newest whole line has them.
+                if follow:
+                    METRICS.count("logship_docker_reattach_total")
+                follow = True
+                if fresh.pid != c.pid:
+                    c.pid = fresh.pid
+                    self.containers.add(c)
+                since = self._last_seen.get(cid, since)
+                empty_ends = 0 if read else empty_ends + 1
+                await asyncio.sleep(min(0.05 * 2 ** empty_ends, 5.0) if empty_ends else 0)
         except StreamRefused:
             pass
         finally:
