@@ -8,15 +8,15 @@ median of 3 alternating runs after a warm-up. Latency: records written at 5k lin
 flush 1 s, refresh 1 s); a poller counts searchable documents every 50 ms; a line's
 write-to-searchable latency is the first poll whose count covers its position.
 
-Runs on a private Elasticsearch (port 9253, started and stopped here) unless
-LOGSHIP_BENCH_ES_URL names one. Last line: JSON {docs_per_s, loader_docs_per_s, ratio, p99_latency_s}.
+Runs on a private Elasticsearch (port 9253, started and stopped here). Also measured: elasticsearch-py's async streaming bulk helper
+on the same documents (the alternative to the lean writer). Last line: JSON {docs_per_s,
+loader_docs_per_s, ratio, p99_latency_s, es_py_helper_docs_per_s}.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import sys
 import threading
@@ -109,6 +109,30 @@ async def loader_run(url: str, bodies: list[bytes], n: int, concurrency: int) ->
         return time.perf_counter() - t0
 
 
+async def client_run(url: str, prefix: str, recs: list[Record], docs: list[dict], concurrency: int) -> float:
+    """The alternative: elasticsearch-py's async client and its streaming bulk helper
+    (per-item results kept, as the sink needs), `concurrency` helpers over slices."""
+    from elasticsearch import AsyncElasticsearch
+    from elasticsearch.helpers import async_streaming_bulk
+
+    sink = ElasticsearchSink(ElasticsearchSettings(index_prefix=prefix))
+    es = AsyncElasticsearch(url, request_timeout=120)
+
+    async def one(part: range) -> None:
+        actions = ({"_op_type": "create", "_index": sink.index_name(recs[i].time_ns).decode(), "_id": recs[i].doc_id(),
+                    "_source": docs[i]} for i in part)
+        async for ok, item in async_streaming_bulk(es, actions, chunk_size=5000, max_chunk_bytes=5 << 20,
+                                                   raise_on_error=False, raise_on_exception=False):
+            assert ok, item
+
+    t0 = time.perf_counter()
+    step = len(recs) // concurrency + 1
+    await asyncio.gather(*(one(range(k, min(k + step, len(recs)))) for k in range(0, len(recs), step)))
+    took = time.perf_counter() - t0
+    await es.close()
+    return took
+
+
 def prebuilt_bodies(settings: ElasticsearchSettings, recs: list[Record], docs: list[dict]) -> list[bytes]:
     """~5 MB bodies (bytes bound only) of the same documents."""
     sink = ElasticsearchSink(settings)
@@ -168,21 +192,20 @@ def latency(url: str, base: ElasticsearchSettings) -> float:
 
 
 def main() -> None:
-    url = os.environ.get("LOGSHIP_BENCH_ES_URL", "")
-    private = None
-    if not url:
-        private = PrivateES(9253)
-        print("starting a private Elasticsearch on 9253 ...", flush=True)
-        private.start()
-        url = private.url
+    private = PrivateES(9253)
+    print("starting a private Elasticsearch on 9253 ...", flush=True)
+    private.start()
+    url = private.url
     try:
-        sink_rates, loader_rates = [], []
+        sink_rates, loader_rates, client_rates = [], [], []
         for run in range(-1, 3):  # run -1 warms ES up (JIT, first indices) and is not counted
             t0 = time.time_ns()
-            p_sink, p_load = f"bench-s{run}-{uuid.uuid4().hex[:6]}", f"bench-l{run}-{uuid.uuid4().hex[:6]}"
+            tag = uuid.uuid4().hex[:6]
+            p_sink, p_load, p_client = f"bench-s{run}-{tag}", f"bench-l{run}-{tag}", f"bench-c{run}-{tag}"
             s_sink = ElasticsearchSettings(url=(url,), index_prefix=p_sink)
             s_load = ElasticsearchSettings(url=(url,), index_prefix=p_load)
-            setup_indices(s_sink), setup_indices(s_load)
+            for p in (p_sink, p_load, p_client):
+                setup_indices(ElasticsearchSettings(url=(url,), index_prefix=p))
             n = N if run >= 0 else N // 4
             recs = lines(n, t0)
             enrich = Enricher("benchhost")
@@ -190,23 +213,25 @@ def main() -> None:
             bodies = prebuilt_bodies(s_load, recs, docs)
             loader = n / asyncio.run(loader_run(url, bodies, n, s_load.concurrency))
             sink = n / asyncio.run(sink_run(s_sink, recs, docs=docs))[0]
+            client = n / asyncio.run(client_run(url, p_client, recs, docs, s_load.concurrency))
             if run >= 0:
-                sink_rates.append(sink), loader_rates.append(loader)
+                sink_rates.append(sink), loader_rates.append(loader), client_rates.append(client)
             else:  # measured on the warm ES, before the throughput runs leave merges behind
                 p99 = latency(url, ElasticsearchSettings(url=(url,)))
-            print(f"run {run}: sink {sink:,.0f} docs/s, loader {loader:,.0f} docs/s "
+            print(f"run {run}: sink {sink:,.0f} docs/s, elasticsearch-py helper {client:,.0f} docs/s, loader {loader:,.0f} docs/s "
                   f"(loader: {len(bodies)} bodies of ~{len(bodies[0]) >> 20} MiB)", flush=True)
-            for p in (p_sink, p_load):
+            for p in (p_sink, p_load, p_client):
                 req(f"{url}/{p}-*", "DELETE")
                 req(f"{url}/_index_template/{p}-*", "DELETE")
-        docs, loader = statistics.median(sink_rates), statistics.median(loader_rates)
-        print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%}; "
+        docs, loader, client = (statistics.median(x) for x in (sink_rates, loader_rates, client_rates))
+        print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%} "
+              f"(elasticsearch-py async helper: {client:,.0f} docs/s); "
               f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
         print(json.dumps({"docs_per_s": round(docs), "loader_docs_per_s": round(loader),
-                          "ratio": round(docs / loader, 3), "p99_latency_s": round(p99, 3)}))
+                          "ratio": round(docs / loader, 3), "p99_latency_s": round(p99, 3),
+                          "es_py_helper_docs_per_s": round(client)}))
     finally:
-        if private:
-            private.stop()
+        private.stop()
 
 
 if __name__ == "__main__":

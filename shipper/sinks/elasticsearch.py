@@ -107,6 +107,13 @@ class _Hosts:
         self._dead_until[i] = 0.0
 
 
+def redact_url(url: str) -> str:
+    """The URL without its `user:password@` part, for logs and errors."""
+    scheme, sep, rest = url.partition("://")
+    host, at, tail = rest.partition("@")
+    return f"{scheme}{sep}***@{tail}" if at and "/" not in host else url
+
+
 def ssl_context(s: ElasticsearchSettings) -> ssl_mod.SSLContext | None:
     if not (s.ca_file or not s.verify_certs):
         return None
@@ -166,9 +173,10 @@ class ElasticsearchSink:
 
     async def _check_access(self) -> None:
         assert self._session is not None
-        for url in self._hosts.urls:
+        for raw_url in self._hosts.urls:
+            url = redact_url(raw_url)
             try:
-                async with self._session.get(url + "/_cluster/health") as r:
+                async with self._session.get(raw_url + "/_cluster/health") as r:
                     if r.status in (401, 403):
                         raise ElasticsearchStartError(
                             f"elasticsearch at {url} answered {r.status}: check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD "

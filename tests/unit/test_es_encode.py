@@ -7,7 +7,7 @@ import orjson
 from shipper.config import ElasticsearchSettings
 from shipper.sinks.deadletter import deadletter_item
 from shipper.sinks.es_setup import TEMPLATE_PROVIDERS, index_templates
-from shipper.sinks.elasticsearch import ElasticsearchSink, _Hosts
+from shipper.sinks.elasticsearch import ElasticsearchSink, _Hosts, redact_url
 
 ITEM = (b'{"create":{"_index":"pfx-2026.11.20","_id":"abc"}}\n'
         b'{"@timestamp":"2026-11-20T10:00:00.000000001Z","message":"hello","log.level":{"a":1},"container.id":"c1"}\n')
@@ -59,3 +59,8 @@ def test_hosts_round_robin_skips_dead():
     assert 1 not in {h.pick() for _ in range(6)}
     h.ok(1)
     assert 1 in {h.pick() for _ in range(3)}
+
+
+def test_urls_in_logs_lose_their_credentials():
+    assert redact_url("https://u:pw@es:9200/x") == "https://***@es:9200/x"
+    assert redact_url("http://es:9200/a@b") == "http://es:9200/a@b"
