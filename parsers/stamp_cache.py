@@ -147,19 +147,21 @@ class YearlessCache(dict):
 def yearless_at(
     e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None, dt: bool
 ) -> tuple[datetime | None, int] | None:
-    """``build_yearless()`` for a cached month/day/hour/minute: the common case
-    (this year's stamp, not in the future) from the cache, the rest by it."""
+    """``build_yearless()`` for a cached month/day/hour/minute: the same candidate
+    years in the same order, each minute validated once; what none of them
+    settles (e.g. Feb 29 far from a leap year) goes to ``build_yearless``."""
     ref = reference_epoch(source_time)
     ry, ref_mo = _year_month_of(ref)
-    if not (e[0] == 1 and ref_mo == 12):  # else: next year is possible, the general rule
-        years = e[4]
-        m = years.get(ry, _MISSING)
+    limit = (ref + 86400) * 1_000_000_000
+    years = e[4]
+    for y in ((ry + 1, ry, ry - 1) if (e[0] == 1 and ref_mo == 12) else (ry, ry - 1)):
+        m = years.get(y, _MISSING)
         if m is _MISSING:
-            m = minute(ry, e[0], e[1], e[2], e[3])
+            m = minute(y, e[0], e[1], e[2], e[3])
             if len(years) < 16:
-                years[ry] = m
+                years[y] = m
         if m is not None:
             r = at(m, s, ns, tz, dt)
-            if r is not None and r[1] <= (ref + 86400) * 1_000_000_000:
+            if r is not None and r[1] <= limit:
                 return r
     return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref, dt)

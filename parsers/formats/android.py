@@ -7,6 +7,7 @@ import re
 from datetime import datetime, tzinfo
 
 from .. import levels
+from ..stamp_cache import YearlessCache, yearless_at
 from ..timestamps import frac_to_ns, set_yearless
 
 _RX = re.compile(
@@ -16,7 +17,41 @@ _RX = re.compile(
 )
 
 
+_AFTER_STAMP = re.compile(r"\.([0-9]{3,6}) +([0-9]+) +([0-9]+) ([VDIWEFA]) (.*?) *: (.*)", re.S)
+
+
+def _minute(k: str) -> tuple[int, int, int, int] | None:
+    # "MM-DD hh:mm"
+    if k[2] == "-" and k[5] == " " and k[8] == ":" and k.isascii() and (k[:2] + k[3:5] + k[6:8] + k[9:11]).isdigit():
+        return int(k[:2]), int(k[3:5]), int(k[6:8]), int(k[9:11])
+    return None
+
+
+_MINUTES = YearlessCache(_minute)
+
+
 def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+    """Cached-minute fast path; any line it is unsure of takes the general one."""
+    e = _MINUTES[line[:11]] if len(line) > 14 else None
+    ss = line[12:14]
+    if e is None or line[11] != ":" or not (ss.isdigit() and ss.isascii()):
+        return _parse_general(line, source_time, tz, dt)
+    m = _AFTER_STAMP.match(line, 14)
+    if m is None:
+        return None
+    frac, pid, tid, lv, tag, msg = m.groups()
+    r = yearless_at(e, int(ss), frac_to_ns(frac), tz, source_time, dt)
+    if r is None:
+        return None
+    out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line, "@timestamp": r[0],
+                 "logship.timestamp_ns": r[1], "log.level": levels.normalize(lv) or "info",
+                 "process.pid": int(pid), "process.thread.id": int(tid)}
+    if tag:
+        out["log.logger"] = tag
+    return out
+
+
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None

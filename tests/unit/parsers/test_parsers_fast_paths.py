@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings, strategies as st
 
 from parsers import detect, rfc3164
-from parsers.formats import log4j
+from parsers.formats import android, log4j
 
 UTC = timezone.utc
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30)), ZoneInfo("Europe/Paris")])
@@ -118,3 +118,16 @@ def test_possessive_tail_same_groups(text, tail):
     for s in (" INFO " + text, tail + text, " ERROR [t] " + text, text):
         old, new = OLD_TAIL.match(s), log4j.TAIL.match(s)
         assert (old and (old.groups(), old.end())) == (new and (new.groups(), new.end())), s
+
+
+@st.composite
+def logcat_line(draw):
+    frac = draw(st.sampled_from([".811", ".8", ".123456", ".1234567", ""]))
+    tail = draw(st.sampled_from(["  1702  2395 D WindowManager: m", " 1 2 X t: m", "  1  2 E : m", " 1 2 I t:m", ""]))
+    return f"{draw(two(0, 13))}-{draw(two(0, 32))} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{frac}{tail}"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(logcat_line(), ZONES, REFS, st.booleans())
+def test_logcat_fast_path_equals_general(line, tz, ref, dt):
+    assert call(android.parse, line, ref, tz, dt) == call(android._parse_general, line, ref, tz, dt)
