@@ -35,8 +35,9 @@ class FdTable:
 
     # ---- queries ----------------------------------------------------------------------
     def lookup(self, tgid: int, fd: int) -> str | None:
-        entry = self._procs.get(tgid, {}).get(fd)
-        return entry[0] if entry else None
+        fds = self._procs.get(tgid)
+        entry = fds.get(fd) if fds is not None else None
+        return entry[0] if entry is not None else None
 
     def fds(self, tgid: int) -> dict[int, str]:
         return {fd: e[0] for fd, e in self._procs.get(tgid, {}).items()}

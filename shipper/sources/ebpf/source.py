@@ -52,6 +52,15 @@ def realtime_offset_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
+def raise_priority(nice: int = -10) -> None:
+    """For the calling thread only. The kernel ring is the one place lines can be lost:
+    under CPU contention its consumer must not wait behind the writers it keeps up with."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:  # not permitted (no CAP_SYS_NICE): the default priority still works
+        log.debug("ebpf: could not raise the poll thread's priority", exc_info=True)
+
+
 def pid_alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
@@ -163,6 +172,7 @@ class EbpfSource:
 
     # ---- the poll thread ----------------------------------------------------------------
     def _poll_loop(self) -> None:
+        raise_priority()
         next_tick = 0
         next_gc = time.monotonic_ns() + GC_INTERVAL_NS
         try:
@@ -236,6 +246,7 @@ class EbpfSource:
             self._drops["truncated"] += 1
         desc = self.table.lookup(ev.tgid, ev.fd)
         if ev.flags & E.WF_SYSLOG_ADDR or desc == DEV_LOG or (desc is None and ev.fdval & 0xFF == E.FD_SYSLOG):
+            # (one datagram, or one write to a stream socket, is one message)
             msg = syslog_message(ev.data)
             if msg:
                 self._add(Record(message=msg, time_ns=ev.ktime + self._offset, stream=SYSLOG, container=c,
@@ -249,22 +260,26 @@ class EbpfSource:
             self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)  # e.g. a dup of a non-log file: stop sending it
             return
         key = (ev.tgid, desc)
-        self._writer[key] = (c, ev.tid, ev.comm)
-        before = self.lines.overflows
         lines = self.lines.feed(key, ev.data, ev.ktime, truncated)
-        if self.lines.overflows != before:
-            self._drops["partial_overflow"] += self.lines.overflows - before
+        if self.lines.overflows:
+            self._drops["partial_overflow"] += self.lines.overflows
+            self.lines.overflows = 0
         if lines:
             self._add_lines(c, ev.tgid, ev.tid, ev.comm, desc, lines)
-        if key not in self.lines:
-            self._writer.pop(key, None)
+        if key in self.lines:  # a partial line waits: remember who wrote it for its flush
+            self._writer[key] = (c, ev.tid, ev.comm)
 
     def _add_lines(self, c: Container, tgid: int, tid: int, comm: str, path: str,
                    lines: list[tuple[bytes, int, bool]]) -> None:
-        off = self._offset
+        off, add, seq_key = self._offset, self._batch.append, (c.id, path)
+        if not self._batch:
+            self._batch_since = time.monotonic_ns()
+        seq = self._seq.get(seq_key, 0)
         for data, t, trunc in lines:
-            self._add(Record(message=data, time_ns=t + off, stream=FILE, container=c, seq=self._next_seq(c.id, path),
-                             source="ebpf", pid=tgid, tid=tid, comm=comm, path=path, truncated=trunc))
+            add(Record(message=data, time_ns=t + off, stream=FILE, container=c, seq=seq, source="ebpf", pid=tgid,
+                       tid=tid, comm=comm, path=path, truncated=trunc))
+            seq += 1
+        self._seq[seq_key] = seq
 
     def _next_seq(self, container_id: str, path: str) -> int:
         # Unique per (container, path) for this run: lines of one write share their time.
