@@ -18,7 +18,9 @@ from .timestamps import (
     reference_epoch,
 )
 
-_LIMIT = 65536  # entries per cache: arbitrary input must not grow memory without bound
+# Entries per cache (~3 days of distinct minutes).  When full, a cache starts
+# over: junk input cannot grow memory, nor lock the live minutes out for good.
+_LIMIT = 4096
 
 Minute = tuple  # (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
 
@@ -41,8 +43,9 @@ class MinuteCache(dict):
     def __missing__(self, key: str) -> Minute | None:
         f = self._fields(key)
         value = None if f is None else minute(*f)
-        if len(self) < _LIMIT:
-            self[key] = value
+        if len(self) >= _LIMIT:
+            self.clear()
+        self[key] = value
         return value
 
 
@@ -83,8 +86,9 @@ class _Zones(dict):
             zone = offset_tz(key, UTC)
         except ValueError:
             zone = None
-        if len(self) < 4096:
-            self[key] = zone
+        if len(self) >= _LIMIT:
+            self.clear()
+        self[key] = zone
         return zone
 
 
@@ -139,8 +143,9 @@ class YearlessCache(dict):
     def __missing__(self, key: str) -> tuple | None:
         f = self._fields(key)
         value = None if f is None else (*f, {})
-        if len(self) < _LIMIT:
-            self[key] = value
+        if len(self) >= _LIMIT:
+            self.clear()
+        self[key] = value
         return value
 
 

@@ -62,8 +62,9 @@ def _days(y: int, m: int, d: int) -> int | None:
     except KeyError:
         pass
     days = days_from_civil(y, m, d) if 1 <= y <= 9999 and valid_date(y, m, d) else None
-    if len(_DAYS) < 65536:  # bounded: arbitrary input must not grow it forever
-        _DAYS[key] = days
+    if len(_DAYS) >= 16384:  # bounded: arbitrary input must not grow it forever
+        _DAYS.clear()
+    _DAYS[key] = days
     return days
 
 

@@ -131,3 +131,14 @@ def logcat_line(draw):
 @given(logcat_line(), ZONES, REFS, st.booleans())
 def test_logcat_fast_path_equals_general(line, tz, ref, dt):
     assert call(android.parse, line, ref, tz, dt) == call(android._parse_general, line, ref, tz, dt)
+
+
+def test_caches_stay_bounded_and_right_after_junk():
+    from parsers import stamp_cache
+
+    good = "2024-05-06 07:08:09,123 INFO [main] a.b.C: m"
+    want = detect._iso_prefixed_general(good, None, UTC, True)
+    for i in range(stamp_cache._LIMIT * 2 + 7):
+        detect._iso_prefixed(f"{i:04d}-99-99 99:{i % 100:02d}:00 junk", None, UTC, True)
+        assert len(stamp_cache.ISO_MINUTES) <= stamp_cache._LIMIT
+    assert norm(detect._iso_prefixed(good, None, UTC, True)) == norm(want)
