@@ -192,12 +192,7 @@ async def sustained(cid: str) -> dict[str, float]:
         received += len(batch)
 
     registry = ContainerRegistry()
-    src = EbpfSource(EbpfSettings(), emit, registry, mode="on")
-    task = asyncio.create_task(src.run())
-    while not src.ready.is_set():
-        await asyncio.sleep(0.05)
-        if task.done():
-            task.result()
+    task = await EbpfSource(EbpfSettings(), emit, registry, mode="on").start()
     registry.add(Container(id=cid, name="bench", image=IMAGE, pid=0))
     await asyncio.sleep(0.3)
     n = RATE * SECONDS

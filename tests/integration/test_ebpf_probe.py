@@ -108,12 +108,7 @@ def test_writev_and_the_syslog_send_shapes(bpf_ready, containers, debian_image):
 
     async def scenario() -> None:
         registry = ContainerRegistry()
-        src = EbpfSource(EbpfSettings(), emit, registry, mode="on")
-        task = asyncio.create_task(src.run())
-        while not src.ready.is_set():
-            await asyncio.sleep(0.05)
-            if task.done():
-                task.result()
+        task = await EbpfSource(EbpfSettings(), emit, registry, mode="on").start()
         c = containers(debian_image, ["python3", "-c", WRITER], network_mode="none")
         registry.add(Container(id=c.id, name=c.name, image=debian_image))
         deadline = time.monotonic() + 30

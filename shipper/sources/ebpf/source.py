@@ -146,6 +146,15 @@ class EbpfSource:
             await asyncio.shield(asyncio.to_thread(thread.join))
             self.probe.close()
 
+    async def start(self) -> "asyncio.Task[None]":
+        """run() as a task, returned once the probe is attached (or raising why it could not)."""
+        task = asyncio.create_task(self.run(), name="ebpf-source")
+        while not self.ready.is_set():
+            await asyncio.sleep(0.05)
+            if task.done():
+                task.result()
+        return task
+
     def _load(self) -> Any:
         from shipper.sources.ebpf.loader import Probe
         return Probe(self_tgid=self.self_tgid, capture_bytes=self.settings.capture_bytes,
