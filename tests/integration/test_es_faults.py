@@ -67,9 +67,10 @@ def writer(seconds: int) -> tuple[list[str], int]:
 def test_es_down_60s_at_5k_lines_per_s(es_private, index_prefix, shipper, containers, busybox):  # noqa: F811
     from elasticsearch import Elasticsearch
     es = Elasticsearch(es_private.url, request_timeout=120)
-    s = shipper(LOGSHIP_ES_URL=es_private.url, LOGSHIP_SPOOL_AFTER_S="2", LOGSHIP_ES_TIMEOUT_S="10")
+    name = f"outage-{index_prefix}"  # only this container is shipped: others' tests must not load this one
+    s = shipper(LOGSHIP_ES_URL=es_private.url, LOGSHIP_SPOOL_AFTER_S="2", LOGSHIP_DOCKER_INCLUDE=name)
     cmd, n = writer(80)
-    c = containers(busybox, cmd)
+    c = containers(busybox, cmd, name=name)
     q = {"term": {"container.id": c.id}}
     try:
         wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 60, what="lines flowing")
@@ -94,15 +95,16 @@ def test_es_down_60s_at_5k_lines_per_s(es_private, index_prefix, shipper, contai
 
 @pytest.mark.slow
 def test_shipper_sigkilled_mid_bulk(es, index_prefix, shipper, containers, busybox):
-    s = shipper()
+    name = f"sigkill-{index_prefix}"
+    s = shipper(LOGSHIP_DOCKER_INCLUDE=name)
     n = 200_000
-    c = containers(busybox, ["sh", "-c", f"seq 1 {n} | sed 's/^/seq /'"])
+    c = containers(busybox, ["sh", "-c", f"seq 1 {n} | sed 's/^/seq /'"], name=name)
     q = {"term": {"container.id": c.id}}
     wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 30_000, 120, interval=0.1, what="lines flowing")
     s.kill()  # SIGKILL: bulks in flight, acks and checkpoints not written
     killed_at = count_docs(es, f"{index_prefix}-*", q)
     assert killed_at < n, "the kill came too late to test anything"
-    shipper()
+    shipper(LOGSHIP_DOCKER_INCLUDE=name)
     c.wait(timeout=120)
     wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 180, interval=1, what=f"{n} lines")
     time.sleep(2)
