@@ -133,17 +133,22 @@ def search_all(es: Any, index: str, query: dict[str, Any], size: int = 10000) ->
     """Every matching document's _source, via search_after paging."""
     _searchable(es, index)
     out: list[dict[str, Any]] = []
-    after = None
-    while True:
-        kw: dict[str, Any] = {"index": index, "query": query, "size": min(size, 10000), "sort": ["_doc"]}
-        if after is not None:
-            kw["search_after"] = after
-        r = es.options(ignore_status=404).search(**kw)
-        hits = r.get("hits", {}).get("hits", [])
-        out.extend(h["_source"] for h in hits)
-        if len(hits) < kw["size"]:
-            return out
-        after = hits[-1]["sort"]
+    # One concrete index at a time: search_after on `_doc` is only a stable order within one
+    # index; across several (a test spanning midnight UTC) pages overlap and skip documents.
+    names = sorted(es.options(ignore_status=404).indices.get(index=index, expand_wildcards="open").body or {})
+    for name in names if isinstance(names, list) else []:
+        after = None
+        while True:
+            kw: dict[str, Any] = {"index": name, "query": query, "size": min(size, 10000), "sort": ["_doc"]}
+            if after is not None:
+                kw["search_after"] = after
+            r = es.options(ignore_status=404).search(**kw)
+            hits = r.get("hits", {}).get("hits", [])
+            out.extend(h["_source"] for h in hits)
+            if len(hits) < kw["size"]:
+                break
+            after = hits[-1]["sort"]
+    return out
 
 
 # ---- the shipper as a real process ----------------------------------------------
