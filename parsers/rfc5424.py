@@ -34,9 +34,42 @@ _SD_BLOCK = re.compile(
 _SD_TOKEN = re.compile(r"(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"|\[(' + _NAME + ")", re.S)
 _ESCAPE = re.compile(r'\\(["\\\]])')
 _BASE = tuple({"message": "", "event.dataset": "syslog.rfc5424", **f} for f in PRI_FIELDS)
-# PRI text (canonical, no leading zero) -> prebuilt fields with VERSION 1, the
-# common case: one dict hit instead of two int() calls.
-_BASE_V1 = {str(p): {**f, "log.syslog.version": 1} for p, f in enumerate(_BASE)}
+_HEADERS_LIMIT = 4096
+
+
+class _Headers(dict):
+    """(PRI, VERSION, HOSTNAME, APP-NAME, PROCID, MSGID) -> the fields they give.
+
+    One sender repeats its header but for the TIMESTAMP, so a line costs one
+    lookup and one copy instead of a dozen checks and stores.  Starts over
+    when full (bounded memory)."""
+
+    def __missing__(self, key: tuple[str, str, str, str, str, str]) -> dict:
+        pri_s, ver, host, app, procid, msgid = key
+        pri = int(pri_s)
+        if pri < 192:
+            out = _BASE[pri].copy()  # message, dataset and PRI fields, prebuilt
+        else:  # keep the rest of the header: real senders get PRI wrong more often than the rest
+            out = {"message": "", "event.dataset": "syslog.rfc5424",
+                   "logship.parse_error": f"PRI: value {pri} > 191 at offset 1"}
+        out["log.syslog.version"] = int(ver)
+        if host != "-":
+            out["log.syslog.hostname"] = out["host.hostname"] = host
+        if app != "-":
+            out["log.syslog.appname"] = app
+        if procid != "-":
+            out["log.syslog.procid"] = procid
+            if procid.isdigit() and procid.isascii():
+                out["process.pid"] = int(procid)
+        if msgid != "-":
+            out["log.syslog.msgid"] = msgid
+        if len(self) >= _HEADERS_LIMIT:
+            self.clear()
+        self[key] = out
+        return out
+
+
+_HEADERS = _Headers()
 
 
 def _unescape(value: str) -> str:
@@ -69,17 +102,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     if m is None:
         return None
     pri_s, ver, ts, host, app, procid, msgid, nil_sd = m.groups()
-    base = _BASE_V1.get(pri_s) if ver == "1" else None
-    if base is not None:
-        out = base.copy()
-    else:
-        pri = int(pri_s)
-        if pri < 192:
-            out = _BASE[pri].copy()  # message, dataset and PRI fields, prebuilt
-        else:  # keep the rest of the header: real senders get PRI wrong more often than the rest
-            out = {"message": "", "event.dataset": "syslog.rfc5424",
-                   "logship.parse_error": f"PRI: value {pri} > 191 at offset 1"}
-        out["log.syslog.version"] = int(ver)
+    out = _HEADERS[pri_s, ver, host, app, procid, msgid].copy()
     out["event.original"] = line
     if ts != "-":
         r = parse_iso(ts, tz)
@@ -88,16 +111,6 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
         out["@timestamp"], out["logship.timestamp_ns"] = r
     elif source_time is not None:
         apply_source_time(out, source_time, tz, dt)
-    if host != "-":
-        out["log.syslog.hostname"] = out["host.hostname"] = host
-    if app != "-":
-        out["log.syslog.appname"] = app
-    if procid != "-":
-        out["log.syslog.procid"] = procid
-        if procid.isdigit() and procid.isascii():
-            out["process.pid"] = int(procid)
-    if msgid != "-":
-        out["log.syslog.msgid"] = msgid
     if nil_sd:
         msg = line[m.end() :]
         out["message"] = msg[1:] if msg[:1] == _BOM else msg
