@@ -111,3 +111,14 @@ def test_nothing_from_ignored_containers_gz_files_or_the_shipper(bpf_ready, es, 
     # (other tests' containers may be shipped into this index too: judge by pid, not by name)
     dockerd = {int(x) for x in subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout.split()}
     assert not {d.get("process.pid") for d in docs} & (dockerd | {s.proc.pid})
+
+
+def test_lines_written_before_docker_reports_the_container(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _start(shipper)
+    # No sleep: the lines are written (and the container is gone) before the shipper hears of it.
+    c = containers(busybox, ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo \"early $i\" >> /var/log/early.log; done"],
+                   network_mode="none")
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 10, 30, what="the early lines")
+    docs = _ebpf_docs(es, index_prefix, c.id)
+    assert sorted(d["message"] for d in docs) == sorted(f"early {i}" for i in range(1, 11))
+    assert {d["log.file.path"] for d in docs} == {"/var/log/early.log"}

@@ -39,6 +39,11 @@ class FakeProbe:
     def drops(self) -> list[int]:
         return [0, 0, 0, 0]
 
+    unclaimed: set[int] = set()
+
+    def unclaim(self, cg: int) -> None:
+        self.unclaimed = self.unclaimed | {cg}
+
 
 def ev(kind, fd=-1, *, tgid=100, tid=None, fdval=0, flags=0, arg1=0, arg2=0, data=b"", comm="sh", ktime=1000, cg=CG):
     return E.Event(kind, flags, tgid, tid or tgid, fd, fdval, ktime, cg, arg1, arg2, comm if kind == E.WRITE else "",
@@ -139,6 +144,27 @@ def test_drops_are_counted_by_reason(src):
                 ev(E.WRITE, 3, fdval=SEND, flags=E.WF_TRUNCATED, arg1=10000, data=b"cut"))
     assert src._drops == {"unknown_fd": 1, "unknown_container": 1, "truncated": 1}
     assert [(r.message, r.truncated) for r in recs] == [(b"cut", True)]
+
+
+def test_a_new_container_is_held_until_docker_reports_it(src):
+    new = 88
+    for e in (ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/early.log", cg=new),
+              ev(E.WRITE, 3, fdval=SEND, data=b"first\n", cg=new)):
+        src._hold(e)
+    assert src._batch == [] and src._held_bytes > 0
+    src._by_cgroup[new] = Container(id="n" * 64, name="new", image="img")  # the registry reported it
+    src._replay(new)
+    assert [(r.message, r.path, r.container.name) for r in src._batch] == [(b"first", "/var/log/early.log", "new")]
+    assert src._held == {} and src._held_bytes == 0
+
+
+def test_an_unreported_container_is_released_after_the_hold(src):
+    src._hold(ev(E.WRITE, 3, fdval=SEND, data=b"ignored\n", cg=99))
+    since = src._held[99][0]
+    src._release_unclaimed(since + S.HOLD_NS - 1)
+    assert 99 in src._held
+    src._release_unclaimed(since + S.HOLD_NS)
+    assert src._held == {} and src._held_bytes == 0 and src.probe.unclaimed == {99}
 
 
 def _no_bcc() -> Facts:

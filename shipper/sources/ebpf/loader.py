@@ -62,6 +62,31 @@ class Probe:
         except KeyError:
             pass
 
+    def watch_parent(self, level: int, cgroup: int) -> None:
+        """Trace new cgroups under this one (at this level of the cgroup v2 tree) before they are shipped."""
+        watch = self.bpf[b"watch"]
+        watch[ctypes.c_int(1)] = ctypes.c_uint64(cgroup)
+        watch[ctypes.c_int(0)] = ctypes.c_uint64(level)
+
+    def unclaim(self, cgroup: int) -> None:
+        """A cgroup under the watched parent that is not shipped: stop tracing it."""
+        self.bpf[b"unclaimed_cgroups"][ctypes.c_uint64(cgroup)] = ctypes.c_uint8(1)
+
+    def claim(self, cgroup: int) -> None:
+        try:
+            del self.bpf[b"unclaimed_cgroups"][ctypes.c_uint64(cgroup)]
+        except KeyError:
+            pass
+
+    def forget_unclaimed(self, existing: set[int]) -> None:
+        """Drops unclaimed cgroups that no longer exist (the map is bounded)."""
+        m = self.bpf[b"unclaimed_cgroups"]
+        for k in [k for k in m.keys() if k.value not in existing]:
+            try:
+                del m[k]
+            except KeyError:
+                pass
+
     def set_fd(self, tgid: int, fd: int, value: int) -> None:
         key = FdKey(tgid, fd)
         if value:

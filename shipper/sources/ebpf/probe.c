@@ -6,7 +6,8 @@
 //
 // Filtering happens here so that only interesting bytes cross to user space:
 //   1. the writer's cgroup is a shipped container (shipped_cgroups, kept by user space)
-//      and the writer is not the shipper itself (LOGSHIP_SELF_TGID);
+//      or a new one not reported yet (see logship_new_container), and the writer is not
+//      the shipper itself (LOGSHIP_SELF_TGID);
 //   2. the fd is a candidate (fd_state): a file just opened is SEND until user space has
 //      matched its path and found it is no log (then SKIP), a unix socket connected to
 //      /dev/log is SYSLOG; fds absent from fd_state (pipes, tcp sockets, ...) are never
@@ -138,9 +139,28 @@ BPF_PERCPU_ARRAY(path_scratch, struct path_ev, 1);
 BPF_PERCPU_ARRAY(drops, u64, N_DROPS);
 BPF_RINGBUF_OUTPUT(events, LOGSHIP_RINGBUF_PAGES);
 
+// A container writes before Docker has told user space about it (its first lines, or all
+// of a short-lived one): cgroups under a watched parent (e.g. /docker, set by user space:
+// watch[0] = its level, watch[1] = its id) are traced before they are shipped, until user
+// space ships them or gives up on them (unclaimed_cgroups: not shipped, e.g. LOGSPOUT=ignore).
+BPF_ARRAY(watch, u64, 2);
+BPF_HASH(unclaimed_cgroups, u64, u8, 4096);
+
+static __always_inline int logship_new_container(u64 cg) {
+    int k = 0;
+    u64 *level = watch.lookup(&k);
+    if (!level || !*level)
+        return 0;
+    k = 1;
+    u64 *parent = watch.lookup(&k);
+    if (!parent || cg == *parent || bpf_get_current_ancestor_cgroup_id(*level) != *parent)
+        return 0;
+    return !unclaimed_cgroups.lookup(&cg);
+}
+
 static __always_inline int logship_should_trace(void) {
     u64 cg = bpf_get_current_cgroup_id();
-    if (!shipped_cgroups.lookup(&cg))
+    if (!shipped_cgroups.lookup(&cg) && !logship_new_container(cg))
         return 0;
     return (bpf_get_current_pid_tgid() >> 32) != LOGSHIP_SELF_TGID;
 }

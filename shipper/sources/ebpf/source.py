@@ -18,9 +18,10 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from shipper.cgroups import candidate_dirs, cgroup_id
+from shipper.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
 from shipper.config import EbpfSettings
 from shipper.containers import Container, ContainerRegistry
 from shipper.metrics import METRICS
@@ -39,6 +40,8 @@ BATCH_MAX = 2048  # records per batch
 BATCH_WAIT_NS = 20_000_000  # a batch leaves after this long even when small
 POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wake us: cheaper writes)
 TICK_NS = 200_000_000
+HOLD_NS = 3_000_000_000  # events of a new container wait this long for Docker to report it ...
+HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers together
 GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often  # partial-line timeouts and drop counters are looked at this often
 WARN_INTERVAL_S = 60.0
 
@@ -59,6 +62,28 @@ def raise_priority(nice: int = -10) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except OSError:  # not permitted (no CAP_SYS_NICE): the default priority still works
         log.debug("ebpf: could not raise the poll thread's priority", exc_info=True)
+
+
+def docker_parent_cgroup(root: Path = CGROUP_ROOT) -> tuple[int, int] | None:
+    """(level, id) of the cgroup v2 directory Docker's cgroupfs driver creates containers
+    in, so the probe can trace a container before Docker has reported it. None with the
+    systemd driver (its parent, system.slice, holds every service: not watched)."""
+    for v2 in (root / "unified", root):
+        parent = v2 / "docker"
+        if (v2 / "cgroup.controllers").exists() and parent.is_dir():
+            return 1, os.stat(parent).st_ino
+    return None
+
+
+def child_cgroups(root: Path = CGROUP_ROOT) -> dict[str, int]:
+    """Container id -> cgroup id, for the cgroups under Docker's parent that exist now."""
+    out: dict[str, int] = {}
+    for v2 in (root / "unified", root):
+        try:
+            out.update((e.name, e.inode()) for e in os.scandir(v2 / "docker") if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return out
 
 
 def pid_alive(pid: int) -> bool:
@@ -106,6 +131,12 @@ class EbpfSource:
         self._unreported: Counter[str] = Counter()
         self._last_warn = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Events of cgroups not reported (yet) by the registry: cgroup -> (first seen, events)
+        self._held: dict[int, tuple[int, list[E.Event]]] = {}
+        self._held_bytes = 0
+        # Container id -> cgroup id of new cgroups, read while they exist: a container that
+        # is gone when Docker reports it has no cgroup directory left to stat.
+        self._seen_cgroups: dict[str, int] = {}
         self._handlers = {E.WRITE: self._on_write, E.OPEN: self._on_open, E.DUP: self._on_dup,
                           E.CLOSE: self._on_close, E.SOCKET: self._on_socket, E.CONNECT: self._on_connect,
                           E.FORK: self._on_fork, E.EXEC: self._on_exec, E.EXIT: self._on_exit}
@@ -133,6 +164,9 @@ class EbpfSource:
                         "(LOGSHIP_EBPF=auto; =off silences this): %s", msg)
             await asyncio.Future()  # stay "running": the Docker source goes on alone
         self.probe.open_events(self._on_raw)
+        parent = docker_parent_cgroup()
+        if parent is not None:
+            self.probe.watch_parent(*parent)
         self.registry.subscribe(self)
         thread = threading.Thread(target=self._poll_loop, name="ebpf-poll", daemon=True)
         thread.start()
@@ -162,7 +196,7 @@ class EbpfSource:
 
     # ---- the registry (event loop thread) ----------------------------------------------
     def container_added(self, c: Container) -> None:
-        cg = cgroup_id(c.id)
+        cg = cgroup_id(c.id) or self._seen_cgroups.get(c.id)
         if cg is None:  # gone already, or a cgroup layout cgroups.py does not know
             self._export(Counter(no_cgroup=1))
             return
@@ -170,13 +204,15 @@ class EbpfSource:
         self._cgroup_of[c.id] = cg
         if self.probe is not None:
             self.probe.add_cgroup(cg)  # first, so fds opened from now on are seen ...
-        self._commands.put(("scan", c.id))  # ... then the fds that exist already
+            self.probe.claim(cg)  # (Docker took longer than HOLD_NS to report it)
+        self._commands.put(("scan", c.id, cg))  # ... then what it did before: held events, existing fds
 
     def container_removed(self, c: Container) -> None:
         cg = self._cgroup_of.pop(c.id, None)
         if cg is not None:
             if self.probe is not None:
                 self.probe.remove_cgroup(cg)
+                self.probe.unclaim(cg)  # not "new" either
             self._commands.put(("forget", cg))  # after the events already in the ring
 
     # ---- the poll thread ----------------------------------------------------------------
@@ -192,6 +228,7 @@ class EbpfSource:
                 now = time.monotonic_ns()
                 if now >= next_tick:
                     self._expire(now)
+                    self._release_unclaimed(now)
                     self._count_kernel_drops()
                     next_tick = now + TICK_NS
                 if now >= next_gc:
@@ -217,6 +254,7 @@ class EbpfSource:
             except queue.Empty:
                 return
             if cmd[0] == "scan":
+                self._replay(cmd[2])
                 self._scan(cmd[1])
             elif cmd[0] == "forget":
                 self._by_cgroup.pop(cmd[1], None)
@@ -239,10 +277,50 @@ class EbpfSource:
     def _on_raw(self, _ctx: Any, data: Any, size: int) -> None:
         try:
             ev = E.decode(ctypes.string_at(data, size))
+            if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
+                self._hold(ev)
+                return
             self._handlers[ev.kind](ev)
         except Exception:  # noqa: BLE001 - one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
+
+    # ---- containers not reported yet -------------------------------------------------------
+    def _hold(self, ev: E.Event) -> None:
+        size = len(ev.data) + 128
+        if self._held_bytes + size > HOLD_MAX_BYTES:
+            self._drops["hold_full"] += 1
+            return
+        held = self._held.get(ev.cgroup)
+        if held is None:
+            held = self._held[ev.cgroup] = (time.monotonic_ns(), [])
+            if ev.cgroup not in self._seen_cgroups.values():
+                self._seen_cgroups.update(child_cgroups())
+        held[1].append(ev)
+        self._held_bytes += size
+
+    def _replay(self, cg: int) -> None:
+        """The container is shipped: what it did before Docker reported it, in order."""
+        held = self._held.pop(cg, None)
+        if held is None:
+            return
+        for ev in held[1]:
+            self._held_bytes -= len(ev.data) + 128
+            self._handlers[ev.kind](ev)
+
+    def _release_unclaimed(self, now: int) -> None:
+        """Cgroups Docker never reported as shipped within HOLD_NS (LOGSPOUT=ignore, not a
+        Docker container, ...): their events go, and the probe stops tracing them."""
+        for cg, (since, evs) in list(self._held.items()):
+            if now - since < HOLD_NS:
+                continue
+            if cg in self._by_cgroup:  # reported meanwhile: its scan command replays it
+                continue
+            del self._held[cg]
+            self._held_bytes -= sum(len(e.data) + 128 for e in evs)
+            self.probe.unclaim(cg)
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
 
     # ---- events -----------------------------------------------------------------------------
     def _on_write(self, ev: E.Event) -> None:
@@ -345,6 +423,9 @@ class EbpfSource:
         kernel's fd map, which would otherwise fill up and stop marking new log fds."""
         for tgid in [t for t in self.table.processes() if not pid_alive(t)]:
             self._forget_process(tgid)
+        existing = child_cgroups()
+        self.probe.forget_unclaimed(set(existing.values()))
+        self._seen_cgroups = existing
         n = self.probe.forget_dead(pid_alive)
         if n:
             log.debug("ebpf: forgot %d fd entries of processes gone", n)
