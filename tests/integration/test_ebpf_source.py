@@ -82,14 +82,10 @@ def test_syslog_to_dev_log(bpf_ready, es, index_prefix, shipper, containers, bus
     docs = _ebpf_docs(es, index_prefix, c.id, "syslog")
     assert len(docs) == 1
     d = docs[0]
-    # local3 (19) * 8 + err (3) = 155. The parse stage fills log.syslog.* when wired in;
-    # the raw datagram keeps the PRI either way.
-    raw = d.get("event.original") or d["message"]
-    if "log.syslog.facility.code" in d:
-        assert d["log.syslog.facility.code"] == 19 and d["log.syslog.severity.code"] == 3
-        assert "disk almost full" in d["message"]
-    else:
-        assert raw.startswith("<155>") and raw.endswith("disk almost full")
+    # local3 (19) * 8 + err (3) = 155: the datagram goes through the syslog parser as one message
+    assert d["log.syslog.facility.code"] == 19 and d["log.syslog.severity.code"] == 3
+    assert d["log.syslog.appname"] == "app" and d["message"] == "disk almost full"
+    assert d["event.original"].startswith("<155>")
     assert d.get("process.name") == "logger"
     assert "log.file.path" not in d
 
