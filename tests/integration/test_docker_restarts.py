@@ -19,6 +19,12 @@ def ids_query(ids: list[str]) -> dict:
     return {"terms": {"container.id": ids}}
 
 
+def assert_no_dead_letters(es, prefix: str, query: dict) -> None:
+    """Dead letters live in `<prefix>-deadletter-*`; the log indices are `<prefix>-2*`."""
+    dead = search_all(es, f"{prefix}-deadletter-*", query)
+    assert not dead, Counter(d.get("error.type") for d in dead)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_every_line_once(es, index_prefix, shipper, containers, busybox):
     s = shipper()
@@ -26,14 +32,15 @@ def test_sigkill_mid_stream_then_restart_every_line_once(es, index_prefix, shipp
     script = "; ".join(f"seq {a} {a + 24999} | sed 's/^/n /'; sleep 2" for a in (1, 25001, 50001, 75001))
     c = containers(busybox, ["sh", "-c", script])
     q = {"term": {"container.id": c.id}}
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= 20000, 120, what="a first part of the lines")
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 20000, 120, what="a first part of the lines")
     s.kill()
     time.sleep(3)  # the container goes on printing while nobody ships
     shipper()
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= 100000, 300, 1, what="100000 documents")
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 100000, 300, 1, what="100000 documents")
     c.wait(timeout=60)
     time.sleep(2)  # a duplicate would show up now
-    nums = Counter(int(d["message"].split()[1]) for d in search_all(es, f"{index_prefix}-*", q))
+    assert_no_dead_letters(es, index_prefix, q)
+    nums = Counter(int(d["message"].split()[1]) for d in search_all(es, f"{index_prefix}-2*", q))
     assert len(nums) == 100000 and set(nums) == set(range(1, 100001))
     assert sum(nums.values()) == 100000, [n for n, k in nums.items() if k > 1][:10]
 
@@ -55,10 +62,10 @@ def test_200_short_lived_containers_give_20000_documents(es, index_prefix, shipp
             list(pool.map(run, range(200)))
         print(f"200 containers started in {time.monotonic() - started:.1f}s")
         ids = [c.id for c in made]
-        wait_until(lambda: count_docs(es, f"{index_prefix}-*", ids_query(ids)) >= 20000, 300, 1,
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", ids_query(ids)) >= 20000, 300, 1,
                    what="20000 documents")
         time.sleep(2)
-        docs = search_all(es, f"{index_prefix}-*", ids_query(ids))
+        docs = search_all(es, f"{index_prefix}-2*", ids_query(ids))
         per = Counter((d["container.id"], d["message"]) for d in docs)
         assert len(docs) == 20000 and len(per) == 20000  # no gap, no duplicate
         by_container = Counter(d["container.id"] for d in docs)
@@ -77,7 +84,7 @@ def test_dockerd_restart_loses_nothing_the_json_file_holds(es, index_prefix, shi
     cs = [client.containers.run(IMAGE, ["sh", "-c", script], detach=True, network_mode="none",
                                 restart_policy={"Name": "always"}) for _ in range(3)]
     ids = [c.id for c in cs]
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", ids_query(ids)) >= 300, 60, what="lines before the kill")
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", ids_query(ids)) >= 300, 60, what="lines before the kill")
     d.kill()
     time.sleep(2)
     d.start()  # restart policy: the containers run again, appending to their json-files
@@ -91,9 +98,9 @@ def test_dockerd_restart_loses_nothing_the_json_file_holds(es, index_prefix, shi
     for c in cs:
         for line in c.logs(stdout=True, stderr=True).decode().splitlines():
             expected[(c.id, line)] += 1
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", ids_query(ids)) >= sum(expected.values()), 120, 1,
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", ids_query(ids)) >= sum(expected.values()), 120, 1,
                what=f"{sum(expected.values())} documents")
     time.sleep(2)
-    got = Counter((doc["container.id"], doc["message"]) for doc in search_all(es, f"{index_prefix}-*", ids_query(ids)))
+    got = Counter((doc["container.id"], doc["message"]) for doc in search_all(es, f"{index_prefix}-2*", ids_query(ids)))
     assert got == expected
     assert "reconnecting" in s.log()

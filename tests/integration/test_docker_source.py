@@ -1,4 +1,5 @@
-"""The Docker source against the real dockerd and Elasticsearch: streams, bad input,
+"""The Docker source against the real dockerd and Elasticsearch (log indices `<prefix>-2*`,
+not the dead letters): streams, bad input,
 filters, metadata, checkpoints across shipper restarts."""
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from tests.conftest import count_docs, search_all, wait_until
 
 
 def docs_of(es, prefix: str, cid: str) -> list[dict]:
-    return search_all(es, f"{prefix}-*", {"term": {"container.id": cid}})
+    return search_all(es, f"{prefix}-2*", {"term": {"container.id": cid}})
 
 
 def wait_docs(es, prefix: str, cid: str, n: int, timeout: float = 90) -> list[dict]:
-    wait_until(lambda: count_docs(es, f"{prefix}-*", {"term": {"container.id": cid}}) >= n, timeout,
+    wait_until(lambda: count_docs(es, f"{prefix}-2*", {"term": {"container.id": cid}}) >= n, timeout,
                what=f"{n} documents of {cid[:12]}")
     time.sleep(0.5)  # anything extra (a duplicate) would show now
     return docs_of(es, prefix, cid)
@@ -80,7 +81,7 @@ def test_filters_and_opt_outs(es, index_prefix, shipper, containers, busybox):
     for c in dropped:
         c.wait(timeout=30)
     time.sleep(1)
-    assert [count_docs(es, f"{index_prefix}-*", {"term": {"container.id": c.id}}) for c in dropped] == [0] * 5
+    assert [count_docs(es, f"{index_prefix}-2*", {"term": {"container.id": c.id}}) for c in dropped] == [0] * 5
     assert s.log().count("not shipping") >= 5
 
 
