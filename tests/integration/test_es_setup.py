@@ -14,7 +14,8 @@ def test_setup_is_idempotent_and_updates_on_change(es, es_url, index_prefix):
     assert setup_indices(s) == []
     assert asyncio.run(setup_indices_async(s)) == []
     s2 = ElasticsearchSettings(url=(es_url,), index_prefix=index_prefix, refresh_interval="5s")
-    assert setup_indices(s2) == [f"{index_prefix}-logs", f"{index_prefix}-deadletter"]
+    assert {f"{index_prefix}-logs", f"{index_prefix}-deadletter"} <= set(setup_indices(s2))  # (+ appended providers)
+    assert setup_indices(s2) == []
 
 
 def test_indices_get_their_template(es, es_url, index_prefix):
