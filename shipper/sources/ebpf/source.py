@@ -423,6 +423,7 @@ class EbpfSource:
         kernel's fd map, which would otherwise fill up and stop marking new log fds."""
         for tgid in [t for t in self.table.processes() if not pid_alive(t)]:
             self._forget_process(tgid)
+        self._offset = realtime_offset_ns()  # follows NTP adjustments of the wall clock
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
         self._seen_cgroups = existing
