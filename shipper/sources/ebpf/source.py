@@ -2,10 +2,16 @@
 send to /dev/log, live, with no volume mounts (sysdig's spy_logs / spy_syslog).
 
 The kernel side (probe.c) filters by container cgroup and fd; this side keeps the fd
-table, assembles lines and makes Records. The ring buffer is drained by one thread,
-every POLL_INTERVAL_S (the probe never wakes it), that does all event processing; batches of Records go
-to the event loop with run_coroutine_threadsafe, at most MAX_INFLIGHT at once: when
-the pipeline is slow the thread waits, the ring fills, and the kernel counts drops."""
+table, assembles lines and makes Records. One thread drains the ring buffer every
+POLL_INTERVAL_S (the probe never wakes it: cheaper writes) and does all event processing;
+batches of Records go to the event loop with run_coroutine_threadsafe, at most
+MAX_INFLIGHT at once: when the pipeline is slow the thread waits, the ring fills, and
+the kernel counts drops.
+
+Containers are known from the ContainerRegistry (shipped ones only). A container writes
+before Docker reports it, so the probe also traces new cgroups under Docker's parent
+cgroup; their events are held here (HOLD_NS) and replayed, in order, once the registry
+reports the container, or released and untraced when it never does (LOGSPOUT=ignore)."""
 
 from __future__ import annotations
 
@@ -39,10 +45,10 @@ MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipelin
 BATCH_MAX = 2048  # records per batch
 BATCH_WAIT_NS = 20_000_000  # a batch leaves after this long even when small
 POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wake us: cheaper writes)
-TICK_NS = 200_000_000
+TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
 HOLD_NS = 3_000_000_000  # events of a new container wait this long for Docker to report it ...
 HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers together
-GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often  # partial-line timeouts and drop counters are looked at this often
+GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often
 WARN_INTERVAL_S = 60.0
 
 
@@ -149,6 +155,7 @@ class EbpfSource:
     # ---- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        facts: Facts | None = None
         try:
             facts = await asyncio.to_thread(Facts.gather)
             cause = diagnose(facts)
@@ -156,7 +163,7 @@ class EbpfSource:
                 raise EbpfUnavailable(cause)
             self.probe = await asyncio.to_thread(self._load)
         except Exception as exc:  # noqa: BLE001 - every failure to start is explained the same way
-            msg = str(exc) if isinstance(exc, EbpfUnavailable) else explain_failure(exc, await asyncio.to_thread(Facts.gather))
+            msg = str(exc) if isinstance(exc, EbpfUnavailable) else explain_failure(exc, facts or Facts.gather())
             if self.mode == "on":
                 log.error("ebpf: cannot start (LOGSHIP_EBPF=on): %s", msg)
                 raise EbpfUnavailable(msg) from None
