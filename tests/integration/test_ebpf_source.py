@@ -118,3 +118,16 @@ def test_lines_written_before_docker_reports_the_container(bpf_ready, es, index_
     docs = _ebpf_docs(es, index_prefix, c.id)
     assert sorted(d["message"] for d in docs) == sorted(f"early {i}" for i in range(1, 11))
     assert {d["log.file.path"] for d in docs} == {"/var/log/early.log"}
+
+
+def test_log_file_linked_to_stdout_is_shipped_once(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    """nginx's images link /var/log/nginx/access.log to /dev/stdout: the Docker source ships
+    those lines; the eBPF source must not ship them a second time as a file."""
+    _start(shipper)
+    c = _run(containers, busybox, "mkdir -p /var/log/nginx; ln -sf /dev/stdout /var/log/nginx/access.log; "
+                                  "echo 'GET / 200' >> /var/log/nginx/access.log; echo real >> /var/log/real.log")
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 1, 30, what="the real file line")
+    wait_until(lambda: _count(es, index_prefix, c.id, "stdout") >= 1, 30, what="the stdout line")
+    time.sleep(1.5)
+    assert [d["message"] for d in _ebpf_docs(es, index_prefix, c.id)] == ["real"]
+    assert [d["message"] for d in _ebpf_docs(es, index_prefix, c.id, "stdout")] == ["GET / 200"]

@@ -96,3 +96,19 @@ def test_unix_socket_inodes(tmp_path):
 
 def test_hex_addr_v6():
     assert _hex_addr("00000000000000000000000001000000:0050") == "[::1]:80"
+
+
+def test_log_paths_linked_to_stdout(tmp_path):
+    from shipper.sources.ebpf.fdtable import links_to_a_stream
+
+    (tmp_path / "var/log/nginx").mkdir(parents=True)
+    (tmp_path / "var/log/nginx/access.log").symlink_to("/dev/stdout")
+    (tmp_path / "var/log/nginx/error.log").symlink_to("../app/error.log")  # relative, to a real file
+    (tmp_path / "var/log/app").mkdir()
+    (tmp_path / "var/log/app/error.log").write_text("")
+    (tmp_path / "var/log/chain.log").symlink_to("nginx/access.log")
+    assert links_to_a_stream(tmp_path, "/var/log/nginx/access.log")
+    assert links_to_a_stream(tmp_path, "/var/log/chain.log")
+    assert not links_to_a_stream(tmp_path, "/var/log/nginx/error.log")
+    assert not links_to_a_stream(tmp_path, "/var/log/app/error.log")
+    assert not links_to_a_stream(tmp_path / "gone", "/var/log/nginx/access.log")  # process gone: trusted

@@ -150,6 +150,23 @@ class FdTable:
         return len(fds)
 
 
+def links_to_a_stream(root: Path, path: str, hops: int = 8) -> bool:
+    """True when `path`, seen from the file system at `root` (/proc/<pid>/root), is a
+    symlink chain ending in /dev/ or /proc/: the Docker-image habit of linking a log file
+    to /dev/stdout, whose lines the Docker source already ships. False when it cannot be
+    told (process gone): the path is trusted."""
+    p = path
+    for _ in range(hops):
+        if p.startswith(("/dev/", "/proc/")):
+            return True
+        try:
+            target = os.readlink(str(root) + p)
+        except OSError:  # not a symlink, or nothing there
+            return False
+        p = posixpath.normpath(target if target.startswith("/") else posixpath.join(posixpath.dirname(p), target))
+    return False
+
+
 def socket_inodes(net: Path) -> dict[str, str]:
     """inode -> description, from a process's /proc/<pid>/net tables (its network namespace)."""
     out: dict[str, str] = {}

@@ -34,7 +34,7 @@ from shipper.metrics import METRICS
 from shipper.record import FILE, SYSLOG, Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf.diagnose import Facts, diagnose, explain_failure
-from shipper.sources.ebpf.fdtable import FdTable
+from shipper.sources.ebpf.fdtable import FdTable, links_to_a_stream
 from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 
 log = logging.getLogger("logship.ebpf")
@@ -143,6 +143,7 @@ class EbpfSource:
         # Container id -> cgroup id of new cgroups, read while they exist: a container that
         # is gone when Docker reports it has no cgroup directory left to stat.
         self._seen_cgroups: dict[str, int] = {}
+        self._stream_links: dict[tuple[int, str], bool] = {}  # (cgroup, path) -> links to /dev/stdout & co
         self._handlers = {E.WRITE: self._on_write, E.OPEN: self._on_open, E.DUP: self._on_dup,
                           E.CLOSE: self._on_close, E.SOCKET: self._on_socket, E.CONNECT: self._on_connect,
                           E.FORK: self._on_fork, E.EXEC: self._on_exec, E.EXIT: self._on_exit}
@@ -384,8 +385,24 @@ class EbpfSource:
 
     def _on_open(self, ev: E.Event) -> None:
         path = self.table.opened(ev.tgid, ev.fd, ev.arg1, ev.data.decode(errors="surrogateescape"), ev.arg2)
-        if not self.is_log(path):
+        if not self.is_log(path) or self._is_stream_link(ev, path):
             self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
+
+    def _is_stream_link(self, ev: E.Event, path: str) -> bool:
+        """A log path linked to /dev/stdout (nginx's images do it): not a file; those lines
+        come through the Docker source, so shipping them here would ship them twice."""
+        key = (ev.cgroup, path)
+        hit = self._stream_links.get(key)
+        if hit is None:
+            c = self._by_cgroup.get(ev.cgroup)
+            hit = links_to_a_stream(Path(f"/proc/{ev.tgid}/root"), path) or bool(
+                c and c.pid and links_to_a_stream(Path(f"/proc/{c.pid}/root"), path))
+            if len(self._stream_links) > 10000:
+                self._stream_links.clear()
+            self._stream_links[key] = hit
+        if hit:
+            self.table.set(ev.tgid, ev.fd, f"stream-link:{path}")  # lookups must not call it a log file
+        return hit
 
     def _on_dup(self, ev: E.Event) -> None:
         self.table.dup(ev.tgid, ev.arg1, ev.fd, ev.arg2)
