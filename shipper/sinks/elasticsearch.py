@@ -27,8 +27,9 @@ Acknowledgements: `record.on_delivered(record)` is called exactly once per recor
 Elasticsearch holds it (or its dead letter), possibly out of order across requests.
 Never for a record that is only in the spool.
 
-The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, new
-batches (and the items a failing request still holds) go to disk instead of memory,
+The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, or
+every request slot stayed busy that long (memory full), new batches (and the items a
+failing request still holds) go to disk instead of memory,
 and a replay task sends them back in order when it answers. While the spool is not
 empty, new batches queue behind it (order). When it is full, `run` stops taking from its
 input queue: the sources pause. Spooled frames carry the complete bulk item (action with
@@ -286,10 +287,16 @@ class ElasticsearchSink:
         return self.spool is not None and (not self.spool.empty or self._down_long())
 
     async def _route(self, batch: list[Item]) -> None:
-        """To Elasticsearch when a request slot is free, to the spool when ES is down
-        (or the spool still holds older items); waits otherwise: backpressure."""
+        """To Elasticsearch when a request slot is free; to the spool when ES is down, when
+        the spool still holds older items, or when no slot freed up for `spool.after_s`
+        (memory full: ES slower than the input; the eBPF source cannot pause without its
+        kernel ring overflowing, so the overflow goes to disk rather than back upstream)."""
+        waiting_since = time.monotonic()
         while True:
-            if self._should_spool():
+            stuck = self.spool is not None and time.monotonic() - waiting_since >= self.spool_settings.after_s
+            if stuck or self._should_spool():
+                if stuck:
+                    METRICS.count("logship_es_spooled_busy_total", len(batch))
                 await self._to_spool(batch)
                 return
             if not self._in_flight.locked():

@@ -158,3 +158,30 @@ def test_spooled_records_are_acknowledged_only_after_the_replay(es, es_url, inde
 
     assert asyncio.run(scenario()) == (True, 0, 300)
     assert count_docs(es, f"{index_prefix}-*", {"term": {"container.id": "spool-ack"}}) == 300
+
+
+def test_spool_of_a_stopped_shipper_is_replayed_at_start(es, es_url, index_prefix, tmp_path):
+    async def spool_while_down() -> None:
+        settings = ElasticsearchSettings(url=("http://127.0.0.1:9",), index_prefix=index_prefix, flush_interval_s=0.05,
+                                         retry_max_s=0.5)
+        sink = ElasticsearchSink(settings, SpoolSettings(after_s=0.2), tmp_path)
+        await sink.start()
+        enrich = Enricher("testhost")
+        q: asyncio.Queue = asyncio.Queue(8)
+        run = asyncio.create_task(sink.run(q))
+        recs = records("restart-c1", 400)
+        for i in range(0, 400, 100):
+            await q.put([(r, sink.encode(r, enrich.document(r))) for r in recs[i:i + 100]])
+        await asyncio.sleep(1.5)
+        run.cancel()  # SIGTERM with ES away: what is in flight goes to the spool too
+        await asyncio.gather(run, return_exceptions=True)
+        await sink.close()
+
+    asyncio.run(spool_while_down())
+    assert not Spool(tmp_path / "spool", max_bytes=1 << 30, segment_bytes=1 << 20).empty
+    q = {"term": {"container.id": "restart-c1"}}
+    assert count_docs(es, f"{index_prefix}-*", q) == 0
+    asyncio.run(ship(_settings(es_url, index_prefix), [], spool=SpoolSettings(), state_dir=tmp_path,
+                     until=lambda: count_docs(es, f"{index_prefix}-*", q) >= 400))
+    assert count_docs(es, f"{index_prefix}-*", q) == 400
+    assert Spool(tmp_path / "spool", max_bytes=1 << 30, segment_bytes=1 << 20).empty
