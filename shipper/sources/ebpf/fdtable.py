@@ -45,6 +45,9 @@ class FdTable:
     def processes(self) -> Iterator[int]:
         return iter(list(self._procs))
 
+    def __len__(self) -> int:
+        return len(self._procs)
+
     def __contains__(self, tgid: int) -> bool:
         return tgid in self._procs
 

@@ -179,6 +179,10 @@ class EbpfSource:
         thread = threading.Thread(target=self._poll_loop, name="ebpf-poll", daemon=True)
         thread.start()
         self.ready.set()
+        METRICS.gauge("logship_ebpf_processes", lambda: len(self.table), "Processes in the eBPF source's fd table.")
+        METRICS.gauge("logship_ebpf_partial_lines", lambda: len(self.lines), "Lines waiting for their newline.")
+        METRICS.gauge("logship_ebpf_held_bytes", lambda: self._held_bytes,
+                      "Bytes of events of new containers waiting for Docker to report them.")
         log.info("ebpf: probe attached (capture %d bytes, ring %d pages, paths %s)", self.probe.capture,
                  self.settings.ring_pages, ",".join(self.settings.paths))
         try:
