@@ -19,6 +19,7 @@ from shipper.metrics import METRICS
 log = logging.getLogger("logship.checkpoints")
 
 FILE_NAME = "docker-checkpoints.json"
+_TICK_S = 0.1  # how soon flush_soon() is noticed
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -101,11 +102,12 @@ class CheckpointStore:
         shortens the wait); also refreshes alive_ns every few seconds."""
         last = time.monotonic()
         while True:
-            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            # Plain sleeps, not wait_for/asyncio.timeout: on Python 3.11 both can swallow a
+            # cancel that coincides with the timeout, and shutdown then waits forever.
+            waited = 0.0
+            while waited < self.interval_s and not self._wake.is_set():
+                await asyncio.sleep(_TICK_S)
+                waited += _TICK_S
             self._wake.clear()
             if self._dirty or time.monotonic() - last > 10 * self.interval_s:
                 self.save()

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Iterable
 import orjson
 from aiohttp import web
 
+from shipper.aio import get_within
 from shipper.config import ElasticsearchSettings, HttpSettings
 from shipper.httpclient import es_session, es_version
 from shipper.metrics import LAST_BULK_OK, METRICS
@@ -78,7 +79,7 @@ class Subscriber:
 
     def __init__(self, flt: LogFilter, maxsize: int) -> None:
         self.filter = flt
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
 
 
 class LogHub:
@@ -115,14 +116,17 @@ class LogHub:
             METRICS.count(LOGS_DROPPED, dropped, reason="slow_subscriber")
 
     def close(self) -> None:
-        """Ends every stream: a None tells the handler to finish the response."""
+        """Ends every stream: END tells the handler to finish the response."""
         for sub in tuple(self.subscribers):
             while True:
                 try:
-                    sub.queue.put_nowait(None)
+                    sub.queue.put_nowait(END)
                     break
                 except asyncio.QueueFull:
                     sub.queue.get_nowait()
+
+
+END: dict[str, Any] = {}  # the end-of-stream marker in a subscriber's queue (compared by identity)
 
 
 def plain_line(doc: dict[str, Any]) -> bytes:
@@ -237,18 +241,17 @@ class HttpServer:
         sub = self.hub.subscribe(LogFilter.from_query(request.query))
         try:
             while True:
-                try:
-                    doc = await asyncio.wait_for(sub.queue.get(), 15.0)
-                except asyncio.TimeoutError:
+                doc = await get_within(sub.queue, 15.0)
+                if doc is None:  # nothing for 15 s
                     if request.transport is None or request.transport.is_closing():
                         break  # the reader left while no line matched its filter
                     continue
-                if doc is None:
+                if doc is END:
                     break
                 chunk = [render(doc)]
                 while not sub.queue.empty():  # drain what piled up: one write per wake-up
                     more = sub.queue.get_nowait()
-                    if more is None:
+                    if more is END:
                         await resp.write(b"".join(chunk))
                         return resp
                     chunk.append(render(more))

@@ -10,6 +10,7 @@ from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shipper.aio import get_within
 from shipper.config import Config, ConfigError
 from shipper.containers import ContainerRegistry
 from shipper.enrich import Enricher
@@ -75,10 +76,8 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         next_flush = 0.0
         while True:
-            try:  # wake up now and then so quiet streams' held lines leave after the timeout
-                batch = await asyncio.wait_for(self.records.get(), 0.25) if ml else await self.records.get()
-            except asyncio.TimeoutError:
-                batch = None
+            # Wake up now and then so quiet streams' held lines leave after the timeout.
+            batch = await get_within(self.records, 0.25 if ml else None)
             try:
                 now = loop.time()
                 if batch and self.snapshots is not None:

@@ -58,6 +58,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shipper.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.metrics import METRICS
 from shipper.record import Record
@@ -258,10 +259,7 @@ class ElasticsearchSink:
                 if batch:
                     now = loop.time()
                     timeout = max(0.0, min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02)) - now)
-                try:
-                    items = await asyncio.wait_for(queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    items = None
+                items = await get_within(queue, timeout)
                 if items:
                     if not batch:
                         first = loop.time()
@@ -306,10 +304,7 @@ class ElasticsearchSink:
                 t.add_done_callback(self._tasks.discard)
                 return
             self._slot_freed.clear()
-            try:
-                await asyncio.wait_for(self._slot_freed.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._slot_freed, 0.5)
 
     async def _to_spool(self, batch: list[Item], *, force: bool = False) -> None:
         assert self.spool is not None
@@ -348,10 +343,7 @@ class ElasticsearchSink:
                 rounds.append(frames)
             if not rounds:
                 self._replay_wake.clear()
-                try:
-                    await asyncio.wait_for(self._replay_wake.wait(), 1.0)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._replay_wake, 1.0)
                 continue
             last = rounds[-1][-1][0]
             owners: dict[Position, Record] = {}
