@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timezone, tzinfo
 from typing import Any
@@ -25,6 +26,7 @@ from shipper.snapshots.manager import SnapshotManager
 from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
 
 log = logging.getLogger("logship.pipeline")
+EXIT_SECOND_SIGNAL = 130
 
 
 def zone(name: str) -> tzinfo:
@@ -158,8 +160,15 @@ class Pipeline:
 async def run(config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second signal: the operator does not want to wait for the flush
+            log.error("second signal: exiting now; unacknowledged lines are re-read on the next start")
+            os._exit(EXIT_SECOND_SIGNAL)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await Pipeline(config).run(stop)
 
 
