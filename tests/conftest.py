@@ -51,22 +51,22 @@ def docker_client() -> Any:
     return client
 
 
+def _local_image(client: Any, name: str, step: str) -> str:
+    try:
+        client.images.get(name)
+    except Exception:  # noqa: BLE001
+        infra_missing(f"image {name}", f"run scripts/provision.sh {step}")
+    return name
+
+
 @pytest.fixture(scope="session")
 def busybox(docker_client: Any) -> str:
-    try:
-        docker_client.images.get("local/busybox:latest")
-    except Exception:  # noqa: BLE001
-        infra_missing("image local/busybox", "run scripts/provision.sh images")
-    return "local/busybox:latest"
+    return _local_image(docker_client, "local/busybox:latest", "images")
 
 
 @pytest.fixture(scope="session")
 def debian_image(docker_client: Any) -> str:
-    try:
-        docker_client.images.get("local/debian:bookworm")
-    except Exception:  # noqa: BLE001
-        infra_missing("image local/debian:bookworm", "run scripts/provision.sh debian-image")
-    return "local/debian:bookworm"
+    return _local_image(docker_client, "local/debian:bookworm", "debian-image")
 
 
 @pytest.fixture

@@ -8,18 +8,10 @@ import re
 import struct
 from typing import NamedTuple
 
+from parsers.timestamps import days_from_civil
+
 STREAM_NAMES = ("stdout", "stdout", "stderr")  # frame header byte 0: 0 stdin (as stdout), 1 stdout, 2 stderr
 _HEADER = struct.Struct(">BxxxI")
-
-
-def _days_from_civil(y: int, m: int, d: int) -> int:
-    # Howard Hinnant's algorithm: days since 1970-01-01 of a proleptic Gregorian date.
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 _sec_cache: dict[bytes, int] = {}
@@ -34,7 +26,7 @@ def parse_docker_time(ts: bytes) -> int:
     if secs is None:
         if len(ts) < 19 or ts[4:5] != b"-" or ts[10:11] != b"T":
             raise ValueError(f"not a Docker timestamp: {ts[:40]!r}")
-        days = _days_from_civil(int(head[0:4]), int(head[5:7]), int(head[8:10]))
+        days = days_from_civil(int(head[0:4]), int(head[5:7]), int(head[8:10]))
         secs = days * 86400 + int(head[11:13]) * 3600 + int(head[14:16]) * 60 + int(head[17:19])
         if len(_sec_cache) > 4096:
             _sec_cache.clear()
