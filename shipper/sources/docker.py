@@ -293,7 +293,10 @@ class DockerSource:
                 st[0], st[1], seq = ts, 0, 0
             if ts > last:
                 last = ts
-            append(Record(data, ts, stream, c, seq, truncated=truncated, partial_merged=merged))
+            if truncated or merged:
+                append(Record(data, ts, stream, c, seq, truncated=truncated, partial_merged=merged))
+            else:  # the common case, without keyword arguments: this loop runs once per line
+                append(Record(data, ts, stream, c, seq))
         await self.emit(batch)
         # Tracked once it is in the pipeline: a put cancelled by a reconnect leaves no
         # phantom outstanding record behind (the re-read sends the lines again).
