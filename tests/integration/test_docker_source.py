@@ -39,9 +39,7 @@ def test_quick_exit_container_loses_nothing(es, index_prefix, shipper, container
 
 
 def test_long_lines_tty_and_bad_bytes(es, index_prefix, shipper, containers, busybox):
-    # Multiline joining off: this test is about the source's decoding. (With it on, the last
-    # line without newline of a stream was seen held back for minutes: reported to the lead.)
-    shipper(LOGSHIP_DOCKER_MAX_LINE_BYTES="100000", LOGSHIP_MULTILINE="false")
+    shipper(LOGSHIP_DOCKER_MAX_LINE_BYTES="100000")
     script = (
         "printf 'x%.0s' $(seq 1 40000); echo;"  # 40000 bytes: three 16 KiB pieces, merged
         "head -c 5242880 /dev/zero | tr '\\0' y; echo;"  # 5 MiB, over the bound: cut and flagged
