@@ -9,6 +9,7 @@ Docker timestamps are only monotonic per stream)."""
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
 
 from shipper.record import Record
@@ -107,3 +108,19 @@ class AckTracker:
 
     def outstanding(self) -> int:
         return sum(len(w) for w in self._windows.values())
+
+    def oldest_outstanding_ns(self) -> int | None:
+        """Write time of the oldest record read and not yet delivered (None: all delivered)."""
+        oldest = None
+        for w in self._windows.values():
+            if len(w) and w._head < len(w._times):
+                t = w._times[w._head]
+                if oldest is None or t < oldest:
+                    oldest = t
+        return oldest
+
+    def lag_s(self) -> float:
+        """How far the checkpoints trail the lines already read: the age of the oldest
+        undelivered line, 0 when Elasticsearch holds everything read."""
+        oldest = self.oldest_outstanding_ns()
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1e9)

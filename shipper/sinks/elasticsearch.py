@@ -60,7 +60,7 @@ import orjson
 
 from shipper.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
-from shipper.metrics import METRICS
+from shipper.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.record import Record
 from shipper.sinks.deadletter import deadletter_item
 from shipper.sinks.es_setup import setup_indices_async
@@ -426,7 +426,7 @@ class ElasticsearchSink:
             self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
                       len(batch), exc or type(exc).__name__)
             return batch, True
-        METRICS.count("logship_es_bulk_seconds_total", time.monotonic() - started)
+        METRICS.observe(BULK_LATENCY, time.monotonic() - started)
         if status != 200:
             if status >= 500:
                 self._hosts.failed(host)
@@ -437,6 +437,7 @@ class ElasticsearchSink:
             return batch, True
         self._hosts.ok(host)
         self._failing_since = None
+        METRICS.set(LAST_BULK_OK, time.time())
         resp = orjson.loads(raw)
         if not resp.get("errors"):
             self._delivered(batch)

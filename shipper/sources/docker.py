@@ -28,7 +28,7 @@ from shipper.acks import AckTracker, AckWindow
 from shipper.checkpoints import CheckpointStore
 from shipper.config import DockerSettings
 from shipper.containers import Container, ContainerRegistry, Filters
-from shipper.metrics import METRICS
+from shipper.metrics import CHECKPOINT_LAG, METRICS
 from shipper.record import Record
 from shipper.sources.docker_api import DockerAPI, DockerError
 from shipper.sources.docker_stream import Line, StreamDecoder
@@ -66,6 +66,8 @@ class DockerSource:
         )
         self.checkpoints = CheckpointStore(state_dir, settings.checkpoint_interval_s) if state_dir else None
         self.acks = AckTracker(self._advanced)
+        METRICS.gauge(CHECKPOINT_LAG, self.acks.lag_s, "Age of the oldest line read but not yet in Elasticsearch "
+                      "(the checkpoints trail it); 0 when all is delivered.")
         self._overlap_ns = int(settings.resume_overlap_s * 1e9)
         self._streams: dict[str, asyncio.Task[None]] = {}
         self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process

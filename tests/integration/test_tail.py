@@ -44,6 +44,12 @@ def test_tail_shows_a_coloured_error_line(shipper: Callable[..., Any], container
         fine_line = next(line for line in text.splitlines() if "all fine" in line)
         assert BOLD_RED not in fine_line
         assert all(name in line for line in text.splitlines() if line.strip()), text  # the filter ran
+        # The same shipper's /metrics carries the delivery series once a bulk went through.
+        metrics = wait_until(lambda: "logship_es_bulk_latency_seconds_count" in (m := ship.metrics()) and m,
+                             30, what="a bulk in /metrics")
+        for series in ("logship_es_last_bulk_success_timestamp_seconds", "logship_checkpoint_lag_seconds",
+                       "logship_lines_in_total", "logship_es_delivered_total"):
+            assert series in metrics, series
     finally:
         tail.terminate()
         tail.wait(10)

@@ -101,3 +101,23 @@ def test_tracker_keeps_one_window_per_container():
     assert t.outstanding() == 1
     r2.on_delivered(r2)
     assert seen == [("b", 7)]
+
+
+def test_lag_is_the_age_of_the_oldest_undelivered_line():
+    import time as _time
+
+    from shipper.acks import AckTracker
+    from shipper.containers import Container
+    from shipper.record import Record
+
+    t = AckTracker(lambda cid, ns: None)
+    c = Container(id="x" * 64, name="x", image="i")
+    now = _time.time_ns()
+    recs = [Record(message=b"a", time_ns=now - 5_000_000_000, stream="stdout", container=c),
+            Record(message=b"b", time_ns=now - 1_000_000_000, stream="stdout", container=c)]
+    t.window(c.id).track(recs)
+    assert 4.5 < t.lag_s() < 6.0
+    recs[0].on_delivered(recs[0])
+    assert 0.5 < t.lag_s() < 2.0
+    recs[1].on_delivered(recs[1])
+    assert t.lag_s() == 0.0
