@@ -35,8 +35,17 @@ class Record:
 
     def doc_id(self) -> str:
         """Deterministic `_id`: the same line re-read after a restart maps to the same
-        document, so Elasticsearch answers 409 instead of storing a duplicate."""
-        key = b"%s\x00%s\x00%s\x00%d\x00%d" % (
-            self.container.id.encode(), self.source.encode(), (self.path or self.stream).encode(), self.time_ns, self.seq,
-        )
-        return base64.urlsafe_b64encode(hashlib.blake2b(key, digest_size=15).digest()).decode()
+        document, so Elasticsearch answers 409 instead of storing a duplicate. The stream's
+        identity (container, source, stream or path) is hashed once per stream; its
+        position (time_ns, seq) is appended exactly, so ids never collide within a stream."""
+        key = (self.container.id, self.source, self.path or self.stream)
+        prefix = _id_prefix.get(key)
+        if prefix is None:
+            if len(_id_prefix) >= 4096:
+                _id_prefix.clear()
+            digest = hashlib.blake2b("\x00".join(key).encode(), digest_size=12).digest()
+            prefix = _id_prefix[key] = base64.urlsafe_b64encode(digest).decode()  # 16 characters
+        return f"{prefix}{self.time_ns:016x}.{self.seq:x}"
+
+
+_id_prefix: dict[tuple[str, str, str], str] = {}

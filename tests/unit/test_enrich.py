@@ -60,3 +60,25 @@ def test_snapshot_id_becomes_a_field_and_does_not_stop_parsing():
                container=C, source="ebpf", pid=1, tid=1, path="/var/log/app.log", snapshot_id="S9")
     doc = Enricher("h").document(r)
     assert doc["logship.snapshot.id"] == "S9" and doc["log.level"] == "error" and doc["message"] == "Database error"
+
+
+def test_document_json_has_the_document_fields_without_duplicate_keys():
+    import json
+
+    e = Enricher("h1")
+    plain = Record(message=b"hello", time_ns=1_700_000_000_000_000_001, stream="stderr", container=C, seq=3)
+    # parsed fields named like shared ones (parsers prefix them today): the shared values win, each key once
+    clash = Record(message=b"m", time_ns=2, stream="stdout", container=C)
+    clash.fields = {"message": "m", "stream": "mine", "host.name": "other", "container.name": "x"}
+    ebpf = Record(message=b"x", time_ns=3, stream=FILE, container=C, source="ebpf", pid=1, tid=2, comm="a", path="/l")
+    for r in (plain, clash, ebpf, plain):  # twice: the second time from the cache
+        raw = e.document_json(r)
+        pairs = json.loads(raw, object_pairs_hook=lambda kv: kv)
+        assert len(pairs) == len({k for k, _ in pairs})
+        assert dict(pairs) == e.document(r)
+    assert json.loads(e.document_json(clash))["stream"] == "stdout"
+    C.name = "renamed"
+    try:
+        assert json.loads(e.document_json(plain))["container.name"] == "renamed"
+    finally:
+        C.name = "web"
