@@ -18,7 +18,7 @@ StreamKey = tuple[str, str]
 
 # A superset of what the joiner would join onto a plain line, tested on bytes: lines
 # that pass neither test are settled without the joiner (the common case, ~10x cheaper).
-_MAY_CONTINUE_FIRST = frozenset(b" \t.")
+_MAY_CONTINUE_FIRST = frozenset((b" ", b"\t", b"."))
 _MAY_CONTINUE = (b"Caused by:", b"Suppressed:")
 _STARTS_TRACE = (b"Traceback (most recent call last):", b"panic: ", b"fatal error: ")
 
@@ -42,7 +42,7 @@ class _Stream:
 
 
 def _may_continue(line: bytes) -> bool:
-    return bool(line) and (line[0] in _MAY_CONTINUE_FIRST or line.startswith(_MAY_CONTINUE))
+    return line[:1] in _MAY_CONTINUE_FIRST or line.startswith(_MAY_CONTINUE)
 
 
 class MultilineStage:
@@ -62,16 +62,22 @@ class MultilineStage:
     def feed(self, batch: list[Record], now: float) -> list[Record]:
         """The records that are complete after this batch, in order per stream."""
         out: list[Record] = []
+        s: _Stream | None = None
+        last: tuple[object, str, str | None] | None = None  # the stream of the previous record
         for r in batch:
             if r.stream == SYSLOG:
                 out.append(r)
                 continue
-            s = self._stream(r, now)
+            if last is None or r.container is not last[0] or r.stream is not last[1] or r.path is not last[2]:
+                # Once per run of lines of one stream: `now` is the same for the whole batch.
+                last = (r.container, r.stream, r.path)
+                s = self._stream(r, now)
+                if s.held is not None and now - s.last_seen >= self.timeout_s:
+                    out.append(s.held)
+                    s.held = None
+                s.last_seen = now
+            assert s is not None
             held = s.held
-            if held is not None and now - s.last_seen >= self.timeout_s:
-                out.append(held)
-                s.held = held = None
-            s.last_seen = now
             msg = r.message
             if not s.pending:
                 if not _may_continue(msg) and not msg.startswith(_STARTS_TRACE):

@@ -106,13 +106,14 @@ class Pipeline:
 
     async def _forward(self, batch: list[Record]) -> None:
         """Parse, enrich and encode complete records and hand them to the sink's queue."""
-        document, encode = self.enricher.document, self.sink.encode
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
+            document, encode = self.enricher.document, self.sink.encode
             docs = [document(r) for r in batch]
             self.hub.publish(docs)
             items = [(r, encode(r, d)) for r, d in zip(batch, docs)]
         else:
-            items = [(r, encode(r, document(r))) for r in batch]
+            document_json, encode_json = self.enricher.document_json, self.sink.encode_json
+            items = [(r, encode_json(r, document_json(r))) for r in batch]
         if items:
             METRICS.count("logship_encoded_bytes_total", sum(len(it[1]) for it in items), source=batch[0].source)
         await self.encoded.put(items)

@@ -238,8 +238,12 @@ class ElasticsearchSink:
         return name
 
     def encode(self, record: Record, doc: dict[str, Any]) -> bytes:
-        action = b'{"create":{"_index":"%s","_id":"%s"}}\n' % (self.index_name(record.time_ns), record.doc_id().encode())
-        return action + orjson.dumps(doc) + b"\n"
+        return self.encode_json(record, orjson.dumps(doc))
+
+    def encode_json(self, record: Record, doc_json: bytes) -> bytes:
+        """The bulk lines of one document already serialised (Enricher.document_json)."""
+        return b'{"create":{"_index":"%s","_id":"%s"}}\n%s\n' % (
+            self.index_name(record.time_ns), record.doc_id().encode(), doc_json)
 
     # ---- the loop ---------------------------------------------------------------
     async def run(self, queue: asyncio.Queue[list[Item]]) -> None:
