@@ -37,6 +37,8 @@ log = logging.getLogger("logship.docker")
 
 Emit = Callable[[list[Record]], Awaitable[None]]
 # One read is at most this much; its lines go downstream as one batch (queue hops per batch).
+# After a container stops, the final catch-up read waits this long for dockerd's log copier.
+FINAL_READ_DELAY_S = 0.2
 READ_CHUNK = 256 * 1024
 # Stopped containers read at start (catch-up) at once: bounded, a host may hold thousands.
 CATCH_UP_CONCURRENCY = 8
@@ -70,6 +72,7 @@ class DockerSource:
                       "(the checkpoints trail it); 0 when all is delivered.")
         self._overlap_ns = int(settings.resume_overlap_s * 1e9)
         self._streams: dict[str, asyncio.Task[None]] = {}
+        self._started_again: set[str] = set()  # start events that came while a stream was ending
         self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
@@ -173,7 +176,9 @@ class DockerSource:
     def _attach(self, api: DockerAPI, cid: str, *, follow: bool) -> None:
         task = self._streams.get(cid)
         if task is not None and not task.done():
-            return  # its loop re-inspects when the stream ends: a restart is not missed
+            # Its loop may already have seen the container stopped: tell it to read on.
+            self._started_again.add(cid)
+            return
         self._streams[cid] = asyncio.create_task(self._ship(api, cid, follow), name=f"docker-logs-{cid[:12]}")
 
     # ---- one container ----------------------------------------------------------
@@ -214,15 +219,22 @@ class DockerSource:
                     since = self._last_seen.get(cid, since)
                     await asyncio.sleep(1.0)
                     continue
-                if fresh is None or not fresh.running:
-                    await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
-                    break
+                # A start event while this stream was ending means: read on from the newest line.
+                if fresh is None or not (fresh.running or cid in self._started_again):
+                    if follow and fresh is not None:
+                        decoder = await self._final_read(api, c, window, since, decoder)
+                    if fresh is None or cid not in self._started_again:  # (re-checked: the read awaited)
+                        await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
+                        # Checked once more with no await before the task ends: no start is lost.
+                        if fresh is None or cid not in self._started_again:
+                            break
                 # Running, yet its stream ended: restarted meanwhile (also during a catch-up
                 # read), or a stalled stream. Partial lines are dropped here: the re-read from
                 # the newest whole line has them.
                 if follow:
                     METRICS.count("logship_docker_reattach_total")
                 follow = True
+                self._started_again.discard(cid)
                 if fresh.pid != c.pid:
                     c.pid = fresh.pid
                     self.containers.add(c)
@@ -232,10 +244,24 @@ class DockerSource:
         except StreamRefused:
             pass
         finally:
+            self._started_again.discard(cid)
             self.containers.remove(cid)
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
             log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
+
+    async def _final_read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
+                          decoder: StreamDecoder) -> StreamDecoder:
+        """Once more, without following, from the newest line we have: dockerd may still be
+        copying the container's output into its log when the container is reported stopped
+        (seen with TTY containers: a follow stream that ended empty). What is read twice
+        has the same ids and comes back as 409s."""
+        await asyncio.sleep(FINAL_READ_DELAY_S)
+        try:
+            final, _ = await self._read(api, c, window, self._last_seen.get(c.id, since), False)
+        except (StreamRefused, *_TRANSIENT):
+            return decoder  # removed meanwhile: keep what the follow stream had
+        return final
 
     async def _inspect_or_none(self, api: DockerAPI, cid: str) -> Container | None:
         try:
