@@ -26,6 +26,7 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.mapping_types import FLAT, KW, LONG, UNINDEXED, obj
 from shipper.snapshots.template import snapshot_template
 
 log = logging.getLogger("logship.es_setup")
@@ -33,14 +34,7 @@ log = logging.getLogger("logship.es_setup")
 LOG_PRIORITY = 200
 DEADLETTER_PRIORITY = 300  # snapshots and other specific templates: also above LOG_PRIORITY
 
-KW = {"type": "keyword", "ignore_above": 1024}
-LONG = {"type": "long"}
-FLAT = {"type": "flattened", "ignore_above": 1024}  # arbitrary keys, one mapping field: no explosion
-UNINDEXED = {"type": "keyword", "index": False, "doc_values": False}  # kept in _source only
 
-
-def _obj(**props: Any) -> dict[str, Any]:
-    return {"properties": props}
 
 
 def log_mappings() -> dict[str, Any]:
@@ -55,22 +49,22 @@ def log_mappings() -> dict[str, Any]:
             "@timestamp": {"type": "date_nanos"},
             "message": {"type": "text"},
             "stream": KW,
-            "host": _obj(name=KW, hostname=KW),
-            "container": _obj(id=KW, name=KW, image=_obj(name=KW), labels=FLAT),
-            "log": _obj(
-                level=KW, logger=KW, file=_obj(path=KW), origin=_obj(file=_obj(name=KW, line=LONG)),
-                syslog=_obj(
-                    facility=_obj(code=LONG, name=KW), severity=_obj(code=LONG, name=KW), priority=LONG,
+            "host": obj(name=KW, hostname=KW),
+            "container": obj(id=KW, name=KW, image=obj(name=KW), labels=FLAT),
+            "log": obj(
+                level=KW, logger=KW, file=obj(path=KW), origin=obj(file=obj(name=KW, line=LONG)),
+                syslog=obj(
+                    facility=obj(code=LONG, name=KW), severity=obj(code=LONG, name=KW), priority=LONG,
                     appname=KW, procid=KW, msgid=KW, hostname=KW, version=KW, structured_data=FLAT,
                 ),
             ),
-            "process": _obj(pid=LONG, name=KW, thread=_obj(id=LONG, name=KW)),
-            "event": _obj(dataset=KW, original={"type": "keyword", "index": False, "doc_values": False},
+            "process": obj(pid=LONG, name=KW, thread=obj(id=LONG, name=KW)),
+            "event": obj(dataset=KW, original={"type": "keyword", "index": False, "doc_values": False},
                           created={"type": "date_nanos"}),
             "json": FLAT,
             "logfmt": FLAT,
-            "logship": _obj(
-                truncated={"type": "boolean"}, partial_merged={"type": "boolean"}, snapshot=_obj(id=KW),
+            "logship": obj(
+                truncated={"type": "boolean"}, partial_merged={"type": "boolean"}, snapshot=obj(id=KW),
                 timestamp_ns=LONG, line_timestamp={"type": "date_nanos"}, parse_error=KW, dropped_keys=KW,
             ),
         },
@@ -84,10 +78,10 @@ def deadletter_mappings() -> dict[str, Any]:
         "properties": {
             "@timestamp": {"type": "date_nanos"},
             "message": {"type": "text"},
-            "error": _obj(type=KW, reason={"type": "text"}, caused_by=FLAT),
-            "event": _obj(original=UNINDEXED),
-            "container": _obj(id=KW, name=KW),
-            "logship": _obj(deadletter=_obj(index=KW, id=KW)),
+            "error": obj(type=KW, reason={"type": "text"}, caused_by=FLAT),
+            "event": obj(original=UNINDEXED),
+            "container": obj(id=KW, name=KW),
+            "logship": obj(deadletter=obj(index=KW, id=KW)),
         },
     }
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.mapping_types import KW, LONG, obj
 
 SNAPSHOT_PRIORITY = 310  # above the log template, whose `<prefix>-*` pattern also matches
 
-KW = {"type": "keyword", "ignore_above": 1024}
-LONG = {"type": "long"}
 
-
-def _obj(**props: Any) -> dict[str, Any]:
-    return {"properties": props}
 
 
 def snapshot_index(prefix: str, day: str) -> str:
@@ -31,12 +27,12 @@ def snapshot_mappings() -> dict[str, Any]:
             "message": {"type": "text"},
             "text": {"type": "text"},
             "events": {"type": "object", "enabled": False},
-            "container": _obj(id=KW, name=KW, image=_obj(name=KW)),
-            "process": _obj(pid=LONG, name=KW, thread=_obj(id=LONG)),
-            "log": _obj(file=_obj(path=KW), level=KW),
-            "host": _obj(name=KW),
-            "logship": _obj(snapshot=_obj(id=KW)),
-            "snapshot": _obj(
+            "container": obj(id=KW, name=KW, image=obj(name=KW)),
+            "process": obj(pid=LONG, name=KW, thread=obj(id=LONG)),
+            "log": obj(file=obj(path=KW), level=KW),
+            "host": obj(name=KW),
+            "logship": obj(snapshot=obj(id=KW)),
+            "snapshot": obj(
                 trigger=KW, window_before_ms=LONG, window_after_ms=LONG, events_count=LONG,
                 ring_overwritten=LONG, events_lost=LONG, notes={"type": "text"},
                 start={"type": "date_nanos"}, end={"type": "date_nanos"},
