@@ -197,8 +197,10 @@ class DockerSource:
         ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
         if not follow:
             done_to = ckpt or (self.checkpoints.alive_ns - ALIVE_MARGIN_NS if self.checkpoints else 0)
-            if not c.finished_ns or c.finished_ns <= done_to:
-                return  # never ran, or stopped before what we already hold
+            # Skip only what certainly stopped before what we hold. FinishedAt is still unset
+            # while a container is exiting: it is read, not taken for "never ran".
+            if c.finished_ns and c.finished_ns <= done_to:
+                return
         window = self.acks.window(cid, ckpt)
         since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
         self.containers.add(c)  # before the first line is read: the eBPF filter follows the registry
