@@ -12,12 +12,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+T = TypeVar("T")
 TEST_LABEL = "logship.test"
 
 
@@ -123,14 +124,41 @@ def _searchable(es: Any, index: str) -> None:
     es.options(ignore_status=404).indices.refresh(index=index)
 
 
+def _while_shards_start(read: Callable[[], T], timeout: float = 60.0) -> T:
+    """`read()` again on 503: an index the shipper creates between the health wait and the
+    read has no active shard yet (search_phase_execution_exception). Anything else raises."""
+    from elasticsearch import ApiError
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except ApiError as exc:
+            if exc.meta.status != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def count_docs(es: Any, index: str, query: dict[str, Any] | None = None) -> int:
-    _searchable(es, index)
-    r = es.options(ignore_status=404).count(index=index, query=query or {"match_all": {}})
-    return int(r.get("count", 0)) if isinstance(r.body, dict) else 0
+    def read() -> int:
+        _searchable(es, index)
+        r = es.options(ignore_status=404).count(index=index, query=query or {"match_all": {}})
+        return int(r.get("count", 0)) if isinstance(r.body, dict) else 0
+    return _while_shards_start(read)
 
 
 def search_all(es: Any, index: str, query: dict[str, Any], size: int = 10000) -> list[dict[str, Any]]:
     """Every matching document's _source, via search_after paging."""
+    return [h["_source"] for h in search_hits(es, index, query, size=size)]
+
+
+def search_hits(es: Any, index: str, query: dict[str, Any], *, size: int = 10000,
+                source: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every matching hit (with _index and _id), via search_after paging."""
+    return _while_shards_start(lambda: _search_hits_once(es, index, query, size, source))
+
+
+def _search_hits_once(es: Any, index: str, query: dict[str, Any], size: int,
+                      source: list[str] | None) -> list[dict[str, Any]]:
     _searchable(es, index)
     out: list[dict[str, Any]] = []
     # One concrete index at a time: search_after on `_doc` is only a stable order within one
@@ -140,11 +168,13 @@ def search_all(es: Any, index: str, query: dict[str, Any], size: int = 10000) ->
         after = None
         while True:
             kw: dict[str, Any] = {"index": name, "query": query, "size": min(size, 10000), "sort": ["_doc"]}
+            if source is not None:
+                kw["_source"] = source
             if after is not None:
                 kw["search_after"] = after
             r = es.options(ignore_status=404).search(**kw)
             hits = r.get("hits", {}).get("hits", [])
-            out.extend(h["_source"] for h in hits)
+            out.extend(hits)
             if len(hits) < kw["size"]:
                 break
             after = hits[-1]["sort"]

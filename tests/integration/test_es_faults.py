@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import count_docs, wait_until
+from tests.conftest import count_docs, search_hits, wait_until
 from tests.integration.private_es import es_private  # noqa: F401 - fixture
 
 
@@ -20,20 +20,10 @@ def sequence_numbers(es: Any, index: str, container_id: str) -> list[int]:
 
 def stored_lines(es: Any, index: str, container_id: str) -> list[tuple[int, str]]:
     """(number, where: index/_id/@timestamp) of every stored line of the container."""
-    es.indices.refresh(index=index)
-    out: list[tuple[int, str]] = []
-    after = None
-    while True:
-        kw: dict[str, Any] = {"index": index, "query": {"term": {"container.id": container_id}}, "size": 10000,
-                              "sort": ["_doc"], "_source": ["message", "@timestamp", "stream"]}
-        if after is not None:
-            kw["search_after"] = after
-        hits = es.search(**kw)["hits"]["hits"]
-        out.extend((int(h["_source"]["message"].split()[-1]),
-                    f'{h["_index"]}/{h["_id"]} {h["_source"]["@timestamp"]} {h["_source"].get("stream")}') for h in hits)
-        if len(hits) < 10000:
-            return out
-        after = hits[-1]["sort"]
+    hits = search_hits(es, index, {"term": {"container.id": container_id}},
+                       source=["message", "@timestamp", "stream"])
+    return [(int(h["_source"]["message"].split()[-1]),
+             f'{h["_index"]}/{h["_id"]} {h["_source"]["@timestamp"]} {h["_source"].get("stream")}') for h in hits]
 
 
 def assert_exactly_once(es: Any, index: str, container_id: str, n: int) -> None:
