@@ -12,6 +12,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,10 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[
     with counter.get_lock():
         counter.value = 0
     log = open(state / "shipper.log", "ab")
-    p = subprocess.Popen([sys.executable, "-m", "shipper", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # BENCH_WRAP="py-spy record -o prof.svg --" profiles the shipper (its CPU then includes py-spy's)
+    wrap = os.environ.get("BENCH_WRAP", "").split()
+    p = subprocess.Popen([*wrap, sys.executable, "-m", "shipper", "run"], cwd=ROOT, env=env, stdout=log,
+                         stderr=subprocess.STDOUT)
     try:
         # Clock and CPU start at the first delivered batch: interpreter start-up is not the hot path.
         deadline = time.monotonic() + 120
@@ -131,8 +135,13 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[
         cpu = cpu_seconds(p.pid) - cpu0
         rss = rss_peak_mib(p.pid)
     finally:
-        p.kill()
-        p.wait()
+        if wrap:
+            p.send_signal(signal.SIGINT)  # a profiler writes its output on SIGINT
+            p.wait(60)
+            subprocess.run(["pkill", "-f", "shipper run"], capture_output=True)
+        else:
+            p.kill()
+            p.wait()
     n = lines - first
     return n / elapsed, cpu / n * 1e6, rss
 

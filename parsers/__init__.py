@@ -147,7 +147,7 @@ def parse(
         fn = _BY_FIRST.get(line[:1]) if hint is None else _HINTS.get(hint)
         out = None if fn is None else fn(line, source_time, tz, want_datetime)
         if out is None:
-            out = _auto(line, source_time, tz, want_datetime)
+            out = _auto(line, source_time, tz, want_datetime, hint is None and fn is not None)
         if not want_datetime:  # the builders left None there (one code path for both modes)
             out.pop("@timestamp", None)
         return out

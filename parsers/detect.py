@@ -99,7 +99,7 @@ def _word(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict |
         r = python_logging.parse(line, st, tz, dt)
         if r is not None:
             return r
-    if _LOGFMT_START.match(line) is not None:
+    if "=" in line and _LOGFMT_START.match(line) is not None:  # the `in` spares plain text the regex
         r = logfmt.parse(line, st, tz, dt)
         if r is not None:
             return r
@@ -128,13 +128,14 @@ for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     BY_FIRST[_c] = _word
 
 
-def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
-    """Detect the format of ``line`` and parse it (never None)."""
+def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True, first_tried: bool = False) -> dict:
+    """Detect the format of ``line`` and parse it (never None). `first_tried`: the caller
+    already ran BY_FIRST's parser for the line's first character, and it said None."""
     if not line:
         return unknown.parse(line, st, tz, dt)
     fn = BY_FIRST.get(line[0])
     if fn is not None:
-        r = fn(line, st, tz, dt)  # type: ignore[operator]
+        r = None if first_tried else fn(line, st, tz, dt)  # type: ignore[operator]
         if r is not None:
             return r
     elif line[0] in " \t\r\n\f\v":
