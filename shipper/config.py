@@ -23,12 +23,13 @@ class ConfigError(ValueError):
     """A setting has a bad value; the message names the variable and what it expects."""
 
 
-def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices})
+def setting(default: Any, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (), minimum: float = 0) -> Any:
+    """A setting; numbers below `minimum` (0 unless said) are refused with the variable's name."""
+    return field(default=default, metadata={"doc": doc, "secret": secret, "choices": choices, "minimum": minimum})
 
 
 def setting_factory(factory: Any, doc: str) -> Any:
-    return field(default_factory=factory, metadata={"doc": doc, "secret": False, "choices": ()})
+    return field(default_factory=factory, metadata={"doc": doc, "secret": False, "choices": (), "minimum": 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class DockerSettings:
     include: tuple[str, ...] = setting((), "Only ship containers whose name matches one of these globs (comma-separated; empty = all).")
     exclude: tuple[str, ...] = setting((), "Never ship containers whose name matches one of these globs (comma-separated).")
     exclude_label: str = setting("", "logspout-style opt-out label: `key` or `key:value`; containers carrying it are not shipped.")
-    max_line_bytes: int = setting(1 << 20, "Docker's 16 KiB partial lines are merged up to this size; longer lines are cut and flagged `logship.truncated`.")
+    max_line_bytes: int = setting(1 << 20, "Docker's 16 KiB partial lines are merged up to this size; longer lines are cut and flagged `logship.truncated`.", minimum=1)
     reconnect_max_s: float = setting(30.0, "Longest backoff between reconnects to a vanished Docker socket.")
     include_image: tuple[str, ...] = setting((), "Only ship containers whose image name matches one of these globs (comma-separated; empty = all).")
     exclude_image: tuple[str, ...] = setting((), "Never ship containers whose image name matches one of these globs (comma-separated).")
@@ -57,13 +58,13 @@ class ElasticsearchSettings:
     ca_file: str = setting("", "CA certificate file (PEM) to verify the server's TLS certificate.")
     verify_certs: bool = setting(True, "Verify TLS certificates (never turn off outside a lab).")
     index_prefix: str = setting("logship", "Index name prefix: log lines go to `<prefix>-YYYY.MM.DD`.")
-    bulk_max_docs: int = setting(5000, "A bulk request is sent when it holds this many documents ...")
-    bulk_max_bytes: int = setting(5 << 20, "... or this many bytes ...")
+    bulk_max_docs: int = setting(5000, "A bulk request is sent when it holds this many documents ...", minimum=1)
+    bulk_max_bytes: int = setting(5 << 20, "... or this many bytes ...", minimum=1)
     flush_interval_s: float = setting(1.0, "... or when its oldest document has waited this long (seconds).")
     linger_s: float = setting(0.05, "... or, while a request slot is free, when its oldest document has waited this long (low latency when ES keeps up; full bulks when it does not).")
-    concurrency: int = setting(2, "Bulk requests in flight at once.")
-    timeout_s: float = setting(30.0, "Timeout of one request to Elasticsearch (seconds).")
-    shards: int = setting(1, "Primary shards of the log indices (index template).")
+    concurrency: int = setting(2, "Bulk requests in flight at once.", minimum=1)
+    timeout_s: float = setting(30.0, "Timeout of one request to Elasticsearch (seconds).", minimum=0.1)
+    shards: int = setting(1, "Primary shards of the log indices (index template).", minimum=1)
     replicas: int = setting(0, "Replicas of the log indices (index template); 0 suits one node.")
     refresh_interval: str = setting("1s", "Refresh interval of the log indices: how soon a line is searchable.")
     setup: bool = setting(True, "At start, create/update the index templates (idempotent; `logship setup` does the same).")
@@ -72,14 +73,14 @@ class ElasticsearchSettings:
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    queue_batches: int = setting(64, "Capacity of each bounded queue between stages, in batches (the lines of one read, at most 256 KiB); a full queue pauses the stage before it.")
+    queue_batches: int = setting(64, "Capacity of each bounded queue between stages, in batches (the lines of one read, at most 256 KiB); a full queue pauses the stage before it.", minimum=1)
     hostname: str = setting_factory(socket.gethostname, "`host.name` of every record (default: this host's name).")
     state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live.")
     log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))
     timezone: str = setting("UTC", "Time zone for log timestamps that carry none (IANA name, e.g. Europe/Paris).")
     multiline: bool = setting(True, "Join stack traces, tracebacks, Go panics and indented continuation lines into one record.")
     multiline_timeout_s: float = setting(1.0, "A held line or trace is complete after this long without a continuation (seconds).")
-    multiline_max_lines: int = setting(500, "A joined record is cut (and flagged `logship.truncated`) past this many lines.")
+    multiline_max_lines: int = setting(500, "A joined record is cut (and flagged `logship.truncated`) past this many lines.", minimum=1)
     ebpf: str = setting("auto", "eBPF source: `on` (fail if it cannot start), `off`, or `auto` (warn and go on without it).", choices=("auto", "on", "off"))
 
 
@@ -87,16 +88,16 @@ class PipelineSettings:
 class SpoolSettings:
     enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable or the sink's memory is full.")
     after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
-    max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.")
-    segment_bytes: int = setting(64 << 20, "Size of one spool segment file.")
-    max_ack_records: int = setting(1_000_000, "Spooled records remembered in memory (~200 bytes each, payload on disk) to acknowledge them after the replay; at this bound the input pauses like a full spool.")
+    max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.", minimum=1)
+    segment_bytes: int = setting(64 << 20, "Size of one spool segment file.", minimum=1)
+    max_ack_records: int = setting(1_000_000, "Spooled records remembered in memory (~200 bytes each, payload on disk) to acknowledge them after the replay; at this bound the input pauses like a full spool.", minimum=1)
     fsync: str = setting("segment", "When spool writes are fsynced: `always` (every batch), `segment` (when a segment is closed), `never`.", choices=("always", "segment", "never"))
 
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     addr: str = setting("127.0.0.1:8080", "`host:port` of the HTTP server (/health, /metrics, /logs, /snapshots); empty = no server. Loopback by default: it serves log lines.")
-    logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.")
+    logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.", minimum=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +113,8 @@ class KibanaSettings:
 @dataclass(frozen=True, slots=True)
 class SnapshotSettings:
     enabled: bool = setting(True, "Syscall windows: a per-thread ring of recent syscalls in the kernel, turned into a snapshot document when a log line matches a trigger (needs the eBPF source).")
-    ring_entries: int = setting(64, "Syscalls kept per thread (rounded up to a power of two). Kernel memory = ring_entries x (88 + data_bytes) x max_threads bytes.")
-    max_threads: int = setting(1024, "Threads with a ring at once; the least recently active thread's ring is reused beyond this.")
+    ring_entries: int = setting(64, "Syscalls kept per thread (rounded up to a power of two). Kernel memory = ring_entries x (88 + data_bytes) x max_threads bytes.", minimum=1)
+    max_threads: int = setting(1024, "Threads with a ring at once; the least recently active thread's ring is reused beyond this.", minimum=1)
     data_bytes: int = setting(256, "Bytes of I/O data (read/write/send/recv family), path or sockaddr kept per syscall (rounded up to a multiple of 8, at least 128).")
     window_before_ms: int = setting(1000, "A snapshot shows the writing thread's syscalls this long before the log line's write ...")
     window_after_ms: int = setting(1000, "... and this long after it (the thread is armed to stream them).")
@@ -128,12 +129,12 @@ class SnapshotSettings:
 
 @dataclass(frozen=True, slots=True)
 class EbpfSettings:
-    capture_bytes: int = setting(4096, "Bytes of each write/send captured by the eBPF probe (rounded up to a power of two, 64..32768); longer writes are cut and flagged `logship.truncated`.")
+    capture_bytes: int = setting(4096, "Bytes of each write/send captured by the eBPF probe (rounded up to a power of two, 64..32768); longer writes are cut and flagged `logship.truncated`.", minimum=1)
     paths: tuple[str, ...] = setting(("*.log*", "*_log*", "/var/log/*"), "In-container paths whose writes are shipped: globs (`*` crosses `/`), comma-separated.")
     exclude_paths: tuple[str, ...] = setting(("*.gz",), "Paths never shipped even when they match `paths` (globs, comma-separated).")
     partial_timeout_s: float = setting(1.0, "A line written without its newline is shipped after this long without more bytes (seconds).")
-    max_line_bytes: int = setting(65536, "Lines longer than this are cut and flagged `logship.truncated`; the rest up to the newline is counted as dropped.")
-    ring_pages: int = setting(4096, "Size of the kernel ring buffer in 4 KiB pages (a power of two; 4096 = 16 MiB, about 1.5 s of 50k lines/s): a full ring drops events (counted in logship_ebpf_drops_total).")
+    max_line_bytes: int = setting(65536, "Lines longer than this are cut and flagged `logship.truncated`; the rest up to the newline is counted as dropped.", minimum=1)
+    ring_pages: int = setting(4096, "Size of the kernel ring buffer in 4 KiB pages (a power of two; 4096 = 16 MiB, about 1.5 s of 50k lines/s): a full ring drops events (counted in logship_ebpf_drops_total).", minimum=1)
 
 
 SECTIONS: dict[str, tuple[str, type]] = {
@@ -176,7 +177,14 @@ def env_name(section: str, field_name: str) -> str:
     return "LOGSHIP_" + SECTIONS[section][0] + field_name.upper()
 
 
-def _convert(raw: Any, typ: Any, where: str, choices: tuple[str, ...]) -> Any:
+def _convert(raw: Any, typ: Any, where: str, choices: tuple[str, ...], minimum: float = 0) -> Any:
+    value = _convert_type(raw, typ, where, choices)
+    if typ in (int, float) and value < minimum:
+        raise ConfigError(f"{where}={raw!r}: expected a number of at least {minimum:g}")
+    return value
+
+
+def _convert_type(raw: Any, typ: Any, where: str, choices: tuple[str, ...]) -> Any:
     origin = typing.get_origin(typ)
     try:
         if typ is bool:
@@ -246,9 +254,10 @@ def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | No
             var = env_name(name, f.name)
             known_env.add(var)
             if var in env:
-                kwargs[f.name] = _convert(env[var], types_[f.name], var, f.metadata["choices"])
+                kwargs[f.name] = _convert(env[var], types_[f.name], var, f.metadata["choices"], f.metadata["minimum"])
             elif f.name in file_sect:
-                kwargs[f.name] = _convert(file_sect[f.name], types_[f.name], f"{file}: [{name}] {f.name}", f.metadata["choices"])
+                kwargs[f.name] = _convert(file_sect[f.name], types_[f.name], f"{file}: [{name}] {f.name}",
+                                          f.metadata["choices"], f.metadata["minimum"])
         sections[name] = cls(**kwargs)
     unknown_env = sorted(k for k in env if k.startswith("LOGSHIP_") and k not in known_env and k not in _NOT_SETTINGS)
     if unknown_env:

@@ -63,15 +63,14 @@ class Enricher:
         c = record.container
         per_container = self._shared.get(c.id)
         if per_container is None or per_container[0] != c.name:
+            if len(self._shared) >= 4096:  # bounded: containers come and go for as long as we run
+                self._shared.clear()
             per_container = self._shared[c.id] = (c.name, {})
         got = per_container[1].get(record.stream)
         if got is None:
             fields = {"stream": record.stream, "host.name": self.hostname, **c.ecs()}
             got = per_container[1][record.stream] = _Shared(fields, frozenset(fields), orjson.dumps(fields)[1:-1])
         return got
-
-    def forget(self, container_id: str) -> None:
-        self._shared.pop(container_id, None)
 
     def parsed_fields(self, record: Record) -> dict[str, Any]:
         """The parser's fields for the record (cached on it: triggers read them too)."""

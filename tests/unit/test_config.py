@@ -36,12 +36,23 @@ def test_lists_and_bools_from_env():
     ({"LOGSHIP_ES_VERIFY_CERTS": "maybe"}, ["LOGSHIP_ES_VERIFY_CERTS", "true/false"]),
     ({"LOGSHIP_EBPF": "sometimes"}, ["LOGSHIP_EBPF", "auto"]),
     ({"LOGSHIP_ES_URLS": "x"}, ["unknown setting", "LOGSHIP_ES_URLS"]),
+    ({"LOGSHIP_ES_CONCURRENCY": "0"}, ["LOGSHIP_ES_CONCURRENCY", "at least 1"]),  # 0 would never send
+    ({"LOGSHIP_QUEUE_BATCHES": "0"}, ["LOGSHIP_QUEUE_BATCHES", "at least 1"]),  # 0 = an unbounded queue
+    ({"LOGSHIP_SPOOL_AFTER_S": "-5"}, ["LOGSHIP_SPOOL_AFTER_S", "at least 0"]),
 ])
 def test_bad_values_name_the_variable(env, words):
     with pytest.raises(config.ConfigError) as e:
         config.load(env=env)
     for w in words:
         assert w in str(e.value)
+
+
+def test_numbers_below_their_minimum_in_a_file_name_the_key(tmp_path: Path):
+    f = tmp_path / "c.toml"
+    f.write_text("[elasticsearch]\nbulk_max_docs = 0\n")
+    with pytest.raises(config.ConfigError, match=r"\[elasticsearch\] bulk_max_docs=0: expected a number of at least 1"):
+        config.load(env={"LOGSHIP_CONFIG": str(f)})
+    assert config.load(env={"LOGSHIP_DOCKER_RESUME_OVERLAP_S": "0"}).docker.resume_overlap_s == 0
 
 
 def test_bad_file_is_a_clear_error(tmp_path: Path):
