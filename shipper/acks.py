@@ -22,12 +22,14 @@ _COMPACT_AT = 4096
 
 
 class AckWindow:
-    """One container's outstanding records, oldest first. track() and delivered() are
-    O(1) amortised: delivered entries are flagged in place and the head is trimmed
-    when it is reached (lists with a moving head, compacted in blocks)."""
+    """One container's outstanding records, oldest first. track() and delivery are O(1)
+    amortised: each record carries its arrival position (`Record.ack_pos`), delivered
+    entries are flagged in place and the head is trimmed when it is reached (lists with a
+    moving head, compacted in blocks). The window is the records' `on_delivered` callable;
+    `deliver()` hands it whole runs of records, one watermark update per run."""
 
-    __slots__ = ("container_id", "on_advance", "watermark_ns", "_times", "_done", "_head", "_base", "_pos",
-                 "duplicate_acks", "_prefix_max")
+    __slots__ = ("container_id", "on_advance", "watermark_ns", "_times", "_done", "_head", "_base",
+                 "_outstanding", "duplicate_acks", "_prefix_max")
 
     def __init__(self, container_id: str, on_advance: OnAdvance, watermark_ns: int = 0) -> None:
         self.container_id = container_id
@@ -37,35 +39,38 @@ class AckWindow:
         self._done: list[bool] = []
         self._head = 0  # index in the lists of the oldest outstanding record
         self._base = 0  # absolute arrival position of list index 0
-        self._pos: dict[int, int] = {}  # id(record) -> absolute arrival position, while outstanding
+        self._outstanding = 0
         self.duplicate_acks = 0
         self._prefix_max = watermark_ns  # newest time among the delivered prefix
 
     def __len__(self) -> int:
         """Records read and not yet delivered."""
-        return len(self._pos)
+        return self._outstanding
 
-    def track(self, records: Iterable[Record]) -> None:
+    def track(self, records: list[Record]) -> None:
         """Register records in arrival order; their delivery calls back into this window."""
-        times, done, pos = self._times, self._done, self._pos
-        n = self._base + len(times)
-        cb = self.delivered
+        n = self._base + len(self._times)
         for r in records:
-            pos[id(r)] = n
+            r.ack_pos = n
+            r.on_delivered = self
             n += 1
-            times.append(r.time_ns)
-            done.append(False)
-            r.on_delivered = cb
+        self._times.extend([r.time_ns for r in records])
+        self._done.extend([False] * len(records))
+        self._outstanding += len(records)
 
-    def delivered(self, record: Record) -> None:
-        # id() is safe as a key: the record is alive until the sink has called us.
-        p = self._pos.pop(id(record), None)
-        if p is None:
-            self.duplicate_acks += 1  # a second ack of the same record: harmless, but seen
-            return
-        i = p - self._base
-        self._done[i] = True
-        if i == self._head:
+    def __call__(self, record: Record) -> None:
+        self.delivered_many((record,))
+
+    def delivered_many(self, records: Iterable[Record]) -> None:
+        done, base, n = self._done, self._base, len(self._done)
+        for r in records:
+            i = r.ack_pos - base
+            if i < 0 or i >= n or done[i]:  # a second ack of the same record: harmless, but seen
+                self.duplicate_acks += 1
+                continue
+            done[i] = True
+            self._outstanding -= 1
+        if self._head < n and done[self._head]:
             self._advance()
 
     def _advance(self) -> None:
@@ -88,6 +93,32 @@ class AckWindow:
         if mark > self.watermark_ns:
             self.watermark_ns = mark
             self.on_advance(self.container_id, mark)
+
+
+def deliver(records: Iterable[Record | None]) -> None:
+    """Acknowledge records (None: nothing to acknowledge): calls each one's `on_delivered`,
+    whole runs at once where consecutive records share their AckWindow."""
+    run: list[Record] = []
+    window: object = None
+    for r in records:
+        if r is None or r.on_delivered is None:
+            continue
+        cb = r.on_delivered
+        if cb is not window:
+            _deliver_run(window, run)
+            window, run = cb, []
+        run.append(r)
+    _deliver_run(window, run)
+
+
+def _deliver_run(callback: object, run: list[Record]) -> None:
+    if not run:
+        return
+    if type(callback) is AckWindow:
+        callback.delivered_many(run)
+    else:
+        for r in run:
+            r.on_delivered(r)  # type: ignore[misc]
 
 
 class AckTracker:

@@ -11,6 +11,7 @@ from collections import deque
 from typing import Callable
 
 from parsers.multiline import Event, MultilineJoiner
+from shipper.acks import deliver
 from shipper.metrics import METRICS
 from shipper.record import SYSLOG, Record
 
@@ -25,9 +26,7 @@ _STARTS_TRACE = (b"Traceback (most recent call last):", b"panic: ", b"fatal erro
 
 def _ack_all(parts: list[Record]) -> Callable[[Record], None]:
     def ack(_: Record) -> None:
-        for p in parts:
-            if p.on_delivered is not None:
-                p.on_delivered(p)
+        deliver(parts)
     return ack
 
 

@@ -32,6 +32,7 @@ class Record:
     fields: dict[str, Any] = field(default_factory=dict)
     # Called once Elasticsearch holds the record (2xx/409 or dead-lettered): drives checkpoints.
     on_delivered: Callable[["Record"], None] | None = None
+    ack_pos: int = -1  # arrival position in its AckWindow (set by AckWindow.track)
 
     def doc_id(self) -> str:
         """Deterministic `_id`: the same line re-read after a restart maps to the same

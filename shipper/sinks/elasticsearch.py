@@ -58,6 +58,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shipper.acks import deliver
 from shipper.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
@@ -473,6 +474,4 @@ class ElasticsearchSink:
 
     def _delivered(self, items: list[Item]) -> None:
         METRICS.count("logship_es_delivered_total", len(items))
-        for rec, _ in items:
-            if rec is not None and rec.on_delivered is not None:
-                rec.on_delivered(rec)
+        deliver([rec for rec, _ in items])

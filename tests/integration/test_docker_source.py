@@ -89,10 +89,12 @@ def test_metadata_labels_and_rename(es, index_prefix, shipper, containers, busyb
     shipper(LOGSHIP_DOCKER_LABELS="com.docker.compose.*,app.tier")
     labels = {"com.docker.compose.project": "shop", "com.docker.compose.service": "web", "app.tier": "front",
               "secret": "s"}
-    c = containers(busybox, ["sh", "-c", "echo before; sleep 3; echo after; sleep 600"], labels=labels,
-                   name=f"meta-{index_prefix}")
+    # "after" is printed only once the rename is done (a timed sleep raced it under load)
+    c = containers(busybox, ["sh", "-c", "echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo after; sleep 600"],
+                   labels=labels, name=f"meta-{index_prefix}")
     wait_docs(es, index_prefix, c.id, 1)
     c.rename(f"renamed-{index_prefix}")
+    c.exec_run(["touch", "/tmp/go"])
     docs = {d["message"]: d for d in wait_docs(es, index_prefix, c.id, 2)}
     d = docs["before"]
     assert d["container.labels.com_docker_compose_project"] == "shop"
