@@ -38,15 +38,21 @@ class Record:
         """Deterministic `_id`: the same line re-read after a restart maps to the same
         document, so Elasticsearch answers 409 instead of storing a duplicate. The stream's
         identity (container, source, stream or path) is hashed once per stream; its
-        position (time_ns, seq) is appended exactly, so ids never collide within a stream."""
+        position (time_ns, seq) is appended exactly, so ids never collide within a stream.
+        (The sink formats the same id straight into bytes: ID_FORMAT.)"""
+        return (ID_FORMAT % (self.id_prefix(), self.time_ns, self.seq)).decode()
+
+    def id_prefix(self) -> bytes:
+        """The hashed stream identity: 16 URL-safe base64 characters."""
         key = (self.container.id, self.source, self.path or self.stream)
         prefix = _id_prefix.get(key)
         if prefix is None:
             if len(_id_prefix) >= 4096:
                 _id_prefix.clear()
             digest = hashlib.blake2b("\x00".join(key).encode(), digest_size=12).digest()
-            prefix = _id_prefix[key] = base64.urlsafe_b64encode(digest).decode()  # 16 characters
-        return f"{prefix}{self.time_ns:016x}.{self.seq:x}"
+            prefix = _id_prefix[key] = base64.urlsafe_b64encode(digest)
+        return prefix
 
 
-_id_prefix: dict[tuple[str, str, str], str] = {}
+ID_FORMAT = b"%s%016x.%x"  # id_prefix, time_ns, seq
+_id_prefix: dict[tuple[str, str, str], bytes] = {}

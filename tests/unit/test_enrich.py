@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 from shipper.containers import Container
 from shipper.enrich import Enricher, iso_ns
 from shipper.record import FILE, SYSLOG, Record
@@ -82,3 +85,16 @@ def test_document_json_has_the_document_fields_without_duplicate_keys():
         assert json.loads(e.document_json(plain))["container.name"] == "renamed"
     finally:
         C.name = "web"
+
+
+def test_bulk_action_carries_the_records_doc_id_and_day_index():
+    from shipper.config import ElasticsearchSettings
+    from shipper.sinks.elasticsearch import ElasticsearchSink
+    sink = ElasticsearchSink(ElasticsearchSettings(index_prefix="pfx"))
+    for r in (Record(message=b"x", time_ns=1_700_000_000_123_456_789, stream="stdout", container=C, seq=11),
+              Record(message=b"y", time_ns=5, stream="file", container=C, source="ebpf", path="/var/log/a.log")):
+        action, doc, end = sink.encode_json(r, b'{"message":"x"}').split(b"\n")
+        assert json.loads(action) == {"create": {"_index": "pfx-" + time.strftime("%Y.%m.%d", time.gmtime(r.time_ns // 10**9)),
+                                                 "_id": r.doc_id()}}
+        assert doc == b'{"message":"x"}' and end == b""
+        assert len(r.doc_id()) == 16 + 16 + 1 + len(f"{r.seq:x}")
