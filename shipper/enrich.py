@@ -96,11 +96,11 @@ class Enricher:
         if not shared.keys.isdisjoint(doc):  # as in document(): no duplicate keys, the shared value wins
             for key in shared.keys:
                 doc.pop(key, None)
-        return orjson.dumps(doc)[:-1] + b"," + shared.json + b"}"
+        return b"%s,%s}" % (orjson.dumps(doc)[:-1], shared.json)
 
     def _own_fields(self, record: Record) -> dict[str, Any]:
         """The document's fields that are the line's own (all but the shared ones)."""
-        fields = self.parsed_fields(record)
+        fields = record.fields or self.parsed_fields(record)
         doc: dict[str, Any] = {"@timestamp": iso_ns(record.time_ns)}
         if fields:
             doc.update(fields)

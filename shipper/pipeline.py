@@ -118,13 +118,13 @@ class Pipeline:
             document, encode = self.enricher.document, self.sink.encode
             docs = [document(r) for r in batch]
             self.hub.publish(docs)
-            items = [(r, encode(r, d)) for r, d in zip(batch, docs)]
+            encoded = [encode(r, d) for r, d in zip(batch, docs)]
         else:
             document_json, encode_json = self.enricher.document_json, self.sink.encode_json
-            items = [(r, encode_json(r, document_json(r))) for r in batch]
-        if items:
-            METRICS.count("logship_encoded_bytes_total", sum(len(it[1]) for it in items), source=batch[0].source)
-        await self.encoded.put(items)
+            encoded = [encode_json(r, document_json(r)) for r in batch]
+        if encoded:
+            METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)
+        await self.encoded.put(list(zip(batch, encoded)))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sink.start()

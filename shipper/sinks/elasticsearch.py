@@ -259,6 +259,7 @@ class ElasticsearchSink:
         size = 0
         first = 0.0
         loop = asyncio.get_running_loop()
+        max_docs, max_bytes = self.s.bulk_max_docs, self.s.bulk_max_bytes
         try:
             while True:
                 timeout = None
@@ -269,12 +270,17 @@ class ElasticsearchSink:
                 if items:
                     if not batch:
                         first = loop.time()
-                    for it in items:
-                        batch.append(it)
-                        size += len(it[1])
-                        if len(batch) >= self.s.bulk_max_docs or size >= self.s.bulk_max_bytes:
-                            await self._route(batch)
-                            batch, size, first = [], 0, loop.time()
+                    nbytes = sum([len(it[1]) for it in items])
+                    if len(batch) + len(items) < max_docs and size + nbytes < max_bytes:
+                        batch += items  # the usual case: the whole batch fits
+                        size += nbytes
+                    else:
+                        for it in items:
+                            batch.append(it)
+                            size += len(it[1])
+                            if len(batch) >= max_docs or size >= max_bytes:
+                                await self._route(batch)
+                                batch, size, first = [], 0, loop.time()
                 if batch:
                     age = loop.time() - first
                     if age >= self.s.flush_interval_s or (age >= self.s.linger_s and not self._in_flight.locked()):
@@ -418,7 +424,7 @@ class ElasticsearchSink:
         if not self._templates_ready and not await self._ensure_templates():
             self._failure()
             return batch, True
-        body = b"".join(it[1] for it in batch)
+        body = b"".join([it[1] for it in batch])
         host = self._hosts.pick()
         started = time.monotonic()
         try:
