@@ -13,6 +13,7 @@ import parsers
 from shipper.record import SYSLOG, Record
 
 _sec_prefix: dict[int, str] = {}
+_sec_prefix_bytes: dict[int, bytes] = {}  # epoch second -> b"YYYY-MM-DDTHH:MM:SS."
 
 
 def iso_ns(time_ns: int) -> str:
@@ -89,23 +90,37 @@ class Enricher:
         return doc
 
     def document_json(self, record: Record) -> bytes:
-        """orjson.dumps(self.document(record)) with the same fields, cheaper: the shared
-        fields are spliced in as pre-serialised JSON."""
+        """orjson.dumps(self.document(record)) with the same fields in the same order,
+        cheaper (this runs for every line): the shared fields are spliced in as
+        pre-serialised JSON, @timestamp is formatted straight into the bytes, and the
+        parser's dict is serialised as it is when the line adds nothing to it."""
         shared = self.shared(record)
-        doc = self._own_fields(record)
-        if not shared.keys.isdisjoint(doc):  # as in document(): no duplicate keys, the shared value wins
-            for key in shared.keys:
-                doc.pop(key, None)
-        return b"%s,%s}" % (orjson.dumps(doc)[:-1], shared.json)
+        fields = record.fields or self.parsed_fields(record)
+        if (not fields or record.pid is not None or record.path is not None or record.truncated
+                or record.partial_merged or record.snapshot_id is not None or "@timestamp" in fields
+                or not shared.keys.isdisjoint(fields)):
+            fields = self._line_fields(record)
+            for key in shared.keys:  # as in document(): no duplicate keys, the shared value wins
+                fields.pop(key, None)
+        secs, frac = divmod(record.time_ns, 1_000_000_000)
+        prefix = _sec_prefix_bytes.get(secs)
+        if prefix is None:
+            if len(_sec_prefix_bytes) > 64:
+                _sec_prefix_bytes.clear()
+            prefix = _sec_prefix_bytes[secs] = iso_ns(secs * 1_000_000_000)[:20].encode()
+        return b'{"@timestamp":"%s%09dZ",%s,%s}' % (prefix, frac, orjson.dumps(fields)[1:-1], shared.json)
 
     def _own_fields(self, record: Record) -> dict[str, Any]:
         """The document's fields that are the line's own (all but the shared ones)."""
-        fields = record.fields or self.parsed_fields(record)
         doc: dict[str, Any] = {"@timestamp": iso_ns(record.time_ns)}
-        if fields:
-            doc.update(fields)
-        else:
-            doc["message"] = decode(record.message)
+        doc.update(self._line_fields(record))
+        return doc
+
+    def _line_fields(self, record: Record) -> dict[str, Any]:
+        """What the line itself says and where it came from: parsed fields, pid, path, flags."""
+        fields = record.fields or self.parsed_fields(record)
+        doc: dict[str, Any] = dict(fields) if fields else {"message": decode(record.message)}
+        doc.pop("@timestamp", None)
         if record.pid is not None:
             doc["process.pid"] = record.pid
             doc["process.thread.id"] = record.tid

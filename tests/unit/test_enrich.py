@@ -74,11 +74,21 @@ def test_document_json_has_the_document_fields_without_duplicate_keys():
     clash = Record(message=b"m", time_ns=2, stream="stdout", container=C)
     clash.fields = {"message": "m", "stream": "mine", "host.name": "other", "container.name": "x"}
     ebpf = Record(message=b"x", time_ns=3, stream=FILE, container=C, source="ebpf", pid=1, tid=2, comm="a", path="/l")
-    for r in (plain, clash, ebpf, plain):  # twice: the second time from the cache
+    flagged = Record(message=b"f", time_ns=1_700_000_000_999_999_999, stream="stdout", container=C, truncated=True,
+                     partial_merged=True, snapshot_id="s1")
+    stamped = Record(message=b'{"@timestamp":"2020-01-01T00:00:00Z","msg":"hi","level":"warn"}', time_ns=10**18,
+                     stream="stdout", container=C)
+    for r in (plain, clash, ebpf, flagged, stamped, plain):  # twice: the second time from the cache
         raw = e.document_json(r)
         pairs = json.loads(raw, object_pairs_hook=lambda kv: kv)
         assert len(pairs) == len({k for k, _ in pairs})
         assert dict(pairs) == e.document(r)
+        if r is not clash:  # (a clashing key sits where document()'s update left it)
+            assert pairs == list(e.document(r).items())  # the same fields in the same order
+        assert dict(pairs)["@timestamp"] == iso_ns(r.time_ns)  # the write time, never the line's own
+    unparsed = Record(message=b"\xffraw", time_ns=4, stream="stdout", container=C)
+    e2 = Enricher("h1", parse=False)
+    assert json.loads(e2.document_json(unparsed)) == e2.document(unparsed) and e2.document(unparsed)["message"] == "\ufffdraw"
     assert json.loads(e.document_json(clash))["stream"] == "stdout"
     C.name = "renamed"
     try:
