@@ -97,7 +97,7 @@ DATASETS: tuple[str, ...] = tuple(k for k in detect.HINTS if k != "syslog")
 
 _auto = detect.auto
 _HINTS = detect.HINTS
-_BY_FIRST = detect.BY_FIRST
+_BY_FIRST = detect.LINE_BY_FIRST
 
 
 def _decode(raw: object) -> str:

@@ -128,6 +128,19 @@ for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     BY_FIRST[_c] = _word
 
 
+def _word_or_text(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
+    """_word for a whole line: when no format matched, it is free text, decided here
+    rather than by auto() running its checks again (true/false/null still go to auto)."""
+    r = _word(line, st, tz, dt)
+    if r is None and line[0] not in "tfn":
+        return unknown.parse(line, st, tz, dt)
+    return r  # type: ignore[return-value]
+
+
+# For parse(): the first character of the line as it came (auto() also dispatches stripped lines).
+LINE_BY_FIRST: dict[str, object] = {**BY_FIRST, **{c: _word_or_text for c, fn in BY_FIRST.items() if fn is _word}}
+
+
 def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True, first_tried: bool = False) -> dict:
     """Detect the format of ``line`` and parse it (never None). `first_tried`: the caller
     already ran BY_FIRST's parser for the line's first character, and it said None."""
