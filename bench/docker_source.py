@@ -119,9 +119,17 @@ def make_container(lines: int, tag: str) -> str:
     raise SystemExit("the container did not print its lines in time")
 
 
-def docker_logs_rate(cid: str, lines: int) -> float:
+def dockerd_pid() -> int:
+    """The daemon behind /var/run/docker.sock (tests' private daemons are younger)."""
+    return int(subprocess.run(["pgrep", "-o", "-x", "dockerd"], capture_output=True, text=True).stdout.split()[0])
+
+
+def docker_logs_rate(cid: str, lines: int, cpu: dict[str, list[float]]) -> float:
     """`docker logs --follow` (the same follow path of dockerd the shipper uses), timed
-    until it has passed every line; the container still runs, so it is then stopped."""
+    until it has passed every line; the container still runs, so it is then stopped.
+    Appends dockerd's and the CLI's CPU-s per million lines to `cpu`."""
+    daemon = dockerd_pid()
+    d0 = cpu_seconds(daemon)
     t0 = time.monotonic()
     p = subprocess.Popen(["docker", "logs", "--follow", "--timestamps", cid], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
@@ -133,12 +141,15 @@ def docker_logs_rate(cid: str, lines: int) -> float:
             break
         seen += buf.count(b"\n")
     elapsed = time.monotonic() - t0
+    cpu["dockerd_with_docker_logs"].append((cpu_seconds(daemon) - d0) / seen * 1e6)
+    cpu["docker_logs_cli"].append(cpu_seconds(p.pid) / seen * 1e6)
     p.kill()
     p.wait()
     return seen / elapsed
 
 
-def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[float, float, float]:
+def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict[str, list[float]],
+                sink_pid: int) -> tuple[float, float, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
     env.update({
         "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
@@ -159,6 +170,8 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[
             if p.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"shipper failed:\n{(state / 'shipper.log').read_text()[-3000:]}")
             time.sleep(0.002)
+        daemon = dockerd_pid()
+        others0 = cpu_seconds(daemon), cpu_seconds(sink_pid)
         cpu0, t0, first = cpu_seconds(p.pid), time.monotonic(), counter.value
         deadline = t0 + 600
         # The clock stops at the last line but one: the multi-line stage holds the very last
@@ -169,7 +182,10 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[
                 raise SystemExit(f"shipper failed:\n{(state / 'shipper.log').read_text()[-3000:]}")
             time.sleep(0.005)
         elapsed = time.monotonic() - t0
-        cpu = cpu_seconds(p.pid) - cpu0
+        used = cpu_seconds(p.pid) - cpu0
+        n = lines - 1 - first
+        cpu["dockerd_with_shipper"].append((cpu_seconds(daemon) - others0[0]) / n * 1e6)
+        cpu["blackhole"].append((cpu_seconds(sink_pid) - others0[1]) / n * 1e6)
         rss = rss_peak_mib(p.pid)
         last_deadline = time.monotonic() + 10
         while counter.value < lines:
@@ -184,8 +200,7 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path) -> tuple[
         else:
             p.kill()
             p.wait()
-    n = lines - 1 - first
-    return n / elapsed, cpu / n * 1e6, rss
+    return n / elapsed, used / n * 1e6, rss
 
 
 def main() -> None:
@@ -201,14 +216,17 @@ def main() -> None:
     print(f"preparing a container with {args.lines} lines of {LINE_BYTES} bytes ...", flush=True)
     cid = make_container(args.lines, tag)
     rates, dl_rates, cpus, rsss, ratios = [], [], [], [], []
+    # The machine's CPU budget beside it: who else spends how much per line in each phase.
+    others: dict[str, list[float]] = {k: [] for k in ("dockerd_with_docker_logs", "docker_logs_cli",
+                                                      "dockerd_with_shipper", "blackhole")}
     try:
         for i in range(args.runs):
             # docker logs right before and right after: the machine's load drifts, so each
             # shipper run is compared with the mean of its two neighbours.
-            before = docker_logs_rate(cid, args.lines)
+            before = docker_logs_rate(cid, args.lines, others)
             with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
-                rate, cpu, rss = shipper_run(port, counter, tag, args.lines, Path(d))
-            dl = (before + docker_logs_rate(cid, args.lines)) / 2
+                rate, cpu, rss = shipper_run(port, counter, tag, args.lines, Path(d), others, server.pid)
+            dl = (before + docker_logs_rate(cid, args.lines, others)) / 2
             ratios.append(rate / dl)
             print(f"run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
                   f"{cpu:.2f} CPU-s per million, peak RSS {rss:.0f} MiB", flush=True)
@@ -220,9 +238,12 @@ def main() -> None:
     out = {"lines_per_s": round(med(rates)), "docker_logs_lines_per_s": round(med(dl_rates)),
            "ratio": round(med(ratios), 3),  # the median of the per-run ratios
            "cpu_s_per_million": round(med(cpus), 2),
-           "rss_mib": round(med(rsss), 1), "lines": args.lines, "runs": args.runs}
+           "rss_mib": round(med(rsss), 1), "lines": args.lines, "runs": args.runs,
+           "cores": os.cpu_count(),
+           **{f"{k}_cpu_s_per_million": round(med(v), 2) for k, v in others.items()}}
     print(f"median: {out['lines_per_s']:,} lines/s = {out['ratio']:.0%} of docker logs; "
           f"{out['cpu_s_per_million']} CPU-s per million lines; {out['rss_mib']} MiB RSS")
+    print("CPU-s per million lines beside it: " + ", ".join(f"{k} {med(v):.2f}" for k, v in others.items()))
     print(json.dumps(out))
 
 
