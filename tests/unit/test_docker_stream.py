@@ -97,3 +97,18 @@ def test_tty_buffer_is_bounded_without_newlines():
     assert len(d._buf) == 0 and out == []  # handed over as a piece, held under the bound
     out = d.flush()
     assert out == [Line("stdout", T1_NS, b"z" * 1000, True, False)]
+
+
+def test_inline_time_path_equals_parse_docker_time_for_every_fraction_length():
+    import random
+    rnd = random.Random(7)
+    want, data = [], b""
+    for i in range(3000):
+        sec = rnd.choice([b"2026-11-21T03:21:24", b"2026-11-21T03:21:25", b"2024-02-29T23:59:59"])
+        n = rnd.randint(0, 9)  # Docker trims trailing zeros: 0 to 9 digits
+        ts = sec + (b"." + bytes(rnd.choice(b"0123456789") for _ in range(n)) if n else b"") + b"Z"
+        data += frame(1 + i % 2, entry(ts, b"line %d\n" % i))
+        want.append(Line(("stdout", "stderr")[i % 2], parse_docker_time(ts), b"line %d" % i))
+    d = StreamDecoder()
+    got = [line for k in range(0, len(data), 4099) for line in d.feed(data[k:k + 4099])]
+    assert got == want and d.bad_entries == 0
