@@ -46,9 +46,12 @@ class CheckpointStore:
         self.path = Path(state_dir) / FILE_NAME
         self.interval_s = interval_s
         self._positions: dict[str, int] = {}
+        # container id -> [its FinishedAt, the newest line time read] when its stream ended
+        self._ends: dict[str, list[int]] = {}
         self.alive_ns = 0  # 0: no earlier run on this state dir
         self._dirty = False
         self._wake = asyncio.Event()
+        self._persisting: asyncio.Future[None] | None = None
         self._load()
 
     def _load(self) -> None:
@@ -56,6 +59,7 @@ class CheckpointStore:
             raw = json.loads(self.path.read_bytes())
             self._positions = {str(k): int(v) for k, v in raw.get("containers", {}).items()}
             self.alive_ns = int(raw.get("alive_ns", 0))
+            self._ends = {str(k): [int(v[0]), int(v[1])] for k, v in raw.get("ends", {}).items()}
         except FileNotFoundError:
             pass
         except (ValueError, TypeError, AttributeError) as exc:
@@ -78,16 +82,59 @@ class CheckpointStore:
             self._positions[container_id] = time_ns
             self._dirty = True
 
+    def register(self, container_id: str) -> bool:
+        """A container about to be read: listed (at 0, nothing delivered) so that a restart
+        after a crash catches it up even if none of its lines was acknowledged yet.
+        True when it was not listed before (the caller then persists it: `persist()`)."""
+        if container_id in self._positions:
+            return False
+        self._positions[container_id] = 0
+        self._dirty = True
+        return True
+
+    async def persist(self) -> None:
+        """Writes the file now; callers in the same loop iteration share one write (a storm
+        of starting containers costs one fsync, not one each)."""
+        if self._persisting is None:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[None] = loop.create_future()
+            self._persisting = done
+
+            def write() -> None:
+                self._persisting = None
+                self.save(alive=False)
+                done.set_result(None)
+            loop.call_soon(write)
+        await asyncio.shield(self._persisting)
+
+    def ended(self, container_id: str, finished_ns: int, last_line_ns: int) -> None:
+        """The container stopped (at FinishedAt `finished_ns`) and its log was read to the end."""
+        self._ends[container_id] = [finished_ns, last_line_ns]
+        self._dirty = True
+
+    def fully_shipped(self, container_id: str, finished_ns: int) -> bool:
+        """Its log was read to the end after this very stop and everything read is delivered.
+        (FinishedAt alone says nothing: dockerd stamps lines as it copies them, which can
+        be seconds after the process exited.)"""
+        end = self._ends.get(container_id)
+        return end is not None and finished_ns != 0 and end[0] == finished_ns and self.get(container_id) >= end[1]
+
     def forget(self, container_id: str) -> None:
+        self._ends.pop(container_id, None)
         if self._positions.pop(container_id, None) is not None:
             self._dirty = True
 
     def flush_soon(self) -> None:
         self._wake.set()
 
-    def save(self) -> None:
-        self.alive_ns = time.time_ns()
-        body = json.dumps({"alive_ns": self.alive_ns, "containers": self._positions}, separators=(",", ":"))
+    def save(self, alive: bool = True) -> None:
+        """Writes the file; `alive` also moves the sign of life to now (the periodic save).
+        persist() leaves it: containers the start-up is about to catch up on are not all
+        listed yet, and a sign of life newer than their end would skip them after a crash."""
+        if alive:
+            self.alive_ns = time.time_ns()
+        body = json.dumps({"alive_ns": self.alive_ns, "containers": self._positions, "ends": self._ends},
+                          separators=(",", ":"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, body.encode())

@@ -195,12 +195,23 @@ class DockerSource:
             log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
             return
         ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
-        if not follow:
-            done_to = ckpt or (self.checkpoints.alive_ns - ALIVE_MARGIN_NS if self.checkpoints else 0)
-            # Skip only what certainly stopped before what we hold. FinishedAt is still unset
-            # while a container is exiting: it is read, not taken for "never ran".
-            if c.finished_ns and c.finished_ns <= done_to:
+        if not follow and self.checkpoints is not None:
+            # Listed in the checkpoints (even at 0): an earlier run read it, and it is done
+            # only if that run read it to the end of this very stop and all of it is held.
+            # Not listed: only what finished after the earlier run's last sign of life (with
+            # a margin for dockerd still copying its output) can hold unshipped lines.
+            # FinishedAt is 0 while a container is exiting: then it is read.
+            if cid in self.checkpoints:
+                done = self.checkpoints.fully_shipped(cid, c.finished_ns)
+            else:
+                done = 0 < c.finished_ns <= self.checkpoints.alive_ns - ALIVE_MARGIN_NS
+            if done:
+                log.debug("docker: %s (%s) stopped and fully shipped: nothing to catch up", c.name, cid[:12])
                 return
+        if self.checkpoints is not None and self.checkpoints.register(cid):
+            # On disk before its first line can be delivered: a crash right after would
+            # otherwise leave no trace of it, and a restart would not catch it up.
+            await self.checkpoints.persist()
         window = self.acks.window(cid, ckpt)
         since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
         self.containers.add(c)  # before the first line is read: the eBPF filter follows the registry
@@ -229,6 +240,8 @@ class DockerSource:
                         await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
                         # Checked once more with no await before the task ends: no start is lost.
                         if fresh is None or cid not in self._started_again:
+                            if fresh is not None and fresh.finished_ns and self.checkpoints is not None:
+                                self.checkpoints.ended(cid, fresh.finished_ns, self._last_seen.get(cid, 0))
                             break
                 # Running, yet its stream ended: restarted meanwhile (also during a catch-up
                 # read), or a stalled stream. Partial lines are dropped here: the re-read from

@@ -94,8 +94,13 @@ def test_shipper_sigkilled_mid_bulk(es, index_prefix, shipper, containers, busyb
     s.kill()  # SIGKILL: bulks in flight, acks and checkpoints not written
     killed_at = count_docs(es, f"{index_prefix}-*", q)
     assert killed_at < n, "the kill came too late to test anything"
-    shipper(LOGSHIP_DOCKER_INCLUDE=name)
+    again = shipper(LOGSHIP_DOCKER_INCLUDE=name)
     c.wait(timeout=120)
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 180, interval=1, what=f"{n} lines")
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 180, interval=1, what=f"{n} lines")
+    except AssertionError:
+        print(again.log()[-4000:])  # what the restarted shipper said
+        assert_exactly_once(es, f"{index_prefix}-*", c.id, n)  # names the missing lines
+        raise
     time.sleep(2)
     assert_exactly_once(es, f"{index_prefix}-*", c.id, n)

@@ -57,3 +57,34 @@ def test_writes_are_coalesced(tmp_path):
 
     writes = asyncio.run(scenario())
     assert 1 <= writes <= 4
+
+
+def test_a_container_is_on_disk_before_its_first_line_is_read(tmp_path):
+    """A shipper killed before its first periodic save must still know, after a restart,
+    which containers it had started reading (else a stopped one is never caught up)."""
+    store = CheckpointStore(tmp_path)
+    assert store.register("c1") and not store.register("c1")
+
+    async def both() -> None:  # two attaches in one loop iteration share one write
+        await asyncio.gather(store.persist(), store.persist())
+    asyncio.run(both())
+    again = CheckpointStore(tmp_path)
+    assert "c1" in again and again.get("c1") == 0
+    assert again.alive_ns == 0  # persist() is no sign of life: see CheckpointStore.save
+
+
+def test_fully_shipped_only_after_this_stop_was_read_to_its_end_and_held(tmp_path):
+    s = CheckpointStore(tmp_path)
+    s.register("c")
+    assert not s.fully_shipped("c", 100)  # read by an earlier run, never to its end
+    s.ended("c", finished_ns=100, last_line_ns=150)  # dockerd stamped lines after FinishedAt
+    s.advance("c", 120)
+    assert not s.fully_shipped("c", 100)  # lines up to 150 were read, only 120 is held
+    s.advance("c", 150)
+    s.save()
+    again = CheckpointStore(tmp_path)
+    assert again.fully_shipped("c", 100)
+    assert not again.fully_shipped("c", 300)  # it ran and stopped again since
+    assert not again.fully_shipped("c", 0)  # still exiting
+    again.forget("c")
+    assert not again.fully_shipped("c", 100)
