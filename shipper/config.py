@@ -75,7 +75,7 @@ class ElasticsearchSettings:
 class PipelineSettings:
     queue_batches: int = setting(64, "Capacity of each bounded queue between stages, in batches (the lines of one read, at most 256 KiB); a full queue pauses the stage before it.", minimum=1)
     hostname: str = setting_factory(socket.gethostname, "`host.name` of every record (default: this host's name).")
-    state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live.")
+    state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live; one shipper per state dir (a second one is refused).")
     log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))
     timezone: str = setting("UTC", "Time zone for log timestamps that carry none (IANA name, e.g. Europe/Paris).")
     multiline: bool = setting(True, "Join stack traces, tracebacks, Go panics and indented continuation lines into one record.")

@@ -22,6 +22,7 @@ from shipper.multiline import MultilineStage
 from shipper.record import Record
 from shipper.sinks.elasticsearch import ElasticsearchSink, Item
 from shipper.sources.docker import DockerSource
+from shipper.state_lock import lock_state_dir
 from shipper.snapshots.http_routes import routes as snapshot_routes
 from shipper.snapshots.manager import SnapshotManager
 from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
@@ -178,7 +179,11 @@ async def run(config: Config) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    await Pipeline(config).run(stop)
+    lock = lock_state_dir(config.pipeline.state_dir)
+    try:
+        await Pipeline(config).run(stop)
+    finally:
+        os.close(lock)
 
 
 def tune_gc() -> None:
