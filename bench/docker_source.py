@@ -56,7 +56,7 @@ def _stat(pid: int) -> list[str]:
 
 
 def process_tree(pid: int) -> list[int]:
-    """pid and its descendants (the encode workers, multiprocessing's helpers)."""
+    """pid and its descendants (a profiler's child, anything the shipper may spawn)."""
     parents: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -194,9 +194,14 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict
             time.sleep(0.02)
     finally:
         if wrap:
+            tree = process_tree(p.pid)
             p.send_signal(signal.SIGINT)  # a profiler writes its output on SIGINT
             p.wait(60)
-            subprocess.run(["pkill", "-f", "shipper run"], capture_output=True)
+            for pid in tree[1:]:  # the shipper under it
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         else:
             p.kill()
             p.wait()

@@ -12,20 +12,24 @@ import orjson
 import parsers
 from shipper.record import SYSLOG, Record
 
-_sec_prefix: dict[int, str] = {}
-_sec_prefix_bytes: dict[int, bytes] = {}  # epoch second -> b"YYYY-MM-DDTHH:MM:SS."
+_sec_prefix: dict[int, tuple[str, bytes]] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS." as str and bytes
 
 
-def iso_ns(time_ns: int) -> str:
-    """Epoch ns -> `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (date_nanos keeps all nine digits).
-    Lines of the same second share the formatted prefix (a dict hit per line)."""
-    secs, frac = divmod(time_ns, 1_000_000_000)
+def second_prefix(secs: int) -> tuple[str, bytes]:
+    """Lines of the same second share the formatted date and time (a dict hit per line)."""
     prefix = _sec_prefix.get(secs)
     if prefix is None:
         if len(_sec_prefix) > 64:
             _sec_prefix.clear()
-        prefix = _sec_prefix[secs] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
-    return f"{prefix}{frac:09d}Z"
+        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
+        prefix = _sec_prefix[secs] = (text, text.encode())
+    return prefix
+
+
+def iso_ns(time_ns: int) -> str:
+    """Epoch ns -> `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (date_nanos keeps all nine digits)."""
+    secs, frac = divmod(time_ns, 1_000_000_000)
+    return f"{second_prefix(secs)[0]}{frac:09d}Z"
 
 
 def decode(data: bytes) -> str:
@@ -34,10 +38,6 @@ def decode(data: bytes) -> str:
         return data.decode()
     except UnicodeDecodeError:
         return data.decode("utf-8", "replace")
-
-
-# Parser keys that are not document fields: the datetime is re-expressed with ns precision.
-_PARSER_TIME_KEYS = ("@timestamp", "logship.timestamp_ns")
 
 
 class _Shared(NamedTuple):
@@ -103,12 +103,8 @@ class Enricher:
             for key in shared.keys:  # as in document(): no duplicate keys, the shared value wins
                 fields.pop(key, None)
         secs, frac = divmod(record.time_ns, 1_000_000_000)
-        prefix = _sec_prefix_bytes.get(secs)
-        if prefix is None:
-            if len(_sec_prefix_bytes) > 64:
-                _sec_prefix_bytes.clear()
-            prefix = _sec_prefix_bytes[secs] = iso_ns(secs * 1_000_000_000)[:20].encode()
-        return b'{"@timestamp":"%s%09dZ",%s,%s}' % (prefix, frac, orjson.dumps(fields)[1:-1], shared.json)
+        return b'{"@timestamp":"%s%09dZ",%s,%s}' % (second_prefix(secs)[1], frac, orjson.dumps(fields)[1:-1],
+                                                     shared.json)
 
     def _own_fields(self, record: Record) -> dict[str, Any]:
         """The document's fields that are the line's own (all but the shared ones)."""

@@ -22,10 +22,16 @@ T = TypeVar("T")
 TEST_LABEL = "logship.test"
 
 
+# A real-infrastructure test that cannot run FAILS: a green run that skipped them would be a
+# lie. Only a developer who asks for it (and never CI) may skip them instead.
+ALLOW_SKIP = os.environ.get("LOGSHIP_TEST_ALLOW_SKIP") == "1" and not IN_CI
+
+
 def infra_missing(what: str, fix: str) -> None:
     msg = f"{what} is not available ({fix})"
-    if IN_CI:
-        pytest.fail(f"CI=true and {msg}", pytrace=False)
+    if not ALLOW_SKIP:
+        pytest.fail(f"{msg}; `make test` provisions everything (LOGSHIP_TEST_ALLOW_SKIP=1 skips instead, "
+                    "never under CI=true)", pytrace=False)
     pytest.skip(msg)
 
 

@@ -62,13 +62,15 @@ from shipper.acks import deliver
 from shipper.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
-from shipper.record import Record
+from shipper.record import ID_FORMAT, Record
 from shipper.sinks.deadletter import deadletter_item
 from shipper.sinks.es_setup import setup_indices_async
 from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")
 
+# The action line (the id exactly as Record.doc_id, formatted without a str in between) and the source.
+_BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 LOG_EVERY_S = 10.0
@@ -243,9 +245,7 @@ class ElasticsearchSink:
 
     def encode_json(self, record: Record, doc_json: bytes) -> bytes:
         """The bulk lines of one document already serialised (Enricher.document_json)."""
-        # The id as in Record.doc_id (ID_FORMAT), formatted here without a str in between.
-        return b'{"create":{"_index":"%s","_id":"%s%016x.%x"}}\n%s\n' % (
-            self.index_name(record.time_ns), record.id_prefix(), record.time_ns, record.seq, doc_json)
+        return _BULK_ITEM % (self.index_name(record.time_ns), record.id_prefix(), record.time_ns, record.seq, doc_json)
 
     # ---- the loop ---------------------------------------------------------------
     async def run(self, queue: asyncio.Queue[list[Item]]) -> None:

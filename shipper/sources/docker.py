@@ -233,13 +233,13 @@ class DockerSource:
                     await asyncio.sleep(1.0)
                     continue
                 # A start event while this stream was ending means: read on from the newest line.
-                if fresh is None or not (fresh.running or cid in self._started_again):
+                # Stopped is re-checked after every await: a start must never be lost.
+                if self._stays_stopped(cid, fresh):
                     if follow and fresh is not None:
                         decoder = await self._final_read(api, c, window, since, decoder)
-                    if fresh is None or cid not in self._started_again:  # (re-checked: the read awaited)
+                    if self._stays_stopped(cid, fresh):
                         await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
-                        # Checked once more with no await before the task ends: no start is lost.
-                        if fresh is None or cid not in self._started_again:
+                        if self._stays_stopped(cid, fresh):  # no await from here to the task's end
                             if fresh is not None and fresh.finished_ns and self.checkpoints is not None:
                                 self.checkpoints.ended(cid, fresh.finished_ns, self._last_seen.get(cid, 0))
                             break
@@ -264,6 +264,10 @@ class DockerSource:
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
             log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
+
+    def _stays_stopped(self, cid: str, fresh: Container | None) -> bool:
+        """Removed, or stopped with no start event since its stream ended."""
+        return fresh is None or not (fresh.running or cid in self._started_again)
 
     async def _final_read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
                           decoder: StreamDecoder) -> StreamDecoder:
