@@ -68,7 +68,7 @@ _INFO = re.compile(r"\binfo\b", re.I)
 _DEBUG = re.compile(r"\b(?:debug|trace)\b", re.I)
 
 
-def heuristic(text: str) -> str | None:
+def _heuristic_py(text: str) -> str | None:
     """Guess a level from keywords in free text (most severe keyword wins). Written out
     test by test, not as a loop over a table: it runs on every line of unknown format,
     and the loop's overhead was half its cost."""
@@ -90,3 +90,14 @@ def heuristic(text: str) -> str | None:
     if ("debug" in low or "trace" in low) and _DEBUG.search(text):
         return "debug"
     return None
+
+
+# The C version (parsers/_keywords.c, built by setup.py) does ASCII text in one pass and
+# hands other text to the Python one; without a compiler the Python one does all.
+try:
+    from parsers import _keywords
+except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
+    heuristic = _heuristic_py
+else:
+    _keywords.set_fallback(_heuristic_py)
+    heuristic = _keywords.heuristic

@@ -16,8 +16,10 @@ ES_FLOOR_PATCH=9
 ES_PORT=${LOGSHIP_ES_PORT:-9200}
 ES_USER=logship-es
 DOCKER_SOCK=/var/run/docker.sock
+SPEEDUPS='import parsers._keywords, shipper.sources._frames'  # built in place by `pip install -e .` (setup.py)
 APT_PACKAGES=(docker.io busybox-static python3-bpfcc bpfcc-tools linux-headers-amd64 python3-venv
-              debootstrap docker-compose nginx-light openssl unzip curl iproute2 procps maven)
+              debootstrap docker-compose nginx-light openssl unzip curl iproute2 procps maven
+              gcc python3-dev)  # gcc, python3-dev: the C speed-ups (setup.py)
 
 say() { printf 'provision: %s\n' "$*"; }
 die() { printf 'provision: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -180,14 +182,17 @@ step_es_stop() {
 
 step_venv() {
   local venv="$ROOT/.venv" stamp="$ROOT/.venv/.logship-stamp" want
-  want=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then say "venv: up to date"; return; fi
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/parsers/*.c "$ROOT"/shipper/sources/*.c | sha256sum | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "$SPEEDUPS" 2>/dev/null; then
+    say "venv: up to date"; return
+  fi
   [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv" \
     || die "venv: /usr/bin/python3 -m venv failed; install python3-venv"
   say "venv: installing the project with its test and bench extras"
   "$venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" >"$CACHE/pip.log" 2>&1 \
     || die "venv: pip install failed; see .cache/pip.log"
   "$venv/bin/python" -c 'import bcc' 2>/dev/null || die "venv: 'import bcc' fails; install python3-bpfcc"
+  "$venv/bin/python" -c "$SPEEDUPS" 2>/dev/null || die "venv: the C speed-ups did not build (gcc, python3-dev?); see .cache/pip.log"
   echo "$want" >"$stamp"
 }
 

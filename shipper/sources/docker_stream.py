@@ -10,6 +10,11 @@ from typing import NamedTuple
 
 from parsers.timestamps import days_from_civil
 
+try:  # the simple frames in C (_frames.c, built by setup.py); without a compiler all in Python
+    from shipper.sources._frames import split as _split_simple
+except ImportError:  # pragma: no cover - built on every supported install
+    _split_simple = None
+
 STREAM_NAMES = ("stdout", "stdout", "stderr")  # frame header byte 0: 0 stdin (as stdout), 1 stdout, 2 stderr
 _HEADER = struct.Struct(">BxxxI")
 
@@ -86,7 +91,15 @@ class StreamDecoder:
         pos, n = 0, len(buf)
         unpack = _HEADER.unpack_from
         sec_get, frac_scale = _sec_cache.get, _FRAC_SCALE
+        split_simple = _split_simple
         while n - pos >= 8:
+            if split_simple is not None and not parts:
+                lines, pos = split_simple(buf, pos, max_bytes)
+                if lines:
+                    out += lines
+                if n - pos < 8:
+                    break
+            # One frame the general way: a piece of a long line, an odd stamp (or no C).
             kind, size = unpack(buf, pos)
             end = pos + 8 + size
             if end > n:

@@ -1,0 +1,130 @@
+"""The C speed-ups (parsers/_keywords.c, shipper/sources/_frames.c) give exactly what the
+Python code they stand in for gives, on generated input; and they are built."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from parsers import levels
+from shipper.sources import docker_stream
+from shipper.sources.docker_stream import StreamDecoder
+from tests.conftest import infra_missing
+
+try:
+    from parsers import _keywords
+    from shipper.sources import _frames
+except ImportError:  # pragma: no cover - asserted below
+    _keywords = _frames = None  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    if _keywords is None or _frames is None:
+        infra_missing("the C speed-ups", "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
+
+
+def test_the_c_versions_are_the_ones_in_use():
+    assert levels.heuristic is _keywords.heuristic
+    assert docker_stream._split_simple is _frames.split
+
+
+# ---- level keywords -------------------------------------------------------------
+WORDS = ["emerg", "EMERGENCY", "Panic", "fatal", "crit", "critical", "err", "Error", "exception", "warn",
+         "WARNING", "notice", "info", "Info", "debug", "trace", "errors", "stderr", "informational", "x", "_err",
+         "err_", "9err", "ERR0", "trac", "tracer", "infoo"]
+SEPARATORS = [" ", "", "_", "-", ".", ":", "[", "]", "\t", "=", "0", "é", "\u0130", "\u0131", "\u212a", "\x00"]
+
+
+@st.composite
+def texts(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS), st.text(max_size=6)),
+                          max_size=14))
+    return "".join(parts)
+
+
+@settings(max_examples=3000)
+@given(texts())
+def test_keywords_agree_with_python(text: str):
+    assert _keywords.heuristic(text) == levels._heuristic_py(text)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_keywords_agree_with_python_on_any_ascii(text: str):
+    assert _keywords.heuristic(text) == levels._heuristic_py(text)
+
+
+@pytest.mark.parametrize("text, level", [
+    ("x" * 4093 + " err", None),  # beyond the bound
+    ("x" * 4092 + " err", "error"),
+    ("x" * 4092 + " errors", "error"),  # cut at the bound, as the Python version cuts
+    ("an Error, then PANIC", "emergency"),
+    ("stderr errors_total", None),
+    ("naïve error", "error"),  # non-ASCII: the Python version decides
+    ("", None),
+])
+def test_keyword_edges(text: str, level: str | None):
+    assert _keywords.heuristic(text) == levels._heuristic_py(text) == level
+
+
+def test_keywords_refuse_what_is_not_text():
+    with pytest.raises(TypeError):
+        _keywords.heuristic(b"error")  # type: ignore[arg-type]
+
+
+# ---- frames ----------------------------------------------------------------------
+STAMPS = [b"2026-11-20T23:34:59.049677385Z", b"2026-11-20T23:34:59.0496Z", b"2026-11-20T23:34:59Z",
+          b"1970-01-01T00:00:00.1Z", b"0000-01-01T00:00:00.5Z", b"2026-11-20T23:34:59.0496773851Z",
+          b"2026-11-20T23:34:59.Z", b"2026-11-20 23:34:59Z", b"2026-1x-20T23:34:59Z", b"2026-11-20T23:34:59.1_2Z",
+          b"", b"garbage"]
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[bytes, list[int], int]:
+    data = b""
+    for _ in range(draw(st.integers(0, 12))):
+        stamp = draw(st.sampled_from(STAMPS))
+        body = draw(st.binary(max_size=40)) + draw(st.sampled_from([b"\n", b"\n", b"\n", b""]))
+        payload = stamp + draw(st.sampled_from([b" ", b" ", b""])) + body
+        kind = draw(st.sampled_from([1, 1, 2, 0, 3]))
+        data += struct.pack(">BxxxI", kind, len(payload)) + payload
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=4)))
+    return data, cuts, draw(st.sampled_from([8, 30, 1 << 20]))
+
+
+def _decode(data: bytes, cuts: list[int], max_bytes: int) -> tuple[list, tuple[int, int, int]]:
+    d = StreamDecoder(max_bytes)
+    out, prev = [], 0
+    for c in [*cuts, len(data)]:
+        out += d.feed(data[prev:c])
+        prev = c
+    out += d.flush()
+    return [tuple(line) for line in out], (d.truncated_lines, d.truncated_bytes, d.bad_entries)
+
+
+@settings(max_examples=3000)
+@given(streams())
+def test_frames_agree_with_python(case: tuple[bytes, list[int], int]):
+    with_c = _decode(*case)
+    docker_stream._split_simple = None
+    try:
+        assert _decode(*case) == with_c
+    finally:
+        docker_stream._split_simple = _frames.split
+
+
+def test_frames_stop_where_python_must_take_over():
+    def frame(kind: int, payload: bytes) -> bytes:
+        return struct.pack(">BxxxI", kind, len(payload)) + payload
+    whole, piece = frame(1, b"2026-11-20T23:34:59.5Z one line\n"), frame(2, b"2026-11-20T23:34:59.5Z piece")
+    lines, pos = _frames.split(whole + piece + whole, 0, 1 << 20)
+    assert lines == [("stdout", 1795217699500000000, b"one line", False, False)] and pos == len(whole)
+    assert lines[0][0] is "stdout"  # noqa: F632 - the interned literal: stages compare streams with `is`
+    assert _frames.split(whole[:20], 0, 1 << 20) == ([], 0)
+    with pytest.raises(ValueError):
+        _frames.split(whole, len(whole) + 1, 1 << 20)
+    with pytest.raises(TypeError):
+        _frames.split(bytearray(whole), 0, 1 << 20)  # type: ignore[arg-type]
