@@ -121,8 +121,7 @@ class Pipeline:
             self.hub.publish(docs)
             encoded = [encode(r, d) for r, d in zip(batch, docs)]
         else:
-            document_json, encode_json = self.enricher.document_json, self.sink.encode_json
-            encoded = [encode_json(r, document_json(r)) for r in batch]
+            encoded = self.sink.encode_batch(batch, self.enricher.documents_json(batch))
         if encoded:
             METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)
         await self.encoded.put(list(zip(batch, encoded)))

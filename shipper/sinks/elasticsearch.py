@@ -71,6 +71,7 @@ log = logging.getLogger("logship.es")
 
 # The action line (the id exactly as Record.doc_id, formatted without a str in between) and the source.
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
+_DAY_NS = 86_400_000_000_000
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 LOG_EVERY_S = 10.0
@@ -233,7 +234,7 @@ class ElasticsearchSink:
 
     # ---- encoding ---------------------------------------------------------------
     def index_name(self, time_ns: int) -> bytes:
-        day = time_ns // 86_400_000_000_000
+        day = time_ns // _DAY_NS
         name = self._index_for_day.get(day)
         if name is None:
             name = (self.s.index_prefix + "-" + time.strftime("%Y.%m.%d", time.gmtime(day * 86400))).encode()
@@ -244,8 +245,29 @@ class ElasticsearchSink:
         return self.encode_json(record, orjson.dumps(doc))
 
     def encode_json(self, record: Record, doc_json: bytes) -> bytes:
-        """The bulk lines of one document already serialised (Enricher.document_json)."""
-        return _BULK_ITEM % (self.index_name(record.time_ns), record.id_prefix(), record.time_ns, record.seq, doc_json)
+        """The bulk lines of one document already serialised (Enricher.documents_json)."""
+        return self.encode_batch([record], [doc_json])[0]
+
+    def encode_batch(self, records: list[Record], docs: list[bytes]) -> list[bytes]:
+        """The bulk lines of each record and its serialised document. The index and the
+        `_id`'s stream part are looked up once per run of records of one stream and day."""
+        out: list[bytes] = []
+        append = out.append
+        item = _BULK_ITEM
+        container: object = None
+        stream = path = source = ""
+        day_start = day_end = 0
+        index = prefix = b""
+        for r, doc in zip(records, docs):
+            t = r.time_ns
+            if not day_start <= t < day_end:
+                index = self.index_name(t)
+                day_start = t // _DAY_NS * _DAY_NS
+                day_end = day_start + _DAY_NS
+            if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source:
+                prefix, container, stream, path, source = r.id_prefix(), r.container, r.stream, r.path, r.source
+            append(item % (index, prefix, t, r.seq, doc))
+        return out
 
     # ---- the loop ---------------------------------------------------------------
     async def run(self, queue: asyncio.Queue[list[Item]]) -> None:

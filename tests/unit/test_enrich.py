@@ -86,6 +86,8 @@ def test_document_json_has_the_document_fields_without_duplicate_keys():
         if r is not clash:  # (a clashing key sits where document()'s update left it)
             assert pairs == list(e.document(r).items())  # the same fields in the same order
         assert dict(pairs)["@timestamp"] == iso_ns(r.time_ns)  # the write time, never the line's own
+    batch = [plain, clash, ebpf, plain, flagged, stamped, plain, ebpf]  # runs of streams interleaved
+    assert e.documents_json(batch) == [e.document_json(r) for r in batch]
     unparsed = Record(message=b"\xffraw", time_ns=4, stream="stdout", container=C)
     e2 = Enricher("h1", parse=False)
     assert json.loads(e2.document_json(unparsed)) == e2.document(unparsed) and e2.document(unparsed)["message"] == "\ufffdraw"
@@ -108,3 +110,13 @@ def test_bulk_action_carries_the_records_doc_id_and_day_index():
                                                  "_id": r.doc_id()}}
         assert doc == b'{"message":"x"}' and end == b""
         assert len(r.doc_id()) == 16 + 16 + 1 + len(f"{r.seq:x}")
+    # A batch: the index and the id's stream part follow each record across days and streams.
+    other = Container(id="b" * 64, name="other", image="img")
+    batch = [Record(message=b"x", time_ns=t, stream=s, container=c, source=src, path=p, seq=q)
+             for q, (t, s, c, src, p) in enumerate([
+                 (86_400 * 10**9 - 1, "stdout", C, "docker", None), (86_400 * 10**9, "stdout", C, "docker", None),
+                 (86_400 * 10**9, "stderr", C, "docker", None), (5, "stderr", other, "docker", None),
+                 (5, "file", C, "ebpf", "/a.log"), (5, "file", C, "ebpf", "/b.log"), (5, "file", C, "ebpf", "/b.log")])]
+    docs = [b'{"n":%d}' % i for i in range(len(batch))]
+    assert sink.encode_batch(batch, docs) == [sink.encode_json(r, d) for r, d in zip(batch, docs)]
+    assert len({line.split(b"\n")[0] for line in sink.encode_batch(batch, docs)}) == len(batch)
