@@ -121,3 +121,40 @@ def test_lag_is_the_age_of_the_oldest_undelivered_line():
     assert 0.5 < t.lag_s() < 2.0
     recs[1].on_delivered(recs[1])
     assert t.lag_s() == 0.0
+
+
+def test_runs_of_acks_match_the_model():
+    """delivered_many flags long consecutive runs with one slice assignment: the watermark,
+    the outstanding count and the duplicate count are still those of the model: flag each
+    record of the run, then advance over the delivered prefix once."""
+    rng = random.Random(11)
+    for _ in range(300):
+        times = [rng.randrange(1, 60) for _ in range(rng.randrange(1, 120))]
+        w, _ = window()
+        rs = recs(times)
+        w.track(rs)
+        order = list(range(len(times)))
+        runs: list[list[int]] = []
+        while order:  # consecutive slices, shuffled slices, and repeats
+            k = rng.randrange(1, 30)
+            run, order = order[:k], order[k:]
+            if rng.random() < 0.3:
+                rng.shuffle(run)
+            if rng.random() < 0.2 and runs:
+                run = run + rng.choice(runs)[:3]
+            runs.append(run)
+        rng.shuffle(runs)
+        done = [False] * len(times)
+        head = wm = dups = 0
+        for run in runs:
+            w.delivered_many([rs[i] for i in run])
+            for i in run:
+                dups += done[i]
+                done[i] = True
+            h = done.index(False) if False in done else len(done)
+            if h > head:
+                last = max(times[:h])
+                wm = max(wm, last if h == len(done) else min(last, times[h] - 1))
+                head = h
+            assert (w.watermark_ns, len(w), w.duplicate_acks) == (wm, done.count(False), dups)
+        assert len(w) == 0 and w.watermark_ns == max(times)
