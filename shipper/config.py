@@ -266,8 +266,7 @@ def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | No
 
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.
-_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_ALLOW_SKIP",
-                           "LOGSHIP_TEST_KEEP"})
+_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
 
 
 def markdown_table() -> str:

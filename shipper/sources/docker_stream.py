@@ -90,7 +90,6 @@ class StreamDecoder:
         max_bytes = self.max_bytes
         pos, n = 0, len(buf)
         unpack = _HEADER.unpack_from
-        sec_get, frac_scale = _sec_cache.get, _FRAC_SCALE
         split_simple = _split_simple
         while n - pos >= 8:
             if split_simple is not None and not parts:
@@ -104,15 +103,9 @@ class StreamDecoder:
             end = pos + 8 + size
             if end > n:
                 break
-            h = pos + 8
-            sp = buf.find(b" ", h, end)
+            sp = buf.find(b" ", pos + 8, end)
             stream = STREAM_NAMES[kind] if kind < 3 else "stdout"
-            # Inline, for a second already seen: `YYYY-MM-DDTHH:MM:SS.<1-9 digits>Z` (parse_docker_time).
-            digits = sp - h - 21
-            secs = sec_get(buf[h:h + 19]) if 0 < digits <= 9 else None
-            if secs is not None and buf[h + 19] == 46 and buf[sp - 1] == 90:
-                ts, body_start = secs * 1_000_000_000 + int(buf[h + 20:sp - 1]) * frac_scale[digits], sp + 1
-            elif sp < 0 or sp - pos - 8 > 40:
+            if sp < 0 or sp - pos - 8 > 40:
                 ts, body_start = 0, pos + 8
                 self.bad_entries += 1
             else:
