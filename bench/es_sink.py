@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from shipper.config import ElasticsearchSettings  # noqa: E402
-from shipper.containers import Container  # noqa: E402
-from shipper.enrich import Enricher  # noqa: E402
-from shipper.record import Record  # noqa: E402
-from shipper.sinks.elasticsearch import ElasticsearchSink  # noqa: E402
-from shipper.sinks.es_setup import setup_indices  # noqa: E402
+from shipper.core.container import Container  # noqa: E402
+from shipper.transforms.enrich import Enricher  # noqa: E402
+from shipper.core.record import Record  # noqa: E402
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink  # noqa: E402
+from shipper.sinks.elasticsearch.templates import setup_indices  # noqa: E402
 from tests.integration.private_es import PrivateES  # noqa: E402
 
 N = 200_000

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402
 
-from shipper.cgroups import cgroup_id  # noqa: E402
+from shipper.sources.ebpf.cgroups import cgroup_id  # noqa: E402
 from shipper.config import SnapshotSettings  # noqa: E402
 from shipper.snapshots.ring import RingGeometry, inline_rings  # noqa: E402
 

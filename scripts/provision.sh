@@ -16,7 +16,7 @@ ES_FLOOR_PATCH=9
 ES_PORT=${LOGSHIP_ES_PORT:-9200}
 ES_USER=logship-es
 DOCKER_SOCK=/var/run/docker.sock
-SPEEDUPS='import parsers._keywords, shipper.sources._frames'  # built in place by `pip install -e .` (setup.py)
+SPEEDUPS='import parsers._keywords, shipper.sources.docker._frames'  # built in place by `pip install -e .` (setup.py)
 APT_PACKAGES=(docker.io busybox-static python3-bpfcc bpfcc-tools linux-headers-amd64 python3-venv
               debootstrap docker-compose nginx-light openssl unzip curl iproute2 procps maven
               gcc python3-dev)  # gcc, python3-dev: the C speed-ups (setup.py)
@@ -182,7 +182,7 @@ step_es_stop() {
 
 step_venv() {
   local venv="$ROOT/.venv" stamp="$ROOT/.venv/.logship-stamp" want
-  want=$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/parsers/*.c "$ROOT"/shipper/sources/*.c | sha256sum | cut -c1-16)
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/parsers/*.c "$ROOT"/shipper/sources/docker/*.c | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "$SPEEDUPS" 2>/dev/null; then
     say "venv: up to date"; return
   fi

@@ -1,5 +1,5 @@
 import sys
 
-from shipper.cli import main
+from shipper.cli.main import main
 
 sys.exit(main())

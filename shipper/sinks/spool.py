@@ -24,7 +24,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from shipper.metrics import METRICS
+from shipper.core.metrics import METRICS
 
 log = logging.getLogger("logship.spool")
 

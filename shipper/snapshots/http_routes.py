@@ -1,4 +1,4 @@
-"""HTTP handlers of the snapshots, registered on the shipper's server (shipper/http.py):
+"""HTTP handlers of the snapshots, registered on the shipper's server (shipper/runtime/http.py):
 
 - `GET /snapshots/{id}`        the snapshot as sysdig-style text (Kibana links here); `?format=json` the document
 - `POST /snapshots/arm`        body: a rule (`container=web and message~Database`); 200 {"id", "rule"}, 400 + why
@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from shipper.snapshots.render import render
-from shipper.snapshots.rules import RuleError
+from shipper.transforms.trigger_rules import RuleError
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from shipper.config import Config
-from shipper.enrich import iso_ns
-from shipper.metrics import METRICS
+from shipper.core.timefmt import iso_ns
+from shipper.core.metrics import METRICS
 from shipper.snapshots.decode import FdNames, decode_event
 from shipper.snapshots.redact import Redactor
 from shipper.snapshots.render import render
 from shipper.snapshots.ring import RingGeometry, RingMaps, RingRead, Syscall
 from shipper.snapshots.store import FAILED, SnapshotStore
-from shipper.snapshots.triggers import RateLimiter, Triggers
+from shipper.transforms.triggers import RateLimiter, Triggers
 
 log = logging.getLogger("logship.snapshots")
 

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from shipper.config import ElasticsearchSettings
-from shipper.httpclient import es_session
-from shipper.metrics import METRICS
-from shipper.snapshots.template import snapshot_index, snapshot_template
+from shipper.sinks.elasticsearch.client import es_session
+from shipper.core.metrics import METRICS
+from shipper.sinks.elasticsearch.snapshot_template import snapshot_index, snapshot_template
 
 log = logging.getLogger("logship.snapshots")
 STORED, FAILED = "logship_snapshots_stored_total", "logship_snapshots_store_failed_total"

@@ -7,7 +7,7 @@ import ctypes
 import time
 from pathlib import Path
 
-from shipper.cgroups import cgroup_id
+from shipper.sources.ebpf.cgroups import cgroup_id
 
 
 def test_write_inside_container_is_attributed_to_its_cgroup(bpf_ready, containers, busybox):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from shipper.config import DockerSettings
-from shipper.containers import ContainerRegistry
-from shipper.sources.docker import DockerSource
+from shipper.core.container import ContainerRegistry
+from shipper.sources.docker.source import DockerSource
 from tests.conftest import count_docs, search_all, wait_until
 
 

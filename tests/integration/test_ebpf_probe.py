@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shipper.cgroups import cgroup_id
+from shipper.sources.ebpf.cgroups import cgroup_id
 from shipper.config import EbpfSettings
-from shipper.containers import Container, ContainerRegistry
-from shipper.record import Record
+from shipper.core.container import Container, ContainerRegistry
+from shipper.core.record import Record
 from tests.conftest import wait_until
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shipper.config import ElasticsearchSettings
-from shipper.sinks.es_setup import index_templates, setup_indices, setup_indices_async
+from shipper.sinks.elasticsearch.templates import index_templates, setup_indices, setup_indices_async
 
 
 def test_setup_is_idempotent_and_updates_on_change(es, es_url, index_prefix):

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from shipper.config import ElasticsearchSettings, SpoolSettings
-from shipper.containers import Container
-from shipper.enrich import Enricher
-from shipper.metrics import METRICS
-from shipper.record import Record
-from shipper.sinks.elasticsearch import ElasticsearchSink
+from shipper.core.container import Container
+from shipper.transforms.enrich import Enricher
+from shipper.core.metrics import METRICS
+from shipper.core.record import Record
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink
 from shipper.sinks.spool import HEADER, Spool
 from tests.conftest import count_docs, search_all
 from tests.integration.private_es import es_busy  # noqa: F401 - fixture

@@ -111,10 +111,10 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
     """The harness probe + SnapshotManager: the before half of the log line's write."""
     from bcc import BPF
 
-    from shipper.cgroups import cgroup_id
+    from shipper.sources.ebpf.cgroups import cgroup_id
     from shipper.config import load
-    from shipper.containers import Container
-    from shipper.record import FILE, Record
+    from shipper.core.container import Container
+    from shipper.core.record import FILE, Record
     from shipper.snapshots.manager import SnapshotManager
     from shipper.snapshots.ring import inline_rings
 

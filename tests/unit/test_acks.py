@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from shipper.acks import AckTracker, AckWindow
-from shipper.containers import Container
-from shipper.record import Record
+from shipper.core.acks import AckTracker, AckWindow
+from shipper.core.container import Container
+from shipper.core.record import Record
 
 C = Container(id="c1", name="n", image="i")
 
@@ -106,9 +106,9 @@ def test_tracker_keeps_one_window_per_container():
 def test_lag_is_the_age_of_the_oldest_undelivered_line():
     import time as _time
 
-    from shipper.acks import AckTracker
-    from shipper.containers import Container
-    from shipper.record import Record
+    from shipper.core.acks import AckTracker
+    from shipper.core.container import Container
+    from shipper.core.record import Record
 
     t = AckTracker(lambda cid, ns: None)
     c = Container(id="x" * 64, name="x", image="i")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shipper.aio import get_within, wait_event
+from shipper.core.aio import get_within, wait_event
 
 
 def test_get_within_returns_items_or_none_and_loses_nothing():

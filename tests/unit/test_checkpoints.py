@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from shipper.checkpoints import FILE_NAME, CheckpointStore
-from shipper.metrics import METRICS
+from shipper.core.checkpoints import FILE_NAME, CheckpointStore
+from shipper.core.metrics import METRICS
 
 
 def test_saved_positions_come_back(tmp_path):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from shipper.containers import Container, Filters
-from shipper import self_container
+from shipper.core.container import Container
+from shipper.sources.docker.filters import Filters
+from shipper.sources.docker import self_container
 
 ID = "a" * 64
 OTHER = "b" * 64

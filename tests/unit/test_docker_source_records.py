@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from shipper.config import DockerSettings
-from shipper.containers import Container, ContainerRegistry
-from shipper.record import Record
-from shipper.sources.docker import DockerSource
-from shipper.sources.docker_stream import Line
+from shipper.core.container import Container, ContainerRegistry
+from shipper.core.record import Record
+from shipper.sources.docker.source import DockerSource
+from shipper.sources.docker.stream import Line
 
 C = Container(id="c" * 64, name="n", image="i")
 
@@ -38,5 +38,5 @@ def test_seq_numbers_equal_timestamps_per_stream_and_checkpoint_follows_acks(tmp
     emitted[0].on_delivered(emitted[0])
     assert src.checkpoints.get(C.id) == 6
     src.close()
-    from shipper.checkpoints import CheckpointStore
+    from shipper.core.checkpoints import CheckpointStore
     assert CheckpointStore(tmp_path).get(C.id) == 6

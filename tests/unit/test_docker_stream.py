@@ -6,7 +6,8 @@ import struct
 
 import pytest
 
-from shipper.sources.docker_stream import Line, StreamDecoder, parse_docker_time
+from shipper.core.timefmt import parse_docker_time
+from shipper.sources.docker.stream import Line, StreamDecoder
 
 T1 = b"2026-11-20T23:34:59.049677385Z"
 T1_NS = 1795217699049677385

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from shipper.config import EbpfSettings
-from shipper.containers import Container, ContainerRegistry
+from shipper.core.container import Container, ContainerRegistry
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf import source as S
 from shipper.sources.ebpf.diagnose import Facts

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from shipper.containers import Container
-from shipper.enrich import Enricher, iso_ns
-from shipper.record import FILE, SYSLOG, Record
+from shipper.core.container import Container
+from shipper.core.timefmt import iso_ns
+from shipper.transforms.enrich import Enricher
+from shipper.core.record import FILE, SYSLOG, Record
 
 C = Container(id="c" * 64, name="web", image="local/busybox",
               labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "web"})
@@ -101,7 +102,7 @@ def test_document_json_has_the_document_fields_without_duplicate_keys():
 
 def test_bulk_action_carries_the_records_doc_id_and_day_index():
     from shipper.config import ElasticsearchSettings
-    from shipper.sinks.elasticsearch import ElasticsearchSink
+    from shipper.sinks.elasticsearch.sink import ElasticsearchSink
     sink = ElasticsearchSink(ElasticsearchSettings(index_prefix="pfx"))
     for r in (Record(message=b"x", time_ns=1_700_000_000_123_456_789, stream="stdout", container=C, seq=11),
               Record(message=b"y", time_ns=5, stream="file", container=C, source="ebpf", path="/var/log/a.log")):

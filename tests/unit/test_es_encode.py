@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 
 from shipper.config import ElasticsearchSettings
-from shipper.sinks.deadletter import deadletter_item
-from shipper.sinks.es_setup import TEMPLATE_PROVIDERS, index_templates
-from shipper.sinks.elasticsearch import ElasticsearchSink, _Hosts, redact_url
+from shipper.sinks.elasticsearch.deadletter import deadletter_item
+from shipper.sinks.elasticsearch.templates import TEMPLATE_PROVIDERS, index_templates
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink, _Hosts, redact_url
 
 ITEM = (b'{"create":{"_index":"pfx-2026.11.20","_id":"abc"}}\n'
         b'{"@timestamp":"2026-11-20T10:00:00.000000001Z","message":"hello","log.level":{"a":1},"container.id":"c1"}\n')

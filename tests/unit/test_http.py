@@ -13,8 +13,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from shipper.config import ElasticsearchSettings, HttpSettings
-from shipper.http import LOGS_DROPPED, EsProbe, HttpServer, LogFilter, LogHub, parse_addr
-from shipper.metrics import METRICS
+from shipper.runtime.http import LOGS_DROPPED, EsProbe, HttpServer, LogFilter, LogHub, parse_addr
+from shipper.core.metrics import METRICS
 
 DOC = {"@timestamp": "t", "message": "ERROR boom", "stream": "stdout", "container.name": "web-1",
        "container.id": "abcdef0123456789", "log.level": "error"}

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from shipper import config, kibana
-from shipper.commands.setup import import_kibana
+from shipper import config
+from shipper.cli import kibana
+from shipper.cli.setup import import_kibana
 
 CONTRACT = json.loads((Path(__file__).resolve().parents[1] / "contracts" / "kibana_import.json").read_text())
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from shipper import kibana
+from shipper.cli import kibana
 from shipper.config import ElasticsearchSettings
 
 OBJECTS = kibana.load_objects()
@@ -107,9 +107,9 @@ def _used_fields(o: dict[str, Any]) -> set[str]:
 
 def test_every_field_used_exists_in_the_log_template_mapping() -> None:
     try:
-        from shipper.sinks.es_setup import index_templates
+        from shipper.sinks.elasticsearch.templates import index_templates
     except ImportError as exc:
-        pytest.fail(f"shipper.sinks.es_setup.index_templates is not there yet (ES-sink work): {exc}")
+        pytest.fail(f"shipper.sinks.elasticsearch.templates.index_templates is not there yet (ES-sink work): {exc}")
     templates = index_templates(ElasticsearchSettings())
     log_template = next(body for body in templates.values() if "logship-*" in body["index_patterns"])
     mapped = set(_mapped_fields(log_template["template"]["mappings"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shipper.metrics import BULK_LATENCY, Metrics
+from shipper.core.metrics import BULK_LATENCY, Metrics
 
 
 def _families(m: Metrics) -> dict[str, object]:
@@ -52,6 +52,6 @@ def test_existing_api_unchanged_and_a_broken_gauge_never_breaks_the_scrape() -> 
 
 
 def test_the_global_registry_renders() -> None:
-    from shipper.metrics import METRICS
+    from shipper.core.metrics import METRICS
     METRICS.observe(BULK_LATENCY, 0.02)
     assert BULK_LATENCY in _families(METRICS)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shipper.containers import Container
-from shipper.multiline import MultilineStage
-from shipper.record import SYSLOG, Record
+from shipper.core.container import Container
+from shipper.transforms.multiline import MultilineStage
+from shipper.core.record import SYSLOG, Record
 
 A = Container(id="a" * 64, name="a", image="i")
 B = Container(id="b" * 64, name="b", image="i")

@@ -11,14 +11,14 @@ import struct
 import pytest
 
 from shipper.config import SnapshotSettings, load
-from shipper.containers import Container
-from shipper.record import FILE, Record
+from shipper.core.container import Container
+from shipper.core.record import FILE, Record
 from shipper.snapshots.decode import FdNames, decode_event, errno_name, escape, open_flags, sockaddr, syscall_name
 from shipper.snapshots.redact import Redactor, is_mysql_handshake_response
 from shipper.snapshots.render import clock, render
 from shipper.snapshots.ring import DATA_IO, DATA_PATH, DATA_SOCKADDR, RingGeometry, Syscall, decode_ring
-from shipper.snapshots.rules import RuleError, parse_rule
-from shipper.snapshots.triggers import RateLimiter, Triggers
+from shipper.transforms.trigger_rules import RuleError, parse_rule
+from shipper.transforms.triggers import RateLimiter, Triggers
 
 WEB = Container("a1b2c3d4e5f6", "web", "php:8")
 

@@ -1,4 +1,4 @@
-"""The C speed-ups (parsers/_keywords.c, shipper/sources/_frames.c) give exactly what the
+"""The C speed-ups (parsers/_keywords.c, shipper/sources/docker/_frames.c) give exactly what the
 Python code they stand in for gives, on generated input; and they are built."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from parsers import levels
-from shipper.sources import docker_stream
-from shipper.sources.docker_stream import StreamDecoder
+from shipper.sources.docker import stream as docker_stream
+from shipper.sources.docker.stream import StreamDecoder
 from tests.conftest import infra_missing
 
 try:
     from parsers import _keywords
-    from shipper.sources import _frames
+    from shipper.sources.docker import _frames
 except ImportError:  # pragma: no cover - asserted below
     _keywords = _frames = None  # type: ignore[assignment]
 

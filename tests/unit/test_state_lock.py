@@ -7,7 +7,7 @@ import os
 import pytest
 
 from shipper.config import ConfigError
-from shipper.state_lock import lock_state_dir
+from shipper.runtime.state_lock import lock_state_dir
 
 
 def test_a_second_shipper_on_the_same_state_dir_is_refused_by_name(tmp_path):

@@ -27,11 +27,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from shipper.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
+from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
 from shipper.config import EbpfSettings
-from shipper.containers import Container, ContainerRegistry
-from shipper.metrics import METRICS
-from shipper.record import FILE, SYSLOG, Record
+from shipper.core.container import Container, ContainerRegistry
+from shipper.core.metrics import METRICS
+from shipper.core.record import FILE, SYSLOG, Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf.diagnose import Facts, diagnose, explain_failure
 from shipper.sources.ebpf.fdtable import FdTable, links_to_a_stream

@@ -11,4 +11,4 @@ COMMAND_MODULES = ("run", "setup", "check", "tail", "snapshot", "config_cmd")
 
 def register_all(subparsers: object) -> None:
     for name in COMMAND_MODULES:
-        importlib.import_module(f"shipper.commands.{name}").register(subparsers)
+        importlib.import_module(f"shipper.cli.{name}").register(subparsers)

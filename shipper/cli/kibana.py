@@ -18,7 +18,7 @@ import aiohttp
 
 log = logging.getLogger("logship.kibana")
 
-OBJECTS_DIR = Path(__file__).resolve().parents[1] / "kibana"
+OBJECTS_DIR = Path(__file__).resolve().parents[2] / "kibana"
 DATA_VIEW_ID = "logship-logs"
 DEFAULT_SHIPPER_URL = "http://127.0.0.1:8080"
 SNAPSHOT_FIELD = "logship.snapshot.id"

@@ -139,7 +139,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "shipper.sources._frames", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "shipper.sources.docker._frames", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__frames(void) {
     /* interned: the very objects of the "stdout"/"stderr" literals (stages compare with `is`) */

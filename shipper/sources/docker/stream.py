@@ -8,39 +8,15 @@ import re
 import struct
 from typing import NamedTuple
 
-from parsers.timestamps import days_from_civil
+from shipper.core.timefmt import parse_docker_time
 
 try:  # the simple frames in C (_frames.c, built by setup.py); without a compiler all in Python
-    from shipper.sources._frames import split as _split_simple
+    from shipper.sources.docker._frames import split as _split_simple
 except ImportError:  # pragma: no cover - built on every supported install
     _split_simple = None
 
 STREAM_NAMES = ("stdout", "stdout", "stderr")  # frame header byte 0: 0 stdin (as stdout), 1 stdout, 2 stderr
 _HEADER = struct.Struct(">BxxxI")
-
-
-_sec_cache: dict[bytes, int] = {}
-_FRAC_SCALE = tuple(10 ** (9 - n) for n in range(10))
-
-
-def parse_docker_time(ts: bytes) -> int:
-    """RFC3339Nano as Docker writes it (UTC, `Z`, trailing fraction zeros trimmed) -> epoch ns.
-    Lines of the same second share the date arithmetic (a dict hit per line)."""
-    head = ts[:19]
-    secs = _sec_cache.get(head)
-    if secs is None:
-        if len(ts) < 19 or ts[4:5] != b"-" or ts[10:11] != b"T":
-            raise ValueError(f"not a Docker timestamp: {ts[:40]!r}")
-        days = days_from_civil(int(head[0:4]), int(head[5:7]), int(head[8:10]))
-        secs = days * 86400 + int(head[11:13]) * 3600 + int(head[14:16]) * 60 + int(head[17:19])
-        if len(_sec_cache) > 4096:
-            _sec_cache.clear()
-        _sec_cache[head] = secs
-    if len(ts) > 21 and ts[19] == 46:  # "."
-        digits = ts[20:-1] if ts[-1] == 90 else ts[20:]  # "Z"
-        digits = digits[:9]
-        return secs * 1_000_000_000 + int(digits) * _FRAC_SCALE[len(digits)]
-    return secs * 1_000_000_000
 
 
 class Line(NamedTuple):

@@ -26,8 +26,8 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
-from shipper.sinks.mapping_types import FLAT, KW, LONG, UNINDEXED, obj
-from shipper.snapshots.template import snapshot_template
+from shipper.sinks.elasticsearch.mappings import FLAT, KW, LONG, UNINDEXED, obj
+from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
 
 log = logging.getLogger("logship.es_setup")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shipper.commands.exit_codes import EXIT_FAILURE, EXIT_OK
+from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from shipper.config import Config
 
 CAP_SYS_ADMIN, CAP_BPF = 21, 39
@@ -84,7 +84,7 @@ def check_tracefs(cfg: Config) -> Result:
 
 
 def check_es(cfg: Config) -> Result:
-    from shipper.httpclient import es_session, es_version
+    from shipper.sinks.elasticsearch.client import es_session, es_version
 
     async def probe() -> list[str]:
         found = []
@@ -108,7 +108,7 @@ def check_kibana(cfg: Config) -> Result:
     if not cfg.kibana.url:
         return Result("warn", "kibana", "LOGSHIP_KIBANA_URL not set: `logship setup` skips the saved objects",
                       "set LOGSHIP_KIBANA_URL to import the data view and dashboard")
-    from shipper.httpclient import kibana_session
+    from shipper.sinks.elasticsearch.client import kibana_session
 
     async def probe() -> str:
         async with kibana_session(cfg.kibana, cfg.elasticsearch, timeout_s=5) as s:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipper.config import ElasticsearchSettings
-from shipper.sinks.mapping_types import KW, LONG, obj
+from shipper.sinks.elasticsearch.mappings import KW, LONG, obj
 
 SNAPSHOT_PRIORITY = 310  # above the log template, whose `<prefix>-*` pattern also matches
 

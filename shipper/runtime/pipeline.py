@@ -12,17 +12,17 @@ from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shipper.aio import get_within
+from shipper.core.aio import get_within
 from shipper.config import Config, ConfigError
-from shipper.containers import ContainerRegistry
-from shipper.enrich import Enricher
-from shipper.http import EsProbe, HttpServer, LogHub
-from shipper.metrics import METRICS
-from shipper.multiline import MultilineStage
-from shipper.record import Record
-from shipper.sinks.elasticsearch import ElasticsearchSink, Item
-from shipper.sources.docker import DockerSource
-from shipper.state_lock import lock_state_dir
+from shipper.core.container import ContainerRegistry
+from shipper.transforms.enrich import Enricher
+from shipper.runtime.http import EsProbe, HttpServer, LogHub
+from shipper.core.metrics import METRICS
+from shipper.transforms.multiline import MultilineStage
+from shipper.core.record import Record
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink, Item
+from shipper.sources.docker.source import DockerSource
+from shipper.runtime.state_lock import lock_state_dir
 from shipper.snapshots.http_routes import routes as snapshot_routes
 from shipper.snapshots.manager import SnapshotManager
 from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable

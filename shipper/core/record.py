@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from shipper.containers import Container
+from shipper.core.container import Container
 
 # Values of Record.stream
 STDOUT, STDERR, FILE, SYSLOG = "stdout", "stderr", "file", "syslog"

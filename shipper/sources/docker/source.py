@@ -5,7 +5,7 @@ container's stdout/stderr into the pipeline, each line exactly once.
   endpoint replays what the json-file holds), so a container that printed and exited
   before we attached loses nothing.
 - Across restarts: per container, the Docker timestamp up to which Elasticsearch holds
-  every line is checkpointed (shipper.acks + shipper.checkpoints); a restarted shipper
+  every line is checkpointed (shipper.core.acks + shipper.core.checkpoints); a restarted shipper
   resumes with `since` and the deterministic `_id` turns the overlap into 409s.
 - Across daemon restarts and torn streams: reconnect with backoff, re-list, resume
   from the newest timestamp read; a running container whose stream ended is re-attached.
@@ -23,15 +23,16 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
-from shipper import self_container
-from shipper.acks import AckTracker, AckWindow
-from shipper.checkpoints import CheckpointStore
+from shipper.sources.docker import self_container
+from shipper.core.acks import AckTracker, AckWindow
+from shipper.core.checkpoints import CheckpointStore
 from shipper.config import DockerSettings
-from shipper.containers import Container, ContainerRegistry, Filters
-from shipper.metrics import CHECKPOINT_LAG, METRICS
-from shipper.record import Record
-from shipper.sources.docker_api import DockerAPI, DockerError
-from shipper.sources.docker_stream import Line, StreamDecoder
+from shipper.core.container import Container, ContainerRegistry
+from shipper.sources.docker.filters import Filters
+from shipper.core.metrics import CHECKPOINT_LAG, METRICS
+from shipper.core.record import Record
+from shipper.sources.docker.api import DockerAPI, DockerError
+from shipper.sources.docker.stream import Line, StreamDecoder
 
 log = logging.getLogger("logship.docker")
 

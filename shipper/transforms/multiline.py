@@ -11,9 +11,9 @@ from collections import deque
 from typing import Callable
 
 from parsers.multiline import Event, MultilineJoiner
-from shipper.acks import deliver
-from shipper.metrics import METRICS
-from shipper.record import SYSLOG, Record
+from shipper.core.acks import deliver
+from shipper.core.metrics import METRICS
+from shipper.core.record import SYSLOG, Record
 
 StreamKey = tuple[str, str]
 

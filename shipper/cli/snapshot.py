@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shipper.commands.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.config import Config
 
 

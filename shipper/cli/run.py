@@ -6,12 +6,12 @@ import argparse
 import json
 import logging
 
-from shipper.commands.exit_codes import EXIT_OK
+from shipper.cli.exit_codes import EXIT_OK
 from shipper.config import Config
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    from shipper.pipeline import run_forever
+    from shipper.runtime.pipeline import run_forever
     logging.getLogger("logship").info("starting; settings: %s", json.dumps(cfg.redacted(), default=str))
     run_forever(cfg)
     return EXIT_OK

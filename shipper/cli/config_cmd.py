@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from shipper.commands.exit_codes import EXIT_OK
+from shipper.cli.exit_codes import EXIT_OK
 from shipper.config import Config, markdown_table
 
 

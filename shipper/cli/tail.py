@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import aiohttp
 import orjson
 
-from shipper.commands.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.config import Config
 
 RESET = "\x1b[0m"

@@ -1,7 +1,7 @@
 """The shipper's HTTP server (aiohttp.web, loopback by default):
 
 - `GET /health`  JSON: per-stage status, Elasticsearch reachable, last successful bulk; 200 or 503.
-- `GET /metrics` Prometheus text exposition of shipper.metrics.METRICS.
+- `GET /metrics` Prometheus text exposition of shipper.core.metrics.METRICS.
 - `GET /logs`    live stream of the shipped lines (logspout's endpoint): plain text, or NDJSON with
                  `Accept: application/x-ndjson` (or `?format=ndjson`); filters `container`, `level`, `text`.
 - anything registered with `HttpServer.add_routes()` before start (e.g. /snapshots/{id}).
@@ -22,10 +22,10 @@ from typing import Any, Awaitable, Callable, Iterable
 import orjson
 from aiohttp import web
 
-from shipper.aio import get_within
+from shipper.core.aio import get_within
 from shipper.config import ElasticsearchSettings, HttpSettings
-from shipper.httpclient import es_session, es_version
-from shipper.metrics import LAST_BULK_OK, METRICS
+from shipper.sinks.elasticsearch.client import es_session, es_version
+from shipper.core.metrics import LAST_BULK_OK, METRICS
 
 log = logging.getLogger("logship.http")
 

@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any, Callable
 
 from shipper.config import SnapshotSettings
-from shipper.snapshots.rules import Rule, parse_rule
+from shipper.transforms.trigger_rules import Rule, parse_rule
 
 LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 SEVERITY = {name: i for i, name in enumerate(LEVELS)}

@@ -1,4 +1,4 @@
-"""`logship` command line. Each subcommand lives in shipper/commands/."""
+"""`logship` command line. Each subcommand lives in shipper/cli/."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import sys
 
 from shipper import config as config_mod
-from shipper.commands import register_all
-from shipper.commands.exit_codes import EXIT_CONFIG
+from shipper.cli import register_all
+from shipper.cli.exit_codes import EXIT_CONFIG
 
 
 def setup_logging(level: str) -> None:

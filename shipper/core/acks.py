@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from shipper.record import Record
+from shipper.core.record import Record
 
 # (container id, new watermark ns) -> None; called when the delivered prefix grows.
 OnAdvance = Callable[[str, int], None]

@@ -1,5 +1,5 @@
-"""Container metadata: what a record says about the container that wrote it,
-and the decision whether a container is shipped at all."""
+"""Container metadata (what a record says about the container that wrote it) and the
+registry of the containers being shipped."""
 
 from __future__ import annotations
 
@@ -7,21 +7,9 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipper.sources.docker_stream import parse_docker_time
+from shipper.core.timefmt import rfc3339_ns
 
-IGNORE_LABEL = "logship.ignore"
 COMPOSE_LABELS = ("com.docker.compose.project", "com.docker.compose.service")
-
-
-def rfc3339_ns(text: str) -> int:
-    """Docker's API times (`2026-11-20T23:34:59.049677385Z`) -> epoch ns; 0 for the zero time."""
-    if not text or text.startswith("0001-"):
-        return 0
-
-    try:
-        return parse_docker_time(text.encode())
-    except ValueError:
-        return 0
 
 
 @dataclass(slots=True)
@@ -65,52 +53,6 @@ class Container:
             if any(fnmatch.fnmatchcase(key, g) for g in self.label_keys):
                 out["container.labels." + key.replace(".", "_")] = self.labels[key]
         return out
-
-
-def _label_matches(labels: dict[str, str], spec: str) -> bool:
-    """`key` (present) or `key=value-glob`."""
-    key, sep, want = spec.partition("=")
-    return key in labels and (not sep or fnmatch.fnmatchcase(labels[key], want))
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Which containers are shipped: opt-outs first, then the include/exclude globs."""
-    include: tuple[str, ...] = ()  # name globs
-    exclude: tuple[str, ...] = ()
-    include_image: tuple[str, ...] = ()
-    exclude_image: tuple[str, ...] = ()
-    include_labels: tuple[str, ...] = ()  # `key` or `key=value-glob`
-    exclude_labels: tuple[str, ...] = ()
-    exclude_label: str = ""  # logspout's EXCLUDE_LABEL: `key` or `key:value`
-
-    def reason(self, c: Container) -> str | None:
-        """Why this container is not shipped, or None when it is."""
-        if c.env.get("LOGSPOUT", "").lower() == "ignore":
-            return "env LOGSPOUT=ignore"
-        if c.labels.get(IGNORE_LABEL, "").lower() in ("true", "1", "yes"):
-            return f"label {IGNORE_LABEL}=true"
-        if self.exclude_label:
-            key, sep, want = self.exclude_label.partition(":")
-            if key in c.labels and (not sep or c.labels[key] == want):
-                return f"label {self.exclude_label} (exclude_label)"
-        checks = (
-            ("name", c.name, self.include, self.exclude, fnmatch.fnmatchcase),
-            ("image", c.image, self.include_image, self.exclude_image, fnmatch.fnmatchcase),
-            ("labels", c.labels, self.include_labels, self.exclude_labels, _label_matches),
-        )
-        for what, value, inc, exc, match in checks:
-            if inc and not any(match(value, g) for g in inc):
-                return f"{what} matches no include pattern"
-            if any(match(value, g) for g in exc):
-                return f"{what} matches an exclude pattern"
-        return None
-
-
-def opt_out_reason(c: Container, *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-                   exclude_label: str = "") -> str | None:
-    """Why this container is not shipped, or None when it is (name filters only)."""
-    return Filters(include=include, exclude=exclude, exclude_label=exclude_label).reason(c)
 
 
 class ContainerRegistry:

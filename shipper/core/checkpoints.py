@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from shipper.metrics import METRICS
+from shipper.core.metrics import METRICS
 
 log = logging.getLogger("logship.checkpoints")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from shipper.enrich import iso_ns
+from shipper.core.timefmt import iso_ns
 
 
 def deadletter_item(item: bytes, error: dict[str, Any], prefix: str) -> bytes:

@@ -10,27 +10,8 @@ from typing import Any, NamedTuple
 import orjson
 
 import parsers
-from shipper.record import SYSLOG, Record
-
-_sec_prefix: dict[int, tuple[str, bytes]] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS." as str and bytes
-
-
-def second_prefix(secs: int) -> tuple[str, bytes]:
-    """Lines of the same second share the formatted date and time (a dict hit per line)."""
-    prefix = _sec_prefix.get(secs)
-    if prefix is None:
-        if len(_sec_prefix) > 64:
-            _sec_prefix.clear()
-        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
-        prefix = _sec_prefix[secs] = (text, text.encode())
-    return prefix
-
-
-def iso_ns(time_ns: int) -> str:
-    """Epoch ns -> `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (date_nanos keeps all nine digits)."""
-    secs, frac = divmod(time_ns, 1_000_000_000)
-    return f"{second_prefix(secs)[0]}{frac:09d}Z"
-
+from shipper.core.record import SYSLOG, Record
+from shipper.core.timefmt import SECOND_PREFIX_CACHE, iso_ns, second_prefix
 
 def decode(data: bytes) -> str:
     # Invalid UTF-8 is kept visible (U+FFFD), never a reason to drop the line.
@@ -103,7 +84,7 @@ class Enricher:
         bytes, and the parser's dict is serialised as it is when the line adds nothing to it."""
         out: list[bytes] = []
         append = out.append
-        parsed, dumps, prefixes = self.parsed_fields, orjson.dumps, _sec_prefix
+        parsed, dumps, prefixes = self.parsed_fields, orjson.dumps, SECOND_PREFIX_CACHE
         container: object = None
         stream = ""
         shared = _NO_SHARED

@@ -58,13 +58,13 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shipper.acks import deliver
-from shipper.aio import get_within, wait_event
+from shipper.core.acks import deliver
+from shipper.core.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
-from shipper.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
-from shipper.record import ID_FORMAT, Record
-from shipper.sinks.deadletter import deadletter_item
-from shipper.sinks.es_setup import setup_indices_async
+from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
+from shipper.core.record import ID_FORMAT, Record
+from shipper.sinks.elasticsearch.deadletter import deadletter_item
+from shipper.sinks.elasticsearch.templates import setup_indices_async
 from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")

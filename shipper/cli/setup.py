@@ -9,10 +9,10 @@ import sys
 
 import aiohttp
 
-from shipper import kibana
-from shipper.commands.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli import kibana
+from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.config import Config
-from shipper.httpclient import es_session, kibana_session
+from shipper.sinks.elasticsearch.client import es_session, kibana_session
 
 
 async def set_kibana_system_password(cfg: Config) -> None:
@@ -35,7 +35,7 @@ async def import_kibana(cfg: Config) -> int:
 
 
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
-    from shipper.sinks.es_setup import setup_indices
+    from shipper.sinks.elasticsearch.templates import setup_indices
 
     try:
         changed = setup_indices(cfg.elasticsearch)
