@@ -28,7 +28,6 @@ LINE_BYTES = 200  # with its newline
 
 def blackhole(port: int, counter: "mp.Value") -> None:  # type: ignore[name-defined]
     """A tiny ES stand-in: counts and discards bulk documents, answers per-item 201s."""
-    import asyncio
 
     from aiohttp import web
 
@@ -153,7 +152,8 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
     env.update({
         "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
-        "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "", "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
+        "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "",
+        "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
         "LOGSHIP_LOG_LEVEL": "warning", "LOGSHIP_SNAPSHOT_ENABLED": "false",
     })
     with counter.get_lock():

@@ -217,7 +217,8 @@ class Shipper:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"shipper did not stop within {timeout}s after SIGTERM:\n{self.log()[-3000:]}")
+            raise AssertionError(
+                f"shipper did not stop within {timeout}s after SIGTERM:\n{self.log()[-3000:]}") from None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -226,7 +227,8 @@ class Shipper:
 
     def metrics(self) -> str:
         import urllib.request
-        with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics",
+                                    timeout=5) as r:
             return r.read().decode()
 
 

@@ -201,7 +201,8 @@ class HttpServer:
         except OSError as exc:
             # The HTTP side is an aid, not the job: a taken port must not stop the shipping.
             METRICS.count("logship_http_start_errors_total", reason=type(exc).__name__)
-            log.error("http: cannot listen on %s (%s); running without /health, /metrics, /logs", self.settings.addr, exc)
+            log.error("http: cannot listen on %s (%s); running without /health, /metrics, /logs",
+                      self.settings.addr, exc)
             await self._runner.cleanup()
             self._runner = None
             return

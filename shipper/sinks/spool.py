@@ -61,7 +61,8 @@ class Spool:
         self._w_size = 0
         self._reader: tuple[int, object] | None = None
         if self.pending_bytes:
-            log.info("spool: %d bytes left by a previous run in %d segment(s); replaying them", self.pending_bytes, len(self._segs))
+            log.info("spool: %d bytes left by a previous run in %d segment(s); replaying them", self.pending_bytes,
+                     len(self._segs))
 
     # ---- files ------------------------------------------------------------------
     def _path(self, seg: int) -> Path:
@@ -196,7 +197,8 @@ class Spool:
             q.write(data[off:nxt])
         self.quarantined += 1
         METRICS.count("logship_spool_quarantined_total")
-        log.error("spool: a corrupt record in segment %d at offset %d (%d bytes) was moved to %s; the others are replayed",
+        log.error("spool: a corrupt record in segment %d at offset %d (%d bytes) was moved to %s; "
+                  "the others are replayed",
                   seg, off, nxt - off, self.dir / f"{seg:020d}.quarantine")
         return nxt
 

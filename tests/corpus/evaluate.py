@@ -446,7 +446,7 @@ def evaluate_loghub() -> dict[str, dict[str, Score]]:
             truth = list(csv.DictReader(f))
         sc = {k: Score() for k in ("timestamp", "level", "message", "all")}
         has_level = system not in ("Linux", "OpenSSH")  # Linux's "Level" column holds the host name
-        for line, g in zip(lines, truth):
+        for line, g in zip(lines, truth, strict=False):
             out = parsers.parse(line, source_time=ref, tz=UTC)
             t_ok = _got_time(out.get("@timestamp") if out.get("@timestamp") != ref else None, _gt_time(system, g))
             m_ok = out.get("message", "").strip() == g["Content"].strip()

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import TEST_LABEL, count_docs, search_all, wait_until
-from tests.integration.private_dockerd import IMAGE, private_dockerd  # noqa: F401 - fixture
+from tests.integration.private_dockerd import IMAGE
 
 pytestmark = pytest.mark.slow
 

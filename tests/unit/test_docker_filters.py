@@ -59,7 +59,8 @@ def test_own_container_from_cgroup_and_mountinfo(tmp_path):
     assert self_container.own_container_ids(tmp_path, dockerenv=tmp_path / "no")[0] == {ID}
     (tmp_path / "cgroup").write_text("0::/\n")
     (tmp_path / "mountinfo").write_text(
-        f"1 2 0:1 /var/lib/docker/containers/{OTHER}/mounts/shm /var/lib/docker/containers/{OTHER}/mounts/shm rw - tmpfs\n"
+        f"1 2 0:1 /var/lib/docker/containers/{OTHER}/mounts/shm "
+        f"/var/lib/docker/containers/{OTHER}/mounts/shm rw - tmpfs\n"
         f"3 4 8:1 /var/lib/docker/containers/{ID}/hostname /etc/hostname rw - ext4\n")
     assert self_container.own_container_ids(tmp_path, dockerenv=tmp_path / "no")[0] == {ID}
 

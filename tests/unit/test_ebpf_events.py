@@ -18,8 +18,9 @@ def test_header_matches_the_c_layout():
 
 def test_write_event():
     data = b"hello\nworld\n"
-    raw = hdr(E.WRITE, flags=E.WF_TRUNCATED, fdval=0x1201, arg1=5000) + E.WRITE_TAIL.pack(b"nginx\0\0\0", len(data), 0) \
-        + data + b"\xff" * 8  # the ring record may carry slack past len
+    # the ring record may carry slack past len
+    raw = hdr(E.WRITE, flags=E.WF_TRUNCATED, fdval=0x1201, arg1=5000) \
+        + E.WRITE_TAIL.pack(b"nginx\0\0\0", len(data), 0) + data + b"\xff" * 8
     ev = E.decode(raw)
     assert (ev.kind, ev.tgid, ev.tid, ev.fd, ev.cgroup, ev.ktime) == (E.WRITE, 100, 101, 3, 77, 123456789)
     assert ev.comm == "nginx" and ev.data == data and ev.arg1 == 5000
@@ -38,7 +39,8 @@ def test_connect_event_and_sockaddrs():
     assert E.sockaddr(ev.data) == (socket.AF_UNIX, "/dev/log")
     v4 = struct.pack("<H", socket.AF_INET) + struct.pack(">H", 514) + socket.inet_aton("10.0.0.1")
     assert E.sockaddr(v4) == (socket.AF_INET, "10.0.0.1:514")
-    v6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 80) + b"\0" * 4 + socket.inet_pton(socket.AF_INET6, "::1")
+    v6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 80) + b"\0" * 4 + socket.inet_pton(socket.AF_INET6,
+                                                                                                   "::1")
     assert E.sockaddr(v6) == (socket.AF_INET6, "[::1]:80")
     assert E.sockaddr(struct.pack("<H", socket.AF_UNIX) + b"\0abstract") == (socket.AF_UNIX, "@abstract")
 

@@ -103,7 +103,8 @@ def test_health_reports_stages_and_elasticsearch() -> None:
 def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
     async def check(url: str, hub: LogHub, server: HttpServer) -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.get(url + "/logs", params={"level": "error"}, headers={"Accept": "application/x-ndjson"}) as rj, \
+            async with s.get(url + "/logs", params={"level": "error"},
+                             headers={"Accept": "application/x-ndjson"}) as rj, \
                        s.get(url + "/logs", params={"container": "web"}) as rt:
                 for _ in range(100):  # both subscribed?
                     if len(hub.subscribers) == 2:

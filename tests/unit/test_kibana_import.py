@@ -50,7 +50,8 @@ class FakeKibana:
         objects = [json.loads(line) for line in part.file.read().decode().splitlines() if line.strip()]
         overwrite = request.query.get("overwrite") == "true"
         self.imports.append({"overwrite": overwrite, "count": len(objects)})
-        conflicts = [o for o in objects if (o["type"], o["id"]) in self.stored and not overwrite or o["id"] in self.refuse]
+        conflicts = [o for o in objects if (o["type"],
+                                            o["id"]) in self.stored and not overwrite or o["id"] in self.refuse]
         if conflicts:
             return web.json_response({"success": False, "successCount": 0, "errors": [
                 {"id": o["id"], "type": o["type"], "error": {"type": "conflict"}} for o in conflicts]})

@@ -81,12 +81,12 @@ def test_fast_path_matches_the_pure_joiner(items):
         times.append(t)
     ref = MultilineJoiner(timeout=1.0)
     want: list[str] = []
-    for ln, now in zip(lines, times):
+    for ln, now in zip(lines, times, strict=True):
         want += [e.text for e in ref.feed(ln, now)]
     want += [e.text for e in ref.flush()]
     stage = MultilineStage(timeout_s=1.0)
     got: list[bytes] = []
-    for ln, now in zip(lines, times):
+    for ln, now in zip(lines, times, strict=True):
         rec = Record(message=ln.encode(), time_ns=int(now * 1e9), stream="stdout", container=A)
         got += [r.message for r in stage.feed([rec], now)]
     got += [r.message for r in stage.flush()]

@@ -23,7 +23,8 @@ except ImportError:  # pragma: no cover - asserted below
 @pytest.fixture(autouse=True)
 def _built() -> None:
     if _keywords is None or _frames is None:
-        infra_missing("the C speed-ups", "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
+        infra_missing("the C speed-ups",
+                      "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
 
 
 def test_the_c_versions_are_the_ones_in_use():

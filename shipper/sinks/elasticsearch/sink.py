@@ -192,8 +192,8 @@ class ElasticsearchSink:
                 async with self._session.get(raw_url + "/_cluster/health") as r:
                     if r.status in (401, 403):
                         raise ElasticsearchStartError(
-                            f"elasticsearch at {url} answered {r.status}: check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD "
-                            "or LOGSHIP_ES_API_KEY")
+                            f"elasticsearch at {url} answered {r.status}: "
+                            "check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD or LOGSHIP_ES_API_KEY")
                     return
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise ElasticsearchStartError(
@@ -258,7 +258,7 @@ class ElasticsearchSink:
         stream = path = source = ""
         day_start = day_end = 0
         index = prefix = b""
-        for r, doc in zip(records, docs):
+        for r, doc in zip(records, docs, strict=True):
             t = r.time_ns
             if not day_start <= t < day_end:
                 index = self.index_name(t)
@@ -287,7 +287,8 @@ class ElasticsearchSink:
                 timeout = None
                 if batch:
                     now = loop.time()
-                    timeout = max(0.0, min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02)) - now)
+                    due = min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02))
+                    timeout = max(0.0, due - now)
                 items = await get_within(queue, timeout)
                 if items:
                     if not batch:
@@ -352,7 +353,7 @@ class ElasticsearchSink:
                       "Elasticsearch drains it", self.spool.pending_bytes, len(self._acks))
             await asyncio.sleep(0.2)
         positions = self.spool.append(data)
-        for (rec, _), pos in zip(batch, positions):
+        for (rec, _), pos in zip(batch, positions, strict=True):
             if rec is not None and rec.on_delivered is not None:
                 # Only its identity and position matter from now on (the bytes are on disk):
                 # drop the payload so a long outage costs ~200 bytes of memory per line.
@@ -484,7 +485,7 @@ class ElasticsearchSink:
         again: list[Item] = []
         ok: list[Item] = []
         failed = False
-        for item, res in zip(batch, resp["items"]):
+        for item, res in zip(batch, resp["items"], strict=False):
             res = next(iter(res.values()))
             st = res["status"]
             if st < 300 or st == 409:
@@ -500,7 +501,8 @@ class ElasticsearchSink:
             else:
                 error = res.get("error") or {}
                 METRICS.count("logship_es_rejected_total", reason=str(error.get("type", "unknown")))
-                self._say(logging.ERROR, "rejected", "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
+                self._say(logging.ERROR, "rejected",
+                          "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
                           error.get("type"), str(error.get("reason"))[:300])
                 again.append((item[0], deadletter_item(item[1], error, self.s.index_prefix)))
         self._delivered(ok)

@@ -45,7 +45,8 @@ def snapshot_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-snapshots", {
         "index_patterns": [f"{s.index_prefix}-snapshots-*"], "priority": SNAPSHOT_PRIORITY,
         "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": s.replicas, "refresh_interval": s.refresh_interval},
+            "settings": {"number_of_shards": 1, "number_of_replicas": s.replicas,
+                         "refresh_interval": s.refresh_interval},
             "mappings": snapshot_mappings(),
         },
     }

@@ -77,7 +77,8 @@ class DockerSource:
         self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
-            self._own_ids, self._own_prefix = self_container.own_container_ids(hostname=hostname or socket.gethostname())
+            own = self_container.own_container_ids(hostname=hostname or socket.gethostname())
+            self._own_ids, self._own_prefix = own
         else:
             self._own_ids, self._own_prefix = set(self_container_ids), ""
         self.ready = asyncio.Event()  # set once the existing containers are attached

@@ -35,7 +35,8 @@ class Event:
     fdval: int  # the fd's fd_state value in the kernel map (write: as looked up; open: as set)
     ktime: int  # CLOCK_MONOTONIC ns
     cgroup: int
-    arg1: int  # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
+    # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
+    arg1: int
     arg2: int  # open/dup: flags; socket: type; connect: addrlen
     comm: str = ""
     data: bytes = b""  # write: captured bytes; open: path; connect: raw sockaddr

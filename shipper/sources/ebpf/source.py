@@ -255,7 +255,7 @@ class EbpfSource:
             self._count_kernel_drops()
             for fut in list(self._futures):
                 fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - a bug here must be loud, not a silent stop
+        except Exception:  # a bug here must be loud, not a silent stop
             log.exception("ebpf: the poll thread failed")
             raise
 
@@ -293,7 +293,7 @@ class EbpfSource:
                 self._hold(ev)
                 return
             self._handlers[ev.kind](ev)
-        except Exception:  # noqa: BLE001 - one bad event must not stop the source
+        except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
 
