@@ -215,7 +215,9 @@ def main() -> None:
             sink = n / asyncio.run(sink_run(s_sink, recs, docs=docs))[0]
             client = n / asyncio.run(client_run(url, p_client, recs, docs, s_load.concurrency))
             if run >= 0:
-                sink_rates.append(sink), loader_rates.append(loader), client_rates.append(client)
+                sink_rates.append(sink)
+                loader_rates.append(loader)
+                client_rates.append(client)
             else:  # measured on the warm ES, before the throughput runs leave merges behind
                 p99 = latency(url, ElasticsearchSettings(url=(url,)))
             print(f"run {run}: sink {sink:,.0f} docs/s, elasticsearch-py helper {client:,.0f} docs/s, "
@@ -224,12 +226,12 @@ def main() -> None:
             for p in (p_sink, p_load, p_client):
                 req(f"{url}/{p}-*", "DELETE")
                 req(f"{url}/_index_template/{p}-*", "DELETE")
-        docs, loader, client = (statistics.median(x) for x in (sink_rates, loader_rates, client_rates))
-        print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%} "
+        sink_median, loader, client = (statistics.median(x) for x in (sink_rates, loader_rates, client_rates))
+        print(f"median: sink {sink_median:,.0f} docs/s vs loader {loader:,.0f} docs/s = {sink_median / loader:.0%} "
               f"(elasticsearch-py async helper: {client:,.0f} docs/s); "
               f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
-        print(json.dumps({"docs_per_s": round(docs), "loader_docs_per_s": round(loader),
-                          "ratio": round(docs / loader, 3), "p99_latency_s": round(p99, 3),
+        print(json.dumps({"docs_per_s": round(sink_median), "loader_docs_per_s": round(loader),
+                          "ratio": round(sink_median / loader, 3), "p99_latency_s": round(p99, 3),
                           "es_py_helper_docs_per_s": round(client)}))
     finally:
         private.stop()

@@ -68,7 +68,9 @@ def timed_loop(client: docker.DockerClient, bpf: object | None) -> float:
             cg = None
             while cg is None and time.monotonic() < deadline:
                 cg = cgroup_id(c.id)
-            bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)  # type: ignore[index]
+            if cg is None:
+                raise RuntimeError(f"no cgroup for container {c.id} after 5 s")
+            bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)  # type: ignore[index]  # bcc's table API is untyped
         c.wait(timeout=600)
         return float(c.logs(stdout=True, stderr=False).decode().split()[-1])
     finally:

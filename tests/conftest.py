@@ -190,12 +190,12 @@ class Shipper:
 
     def start(self, wait_ready: bool = True, args: tuple[str, ...] = ("run",)) -> "Shipper":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "shipper", *args], cwd=ROOT, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        proc = self.proc = subprocess.Popen([sys.executable, "-m", "shipper", *args], cwd=ROOT, env=self.env,
+                                            stdout=self._log, stderr=subprocess.STDOUT)
         if wait_ready:
-            wait_until(lambda: "following events" in self.log() or self.proc.poll() is not None, 60,
+            wait_until(lambda: "following events" in self.log() or proc.poll() is not None, 60,
                        what="the shipper to follow docker events")
-            assert self.proc.poll() is None, f"shipper exited early:\n{self.log()[-3000:]}"
+            assert proc.poll() is None, f"shipper exited early:\n{self.log()[-3000:]}"
         return self
 
     def log(self) -> str:

@@ -162,8 +162,9 @@ class Pipeline:
         await self.http.stop()
         log.info("stopped")
         for t in sources:  # LOGSHIP_EBPF=on and the probe could not start: exit non-zero
-            if t.done() and not t.cancelled() and isinstance(t.exception(), EbpfUnavailable):
-                raise t.exception()  # type: ignore[misc]
+            exc = t.exception() if t.done() and not t.cancelled() else None
+            if isinstance(exc, EbpfUnavailable):
+                raise exc
 
 
 async def run(config: Config) -> None:

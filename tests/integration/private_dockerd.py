@@ -50,9 +50,9 @@ class PrivateDockerd:
                         ["ip", "link", "set", self.bridge, "up"]):
                 subprocess.run(cmd, check=True, capture_output=True)
         log = open(self.dir / "dockerd.log", "ab")
-        self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.up() or self.proc.poll() is not None, 60, 0.3, what="the private dockerd")
-        if self.proc.poll() is not None:
+        proc = self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: self.up() or proc.poll() is not None, 60, 0.3, what="the private dockerd")
+        if proc.poll() is not None:
             raise RuntimeError((self.dir / "dockerd.log").read_text()[-2000:])
 
     def kill(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -69,7 +69,8 @@ class FakeKibana:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server = cast(asyncio.Server, site._server)  # aiohttp types it as the abstract base
+        port = server.sockets[0].getsockname()[1]
         return runner, f"http://127.0.0.1:{port}"
 
 

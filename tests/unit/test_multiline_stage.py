@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+from hypothesis import given, settings, strategies as st
+
+from parsers.multiline import MultilineJoiner
 from shipper.core.container import Container
 from shipper.transforms.multiline import MultilineStage
 from shipper.core.record import SYSLOG, Record
+from tests.fakes import ack
 
 A = Container(id="a" * 64, name="a", image="i")
 B = Container(id="b" * 64, name="b", image="i")
@@ -12,7 +18,11 @@ B = Container(id="b" * 64, name="b", image="i")
 
 def recs(c, lines, stream="stdout", t0=100):
     acked: list[int] = []
-    out = [Record(message=ln, time_ns=t0 + i, stream=stream, container=c, on_delivered=lambda r, i=i: acked.append(i))
+
+    def acker(i: int) -> Callable[[Record], None]:
+        return lambda r: acked.append(i)
+
+    out = [Record(message=ln, time_ns=t0 + i, stream=stream, container=c, on_delivered=acker(i))
            for i, ln in enumerate(lines)]
     return out, acked
 
@@ -26,7 +36,7 @@ def test_java_trace_is_one_record_and_acks_every_line():
     assert len(out) == 1
     assert out[0].message == b"\n".join(lines[:3])
     assert out[0].time_ns == 100 and out[0].doc_id() == rs[0].doc_id()
-    out[0].on_delivered(out[0])
+    ack(out[0])
     assert acked == [0, 1, 2]
     rest = st.flush_due(now=5.0)
     assert [r.message for r in rest] == [b"next line"] and rest[0] is rs[3]
@@ -57,13 +67,11 @@ def test_bounded_by_lines():
     assert sum(r.message.count(b"\n") + 1 for r in out) == 8
     assert out[0].truncated
     for r in out:
-        r.on_delivered(r)
+        ack(r)
     assert sorted(acked) == list(range(8))
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from parsers.multiline import MultilineJoiner  # noqa: E402
 
 _piece = st.sampled_from(["plain", "  indented", "\tat x.y(Z.java:1)", "Caused by: e", "... 3 more", "",
                           "Traceback (most recent call last):", "  File \"a.py\", line 1", "ValueError: v",

@@ -3,7 +3,9 @@ Python code they stand in for gives, on generated input; and they are built."""
 
 from __future__ import annotations
 
+import importlib
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,11 +15,13 @@ from shipper.sources.docker import stream as docker_stream
 from shipper.sources.docker.stream import StreamDecoder
 from tests.conftest import infra_missing
 
-try:
-    from parsers import _keywords
-    from shipper.sources.docker import _frames
+_keywords: Any
+_frames: Any
+try:  # extension modules: typed as Any, the tests below hold them to the Python they stand in for
+    _keywords = importlib.import_module("parsers._keywords")
+    _frames = importlib.import_module("shipper.sources.docker._frames")
 except ImportError:  # pragma: no cover - asserted below
-    _keywords = _frames = None  # type: ignore[assignment]
+    _keywords = _frames = None
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +77,7 @@ def test_keyword_edges(text: str, level: str | None):
 
 def test_keywords_refuse_what_is_not_text():
     with pytest.raises(TypeError):
-        _keywords.heuristic(b"error")  # type: ignore[arg-type]
+        _keywords.heuristic(b"error")
 
 
 # ---- frames ----------------------------------------------------------------------
@@ -128,4 +132,4 @@ def test_frames_stop_where_python_must_take_over():
     with pytest.raises(ValueError):
         _frames.split(whole, len(whole) + 1, 1 << 20)
     with pytest.raises(TypeError):
-        _frames.split(bytearray(whole), 0, 1 << 20)  # type: ignore[arg-type]
+        _frames.split(bytearray(whole), 0, 1 << 20)

@@ -255,7 +255,8 @@ class ElasticsearchSink:
         append = out.append
         item = _BULK_ITEM
         container: object = None
-        stream = path = source = ""
+        stream = source = ""
+        path: str | None = ""
         day_start = day_end = 0
         index = prefix = b""
         for r, doc in zip(records, docs, strict=True):

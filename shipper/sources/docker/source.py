@@ -156,7 +156,7 @@ class DockerSource:
     def _may_hold_unshipped(self, cid: str) -> bool:
         """A stopped container is worth a read (follow=0) if it has a checkpoint or the
         previous run of the shipper was alive when it could still have been logging."""
-        return bool(self.checkpoints) and (cid in self.checkpoints or self.checkpoints.alive_ns > 0)
+        return self.checkpoints is not None and (cid in self.checkpoints or self.checkpoints.alive_ns > 0)
 
     def _on_event(self, api: DockerAPI, ev: dict[str, Any]) -> None:
         action = (ev.get("Action") or ev.get("status") or "").split(":")[0]
@@ -252,6 +252,7 @@ class DockerSource:
                     METRICS.count("logship_docker_reattach_total")
                 follow = True
                 self._started_again.discard(cid)
+                assert fresh is not None  # a removed container stays stopped
                 if fresh.pid != c.pid:
                     c.pid = fresh.pid
                     self.containers.add(c)

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
 from shipper.config import EbpfSettings
@@ -39,7 +39,7 @@ from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 
 log = logging.getLogger("logship.ebpf")
 
-Emit = Callable[[list[Record]], Awaitable[None]]
+Emit = Callable[[list[Record]], Coroutine[Any, Any, None]]
 DEV_LOG = "socket:unix:/dev/log"
 MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipeline
 BATCH_MAX = 2048  # records per batch
