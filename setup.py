@@ -6,5 +6,6 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("parsers._keywords", ["parsers/_keywords.c"], optional=True, extra_compile_args=["-O2"]),
-    Extension("shipper.sources.docker._frames", ["shipper/sources/docker/_frames.c"], optional=True, extra_compile_args=["-O2"]),
+    Extension("shipper.sources.docker._frames", ["shipper/sources/docker/_frames.c"], optional=True,
+              extra_compile_args=["-O2"]),
 ])

@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+from hypothesis import settings
+
+from tests.sizing import FULL
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property-test effort (see tests/sizing.py): CI runs the full counts, a developer's run a tenth.
+settings.register_profile("ci", max_examples=FULL)
+settings.register_profile("dev", max_examples=FULL // 10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev"))
 T = TypeVar("T")
 TEST_LABEL = "logship.test"
 

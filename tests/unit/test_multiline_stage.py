@@ -11,6 +11,7 @@ from shipper.core.container import Container
 from shipper.transforms.multiline import MultilineStage
 from shipper.core.record import SYSLOG, Record
 from tests.fakes import ack
+from tests.sizing import examples
 
 A = Container(id="a" * 64, name="a", image="i")
 B = Container(id="b" * 64, name="b", image="i")
@@ -78,7 +79,7 @@ _piece = st.sampled_from(["plain", "  indented", "\tat x.y(Z.java:1)", "Caused b
                           "panic: boom", "goroutine 1 [running]:", "main.main()", ".dot", "ERROR x"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(_piece, st.integers(0, 3)), max_size=40))
 def test_fast_path_matches_the_pure_joiner(items):
     lines = [p for p, _ in items]

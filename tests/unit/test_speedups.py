@@ -14,6 +14,7 @@ from parsers import levels
 from shipper.sources.docker import stream as docker_stream
 from shipper.sources.docker.stream import StreamDecoder
 from tests.conftest import infra_missing
+from tests.sizing import examples
 
 _keywords: Any
 _frames: Any
@@ -50,13 +51,13 @@ def texts(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(texts())
 def test_keywords_agree_with_python(text: str):
     assert _keywords.heuristic(text) == levels._heuristic_py(text)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_keywords_agree_with_python_on_any_ascii(text: str):
     assert _keywords.heuristic(text) == levels._heuristic_py(text)
@@ -110,7 +111,7 @@ def _decode(data: bytes, cuts: list[int], max_bytes: int) -> tuple[list, tuple[i
     return [tuple(line) for line in out], (d.truncated_lines, d.truncated_bytes, d.bad_entries)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(streams())
 def test_frames_agree_with_python(case: tuple[bytes, list[int], int]):
     with_c = _decode(*case)
