@@ -64,6 +64,7 @@ from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
+from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
 from shipper.sinks.elasticsearch.templates import setup_indices_async
 from shipper.sinks.spool import Position, Spool
 
@@ -71,7 +72,6 @@ log = logging.getLogger("logship.es")
 
 # The action line (the id exactly as Record.doc_id, formatted without a str in between) and the source.
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
-_DAY_NS = 86_400_000_000_000
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 LOG_EVERY_S = 10.0
@@ -157,7 +157,8 @@ class ElasticsearchSink:
         self._replay_wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
         self._say = _RateLimitedLog()
-        self._dl_prefix = f'{{"create":{{"_index":"{settings.index_prefix}-deadletter-'.encode()
+        dead_letters = index_for_day(settings.index_prefix, "", DEADLETTER)  # every day's: `<prefix>-deadletter-`
+        self._dl_prefix = b'{"create":{"_index":"' + dead_letters.encode()
 
     # ---- connection -------------------------------------------------------------
     async def start(self) -> None:
@@ -234,10 +235,10 @@ class ElasticsearchSink:
 
     # ---- encoding ---------------------------------------------------------------
     def index_name(self, time_ns: int) -> bytes:
-        day = time_ns // _DAY_NS
+        day = time_ns // DAY_NS
         name = self._index_for_day.get(day)
         if name is None:
-            name = (self.s.index_prefix + "-" + time.strftime("%Y.%m.%d", time.gmtime(day * 86400))).encode()
+            name = daily_index(self.s.index_prefix, day * DAY_NS).encode()
             self._index_for_day[day] = name
         return name
 
@@ -263,8 +264,8 @@ class ElasticsearchSink:
             t = r.time_ns
             if not day_start <= t < day_end:
                 index = self.index_name(t)
-                day_start = t // _DAY_NS * _DAY_NS
-                day_end = day_start + _DAY_NS
+                day_start = t // DAY_NS * DAY_NS
+                day_end = day_start + DAY_NS
             if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source:
                 prefix, container, stream, path, source = r.id_prefix(), r.container, r.stream, r.path, r.source
             append(item % (index, prefix, t, r.seq, doc))

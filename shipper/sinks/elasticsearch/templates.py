@@ -26,6 +26,7 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.elasticsearch.indices import DEADLETTER, index_pattern
 from shipper.sinks.elasticsearch.mappings import FLAT, KW, LONG, UNINDEXED, obj
 from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
 
@@ -93,14 +94,14 @@ def _settings(s: ElasticsearchSettings) -> dict[str, Any]:
 
 def log_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-logs", {
-        "index_patterns": [f"{s.index_prefix}-*"], "priority": LOG_PRIORITY,
+        "index_patterns": [index_pattern(s.index_prefix)], "priority": LOG_PRIORITY,
         "template": {"settings": _settings(s), "mappings": log_mappings()},
     }
 
 
 def deadletter_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-deadletter", {
-        "index_patterns": [f"{s.index_prefix}-deadletter-*"], "priority": DEADLETTER_PRIORITY,
+        "index_patterns": [index_pattern(s.index_prefix, DEADLETTER)], "priority": DEADLETTER_PRIORITY,
         "template": {"settings": _settings(s), "mappings": deadletter_mappings()},
     }
 
