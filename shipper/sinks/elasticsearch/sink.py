@@ -50,7 +50,6 @@ import asyncio
 import collections
 import logging
 import random
-import ssl as ssl_mod
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ from shipper.core.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
+from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
 from shipper.sinks.elasticsearch.templates import setup_indices_async
@@ -127,16 +127,6 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}***@{tail}" if at and "/" not in host else url
 
 
-def ssl_context(s: ElasticsearchSettings) -> ssl_mod.SSLContext | None:
-    if not (s.ca_file or not s.verify_certs):
-        return None
-    ctx = ssl_mod.create_default_context(cafile=s.ca_file or None)
-    if not s.verify_certs:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl_mod.CERT_NONE
-    return ctx
-
-
 class ElasticsearchSink:
     def __init__(self, settings: ElasticsearchSettings, spool: SpoolSettings | None = None,
                  state_dir: Path | None = None) -> None:
@@ -164,17 +154,8 @@ class ElasticsearchSink:
     async def start(self) -> None:
         """Opens the session and the spool, checks credentials and certificates (a clear
         error now beats retrying forever), puts the index templates if ES answers."""
-        headers = {"Content-Type": "application/x-ndjson"}
-        auth = None
-        if self.s.api_key:
-            headers["Authorization"] = f"ApiKey {self.s.api_key}"
-        elif self.s.username:
-            auth = aiohttp.BasicAuth(self.s.username, self.s.password)
-        self._session = aiohttp.ClientSession(
-            headers=headers, auth=auth,
-            connector=aiohttp.TCPConnector(ssl=ssl_context(self.s) or True, limit=self.s.concurrency + 4),
-            timeout=aiohttp.ClientTimeout(total=self.s.timeout_s),
-        )
+        self._session = es_session(self.s, self.s.timeout_s, headers={"Content-Type": "application/x-ndjson"},
+                                   limit=self.s.concurrency + 4)
         if self.spool_settings.enabled and self._state_dir is not None:
             sp = self.spool_settings
             self.spool = Spool(Path(self._state_dir) / "spool", max_bytes=sp.max_bytes,

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.elasticsearch.client import es_client_kwargs
 from shipper.sinks.elasticsearch.indices import DEADLETTER, index_pattern
 from shipper.sinks.elasticsearch.mappings import FLAT, KW, LONG, UNINDEXED, obj
 from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
@@ -126,19 +127,6 @@ def _stored_hash(resp: Any) -> str | None:
     return None
 
 
-def _client_kwargs(s: ElasticsearchSettings) -> dict[str, Any]:
-    kw: dict[str, Any] = {"hosts": list(s.url), "request_timeout": s.timeout_s, "verify_certs": s.verify_certs}
-    if s.api_key:
-        kw["api_key"] = s.api_key
-    elif s.username:
-        kw["basic_auth"] = (s.username, s.password)
-    if s.ca_file:
-        kw["ca_certs"] = s.ca_file
-    if not s.verify_certs:
-        kw["ssl_show_warn"] = False
-    return kw
-
-
 def _stale(templates: dict[str, dict[str, Any]], stored: dict[str, Any]) -> list[str]:
     """Names whose stored body (GET answer) does not carry our hash."""
     return [name for name, body in templates.items() if _stored_hash(stored.get(name)) != body["_meta"]["logship_hash"]]
@@ -149,7 +137,7 @@ def setup_indices(settings: ElasticsearchSettings) -> list[str]:
     from elasticsearch import Elasticsearch
 
     templates = index_templates(settings)
-    with Elasticsearch(**_client_kwargs(settings)) as es:
+    with Elasticsearch(**es_client_kwargs(settings)) as es:
         get = es.options(ignore_status=404).indices.get_index_template
         changed = _stale(templates, {name: get(name=name).body for name in templates})
         for name in changed:
@@ -162,7 +150,7 @@ async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
     from elasticsearch import AsyncElasticsearch
 
     templates = index_templates(settings)
-    es = AsyncElasticsearch(**_client_kwargs(settings))
+    es = AsyncElasticsearch(**es_client_kwargs(settings))
     try:
         get = es.options(ignore_status=404).indices.get_index_template
         changed = _stale(templates, {name: (await get(name=name)).body for name in templates})
