@@ -1,17 +1,19 @@
-"""Index management: the composable index templates of the log and dead-letter indices,
-put idempotently by `logship setup` and at shipper start.
+"""Index management: the composable index templates of the log, dead-letter and snapshot
+indices, put idempotently by `logship setup` and at shipper start.
 
-Daily indices (`<prefix>-YYYY.MM.DD`, by the record's own timestamp), not data streams:
+Daily indices (`<prefix>-YYYY.MM.DD`, by the UTC day of the line's write time; names in
+indices.py), not data streams:
 both accept `create` with an explicit `_id`, but a data stream only rejects a
 duplicate `_id` within its current backing index, so a line re-sent after a rollover
 (a restart re-reading from an old checkpoint, a spool replayed hours later) would be
 stored twice. A daily index picked from the line's timestamp sends the same line to
 the same index every time, so the 409 dedupe holds forever.
 
-Templates are a list of provider functions (`TEMPLATE_PROVIDERS`); another component
-(e.g. syscall snapshots) appends its own. The log template's pattern `<prefix>-*` also
-matches the more specific indices, so those must use a HIGHER priority than
-LOG_PRIORITY (the dead letters use DEADLETTER_PRIORITY).
+`TEMPLATE_PROVIDERS` lists the functions that make the templates: the log and dead-letter
+ones here, the snapshot one in snapshot_template.py (which imports nothing from this
+module). The log template's pattern `<prefix>-*` also matches the more specific indices,
+so theirs must have a HIGHER priority than LOG_PRIORITY (DEADLETTER_PRIORITY,
+SNAPSHOT_PRIORITY; tests/unit/test_es_encode.py checks the order).
 
 Idempotence: every body carries `_meta.logship_hash`, the hash of the body itself;
 a template whose stored hash matches is left alone, so a second run changes nothing.
@@ -34,7 +36,7 @@ from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
 log = logging.getLogger("logship.es_setup")
 
 LOG_PRIORITY = 200
-DEADLETTER_PRIORITY = 300  # snapshots and other specific templates: also above LOG_PRIORITY
+DEADLETTER_PRIORITY = 300  # above LOG_PRIORITY, like SNAPSHOT_PRIORITY
 
 
 
