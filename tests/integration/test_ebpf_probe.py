@@ -134,13 +134,13 @@ def test_events_layout_is_the_compiled_programs(bpf_ready):
 
     p, _ = _probe()
     try:
-        write_ev = p.bpf[b"scratch"].Leaf
-        path_ev = p.bpf[b"path_scratch"].Leaf
+        write_ev = p.bpf[b"scratch"].Leaf._type_  # per-CPU maps: one value per CPU
+        path_ev = p.bpf[b"path_scratch"].Leaf._type_
         hdr = dict(write_ev._fields_)["h"]
         assert ctypes.sizeof(hdr) == E.HDR.size == E.HDR_SIZE
         for m in E.HDR_MEMBERS:
             assert (getattr(hdr, m.name).offset, getattr(hdr, m.name).size) == (m.offset, m.size), m.name
-        assert write_ev.data.offset == E.DATA_OFFSET
+        assert write_ev.data.offset == E.DATA_OFFSET and ctypes.sizeof(write_ev) == E.DATA_OFFSET + write_ev.data.size
         assert (write_ev.comm.offset, write_ev.len.offset) == (E.HDR.size, E.HDR.size + 16)
         assert (path_ev.path.offset, path_ev.path.size) == (E.HDR.size, E.PATH_LEN)
     finally:

@@ -64,6 +64,7 @@ from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
 from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
+from shipper.sinks.elasticsearch.judge import Verdict, item_results, verdict
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
 from shipper.sinks.elasticsearch.templates import setup_indices_async
 from shipper.sinks.spool import Position, Spool
@@ -73,7 +74,6 @@ log = logging.getLogger("logship.es")
 # The action line (the id exactly as Record.doc_id, formatted without a str in between) and the source.
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
 LOG_EVERY_S = 10.0
 
 
@@ -456,33 +456,26 @@ class ElasticsearchSink:
         self._hosts.ok(host)
         self._failing_since = None
         METRICS.set(LAST_BULK_OK, time.time())
-        # The usual answer, nothing failed, is known from its head: `{"took":N,"errors":false,`
-        # (an item cannot hold that text: ids and index names are quoted JSON strings).
-        if b'"errors":false' in raw[:80]:
-            self._delivered(batch)
-            return [], False
-        resp = orjson.loads(raw)
-        if not resp.get("errors"):
+        results = item_results(raw)
+        if results is None:
             self._delivered(batch)
             return [], False
         again: list[Item] = []
         ok: list[Item] = []
         failed = False
-        for item, res in zip(batch, resp["items"], strict=False):
-            res = next(iter(res.values()))
-            st = res["status"]
-            if st < 300 or st == 409:
+        for item, (st, error) in zip(batch, results, strict=False):
+            v = verdict(st, error, item[1].startswith(self._dl_prefix))
+            if v is Verdict.HELD:
                 ok.append(item)
-            elif st in RETRYABLE:
+            elif v is Verdict.RETRY:
                 again.append(item)
                 failed = True
                 METRICS.count("logship_es_item_retries_total", status=str(st))
-            elif item[1].startswith(self._dl_prefix):  # even the dead letter was refused: give up on it
+            elif v is Verdict.GIVE_UP:  # even the dead letter was refused: give up on it
                 METRICS.count("logship_es_deadletter_failed_total")
-                log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", res.get("error"))
+                log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", error or None)
                 ok.append(item)
             else:
-                error = res.get("error") or {}
                 METRICS.count("logship_es_rejected_total", reason=str(error.get("type", "unknown")))
                 self._say(logging.ERROR, "rejected",
                           "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
