@@ -20,7 +20,9 @@ from shipper.sinks.elasticsearch.indices import DEADLETTER, SNAPSHOTS, index_pat
 
 log = logging.getLogger("logship.kibana")
 
-OBJECTS_DIR = Path(__file__).resolve().parents[2] / "kibana"
+# An installed package carries a copy (setup.py); a checkout (or an editable install) has kibana/ at its top.
+_PACKAGED = Path(__file__).resolve().with_name("kibana_objects")
+OBJECTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "kibana"
 DATA_VIEW_ID = "logship-logs"
 DEFAULT_SHIPPER_URL = "http://127.0.0.1:8080"
 SNAPSHOT_FIELD = "logship.snapshot.id"
