@@ -9,6 +9,7 @@ lines_per_s, docker_logs_lines_per_s, ratio, cpu_s_per_million, rss_mib (medians
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import multiprocessing as mp
 import os
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +28,8 @@ IMAGE = "local/busybox:latest"
 LINE_BYTES = 200  # with its newline
 
 
-def blackhole(port: int, counter: "mp.Value") -> None:  # type: ignore[name-defined]
+def blackhole(port: int, counter: Synchronized[int]) -> None:
     """A tiny ES stand-in: counts and discards bulk documents, answers per-item 201s."""
-    import asyncio
 
     from aiohttp import web
 
@@ -134,7 +135,7 @@ def docker_logs_rate(cid: str, lines: int, cpu: dict[str, list[float]]) -> float
     p = subprocess.Popen(["docker", "logs", "--follow", "--timestamps", cid], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
     seen = 0
-    assert p.stdout is not None
+    assert isinstance(p.stdout, io.BufferedReader)
     while seen < lines:
         buf = p.stdout.read1(1 << 20)
         if not buf:
@@ -153,7 +154,8 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
     env.update({
         "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
-        "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "", "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
+        "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "",
+        "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
         "LOGSHIP_LOG_LEVEL": "warning", "LOGSHIP_SNAPSHOT_ENABLED": "false",
     })
     with counter.get_lock():
@@ -230,12 +232,16 @@ def main() -> None:
             # shipper run is compared with the mean of its two neighbours.
             before = docker_logs_rate(cid, args.lines, others)
             with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
+                assert server.pid is not None
                 rate, cpu, rss = shipper_run(port, counter, tag, args.lines, Path(d), others, server.pid)
             dl = (before + docker_logs_rate(cid, args.lines, others)) / 2
             ratios.append(rate / dl)
             print(f"run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
                   f"{cpu:.2f} CPU-s per million, peak RSS {rss:.0f} MiB", flush=True)
-            rates.append(rate), dl_rates.append(dl), cpus.append(cpu), rsss.append(rss)
+            rates.append(rate)
+            dl_rates.append(dl)
+            cpus.append(cpu)
+            rsss.append(rss)
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
         server.terminate()

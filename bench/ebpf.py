@@ -178,7 +178,8 @@ def overhead(cid: str) -> dict[str, tuple[float, float, float]]:
         t.join()
         probe.close()
         Path(host_file).unlink(missing_ok=True)
-    return {name: (statistics.median(a), statistics.median(b), statistics.median(y - x for x, y in zip(a, b)))
+    return {name: (statistics.median(a), statistics.median(b),
+                   statistics.median(y - x for x, y in zip(a, b, strict=True)))
             for name, (a, b) in samples.items()}
 
 

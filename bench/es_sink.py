@@ -8,9 +8,9 @@ median of 3 alternating runs after a warm-up. Latency: records written at 5k lin
 flush 1 s, refresh 1 s); a poller counts searchable documents every 50 ms; a line's
 write-to-searchable latency is the first poll whose count covers its position.
 
-Runs on a private Elasticsearch (port 9253, started and stopped here). Also measured: elasticsearch-py's async streaming bulk helper
-on the same documents (the alternative to the lean writer). Last line: JSON {docs_per_s,
-loader_docs_per_s, ratio, p99_latency_s, es_py_helper_docs_per_s}.
+Runs on a private Elasticsearch (port 9253, started and stopped here). Also measured:
+elasticsearch-py's async streaming bulk helper on the same documents (the alternative to the lean
+writer). Last line: JSON {docs_per_s, loader_docs_per_s, ratio, p99_latency_s, es_py_helper_docs_per_s}.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ BATCH = 256  # records per pipeline batch (one docker read)
 
 def lines(n: int, t0: int) -> list[Record]:
     cs = [Container(id=f"{i:064x}", name=f"bench-{i}", image="local/bench") for i in range(8)]
-    return [Record(message=(f'10.0.{i % 250}.{i % 199} - - [20/Nov/2026:10:00:00 +0000] "GET /api/v1/items/{i} HTTP/1.1" '
-                            f'200 {i % 5000} "-" "bench/1.0" seq {i}').encode(),
+    return [Record(message=(f'10.0.{i % 250}.{i % 199} - - [20/Nov/2026:10:00:00 +0000] '
+                            f'"GET /api/v1/items/{i} HTTP/1.1" 200 {i % 5000} "-" "bench/1.0" seq {i}').encode(),
                    time_ns=t0 + i * 1000, stream="stdout", container=cs[i % 8]) for i in range(n)]
 
 
@@ -85,7 +85,7 @@ async def sink_run(settings: ElasticsearchSettings, recs: list[Record], rate: fl
         if docs is None:
             await q.put([(r, sink.encode(r, enrich.document(r))) for r in chunk])
         else:
-            await q.put([(r, sink.encode(r, d)) for r, d in zip(chunk, docs[i:i + BATCH])])
+            await q.put([(r, sink.encode(r, d)) for r, d in zip(chunk, docs[i:i + BATCH], strict=True)])
     await done.wait()
     took = time.perf_counter() - t0
     run.cancel()
@@ -137,7 +137,7 @@ def prebuilt_bodies(settings: ElasticsearchSettings, recs: list[Record], docs: l
     """~5 MB bodies (bytes bound only) of the same documents."""
     sink = ElasticsearchSink(settings)
     bodies, cur, size = [], [], 0
-    for r, d in zip(recs, docs):
+    for r, d in zip(recs, docs, strict=True):
         b = sink.encode(r, d)
         cur.append(b)
         size += len(b)
@@ -215,20 +215,23 @@ def main() -> None:
             sink = n / asyncio.run(sink_run(s_sink, recs, docs=docs))[0]
             client = n / asyncio.run(client_run(url, p_client, recs, docs, s_load.concurrency))
             if run >= 0:
-                sink_rates.append(sink), loader_rates.append(loader), client_rates.append(client)
+                sink_rates.append(sink)
+                loader_rates.append(loader)
+                client_rates.append(client)
             else:  # measured on the warm ES, before the throughput runs leave merges behind
                 p99 = latency(url, ElasticsearchSettings(url=(url,)))
-            print(f"run {run}: sink {sink:,.0f} docs/s, elasticsearch-py helper {client:,.0f} docs/s, loader {loader:,.0f} docs/s "
+            print(f"run {run}: sink {sink:,.0f} docs/s, elasticsearch-py helper {client:,.0f} docs/s, "
+                  f"loader {loader:,.0f} docs/s "
                   f"(loader: {len(bodies)} bodies of ~{len(bodies[0]) >> 20} MiB)", flush=True)
             for p in (p_sink, p_load, p_client):
                 req(f"{url}/{p}-*", "DELETE")
                 req(f"{url}/_index_template/{p}-*", "DELETE")
-        docs, loader, client = (statistics.median(x) for x in (sink_rates, loader_rates, client_rates))
-        print(f"median: sink {docs:,.0f} docs/s vs loader {loader:,.0f} docs/s = {docs / loader:.0%} "
+        sink_median, loader, client = (statistics.median(x) for x in (sink_rates, loader_rates, client_rates))
+        print(f"median: sink {sink_median:,.0f} docs/s vs loader {loader:,.0f} docs/s = {sink_median / loader:.0%} "
               f"(elasticsearch-py async helper: {client:,.0f} docs/s); "
               f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
-        print(json.dumps({"docs_per_s": round(docs), "loader_docs_per_s": round(loader),
-                          "ratio": round(docs / loader, 3), "p99_latency_s": round(p99, 3),
+        print(json.dumps({"docs_per_s": round(sink_median), "loader_docs_per_s": round(loader),
+                          "ratio": round(sink_median / loader, 3), "p99_latency_s": round(p99, 3),
                           "es_py_helper_docs_per_s": round(client)}))
     finally:
         private.stop()

@@ -84,7 +84,7 @@ def per_format(lines: list[bytes]) -> dict[str, float]:
     for line in lines:
         groups[parsers.parse(line)["event.dataset"]].append(line)
     parse = parsers.parse
-    return {ds: lps(lambda l: parse(l, want_datetime=False), ls)
+    return {ds: lps(lambda line: parse(line, want_datetime=False), ls)
             for ds, ls in sorted(groups.items(), key=lambda kv: -len(kv[1]))}
 
 
@@ -92,14 +92,14 @@ def main() -> None:
     n = int(os.environ.get("BENCH_LINES", "200000"))
     lines = rfc5424_lines(n)
     parse = parsers.parse
-    lps(lambda l: parse(l, hint="syslog"), lines[:20000], runs=1)  # warm-up (caches, allocator)
-    ours = lps(lambda l: parse(l, hint="syslog"), lines, name="rfc5424")
+    lps(lambda line: parse(line, hint="syslog"), lines[:20000], runs=1)  # warm-up (caches, allocator)
+    ours = lps(lambda line: parse(line, hint="syslog"), lines, name="rfc5424")
     print(f"rfc5424 ours : {ours:12,.0f} lines/s over {len(lines):,} lines (str input, hint='syslog'; "
           f"wall {WALL['rfc5424']:,.0f})")
-    ours_nodt = lps(lambda l: parse(l, hint="syslog", want_datetime=False), lines)
+    ours_nodt = lps(lambda line: parse(line, hint="syslog", want_datetime=False), lines)
     print(f"rfc5424 ours : {ours_nodt:12,.0f} lines/s (str input, want_datetime=False)")
-    b_lines = [l.encode("utf-8") for l in lines]
-    ours_bytes = lps(lambda l: parse(l, hint="syslog"), b_lines)
+    b_lines = [line.encode("utf-8") for line in lines]
+    ours_bytes = lps(lambda line: parse(line, hint="syslog"), b_lines)
     print(f"rfc5424 ours : {ours_bytes:12,.0f} lines/s (bytes input)")
     ours_auto = lps(parse, b_lines)
     print(f"rfc5424 ours : {ours_auto:12,.0f} lines/s (bytes input, auto-detect)")
@@ -110,7 +110,7 @@ def main() -> None:
         def peer_parse(line):
             try:
                 return SyslogMessage.parse(line)
-            except Exception:  # the peer rejects some valid lines; count them as handled
+            except Exception:  # noqa: BLE001 - the peer rejects some valid lines; count them as handled
                 return None
 
         peer_lines = lines[: max(20000, n // 10)]  # the peer is slow: a slice gives the same rate
@@ -123,7 +123,7 @@ def main() -> None:
     mixed_rate = lps(parse, mixed, name="mixed")
     print(f"mixed auto   : {mixed_rate:12,.0f} lines/s over {len(mixed):,} lines (apps + loghub, bytes; "
           f"wall {WALL['mixed']:,.0f})")
-    mixed_nodt = lps(lambda l: parse(l, want_datetime=False), mixed)
+    mixed_nodt = lps(lambda line: parse(line, want_datetime=False), mixed)
     print(f"mixed auto   : {mixed_nodt:12,.0f} lines/s (want_datetime=False, as the shipper calls it)")
     formats = per_format(mixed)
     for ds, rate in formats.items():

@@ -68,7 +68,9 @@ def timed_loop(client: docker.DockerClient, bpf: object | None) -> float:
             cg = None
             while cg is None and time.monotonic() < deadline:
                 cg = cgroup_id(c.id)
-            bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)  # type: ignore[index]
+            if cg is None:
+                raise RuntimeError(f"no cgroup for container {c.id} after 5 s")
+            bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)  # type: ignore[index]  # bcc's table API is untyped
         c.wait(timeout=600)
         return float(c.logs(stdout=True, stderr=False).decode().split()[-1])
     finally:
@@ -115,13 +117,15 @@ def latency(client: docker.DockerClient, es_url: str, lines: int = 4, **settings
                 "LOGSHIP_EBPF": "on", "LOGSHIP_SNAPSHOT_MESSAGE_REGEX": "Database error",
                 "LOGSHIP_HTTP_ADDR": "127.0.0.1:0", "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2", **settings})
     log = open(Path(state) / "shipper.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "shipper", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "shipper", "run"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     c = None
     try:
         deadline = time.monotonic() + 90
         while b"probe attached" not in (Path(state) / "shipper.log").read_bytes():
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the shipper did not attach its probe:\n" + (Path(state) / "shipper.log").read_text()[-2000:])
+                raise RuntimeError("the shipper did not attach its probe:\n"
+                                   + (Path(state) / "shipper.log").read_text()[-2000:])
             time.sleep(0.2)
         c = client.containers.run(IMAGE, ["python3", "-c", WRITER, str(lines)], detach=True,
                                   tmpfs={"/var/log/app": ""}, labels={"logship.test": "1"})
@@ -129,14 +133,15 @@ def latency(client: docker.DockerClient, es_url: str, lines: int = 4, **settings
         deadline = time.monotonic() + 60 + lines * 3
         while len(seen) < lines and time.monotonic() < deadline:
             now = time.time_ns()
-            for doc in es_search(es_url, f"{prefix}-snapshots-*", {"size": 100, "query": {"term": {"container.id": c.id}}}):
+            for doc in es_search(es_url, f"{prefix}-snapshots-*", {"size": 100,
+                                                                   "query": {"term": {"container.id": c.id}}}):
                 sid = doc["logship.snapshot.id"]
                 if sid not in seen:
                     seen[sid] = now
             time.sleep(0.1)
         writes = [int(x) for x in c.logs(stdout=True, stderr=False).decode().split()]
         found = sorted(seen.values())
-        return [(f - w) / 1e9 for w, f in zip(writes, found)]
+        return [(f - w) / 1e9 for w, f in zip(writes, found, strict=False)]
     finally:
         if c is not None:
             c.remove(force=True)

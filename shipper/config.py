@@ -137,7 +137,7 @@ class EbpfSettings:
     ring_pages: int = setting(4096, "Size of the kernel ring buffer in 4 KiB pages (a power of two; 4096 = 16 MiB, about 1.5 s of 50k lines/s): a full ring drops events (counted in logship_ebpf_drops_total).", minimum=1)
 
 
-SECTIONS: dict[str, tuple[str, type]] = {
+SECTIONS: dict[str, tuple[str, type[Any]]] = {
     # section name -> (environment prefix, settings class)
     "pipeline": ("", PipelineSettings),
     "docker": ("DOCKER_", DockerSettings),

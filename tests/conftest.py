@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
+from hypothesis import settings
+
+from tests.sizing import FULL
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property-test effort (see tests/sizing.py): CI runs the full counts, a developer's run a tenth.
+settings.register_profile("ci", max_examples=FULL)
+settings.register_profile("dev", max_examples=FULL // 10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev"))
 T = TypeVar("T")
 TEST_LABEL = "logship.test"
 
@@ -190,12 +198,12 @@ class Shipper:
 
     def start(self, wait_ready: bool = True, args: tuple[str, ...] = ("run",)) -> "Shipper":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "shipper", *args], cwd=ROOT, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        proc = self.proc = subprocess.Popen([sys.executable, "-m", "shipper", *args], cwd=ROOT, env=self.env,
+                                            stdout=self._log, stderr=subprocess.STDOUT)
         if wait_ready:
-            wait_until(lambda: "following events" in self.log() or self.proc.poll() is not None, 60,
+            wait_until(lambda: "following events" in self.log() or proc.poll() is not None, 60,
                        what="the shipper to follow docker events")
-            assert self.proc.poll() is None, f"shipper exited early:\n{self.log()[-3000:]}"
+            assert proc.poll() is None, f"shipper exited early:\n{self.log()[-3000:]}"
         return self
 
     def log(self) -> str:
@@ -217,7 +225,8 @@ class Shipper:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"shipper did not stop within {timeout}s after SIGTERM:\n{self.log()[-3000:]}")
+            raise AssertionError(
+                f"shipper did not stop within {timeout}s after SIGTERM:\n{self.log()[-3000:]}") from None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -226,7 +235,8 @@ class Shipper:
 
     def metrics(self) -> str:
         import urllib.request
-        with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics",
+                                    timeout=5) as r:
             return r.read().decode()
 
 

@@ -24,7 +24,8 @@ class Result:
     fix: str = ""
 
     def line(self) -> str:
-        return f"{self.status:<5} {self.name:<14} {self.detail}" + (f"  (fix: {self.fix})" if self.fix and self.status != "ok" else "")
+        fix = f"  (fix: {self.fix})" if self.fix and self.status != "ok" else ""
+        return f"{self.status:<5} {self.name:<14} {self.detail}{fix}"
 
 
 def _effective_caps() -> int:
@@ -39,7 +40,8 @@ def check_docker(cfg: Config) -> Result:
         import docker
         client = docker.DockerClient(base_url=cfg.docker.host, timeout=5)
         v = client.version()
-        return Result("ok", "docker", f"{cfg.docker.host} (engine {v.get('Version', '?')}, API {v.get('ApiVersion', '?')})")
+        return Result("ok", "docker",
+                      f"{cfg.docker.host} (engine {v.get('Version', '?')}, API {v.get('ApiVersion', '?')})")
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot talk to the engine"
         return Result("FAIL", "docker", f"{cfg.docker.host}: {exc}",
                       "start dockerd, mount /var/run/docker.sock, or set LOGSHIP_DOCKER_HOST")
@@ -79,7 +81,8 @@ def check_tracefs(cfg: Config) -> Result:
     for d in (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing")):
         if (d / "events" / "syscalls").is_dir():
             return Result("ok", "tracefs", f"{d} (syscall tracepoints present)")
-    return _ebpf_missing(cfg, "tracefs", "no syscall tracepoints under /sys/kernel/tracing or /sys/kernel/debug/tracing",
+    return _ebpf_missing(cfg, "tracefs",
+                         "no syscall tracepoints under /sys/kernel/tracing or /sys/kernel/debug/tracing",
                   "mount -t tracefs nodev /sys/kernel/tracing (in a container: bind-mount it)")
 
 
@@ -100,7 +103,8 @@ def check_es(cfg: Config) -> Result:
                       "start Elasticsearch or set LOGSHIP_ES_URL / LOGSHIP_ES_USERNAME / LOGSHIP_ES_PASSWORD")
     versions = [f.rsplit(" ", 1)[1] for f in found]
     if any(not v.startswith("8.") for v in versions):
-        return Result("warn", "elasticsearch", "; ".join(found), "logship is built and tested against Elasticsearch 8.x")
+        return Result("warn", "elasticsearch", "; ".join(found),
+                      "logship is built and tested against Elasticsearch 8.x")
     return Result("ok", "elasticsearch", "; ".join(found))
 
 

@@ -16,9 +16,13 @@ from typing import Any
 
 import aiohttp
 
+from shipper.sinks.elasticsearch.indices import DEADLETTER, SNAPSHOTS, index_pattern
+
 log = logging.getLogger("logship.kibana")
 
-OBJECTS_DIR = Path(__file__).resolve().parents[2] / "kibana"
+# An installed package carries a copy (setup.py); a checkout (or an editable install) has kibana/ at its top.
+_PACKAGED = Path(__file__).resolve().with_name("kibana_objects")
+OBJECTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "kibana"
 DATA_VIEW_ID = "logship-logs"
 DEFAULT_SHIPPER_URL = "http://127.0.0.1:8080"
 SNAPSHOT_FIELD = "logship.snapshot.id"
@@ -43,7 +47,7 @@ def load_objects(directory: Path = OBJECTS_DIR) -> list[dict[str, Any]]:
 def data_view_title(index_prefix: str) -> str:
     """The log indices minus the dead letters and snapshots (Kibana's `-pattern` exclusion)."""
     p = index_prefix
-    return f"{p}-*,-{p}-deadletter-*,-{p}-snapshots-*"
+    return f"{index_pattern(p)},-{index_pattern(p, DEADLETTER)},-{index_pattern(p, SNAPSHOTS)}"
 
 
 def adapt(objects: list[dict[str, Any]], *, shipper_url: str, index_prefix: str) -> list[dict[str, Any]]:

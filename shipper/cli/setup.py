@@ -23,7 +23,8 @@ async def set_kibana_system_password(cfg: Config) -> None:
         url = es.url[0].rstrip("/") + "/_security/user/kibana_system/_password"
         async with s.post(url, json={"password": cfg.kibana.system_password}) as r:
             if r.status != 200:
-                raise kibana.KibanaError(f"setting the kibana_system password answered HTTP {r.status}: {(await r.text())[:300]}")
+                body = (await r.text())[:300]
+                raise kibana.KibanaError(f"setting the kibana_system password answered HTTP {r.status}: {body}")
 
 
 async def import_kibana(cfg: Config) -> int:
@@ -51,7 +52,8 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
             asyncio.run(set_kibana_system_password(cfg))
             print("ok    kibana_system password set")
         if not cfg.kibana.url:
-            print("skip  kibana: LOGSHIP_KIBANA_URL is not set (set it to import the data view, searches and dashboard)")
+            print("skip  kibana: LOGSHIP_KIBANA_URL is not set "
+                  "(set it to import the data view, searches and dashboard)")
             return EXIT_OK
         n = asyncio.run(import_kibana(cfg))
     except kibana.KibanaError as exc:
@@ -65,8 +67,10 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("setup", help="create the Elasticsearch index templates and import the Kibana objects (idempotent)",
-                       description="Puts the index templates (only those that changed), sets the kibana_system password "
+    p = sub.add_parser("setup",
+                       help="create the Elasticsearch index templates and import the Kibana objects (idempotent)",
+                       description="Puts the index templates (only those that changed), "
+                                   "sets the kibana_system password "
                                    "when LOGSHIP_KIBANA_SYSTEM_PASSWORD is set, then imports kibana/*.ndjson into "
                                    "LOGSHIP_KIBANA_URL (waiting up to LOGSHIP_KIBANA_SETUP_TIMEOUT_S for Kibana). "
                                    "Exit codes: 0 done, 1 Kibana refused, 3 Elasticsearch/Kibana unreachable.")

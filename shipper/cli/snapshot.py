@@ -29,7 +29,8 @@ async def _admin(base: str, method: str, path: str, body: str = "") -> tuple[int
 def _control(cfg: Config, args: argparse.Namespace) -> int:
     base = args.url or (f"http://{cfg.http.addr}" if cfg.http.addr else "")
     if not base:
-        print("logship snapshot: LOGSHIP_HTTP_ADDR is empty (the shipper serves no /snapshots); pass --url", file=sys.stderr)
+        print("logship snapshot: LOGSHIP_HTTP_ADDR is empty (the shipper serves no /snapshots); pass --url",
+              file=sys.stderr)
         return EXIT_CONFIG
     if args.arm:
         call = ("POST", "/snapshots/arm", args.arm)
@@ -59,7 +60,8 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     if args.arm or args.disarm is not None or args.rules:
         return _control(cfg, args)
     if not args.id:
-        print("logship snapshot: give a snapshot ID (the log line's logship.snapshot.id), or --arm RULE", file=sys.stderr)
+        print("logship snapshot: give a snapshot ID (the log line's logship.snapshot.id), or --arm RULE",
+              file=sys.stderr)
         return EXIT_CONFIG
     from shipper.snapshots.render import render
     from shipper.snapshots.store import SnapshotStore
@@ -69,7 +71,8 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
         print(f"logship snapshot: cannot search Elasticsearch: {exc or type(exc).__name__}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if doc is None:
-        print(f"logship snapshot: no snapshot {args.id} in {cfg.elasticsearch.index_prefix}-snapshots-*", file=sys.stderr)
+        print(f"logship snapshot: no snapshot {args.id} in {cfg.elasticsearch.index_prefix}-snapshots-*",
+              file=sys.stderr)
         return EXIT_FAILURE
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n" if args.json else render(doc))
     return EXIT_OK
@@ -81,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "stream, path. Exit codes: 0 ok, 1 not found, 2 bad rule/usage, 3 unreachable.")
     p.add_argument("id", nargs="?", default="", help="the snapshot id (logship.snapshot.id of the log line)")
     p.add_argument("--json", action="store_true", help="print the snapshot document as JSON")
-    p.add_argument("--arm", default="", metavar="RULE", help="add a trigger rule to the running shipper, e.g. 'container=web and message~Database'")
+    p.add_argument("--arm", default="", metavar="RULE",
+                   help="add a trigger rule to the running shipper, e.g. 'container=web and message~Database'")
     p.add_argument("--rules", action="store_true", help="list the running shipper's armed rules")
     p.add_argument("--disarm", type=int, default=None, metavar="N", help="remove armed rule N")
     p.add_argument("--url", default="", help="shipper base URL for --arm/--rules/--disarm (default: http://LOGSHIP_HTTP_ADDR)")

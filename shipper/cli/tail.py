@@ -20,7 +20,8 @@ from shipper.config import Config
 RESET = "\x1b[0m"
 RED, YELLOW, DIM, BOLD_RED = "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1;31m"
 _NAME_COLOURS = ("\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m", "\x1b[95m", "\x1b[94m")
-_ERROR = re.compile(r"\b(?:err|error|errors|fatal|crit|critical|panic|emerg|emergency|alert|exception|traceback)\b", re.I)
+_ERROR = re.compile(r"\b(?:err|error|errors|fatal|crit|critical|panic|emerg|emergency|alert|exception|traceback)\b",
+                    re.I)
 _WARN = re.compile(r"\b(?:warn|warning)\b", re.I)
 _ERROR_LEVELS = frozenset({"error", "critical", "alert", "emergency"})
 
@@ -94,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", default="", help="comma-separated log levels, e.g. error,critical")
     p.add_argument("--text", default="", help="same as FILTER")
     p.add_argument("--url", default="", help="shipper base URL (default: http://LOGSHIP_HTTP_ADDR)")
-    p.add_argument("--color", "--colour", dest="color", action="store_true", default=None, help="colour even when not a terminal")
+    p.add_argument("--color", "--colour", dest="color", action="store_true", default=None,
+                   help="colour even when not a terminal")
     p.add_argument("--no-color", "--no-colour", dest="color", action="store_false", help="never colour")
     p.set_defaults(func=cmd_tail)

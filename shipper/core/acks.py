@@ -112,7 +112,7 @@ def deliver(records: Iterable[Record | None]) -> None:
     """Acknowledge records (None: nothing to acknowledge): calls each one's `on_delivered`,
     whole runs at once where consecutive records share their AckWindow."""
     run: list[Record] = []
-    window: object = None
+    window: Callable[[Record], None] | None = None
     for r in records:
         if r is None or r.on_delivered is None:
             continue
@@ -124,14 +124,14 @@ def deliver(records: Iterable[Record | None]) -> None:
     _deliver_run(window, run)
 
 
-def _deliver_run(callback: object, run: list[Record]) -> None:
-    if not run:
+def _deliver_run(callback: Callable[[Record], None] | None, run: list[Record]) -> None:
+    if not run or callback is None:
         return
     if type(callback) is AckWindow:
         callback.delivered_many(run)
     else:
         for r in run:
-            r.on_delivered(r)  # type: ignore[misc]
+            callback(r)  # the run's shared r.on_delivered
 
 
 class AckTracker:

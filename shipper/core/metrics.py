@@ -104,7 +104,7 @@ class Metrics:
             if name in self.gauges:
                 try:
                     samples.append(f"{name} {float(self.gauges[name]()):g}")
-                except Exception:  # a gauge must never break the scrape
+                except Exception:  # noqa: BLE001 - a gauge must never break the scrape
                     pass
             for key, v in sorted(self.values.get(name, {}).items()):
                 samples.append(f"{name}{_labels(key)} {v:g}")
@@ -115,7 +115,7 @@ class Metrics:
             self._head(lines, name, "histogram")
             for key, h in sorted(self.histograms[name].items()):
                 cumulative = 0
-                for bound, n in zip(h.bounds, h.buckets):
+                for bound, n in zip(h.bounds, h.buckets, strict=True):
                     cumulative += n
                     lines.append(f"{name}_bucket{_labels(key + (('le', repr(float(bound))),))} {cumulative}")
                 lines.append(f"{name}_bucket{_labels(key + (('le', '+Inf'),))} {h.count}")

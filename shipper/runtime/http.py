@@ -17,7 +17,7 @@ import fnmatch
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, cast
 
 import orjson
 from aiohttp import web
@@ -201,11 +201,13 @@ class HttpServer:
         except OSError as exc:
             # The HTTP side is an aid, not the job: a taken port must not stop the shipping.
             METRICS.count("logship_http_start_errors_total", reason=type(exc).__name__)
-            log.error("http: cannot listen on %s (%s); running without /health, /metrics, /logs", self.settings.addr, exc)
+            log.error("http: cannot listen on %s (%s); running without /health, /metrics, /logs",
+                      self.settings.addr, exc)
             await self._runner.cleanup()
             self._runner = None
             return
-        sock = site._server.sockets[0] if site._server and site._server.sockets else None  # type: ignore[union-attr]
+        server = cast("asyncio.Server | None", site._server)  # aiohttp types it as the abstract base
+        sock = server.sockets[0] if server and server.sockets else None
         self.bound = sock.getsockname()[:2] if sock else (host, port)
         log.info("http: listening on %s:%d", *self.bound)
 

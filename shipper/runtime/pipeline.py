@@ -119,12 +119,12 @@ class Pipeline:
             document, encode = self.enricher.document, self.sink.encode
             docs = [document(r) for r in batch]
             self.hub.publish(docs)
-            encoded = [encode(r, d) for r, d in zip(batch, docs)]
+            encoded = [encode(r, d) for r, d in zip(batch, docs, strict=True)]
         else:
             encoded = self.sink.encode_batch(batch, self.enricher.documents_json(batch))
         if encoded:
             METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)
-        await self.encoded.put(list(zip(batch, encoded)))
+        await self.encoded.put(list(zip(batch, encoded, strict=True)))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sink.start()
@@ -162,8 +162,9 @@ class Pipeline:
         await self.http.stop()
         log.info("stopped")
         for t in sources:  # LOGSHIP_EBPF=on and the probe could not start: exit non-zero
-            if t.done() and not t.cancelled() and isinstance(t.exception(), EbpfUnavailable):
-                raise t.exception()  # type: ignore[misc]
+            exc = t.exception() if t.done() and not t.cancelled() else None
+            if isinstance(exc, EbpfUnavailable):
+                raise exc
 
 
 async def run(config: Config) -> None:

@@ -22,6 +22,7 @@ import logging
 import os
 import struct
 import zlib
+from typing import BinaryIO
 from pathlib import Path
 
 from shipper.core.metrics import METRICS
@@ -59,9 +60,10 @@ class Spool:
         self._w_seg = (self._segs[-1] if self._segs else 0) + 1
         self._w_fd = -1
         self._w_size = 0
-        self._reader: tuple[int, object] | None = None
+        self._reader: tuple[int, BinaryIO] | None = None
         if self.pending_bytes:
-            log.info("spool: %d bytes left by a previous run in %d segment(s); replaying them", self.pending_bytes, len(self._segs))
+            log.info("spool: %d bytes left by a previous run in %d segment(s); replaying them", self.pending_bytes,
+                     len(self._segs))
 
     # ---- files ------------------------------------------------------------------
     def _path(self, seg: int) -> Path:
@@ -129,7 +131,7 @@ class Spool:
     def close(self) -> None:
         self._close_writer()
         if self._reader:
-            self._reader[1].close()  # type: ignore[attr-defined]
+            self._reader[1].close()
             self._reader = None
 
     # ---- reading ----------------------------------------------------------------
@@ -153,10 +155,10 @@ class Spool:
             self._read_pos = (seg, next_off)
         return out
 
-    def _file(self, seg: int):  # type: ignore[no-untyped-def]
+    def _file(self, seg: int) -> BinaryIO:
         if self._reader is None or self._reader[0] != seg:
             if self._reader:
-                self._reader[1].close()  # type: ignore[attr-defined]
+                self._reader[1].close()
             self._reader = (seg, open(self._path(seg), "rb"))
         return self._reader[1]
 
@@ -196,7 +198,8 @@ class Spool:
             q.write(data[off:nxt])
         self.quarantined += 1
         METRICS.count("logship_spool_quarantined_total")
-        log.error("spool: a corrupt record in segment %d at offset %d (%d bytes) was moved to %s; the others are replayed",
+        log.error("spool: a corrupt record in segment %d at offset %d (%d bytes) was moved to %s; "
+                  "the others are replayed",
                   seg, off, nxt - off, self.dir / f"{seg:020d}.quarantine")
         return nxt
 

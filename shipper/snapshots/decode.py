@@ -17,7 +17,8 @@ from shipper.snapshots.syscall_table import NAMES
 AT_FDCWD = -100
 
 # Argument kinds by syscall (positions 0..5); a missing syscall shows no arguments.
-FD, PATH, OFLAGS, MODE, SIZE, INT, SOCKADDR, HEX, DIRFD = "fd", "path", "oflags", "mode", "size", "int", "sockaddr", "hex", "dirfd"
+FD, PATH, OFLAGS, MODE, SIZE, INT = "fd", "path", "oflags", "mode", "size", "int"
+SOCKADDR, HEX, DIRFD = "sockaddr", "hex", "dirfd"
 ARGS: dict[str, tuple[tuple[str, str], ...]] = {
     "read": (("fd", FD), ("", ""), ("size", SIZE)),
     "write": (("fd", FD), ("", ""), ("size", SIZE)),

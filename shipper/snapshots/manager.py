@@ -30,8 +30,10 @@ TAKEN, RATE_LIMITED = "logship_snapshots_taken_total", "logship_snapshots_rate_l
 OVERWRITTEN, LOST = "logship_snapshot_ring_overwritten_total", "logship_snapshot_events_lost_total"
 METRICS.describe(TAKEN, "Snapshots (syscall windows) taken for log lines that matched a trigger.")
 METRICS.describe(RATE_LIMITED, "Log lines that matched a snapshot trigger past the per-container rate limit.")
-METRICS.describe(OVERWRITTEN, "Syscalls of a snapshot's thread its ring had already overwritten (shown in the snapshot).")
-METRICS.describe(LOST, "Streamed syscalls of armed threads lost because the ring buffer was full (shown in the snapshot).")
+METRICS.describe(OVERWRITTEN,
+                 "Syscalls of a snapshot's thread its ring had already overwritten (shown in the snapshot).")
+METRICS.describe(LOST,
+                 "Streamed syscalls of armed threads lost because the ring buffer was full (shown in the snapshot).")
 
 GRACE_NS = 150_000_000  # after the window closes: the last exits reach the stream
 CACHE = 256  # finished snapshots kept in memory for /snapshots/ID before ES has them
@@ -101,7 +103,8 @@ class SnapshotManager:
         until = record.time_ns + s.window_after_ms * 1_000_000
         self.maps.arm(record.tid, until)  # arm first: nothing falls between the read and the stream
         before = self.maps.read(record.tid)
-        p = Pending(sid, record, trigger, record.time_ns, record.time_ns - s.window_before_ms * 1_000_000, until, before)
+        p = Pending(sid, record, trigger, record.time_ns, record.time_ns - s.window_before_ms * 1_000_000, until,
+                    before)
         self.pending[sid] = p
         self._by_tid[record.tid].append(p)
         record.snapshot_id = sid

@@ -11,11 +11,14 @@ from typing import Iterable
 MASK = b"***"
 
 # key=value / key: value / "key": "value" for secret-looking keys.
-_KEYS = rb"pass(?:word|wd)?|pwd|secret|token|access[_-]?token|refresh[_-]?token|api[_-]?key|apikey|client[_-]?secret|private[_-]?key"
+_KEYS = (rb"pass(?:word|wd)?|pwd|secret|token|access[_-]?token|refresh[_-]?token|api[_-]?key|apikey"
+         rb"|client[_-]?secret|private[_-]?key")
 DEFAULT_PATTERNS: tuple[tuple[str, bytes], ...] = (
     ("authorization", rb"(?i)(\b(?:proxy-)?authorization:[ \t]*)[^\r\n]+"),
     ("bearer", rb"(?i)(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]+"),
-    ("secret-key", rb"(?i)([\"']?\b(?:" + _KEYS + rb")[\"']?[ \t]*[=:][ \t]*[\"']?)(?!(?i:yes|no|true|false|null|none)\b)[^\"'&\s;,]+"),
+    ("secret-key",
+     rb"(?i)([\"']?\b(?:" + _KEYS + rb")[\"']?[ \t]*[=:][ \t]*[\"']?)"
+     rb"(?!(?i:yes|no|true|false|null|none)\b)[^\"'&\s;,]+"),
     ("cookie", rb"(?i)(\b(?:set-)?cookie:[ \t]*)[^\r\n]+"),
     ("aws-key", rb"()\bAKIA[0-9A-Z]{16}\b"),
 )

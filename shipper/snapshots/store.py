@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -16,14 +15,11 @@ import orjson
 from shipper.config import ElasticsearchSettings
 from shipper.sinks.elasticsearch.client import es_session
 from shipper.core.metrics import METRICS
+from shipper.sinks.elasticsearch.indices import day_of
 from shipper.sinks.elasticsearch.snapshot_template import snapshot_index, snapshot_template
 
 log = logging.getLogger("logship.snapshots")
 STORED, FAILED = "logship_snapshots_stored_total", "logship_snapshots_store_failed_total"
-
-
-def day_of(ts_ns: int) -> str:
-    return time.strftime("%Y.%m.%d", time.gmtime(ts_ns // 1_000_000_000))
 
 
 class SnapshotStore:

@@ -3,7 +3,6 @@ document (flat ECS keys), with what the parsers found in the line."""
 
 from __future__ import annotations
 
-import time
 from datetime import tzinfo
 from typing import Any, NamedTuple
 

@@ -88,7 +88,8 @@ class MultilineStage:
                     s.held = None
                     self._to_joiner(s, held, now, out)
             self._to_joiner(s, r, now, out)
-            if len(s.pending) == 1 and s.pending[0] is r and not _may_continue(msg) and not msg.startswith(_STARTS_TRACE):
+            if (len(s.pending) == 1 and s.pending[0] is r and not _may_continue(msg)
+                    and not msg.startswith(_STARTS_TRACE)):
                 s.joiner.flush()  # the joiner holds only a plain line again: take it back
                 s.pending.clear()
                 s.held = r

@@ -30,14 +30,14 @@ class Condition:
     def matches(self, record: Any) -> bool:
         if self.key == "container":
             c = record.container
-            if self.op == "~":
-                return bool(self.regex.search(c.name))  # type: ignore[union-attr]
+            if self.regex is not None:  # op "~"
+                return bool(self.regex.search(c.name))
             return fnmatch.fnmatchcase(c.name, self.value) or (len(self.value) >= 4 and c.id.startswith(self.value))
         actual = field_value(record, self.key)
         if actual is None:
             return False
-        if self.op == "~":
-            return bool(self.regex.search(actual))  # type: ignore[union-attr]
+        if self.regex is not None:  # op "~"
+            return bool(self.regex.search(actual))
         return actual == self.value if self.key != "level" else actual.lower() == self.value.lower()
 
 

@@ -257,7 +257,7 @@ def _check_app(fmt: str, e: dict, out: dict) -> list[str]:
         if "request" in e and e["request"] != _req(out):
             checks.append(("request", e["request"], _req(out)))
     elif fmt == "redis":
-        want_level = {"verbose": "debug"}.get(e.get("level"), e.get("level"))
+        want_level = {"verbose": "debug"}.get(e.get("level") or "", e.get("level"))
         for k, want, got in (("level", want_level, out.get("log.level")), ("pid", e.get("pid"), out.get("process.pid")),
                              ("role", e.get("role"), out.get("redis.log.role")),
                              ("message", e.get("message"), out.get("message"))):
@@ -364,7 +364,7 @@ def evaluate_apps() -> dict[str, dict[str, Score]]:
         if f.name.startswith("multiline"):
             continue
         for r in rows(f):
-            fmt = r.get("format")
+            fmt: str = r.get("format") or ""
             args = (r.get("parser") or {}).get("args") or {}
             if fmt == "key_value" and args or (fmt == "json" and args):
                 continue  # custom delimiters / max_depth options we do not implement
@@ -446,7 +446,7 @@ def evaluate_loghub() -> dict[str, dict[str, Score]]:
             truth = list(csv.DictReader(f))
         sc = {k: Score() for k in ("timestamp", "level", "message", "all")}
         has_level = system not in ("Linux", "OpenSSH")  # Linux's "Level" column holds the host name
-        for line, g in zip(lines, truth):
+        for line, g in zip(lines, truth, strict=False):
             out = parsers.parse(line, source_time=ref, tz=UTC)
             t_ok = _got_time(out.get("@timestamp") if out.get("@timestamp") != ref else None, _gt_time(system, g))
             m_ok = out.get("message", "").strip() == g["Content"].strip()

@@ -17,7 +17,8 @@ from . import evaluate as ev
 @pytest.fixture(scope="module", autouse=True)
 def _corpora_present():
     if not ev.eval_dir().is_dir():
-        infra_missing(f"the eval corpora at {ev.eval_dir()}", "they sit in ../shared/eval beside the checkout; or set LOGSHIP_EVAL_DIR")
+        infra_missing(f"the eval corpora at {ev.eval_dir()}",
+                      "they sit in ../shared/eval beside the checkout; or set LOGSHIP_EVAL_DIR")
 
 
 def test_rfc5424_valid_lines_every_field():

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,8 +31,9 @@ class PrivateDockerd:
         self.bridge_cidr = f"172.31.{n % 250}.1/24"
 
     def _args(self) -> list[str]:
-        return ["dockerd", "-H", self.host, "--data-root", str(self.dir / "root"), "--exec-root", str(self.dir / "exec"),
-                "--pidfile", str(self.dir / "pid"), "--storage-driver=vfs", f"--bridge={self.bridge}", "--iptables=false",
+        return ["dockerd", "-H", self.host, "--data-root", str(self.dir / "root"),
+                "--exec-root", str(self.dir / "exec"), "--pidfile", str(self.dir / "pid"),
+                "--storage-driver=vfs", f"--bridge={self.bridge}", "--iptables=false",
                 "--ip-masq=false", "--ip-forward=false"]
 
     def docker(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
@@ -50,9 +50,9 @@ class PrivateDockerd:
                         ["ip", "link", "set", self.bridge, "up"]):
                 subprocess.run(cmd, check=True, capture_output=True)
         log = open(self.dir / "dockerd.log", "ab")
-        self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.up() or self.proc.poll() is not None, 60, 0.3, what="the private dockerd")
-        if self.proc.poll() is not None:
+        proc = self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: self.up() or proc.poll() is not None, 60, 0.3, what="the private dockerd")
+        if proc.poll() is not None:
             raise RuntimeError((self.dir / "dockerd.log").read_text()[-2000:])
 
     def kill(self) -> None:

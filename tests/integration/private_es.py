@@ -22,7 +22,8 @@ class PrivateES:
     def _provision(self, step: str) -> None:
         env = {**os.environ, "LOGSHIP_ES_URL": "", "LOGSHIP_ES_PORT": str(self.port),
                "LOGSHIP_ES_EXTRA_OPTS": self.extra_opts}
-        r = subprocess.run([str(ROOT / "scripts/provision.sh"), step], env=env, capture_output=True, text=True, timeout=300)
+        r = subprocess.run([str(ROOT / "scripts/provision.sh"), step], env=env, capture_output=True, text=True,
+                           timeout=300)
         if r.returncode != 0:
             raise RuntimeError(f"provision.sh {step} on {self.port} failed:\n{r.stdout}\n{r.stderr}")
 

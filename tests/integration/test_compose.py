@@ -72,7 +72,8 @@ def test_init_env_then_compose_config_validates(stack_dir: Path) -> None:
 
 
 def test_init_env_keeps_an_existing_env_and_compose_refuses_without_one(stack_dir: Path) -> None:
-    (stack_dir / ".env").write_text("ELASTIC_PASSWORD=mine\nKIBANA_SYSTEM_PASSWORD=k\nKIBANA_ENCRYPTION_KEY=" + "x" * 32 + "\n")
+    (stack_dir / ".env").write_text("ELASTIC_PASSWORD=mine\nKIBANA_SYSTEM_PASSWORD=k\n"
+                                    "KIBANA_ENCRYPTION_KEY=" + "x" * 32 + "\n")
     r = subprocess.run([str(stack_dir / "compose" / "init-env.sh")], capture_output=True, text=True, check=True)
     assert "keeping it" in r.stdout and "ELASTIC_PASSWORD=mine" in (stack_dir / ".env").read_text()
     (stack_dir / ".env").unlink()

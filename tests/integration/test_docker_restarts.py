@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import TEST_LABEL, count_docs, search_all, wait_until
-from tests.integration.private_dockerd import IMAGE, private_dockerd  # noqa: F401 - fixture
+from tests.integration.private_dockerd import IMAGE
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_dockerd_restart_loses_nothing_the_json_file_holds(es, index_prefix, shi
         c.update(restart_policy={"Name": "no"})
     for c in cs:
         c.stop(timeout=1)
-    expected = Counter()
+    expected: Counter[tuple[str, str]] = Counter()
     for c in cs:
         for line in c.logs(stdout=True, stderr=True).decode().splitlines():
             expected[(c.id, line)] += 1

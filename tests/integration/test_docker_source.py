@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
-import pytest
 
 from shipper.config import DockerSettings
 from shipper.core.container import ContainerRegistry
@@ -90,7 +88,8 @@ def test_metadata_labels_and_rename(es, index_prefix, shipper, containers, busyb
     labels = {"com.docker.compose.project": "shop", "com.docker.compose.service": "web", "app.tier": "front",
               "secret": "s"}
     # "after" is printed only once the rename is done (a timed sleep raced it under load)
-    c = containers(busybox, ["sh", "-c", "echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo after; sleep 600"],
+    c = containers(busybox,
+                   ["sh", "-c", "echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo after; sleep 600"],
                    labels=labels, name=f"meta-{index_prefix}")
     wait_docs(es, index_prefix, c.id, 1)
     c.rename(f"renamed-{index_prefix}")

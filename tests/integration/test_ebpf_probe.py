@@ -125,3 +125,23 @@ def test_writev_and_the_syslog_send_shapes(bpf_ready, containers, debian_image):
     assert syslog == [b"<12>connected send", b"<13>via sendmsg", b"<14>unconnected sendto"]
     assert all(r.source == "ebpf" and r.comm == "python3" and r.pid for r in got)
     assert len({r.doc_id() for r in got}) == len(got)
+
+
+def test_events_layout_is_the_compiled_programs(bpf_ready):
+    """events.py reads probe.c's structs; the compiled program's own types (bcc's ctypes of
+    the scratch maps' values) must have the same sizes and offsets."""
+    from shipper.sources.ebpf import events as E
+
+    p, _ = _probe()
+    try:
+        write_ev = p.bpf[b"scratch"].Leaf._type_  # per-CPU maps: one value per CPU
+        path_ev = p.bpf[b"path_scratch"].Leaf._type_
+        hdr = dict(write_ev._fields_)["h"]
+        assert ctypes.sizeof(hdr) == E.HDR.size == E.HDR_SIZE
+        for m in E.HDR_MEMBERS:
+            assert (getattr(hdr, m.name).offset, getattr(hdr, m.name).size) == (m.offset, m.size), m.name
+        assert write_ev.data.offset == E.DATA_OFFSET and ctypes.sizeof(write_ev) == E.DATA_OFFSET + write_ev.data.size
+        assert (write_ev.comm.offset, write_ev.len.offset) == (E.HDR.size, E.HDR.size + 16)
+        assert (path_ev.path.offset, path_ev.path.size) == (E.HDR.size, E.PATH_LEN)
+    finally:
+        p.close()

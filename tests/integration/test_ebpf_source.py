@@ -61,7 +61,8 @@ def test_one_line_in_three_pieces_is_one_record(bpf_ready, es, index_prefix, shi
 
 def test_ten_processes_append_concurrently(bpf_ready, es, index_prefix, shipper, containers, busybox):
     _start(shipper)
-    writer = "j=1; while [ $j -le 200 ]; do echo \"w$k-$j-padding-padding-padding\" >> /var/log/shared.log; j=$((j+1)); done"
+    writer = ("j=1; while [ $j -le 200 ]; do echo \"w$k-$j-padding-padding-padding\" >> /var/log/shared.log; "
+              "j=$((j+1)); done")
     c = _run(containers, busybox, (
         "for k in 0 1 2 3 4 5 6 7 8 9; do (k=$k; " + writer + ") & done; wait"))
     wait_until(lambda: _count(es, index_prefix, c.id) >= 2000, 90, what="2000 lines")
@@ -105,14 +106,16 @@ def test_nothing_from_ignored_containers_gz_files_or_the_shipper(bpf_ready, es, 
     assert str(s.log_path) not in paths
     assert not any(p.endswith("-json.log") for p in paths)
     # (other tests' containers may be shipped into this index too: judge by pid, not by name)
-    dockerd = {int(x) for x in subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout.split()}
+    dockerd = {int(x) for x in subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True,
+                                              text=True).stdout.split()}
     assert not {d.get("process.pid") for d in docs} & (dockerd | {s.proc.pid})
 
 
 def test_lines_written_before_docker_reports_the_container(bpf_ready, es, index_prefix, shipper, containers, busybox):
     _start(shipper)
     # No sleep: the lines are written (and the container is gone) before the shipper hears of it.
-    c = containers(busybox, ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo \"early $i\" >> /var/log/early.log; done"],
+    c = containers(busybox,
+                   ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo \"early $i\" >> /var/log/early.log; done"],
                    network_mode="none")
     wait_until(lambda: _count(es, index_prefix, c.id) >= 10, 30, what="the early lines")
     docs = _ebpf_docs(es, index_prefix, c.id)

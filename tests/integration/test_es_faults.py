@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import count_docs, search_hits, wait_until
-from tests.integration.private_es import es_private  # noqa: F401 - fixture
 
 
 def sequence_numbers(es: Any, index: str, container_id: str) -> list[int]:
@@ -54,7 +53,7 @@ def writer(seconds: int) -> tuple[list[str], int]:
 
 
 @pytest.mark.slow
-def test_es_down_60s_at_5k_lines_per_s(es_private, index_prefix, shipper, containers, busybox):  # noqa: F811
+def test_es_down_60s_at_5k_lines_per_s(es_private, index_prefix, shipper, containers, busybox):
     from elasticsearch import Elasticsearch
     es = Elasticsearch(es_private.url, request_timeout=120)
     name = f"outage-{index_prefix}"  # only this container is shipped: others' tests must not load this one

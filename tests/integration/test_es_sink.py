@@ -18,7 +18,6 @@ from shipper.core.record import Record
 from shipper.sinks.elasticsearch.sink import ElasticsearchSink
 from shipper.sinks.spool import HEADER, Spool
 from tests.conftest import count_docs, search_all
-from tests.integration.private_es import es_busy  # noqa: F401 - fixture
 
 T0 = 1_795_180_000_000_000_000  # 2026-11-20
 
@@ -84,7 +83,7 @@ def test_mapping_conflict_goes_to_the_deadletter_index(es, es_url, index_prefix)
 
 
 @pytest.mark.slow
-def test_429_answers_are_retried_until_everything_is_delivered(es_busy, index_prefix):  # noqa: F811
+def test_429_answers_are_retried_until_everything_is_delivered(es_busy, index_prefix):
     from elasticsearch import Elasticsearch
     es = Elasticsearch(es_busy.url)
     before = METRICS.get("logship_es_item_retries_total", status="429")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tests.conftest import count_docs, search_all, wait_until
 
-TRACE = r"""printf '%s\n' 'starting' '2024-05-01 10:00:00,001 ERROR [main] com.shop.Cart - payment failed' 'java.lang.IllegalStateException: card declined' '	at com.shop.Cart.pay(Cart.java:42)' '	at com.shop.Main.main(Main.java:7)' 'Caused by: java.io.IOException: timeout' '	... 2 more' 'done'"""
+TRACE = (r"""printf '%s\n' 'starting' '2024-05-01 10:00:00,001 ERROR [main] com.shop.Cart - payment failed' """
+         r"""'java.lang.IllegalStateException: card declined' '	at com.shop.Cart.pay(Cart.java:42)' """
+         r"""'	at com.shop.Main.main(Main.java:7)' 'Caused by: java.io.IOException: timeout' '	... 2 more' 'done'""")
 
 
 def test_java_trace_is_one_document(es, index_prefix, shipper, containers, busybox):

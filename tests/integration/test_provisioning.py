@@ -9,7 +9,8 @@ from tests.conftest import ROOT
 
 
 def test_second_provisioning_installs_and_downloads_nothing(es_url, docker_client):
-    r = subprocess.run([str(ROOT / "scripts/provision.sh"), "packages", "tracefs", "headers", "docker", "images", "venv"],
+    r = subprocess.run([str(ROOT / "scripts/provision.sh"),
+                        "packages", "tracefs", "headers", "docker", "images", "venv"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()

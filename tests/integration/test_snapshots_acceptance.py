@@ -136,9 +136,12 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
         cg = wait_until(lambda: cgroup_id(c.id), 10, what="the container's cgroup")
         bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)
 
+        maps = mgr.maps
+        assert maps is not None
+
         def writer() -> tuple[int, int] | None:  # the thread that wrote the line, and when
             for key in list(bpf["rings"].keys()):
-                for sc in mgr.maps.read(key.value).entries:
+                for sc in maps.read(key.value).entries:
                     if sc.nr == 1 and b"Database error" in sc.data:
                         return key.value, sc.ts_ns
             return None

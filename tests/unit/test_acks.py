@@ -8,6 +8,7 @@ import random
 from shipper.core.acks import AckTracker, AckWindow
 from shipper.core.container import Container
 from shipper.core.record import Record
+from tests.fakes import ack
 
 C = Container(id="c1", name="n", image="i")
 
@@ -26,7 +27,7 @@ def test_in_order_acks_advance_to_each_time():
     rs = recs([10, 20, 30])
     w.track(rs)
     for r in rs:
-        r.on_delivered(r)
+        ack(r)
     assert calls == [("c1", 10), ("c1", 20), ("c1", 30)]
     assert len(w) == 0
 
@@ -35,12 +36,12 @@ def test_out_of_order_acks_wait_for_the_gap():
     w, calls = window()
     rs = recs([10, 20, 30, 40])
     w.track(rs)
-    rs[2].on_delivered(rs[2])
-    rs[1].on_delivered(rs[1])
+    ack(rs[2])
+    ack(rs[1])
     assert calls == [] and w.watermark_ns == 0  # the first is still outstanding
-    rs[0].on_delivered(rs[0])
+    ack(rs[0])
     assert calls == [("c1", 30)]
-    rs[3].on_delivered(rs[3])
+    ack(rs[3])
     assert w.watermark_ns == 40
 
 
@@ -49,9 +50,9 @@ def test_interleaved_streams_keep_the_watermark_below_an_earlier_outstanding_tim
     w, calls = window()
     out, err = recs([100])[0], recs([95], "stderr")[0]
     w.track([out, err])
-    out.on_delivered(out)
+    ack(out)
     assert w.watermark_ns == 94  # not 100: resuming at 100 would skip the stderr line
-    err.on_delivered(err)
+    ack(err)
     assert w.watermark_ns == 100
 
 
@@ -59,8 +60,8 @@ def test_duplicate_ack_is_counted_not_fatal():
     w, _ = window()
     r = recs([5])[0]
     w.track([r])
-    r.on_delivered(r)
-    r.on_delivered(r)
+    ack(r)
+    ack(r)
     assert w.duplicate_acks == 1 and w.watermark_ns == 5
 
 
@@ -75,13 +76,13 @@ def test_random_order_over_many_records_with_compaction():
         delivered.extend(rs)
         rng.shuffle(delivered)
         for r in delivered[: len(delivered) // 2]:
-            r.on_delivered(r)
+            ack(r)
         delivered = delivered[len(delivered) // 2:]
         expected_max = block * 1000 + 1000
         # invariant: everything up to the watermark is delivered
         assert all(r.time_ns > w.watermark_ns for r in delivered)
     for r in delivered:
-        r.on_delivered(r)
+        ack(r)
     assert w.watermark_ns == expected_max and len(w) == 0
     assert len(w._times) < 4096 * 2  # the window's lists were compacted
     assert [t for _, t in calls] == sorted(t for _, t in calls)
@@ -94,12 +95,12 @@ def test_tracker_keeps_one_window_per_container():
     assert t.window("a") is a and a.watermark_ns == 50
     r = recs([40])[0]
     a.track([r])
-    r.on_delivered(r)
+    ack(r)
     assert seen == []  # 40 is below the restored watermark: no step back
     r2 = recs([7])[0]
     b.track([r2])
     assert t.outstanding() == 1
-    r2.on_delivered(r2)
+    ack(r2)
     assert seen == [("b", 7)]
 
 
@@ -117,9 +118,9 @@ def test_lag_is_the_age_of_the_oldest_undelivered_line():
             Record(message=b"b", time_ns=now - 1_000_000_000, stream="stdout", container=c)]
     t.window(c.id).track(recs)
     assert 4.5 < t.lag_s() < 6.0
-    recs[0].on_delivered(recs[0])
+    ack(recs[0])
     assert 0.5 < t.lag_s() < 2.0
-    recs[1].on_delivered(recs[1])
+    ack(recs[1])
     assert t.lag_s() == 0.0
 
 

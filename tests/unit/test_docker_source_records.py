@@ -9,6 +9,7 @@ from shipper.core.container import Container, ContainerRegistry
 from shipper.core.record import Record
 from shipper.sources.docker.source import DockerSource
 from shipper.sources.docker.stream import Line
+from tests.fakes import ack
 
 C = Container(id="c" * 64, name="n", image="i")
 
@@ -32,10 +33,11 @@ def test_seq_numbers_equal_timestamps_per_stream_and_checkpoint_follows_acks(tmp
     assert [(r.message, r.time_ns, r.seq) for r in emitted] == [
         (b"a", 5, 0), (b"b", 5, 1), (b"e", 5, 0), (b"no stamp", 5, 2), (b"c", 6, 0), (b"d", 6, 1)]
     assert len({r.doc_id() for r in emitted}) == 6
+    assert src.checkpoints is not None
     for r in reversed(emitted[1:]):
-        r.on_delivered(r)
+        ack(r)
     assert src.checkpoints.get(C.id) == 0  # the first line is not delivered yet
-    emitted[0].on_delivered(emitted[0])
+    ack(emitted[0])
     assert src.checkpoints.get(C.id) == 6
     src.close()
     from shipper.core.checkpoints import CheckpointStore

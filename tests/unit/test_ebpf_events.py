@@ -12,14 +12,41 @@ def hdr(kind, *, flags=0, tgid=100, tid=101, fd=3, fdval=0, ktime=123456789, cgr
     return E.HDR.pack(kind, flags, tgid, tid, fd, fdval, ktime, cgroup, arg1, arg2)
 
 
-def test_header_matches_the_c_layout():
-    assert E.HDR.size == 56 and E.DATA_OFFSET == 80
+def test_c_structs_are_laid_out_with_natural_alignment():
+    text = """#define N 4
+struct inner {
+    u8 a;
+    u64 b;   // aligned to 8
+};
+struct outer {
+    u16 x;
+    struct inner in;
+    char name[3];
+    u32 pad;
+    s32 y;
+    char data[2 * N];
+};
+"""
+    members, size, align = E.c_struct(text, "outer", E.c_defines(text))
+    assert [(m.name, m.offset, m.size) for m in members] == [
+        ("x", 0, 2), ("in", 8, 16), ("name", 24, 3), ("pad", 28, 4), ("y", 32, 4), ("data", 36, 8)]
+    assert (size, align) == (48, 8)
+    assert E._format(members, 24, 36).format == "<3sxxxxxi"  # pads and alignment gaps are skipped bytes
+
+
+def test_the_header_is_read_from_probe_c_into_the_event_fields():
+    # The compiled program's sizes and offsets are checked in tests/integration/test_ebpf_probe.py.
+    names = [m.name for m in E.HDR_MEMBERS if not m.name.startswith("pad")]
+    assert names == ["kind", "flags", "tgid", "tid", "fd", "fdval", "ktime", "cgroup", "arg1", "arg2"]
+    assert len(E.HDR.unpack(bytes(E.HDR.size))) == len(names)
+    assert E.DATA_OFFSET == E.HDR.size + E.WRITE_TAIL.size
 
 
 def test_write_event():
     data = b"hello\nworld\n"
-    raw = hdr(E.WRITE, flags=E.WF_TRUNCATED, fdval=0x1201, arg1=5000) + E.WRITE_TAIL.pack(b"nginx\0\0\0", len(data), 0) \
-        + data + b"\xff" * 8  # the ring record may carry slack past len
+    # the ring record may carry slack past len
+    raw = hdr(E.WRITE, flags=E.WF_TRUNCATED, fdval=0x1201, arg1=5000) \
+        + E.WRITE_TAIL.pack(b"nginx\0\0\0", len(data)) + data + b"\xff" * 8
     ev = E.decode(raw)
     assert (ev.kind, ev.tgid, ev.tid, ev.fd, ev.cgroup, ev.ktime) == (E.WRITE, 100, 101, 3, 77, 123456789)
     assert ev.comm == "nginx" and ev.data == data and ev.arg1 == 5000
@@ -38,7 +65,8 @@ def test_connect_event_and_sockaddrs():
     assert E.sockaddr(ev.data) == (socket.AF_UNIX, "/dev/log")
     v4 = struct.pack("<H", socket.AF_INET) + struct.pack(">H", 514) + socket.inet_aton("10.0.0.1")
     assert E.sockaddr(v4) == (socket.AF_INET, "10.0.0.1:514")
-    v6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 80) + b"\0" * 4 + socket.inet_pton(socket.AF_INET6, "::1")
+    v6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 80) + b"\0" * 4 + socket.inet_pton(socket.AF_INET6,
+                                                                                                   "::1")
     assert E.sockaddr(v6) == (socket.AF_INET6, "[::1]:80")
     assert E.sockaddr(struct.pack("<H", socket.AF_UNIX) + b"\0abstract") == (socket.AF_UNIX, "@abstract")
 

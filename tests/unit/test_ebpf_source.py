@@ -12,6 +12,7 @@ import pytest
 
 from shipper.config import EbpfSettings
 from shipper.core.container import Container, ContainerRegistry
+from shipper.core.record import Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf import source as S
 from shipper.sources.ebpf.diagnose import Facts
@@ -50,9 +51,13 @@ def ev(kind, fd=-1, *, tgid=100, tid=None, fdval=0, flags=0, arg1=0, arg2=0, dat
                    data)
 
 
+async def _unused_emit(batch: list[Record]) -> None:
+    raise AssertionError("these tests read the source's batches, nothing emits")
+
+
 @pytest.fixture
 def src() -> S.EbpfSource:
-    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry())  # type: ignore[arg-type]
+    s = S.EbpfSource(EbpfSettings(), emit=_unused_emit, registry=ContainerRegistry())
     s.probe = FakeProbe()
     s._by_cgroup[CG] = Container(id="c" * 64, name="app", image="img")
     s._offset = 1_700_000_000_000_000_000
@@ -174,14 +179,14 @@ def _no_bcc() -> Facts:
 
 def test_mode_on_fails_with_the_cause(monkeypatch):
     monkeypatch.setattr(S.Facts, "gather", classmethod(lambda cls: _no_bcc()))
-    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry(), mode="on")  # type: ignore[arg-type]
+    s = S.EbpfSource(EbpfSettings(), emit=_unused_emit, registry=ContainerRegistry(), mode="on")
     with pytest.raises(S.EbpfUnavailable, match="python3-bpfcc"):
         asyncio.run(s.run())
 
 
 def test_mode_auto_warns_once_and_keeps_running(monkeypatch, caplog):
     monkeypatch.setattr(S.Facts, "gather", classmethod(lambda cls: _no_bcc()))
-    s = S.EbpfSource(EbpfSettings(), emit=None, registry=ContainerRegistry(), mode="auto")  # type: ignore[arg-type]
+    s = S.EbpfSource(EbpfSettings(), emit=_unused_emit, registry=ContainerRegistry(), mode="auto")
 
     async def go() -> bool:
         t = asyncio.create_task(s.run())

@@ -45,7 +45,8 @@ def test_templates_specific_ones_win_and_hash_is_stable():
     assert t["p-snapshots"]["priority"] > t["p-logs"]["priority"]
     assert t["p-logs"]["template"]["settings"]["refresh_interval"] == "5s"
     assert t == index_templates(s)
-    assert index_templates(ElasticsearchSettings(index_prefix="p", replicas=1))["p-logs"]["_meta"] != t["p-logs"]["_meta"]
+    assert index_templates(ElasticsearchSettings(index_prefix="p",
+                                                 replicas=1))["p-logs"]["_meta"] != t["p-logs"]["_meta"]
     props = t["p-logs"]["template"]["mappings"]["properties"]
     assert props["@timestamp"]["type"] == "date_nanos" and props["message"]["type"] == "text"
     assert props["container"]["properties"]["labels"]["type"] == "flattened"

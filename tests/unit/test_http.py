@@ -60,12 +60,17 @@ async def _serve(hub: LogHub, **kw: Any) -> HttpServer:
     return server
 
 
+def port(server: HttpServer) -> int:
+    assert server.bound is not None, "the server is not listening"
+    return server.bound[1]
+
+
 def _run(fn: Callable[[str, LogHub, HttpServer], Awaitable[None]], **kw: Any) -> None:
     async def go() -> None:
         hub = LogHub()
         server = await _serve(hub, **kw)
         try:
-            await fn(f"http://127.0.0.1:{server.bound[1]}", hub, server)  # type: ignore[index]
+            await fn(f"http://127.0.0.1:{port(server)}", hub, server)
         finally:
             await server.stop()
     asyncio.run(go())
@@ -103,7 +108,8 @@ def test_health_reports_stages_and_elasticsearch() -> None:
 def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
     async def check(url: str, hub: LogHub, server: HttpServer) -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.get(url + "/logs", params={"level": "error"}, headers={"Accept": "application/x-ndjson"}) as rj, \
+            async with s.get(url + "/logs", params={"level": "error"},
+                             headers={"Accept": "application/x-ndjson"}) as rj, \
                        s.get(url + "/logs", params={"container": "web"}) as rt:
                 for _ in range(100):  # both subscribed?
                     if len(hub.subscribers) == 2:
@@ -131,7 +137,7 @@ def test_added_routes_are_served_and_late_adds_refused() -> None:
         server.add_routes([("GET", "/snapshots/{id}", snapshot)])
         await server.start()
         try:
-            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{server.bound[1]}/snapshots/x1") as r:  # type: ignore[index]
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port(server)}/snapshots/x1") as r:
                 assert await r.text() == "snap x1"
             with pytest.raises(RuntimeError):
                 server.add_routes([("GET", "/late", snapshot)])
@@ -147,7 +153,7 @@ def test_empty_addr_means_no_server_and_taken_port_is_not_fatal() -> None:
         assert off.bound is None
         first = await _serve(LogHub())
         try:
-            clash = HttpServer(HttpSettings(addr=f"127.0.0.1:{first.bound[1]}"), LogHub())  # type: ignore[index]
+            clash = HttpServer(HttpSettings(addr=f"127.0.0.1:{port(first)}"), LogHub())
             await clash.start()
             assert clash.bound is None
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -50,7 +50,8 @@ class FakeKibana:
         objects = [json.loads(line) for line in part.file.read().decode().splitlines() if line.strip()]
         overwrite = request.query.get("overwrite") == "true"
         self.imports.append({"overwrite": overwrite, "count": len(objects)})
-        conflicts = [o for o in objects if (o["type"], o["id"]) in self.stored and not overwrite or o["id"] in self.refuse]
+        conflicts = [o for o in objects if (o["type"],
+                                            o["id"]) in self.stored and not overwrite or o["id"] in self.refuse]
         if conflicts:
             return web.json_response({"success": False, "successCount": 0, "errors": [
                 {"id": o["id"], "type": o["type"], "error": {"type": "conflict"}} for o in conflicts]})
@@ -68,7 +69,8 @@ class FakeKibana:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server = cast(asyncio.Server, site._server)  # aiohttp types it as the abstract base
+        port = server.sockets[0].getsockname()[1]
         return runner, f"http://127.0.0.1:{port}"
 
 

@@ -21,7 +21,8 @@ TYPES_8X = {"index-pattern", "search", "lens", "dashboard", "visualization"}
 def test_objects_parse_and_have_8x_shapes() -> None:
     assert OBJECTS, "no saved objects under kibana/"
     for o in OBJECTS:
-        assert {"type", "id", "attributes", "references", "coreMigrationVersion", "typeMigrationVersion"} <= set(o), o.get("id")
+        assert {"type", "id", "attributes", "references", "coreMigrationVersion",
+                "typeMigrationVersion"} <= set(o), o.get("id")
         assert o["type"] in TYPES_8X
         assert o["coreMigrationVersion"].startswith("8.")
         assert isinstance(o["references"], list)

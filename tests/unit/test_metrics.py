@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from shipper.core.metrics import BULK_LATENCY, Metrics
 
 
-def _families(m: Metrics) -> dict[str, object]:
+def _families(m: Metrics) -> dict[str, Metric]:
     return {f.name: f for f in text_string_to_metric_families(m.render())}
 
 
@@ -23,15 +24,15 @@ def test_counters_gauges_histograms_parse() -> None:
     for v in (0.05, 0.5, 0.7, 3.0):
         m.observe(BULK_LATENCY, v)
     fams = _families(m)
-    lines_in = {s.labels["source"]: s.value for s in fams["logship_lines_in"].samples}  # type: ignore[attr-defined]
+    lines_in = {s.labels["source"]: s.value for s in fams["logship_lines_in"].samples}
     assert lines_in == {"docker": 3, "ebpf": 2}
-    drop = fams["logship_drops"].samples[0]  # type: ignore[attr-defined]
+    drop = fams["logship_drops"].samples[0]
     assert drop.labels["reason"] == 'odd "quote"\\ and\nnewline'
-    assert fams["logship_queue_records_batches"].samples[0].value == 7  # type: ignore[attr-defined]
-    assert fams["logship_spool_bytes"].type == "gauge"  # type: ignore[attr-defined]
+    assert fams["logship_queue_records_batches"].samples[0].value == 7
+    assert fams["logship_spool_bytes"].type == "gauge"
     h = fams[BULK_LATENCY]
-    assert h.type == "histogram"  # type: ignore[attr-defined]
-    got = {(s.name, s.labels.get("le")): s.value for s in h.samples}  # type: ignore[attr-defined]
+    assert h.type == "histogram"
+    got = {(s.name, s.labels.get("le")): s.value for s in h.samples}
     assert got[(BULK_LATENCY + "_bucket", "0.1")] == 1
     assert got[(BULK_LATENCY + "_bucket", "1.0")] == 3  # cumulative
     assert got[(BULK_LATENCY + "_bucket", "+Inf")] == 4

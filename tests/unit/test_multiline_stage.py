@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+from hypothesis import given, settings, strategies as st
+
+from parsers.multiline import MultilineJoiner
 from shipper.core.container import Container
 from shipper.transforms.multiline import MultilineStage
 from shipper.core.record import SYSLOG, Record
+from tests.fakes import ack
+from tests.sizing import examples
 
 A = Container(id="a" * 64, name="a", image="i")
 B = Container(id="b" * 64, name="b", image="i")
@@ -12,7 +19,11 @@ B = Container(id="b" * 64, name="b", image="i")
 
 def recs(c, lines, stream="stdout", t0=100):
     acked: list[int] = []
-    out = [Record(message=ln, time_ns=t0 + i, stream=stream, container=c, on_delivered=lambda r, i=i: acked.append(i))
+
+    def acker(i: int) -> Callable[[Record], None]:
+        return lambda r: acked.append(i)
+
+    out = [Record(message=ln, time_ns=t0 + i, stream=stream, container=c, on_delivered=acker(i))
            for i, ln in enumerate(lines)]
     return out, acked
 
@@ -26,7 +37,7 @@ def test_java_trace_is_one_record_and_acks_every_line():
     assert len(out) == 1
     assert out[0].message == b"\n".join(lines[:3])
     assert out[0].time_ns == 100 and out[0].doc_id() == rs[0].doc_id()
-    out[0].on_delivered(out[0])
+    ack(out[0])
     assert acked == [0, 1, 2]
     rest = st.flush_due(now=5.0)
     assert [r.message for r in rest] == [b"next line"] and rest[0] is rs[3]
@@ -57,20 +68,18 @@ def test_bounded_by_lines():
     assert sum(r.message.count(b"\n") + 1 for r in out) == 8
     assert out[0].truncated
     for r in out:
-        r.on_delivered(r)
+        ack(r)
     assert sorted(acked) == list(range(8))
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from parsers.multiline import MultilineJoiner  # noqa: E402
 
 _piece = st.sampled_from(["plain", "  indented", "\tat x.y(Z.java:1)", "Caused by: e", "... 3 more", "",
                           "Traceback (most recent call last):", "  File \"a.py\", line 1", "ValueError: v",
                           "panic: boom", "goroutine 1 [running]:", "main.main()", ".dot", "ERROR x"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(_piece, st.integers(0, 3)), max_size=40))
 def test_fast_path_matches_the_pure_joiner(items):
     lines = [p for p, _ in items]
@@ -81,12 +90,12 @@ def test_fast_path_matches_the_pure_joiner(items):
         times.append(t)
     ref = MultilineJoiner(timeout=1.0)
     want: list[str] = []
-    for ln, now in zip(lines, times):
+    for ln, now in zip(lines, times, strict=True):
         want += [e.text for e in ref.feed(ln, now)]
     want += [e.text for e in ref.flush()]
     stage = MultilineStage(timeout_s=1.0)
     got: list[bytes] = []
-    for ln, now in zip(lines, times):
+    for ln, now in zip(lines, times, strict=True):
         rec = Record(message=ln.encode(), time_ns=int(now * 1e9), stream="stdout", container=A)
         got += [r.message for r in stage.feed([rec], now)]
     got += [r.message for r in stage.flush()]

@@ -3,7 +3,9 @@ Python code they stand in for gives, on generated input; and they are built."""
 
 from __future__ import annotations
 
+import importlib
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -12,18 +14,22 @@ from parsers import levels
 from shipper.sources.docker import stream as docker_stream
 from shipper.sources.docker.stream import StreamDecoder
 from tests.conftest import infra_missing
+from tests.sizing import examples
 
-try:
-    from parsers import _keywords
-    from shipper.sources.docker import _frames
+_keywords: Any
+_frames: Any
+try:  # extension modules: typed as Any, the tests below hold them to the Python they stand in for
+    _keywords = importlib.import_module("parsers._keywords")
+    _frames = importlib.import_module("shipper.sources.docker._frames")
 except ImportError:  # pragma: no cover - asserted below
-    _keywords = _frames = None  # type: ignore[assignment]
+    _keywords = _frames = None
 
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
     if _keywords is None or _frames is None:
-        infra_missing("the C speed-ups", "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
+        infra_missing("the C speed-ups",
+                      "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
 
 
 def test_the_c_versions_are_the_ones_in_use():
@@ -45,13 +51,13 @@ def texts(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(texts())
 def test_keywords_agree_with_python(text: str):
     assert _keywords.heuristic(text) == levels._heuristic_py(text)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_keywords_agree_with_python_on_any_ascii(text: str):
     assert _keywords.heuristic(text) == levels._heuristic_py(text)
@@ -72,7 +78,7 @@ def test_keyword_edges(text: str, level: str | None):
 
 def test_keywords_refuse_what_is_not_text():
     with pytest.raises(TypeError):
-        _keywords.heuristic(b"error")  # type: ignore[arg-type]
+        _keywords.heuristic(b"error")
 
 
 # ---- frames ----------------------------------------------------------------------
@@ -105,7 +111,7 @@ def _decode(data: bytes, cuts: list[int], max_bytes: int) -> tuple[list, tuple[i
     return [tuple(line) for line in out], (d.truncated_lines, d.truncated_bytes, d.bad_entries)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(streams())
 def test_frames_agree_with_python(case: tuple[bytes, list[int], int]):
     with_c = _decode(*case)
@@ -127,4 +133,4 @@ def test_frames_stop_where_python_must_take_over():
     with pytest.raises(ValueError):
         _frames.split(whole, len(whole) + 1, 1 << 20)
     with pytest.raises(TypeError):
-        _frames.split(bytearray(whole), 0, 1 << 20)  # type: ignore[arg-type]
+        _frames.split(bytearray(whole), 0, 1 << 20)

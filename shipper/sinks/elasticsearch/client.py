@@ -1,5 +1,7 @@
-"""aiohttp sessions for the small admin requests to Elasticsearch and Kibana
-(`logship setup`, `logship check`, the /health probe): auth and TLS from the settings."""
+"""How logship talks to Elasticsearch and Kibana, in one place: auth (API key or user) and
+TLS (CA file, verification) from the settings, for the bulk sink's session, the small admin
+requests (`logship setup`, `logship check`, the /health probe, snapshots) and the
+elasticsearch-py client that puts the index templates."""
 
 from __future__ import annotations
 
@@ -16,25 +18,45 @@ def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _ssl_context(ca_file: str, verify: bool) -> Any:
-    if not ca_file and verify:
-        return None  # aiohttp's default: verify against the system store
-    ctx = _ssl.create_default_context(cafile=ca_file or None)
-    if not verify:
+def ssl_context(s: ElasticsearchSettings) -> _ssl.SSLContext | bool:
+    """For aiohttp: True (verify against the system store) unless a CA file or no verification is set."""
+    if not s.ca_file and s.verify_certs:
+        return True
+    ctx = _ssl.create_default_context(cafile=s.ca_file or None)
+    if not s.verify_certs:
         ctx.check_hostname = False
         ctx.verify_mode = _ssl.CERT_NONE
     return ctx
 
 
-def es_session(s: ElasticsearchSettings, timeout_s: float = 10.0) -> aiohttp.ClientSession:
-    headers: dict[str, str] = {}
+def auth_headers(s: ElasticsearchSettings) -> dict[str, str]:
     if s.api_key:
-        headers["Authorization"] = f"ApiKey {s.api_key}"
-    elif s.username:
-        headers["Authorization"] = basic_auth(s.username, s.password)
-    return aiohttp.ClientSession(headers=headers,
-                                 connector=aiohttp.TCPConnector(ssl=_ssl_context(s.ca_file, s.verify_certs)),
+        return {"Authorization": f"ApiKey {s.api_key}"}
+    if s.username:
+        return {"Authorization": basic_auth(s.username, s.password)}
+    return {}
+
+
+def es_session(s: ElasticsearchSettings, timeout_s: float = 10.0, *, headers: dict[str, str] | None = None,
+               limit: int = 100) -> aiohttp.ClientSession:
+    """A session to Elasticsearch; `limit` bounds its connections (aiohttp's default 100)."""
+    return aiohttp.ClientSession(headers={**auth_headers(s), **(headers or {})},
+                                 connector=aiohttp.TCPConnector(ssl=ssl_context(s), limit=limit),
                                  timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+
+def es_client_kwargs(s: ElasticsearchSettings) -> dict[str, Any]:
+    """The same auth and TLS for elasticsearch-py's client."""
+    kw: dict[str, Any] = {"hosts": list(s.url), "request_timeout": s.timeout_s, "verify_certs": s.verify_certs}
+    if s.api_key:
+        kw["api_key"] = s.api_key
+    elif s.username:
+        kw["basic_auth"] = (s.username, s.password)
+    if s.ca_file:
+        kw["ca_certs"] = s.ca_file
+    if not s.verify_certs:
+        kw["ssl_show_warn"] = False
+    return kw
 
 
 def kibana_session(k: KibanaSettings, es: ElasticsearchSettings, timeout_s: float = 30.0) -> aiohttp.ClientSession:
@@ -47,7 +69,7 @@ def kibana_session(k: KibanaSettings, es: ElasticsearchSettings, timeout_s: floa
     elif es.api_key:
         headers["Authorization"] = f"ApiKey {es.api_key}"
     return aiohttp.ClientSession(headers=headers,
-                                 connector=aiohttp.TCPConnector(ssl=_ssl_context(es.ca_file, es.verify_certs)),
+                                 connector=aiohttp.TCPConnector(ssl=ssl_context(es)),
                                  timeout=aiohttp.ClientTimeout(total=timeout_s))
 
 

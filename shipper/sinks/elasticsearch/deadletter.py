@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from shipper.core.timefmt import iso_ns
+from shipper.sinks.elasticsearch.indices import DEADLETTER, day_of, index_for_day
 
 
 def deadletter_item(item: bytes, error: dict[str, Any], prefix: str) -> bytes:
@@ -20,7 +21,7 @@ def deadletter_item(item: bytes, error: dict[str, Any], prefix: str) -> bytes:
     source_line = source_line.rstrip(b"\n")
     meta = next(iter(orjson.loads(action_line).values()))
     index, doc_id = str(meta.get("_index", "")), str(meta.get("_id", ""))
-    day = index[len(prefix) + 1:] if index.startswith(prefix + "-") else time.strftime("%Y.%m.%d", time.gmtime())
+    day = index[len(prefix) + 1:] if index.startswith(prefix + "-") else day_of(time.time_ns())
     doc: dict[str, Any] = {
         "@timestamp": iso_ns(time.time_ns()),
         "error.type": str(error.get("type", "unknown")),
@@ -38,5 +39,5 @@ def deadletter_item(item: bytes, error: dict[str, Any], prefix: str) -> bytes:
     for key in ("message", "container.id", "container.name"):
         if isinstance(original.get(key), str):
             doc[key] = original[key]
-    action = {"create": {"_index": f"{prefix}-deadletter-{day}", "_id": doc_id}}
+    action = {"create": {"_index": index_for_day(prefix, day, DEADLETTER), "_id": doc_id}}
     return orjson.dumps(action) + b"\n" + orjson.dumps(doc) + b"\n"

@@ -50,7 +50,6 @@ import asyncio
 import collections
 import logging
 import random
-import ssl as ssl_mod
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,10 @@ from shipper.core.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
+from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
+from shipper.sinks.elasticsearch.judge import Verdict, item_results, verdict
+from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
 from shipper.sinks.elasticsearch.templates import setup_indices_async
 from shipper.sinks.spool import Position, Spool
 
@@ -71,9 +73,7 @@ log = logging.getLogger("logship.es")
 
 # The action line (the id exactly as Record.doc_id, formatted without a str in between) and the source.
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
-_DAY_NS = 86_400_000_000_000
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
 LOG_EVERY_S = 10.0
 
 
@@ -127,16 +127,6 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}***@{tail}" if at and "/" not in host else url
 
 
-def ssl_context(s: ElasticsearchSettings) -> ssl_mod.SSLContext | None:
-    if not (s.ca_file or not s.verify_certs):
-        return None
-    ctx = ssl_mod.create_default_context(cafile=s.ca_file or None)
-    if not s.verify_certs:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl_mod.CERT_NONE
-    return ctx
-
-
 class ElasticsearchSink:
     def __init__(self, settings: ElasticsearchSettings, spool: SpoolSettings | None = None,
                  state_dir: Path | None = None) -> None:
@@ -157,23 +147,15 @@ class ElasticsearchSink:
         self._replay_wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
         self._say = _RateLimitedLog()
-        self._dl_prefix = f'{{"create":{{"_index":"{settings.index_prefix}-deadletter-'.encode()
+        dead_letters = index_for_day(settings.index_prefix, "", DEADLETTER)  # every day's: `<prefix>-deadletter-`
+        self._dl_prefix = b'{"create":{"_index":"' + dead_letters.encode()
 
     # ---- connection -------------------------------------------------------------
     async def start(self) -> None:
         """Opens the session and the spool, checks credentials and certificates (a clear
         error now beats retrying forever), puts the index templates if ES answers."""
-        headers = {"Content-Type": "application/x-ndjson"}
-        auth = None
-        if self.s.api_key:
-            headers["Authorization"] = f"ApiKey {self.s.api_key}"
-        elif self.s.username:
-            auth = aiohttp.BasicAuth(self.s.username, self.s.password)
-        self._session = aiohttp.ClientSession(
-            headers=headers, auth=auth,
-            connector=aiohttp.TCPConnector(ssl=ssl_context(self.s) or True, limit=self.s.concurrency + 4),
-            timeout=aiohttp.ClientTimeout(total=self.s.timeout_s),
-        )
+        self._session = es_session(self.s, self.s.timeout_s, headers={"Content-Type": "application/x-ndjson"},
+                                   limit=self.s.concurrency + 4)
         if self.spool_settings.enabled and self._state_dir is not None:
             sp = self.spool_settings
             self.spool = Spool(Path(self._state_dir) / "spool", max_bytes=sp.max_bytes,
@@ -192,8 +174,8 @@ class ElasticsearchSink:
                 async with self._session.get(raw_url + "/_cluster/health") as r:
                     if r.status in (401, 403):
                         raise ElasticsearchStartError(
-                            f"elasticsearch at {url} answered {r.status}: check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD "
-                            "or LOGSHIP_ES_API_KEY")
+                            f"elasticsearch at {url} answered {r.status}: "
+                            "check LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD or LOGSHIP_ES_API_KEY")
                     return
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise ElasticsearchStartError(
@@ -234,10 +216,10 @@ class ElasticsearchSink:
 
     # ---- encoding ---------------------------------------------------------------
     def index_name(self, time_ns: int) -> bytes:
-        day = time_ns // _DAY_NS
+        day = time_ns // DAY_NS
         name = self._index_for_day.get(day)
         if name is None:
-            name = (self.s.index_prefix + "-" + time.strftime("%Y.%m.%d", time.gmtime(day * 86400))).encode()
+            name = daily_index(self.s.index_prefix, day * DAY_NS).encode()
             self._index_for_day[day] = name
         return name
 
@@ -255,15 +237,16 @@ class ElasticsearchSink:
         append = out.append
         item = _BULK_ITEM
         container: object = None
-        stream = path = source = ""
+        stream = source = ""
+        path: str | None = ""
         day_start = day_end = 0
         index = prefix = b""
-        for r, doc in zip(records, docs):
+        for r, doc in zip(records, docs, strict=True):
             t = r.time_ns
             if not day_start <= t < day_end:
                 index = self.index_name(t)
-                day_start = t // _DAY_NS * _DAY_NS
-                day_end = day_start + _DAY_NS
+                day_start = t // DAY_NS * DAY_NS
+                day_end = day_start + DAY_NS
             if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source:
                 prefix, container, stream, path, source = r.id_prefix(), r.container, r.stream, r.path, r.source
             append(item % (index, prefix, t, r.seq, doc))
@@ -287,7 +270,8 @@ class ElasticsearchSink:
                 timeout = None
                 if batch:
                     now = loop.time()
-                    timeout = max(0.0, min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02)) - now)
+                    due = min(first + self.s.flush_interval_s, max(first + self.s.linger_s, now + 0.02))
+                    timeout = max(0.0, due - now)
                 items = await get_within(queue, timeout)
                 if items:
                     if not batch:
@@ -352,7 +336,7 @@ class ElasticsearchSink:
                       "Elasticsearch drains it", self.spool.pending_bytes, len(self._acks))
             await asyncio.sleep(0.2)
         positions = self.spool.append(data)
-        for (rec, _), pos in zip(batch, positions):
+        for (rec, _), pos in zip(batch, positions, strict=True):
             if rec is not None and rec.on_delivered is not None:
                 # Only its identity and position matter from now on (the bytes are on disk):
                 # drop the payload so a long outage costs ~200 bytes of memory per line.
@@ -472,35 +456,29 @@ class ElasticsearchSink:
         self._hosts.ok(host)
         self._failing_since = None
         METRICS.set(LAST_BULK_OK, time.time())
-        # The usual answer, nothing failed, is known from its head: `{"took":N,"errors":false,`
-        # (an item cannot hold that text: ids and index names are quoted JSON strings).
-        if b'"errors":false' in raw[:80]:
-            self._delivered(batch)
-            return [], False
-        resp = orjson.loads(raw)
-        if not resp.get("errors"):
+        results = item_results(raw)
+        if results is None:
             self._delivered(batch)
             return [], False
         again: list[Item] = []
         ok: list[Item] = []
         failed = False
-        for item, res in zip(batch, resp["items"]):
-            res = next(iter(res.values()))
-            st = res["status"]
-            if st < 300 or st == 409:
+        for item, (st, error) in zip(batch, results, strict=False):
+            v = verdict(st, error, item[1].startswith(self._dl_prefix))
+            if v is Verdict.HELD:
                 ok.append(item)
-            elif st in RETRYABLE:
+            elif v is Verdict.RETRY:
                 again.append(item)
                 failed = True
                 METRICS.count("logship_es_item_retries_total", status=str(st))
-            elif item[1].startswith(self._dl_prefix):  # even the dead letter was refused: give up on it
+            elif v is Verdict.GIVE_UP:  # even the dead letter was refused: give up on it
                 METRICS.count("logship_es_deadletter_failed_total")
-                log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", res.get("error"))
+                log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", error or None)
                 ok.append(item)
             else:
-                error = res.get("error") or {}
                 METRICS.count("logship_es_rejected_total", reason=str(error.get("type", "unknown")))
-                self._say(logging.ERROR, "rejected", "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
+                self._say(logging.ERROR, "rejected",
+                          "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
                           error.get("type"), str(error.get("reason"))[:300])
                 again.append((item[0], deadletter_item(item[1], error, self.s.index_prefix)))
         self._delivered(ok)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.elasticsearch.indices import SNAPSHOTS, index_for_day, index_pattern
 from shipper.sinks.elasticsearch.mappings import KW, LONG, obj
 
 SNAPSHOT_PRIORITY = 310  # above the log template, whose `<prefix>-*` pattern also matches
@@ -16,7 +17,7 @@ SNAPSHOT_PRIORITY = 310  # above the log template, whose `<prefix>-*` pattern al
 
 
 def snapshot_index(prefix: str, day: str) -> str:
-    return f"{prefix}-snapshots-{day}"
+    return index_for_day(prefix, day, SNAPSHOTS)
 
 
 def snapshot_mappings() -> dict[str, Any]:
@@ -43,9 +44,10 @@ def snapshot_mappings() -> dict[str, Any]:
 
 def snapshot_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-snapshots", {
-        "index_patterns": [f"{s.index_prefix}-snapshots-*"], "priority": SNAPSHOT_PRIORITY,
+        "index_patterns": [index_pattern(s.index_prefix, SNAPSHOTS)], "priority": SNAPSHOT_PRIORITY,
         "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": s.replicas, "refresh_interval": s.refresh_interval},
+            "settings": {"number_of_shards": 1, "number_of_replicas": s.replicas,
+                         "refresh_interval": s.refresh_interval},
             "mappings": snapshot_mappings(),
         },
     }

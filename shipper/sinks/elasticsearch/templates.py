@@ -1,17 +1,19 @@
-"""Index management: the composable index templates of the log and dead-letter indices,
-put idempotently by `logship setup` and at shipper start.
+"""Index management: the composable index templates of the log, dead-letter and snapshot
+indices, put idempotently by `logship setup` and at shipper start.
 
-Daily indices (`<prefix>-YYYY.MM.DD`, by the record's own timestamp), not data streams:
+Daily indices (`<prefix>-YYYY.MM.DD`, by the UTC day of the line's write time; names in
+indices.py), not data streams:
 both accept `create` with an explicit `_id`, but a data stream only rejects a
 duplicate `_id` within its current backing index, so a line re-sent after a rollover
 (a restart re-reading from an old checkpoint, a spool replayed hours later) would be
 stored twice. A daily index picked from the line's timestamp sends the same line to
 the same index every time, so the 409 dedupe holds forever.
 
-Templates are a list of provider functions (`TEMPLATE_PROVIDERS`); another component
-(e.g. syscall snapshots) appends its own. The log template's pattern `<prefix>-*` also
-matches the more specific indices, so those must use a HIGHER priority than
-LOG_PRIORITY (the dead letters use DEADLETTER_PRIORITY).
+`TEMPLATE_PROVIDERS` lists the functions that make the templates: the log and dead-letter
+ones here, the snapshot one in snapshot_template.py (which imports nothing from this
+module). The log template's pattern `<prefix>-*` also matches the more specific indices,
+so theirs must have a HIGHER priority than LOG_PRIORITY (DEADLETTER_PRIORITY,
+SNAPSHOT_PRIORITY; tests/unit/test_es_encode.py checks the order).
 
 Idempotence: every body carries `_meta.logship_hash`, the hash of the body itself;
 a template whose stored hash matches is left alone, so a second run changes nothing.
@@ -26,13 +28,15 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
+from shipper.sinks.elasticsearch.client import es_client_kwargs
+from shipper.sinks.elasticsearch.indices import DEADLETTER, index_pattern
 from shipper.sinks.elasticsearch.mappings import FLAT, KW, LONG, UNINDEXED, obj
 from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
 
 log = logging.getLogger("logship.es_setup")
 
 LOG_PRIORITY = 200
-DEADLETTER_PRIORITY = 300  # snapshots and other specific templates: also above LOG_PRIORITY
+DEADLETTER_PRIORITY = 300  # above LOG_PRIORITY, like SNAPSHOT_PRIORITY
 
 
 
@@ -93,14 +97,14 @@ def _settings(s: ElasticsearchSettings) -> dict[str, Any]:
 
 def log_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-logs", {
-        "index_patterns": [f"{s.index_prefix}-*"], "priority": LOG_PRIORITY,
+        "index_patterns": [index_pattern(s.index_prefix)], "priority": LOG_PRIORITY,
         "template": {"settings": _settings(s), "mappings": log_mappings()},
     }
 
 
 def deadletter_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
     return f"{s.index_prefix}-deadletter", {
-        "index_patterns": [f"{s.index_prefix}-deadletter-*"], "priority": DEADLETTER_PRIORITY,
+        "index_patterns": [index_pattern(s.index_prefix, DEADLETTER)], "priority": DEADLETTER_PRIORITY,
         "template": {"settings": _settings(s), "mappings": deadletter_mappings()},
     }
 
@@ -125,19 +129,6 @@ def _stored_hash(resp: Any) -> str | None:
     return None
 
 
-def _client_kwargs(s: ElasticsearchSettings) -> dict[str, Any]:
-    kw: dict[str, Any] = {"hosts": list(s.url), "request_timeout": s.timeout_s, "verify_certs": s.verify_certs}
-    if s.api_key:
-        kw["api_key"] = s.api_key
-    elif s.username:
-        kw["basic_auth"] = (s.username, s.password)
-    if s.ca_file:
-        kw["ca_certs"] = s.ca_file
-    if not s.verify_certs:
-        kw["ssl_show_warn"] = False
-    return kw
-
-
 def _stale(templates: dict[str, dict[str, Any]], stored: dict[str, Any]) -> list[str]:
     """Names whose stored body (GET answer) does not carry our hash."""
     return [name for name, body in templates.items() if _stored_hash(stored.get(name)) != body["_meta"]["logship_hash"]]
@@ -148,7 +139,7 @@ def setup_indices(settings: ElasticsearchSettings) -> list[str]:
     from elasticsearch import Elasticsearch
 
     templates = index_templates(settings)
-    with Elasticsearch(**_client_kwargs(settings)) as es:
+    with Elasticsearch(**es_client_kwargs(settings)) as es:
         get = es.options(ignore_status=404).indices.get_index_template
         changed = _stale(templates, {name: get(name=name).body for name in templates})
         for name in changed:
@@ -161,7 +152,7 @@ async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
     from elasticsearch import AsyncElasticsearch
 
     templates = index_templates(settings)
-    es = AsyncElasticsearch(**_client_kwargs(settings))
+    es = AsyncElasticsearch(**es_client_kwargs(settings))
     try:
         get = es.options(ignore_status=404).indices.get_index_template
         changed = _stale(templates, {name: (await get(name=name)).body for name in templates})

@@ -7,7 +7,7 @@ the socket buffer when the pipeline is slow)."""
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator
 from urllib.parse import urlparse
 
 import aiohttp
@@ -78,7 +78,7 @@ class DockerAPI:
     async def inspect(self, cid: str) -> dict[str, Any]:
         return await self._json(f"/containers/{cid}/json")
 
-    async def events(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, *, since: float | None = None) -> AsyncGenerator[dict[str, Any], None]:
         params = {"filters": json.dumps({"type": ["container"]})}
         if since is not None:
             params["since"] = f"{since:.9f}"

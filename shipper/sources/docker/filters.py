@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from shipper.core.container import Container
 
@@ -38,7 +39,7 @@ class Filters:
             key, sep, want = self.exclude_label.partition(":")
             if key in c.labels and (not sep or c.labels[key] == want):
                 return f"label {self.exclude_label} (exclude_label)"
-        checks = (
+        checks: tuple[tuple[str, Any, tuple[str, ...], tuple[str, ...], Callable[[Any, str], bool]], ...] = (
             ("name", c.name, self.include, self.exclude, fnmatch.fnmatchcase),
             ("image", c.image, self.include_image, self.exclude_image, fnmatch.fnmatchcase),
             ("labels", c.labels, self.include_labels, self.exclude_labels, _label_matches),

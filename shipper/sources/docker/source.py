@@ -77,7 +77,8 @@ class DockerSource:
         self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
-            self._own_ids, self._own_prefix = self_container.own_container_ids(hostname=hostname or socket.gethostname())
+            own = self_container.own_container_ids(hostname=hostname or socket.gethostname())
+            self._own_ids, self._own_prefix = own
         else:
             self._own_ids, self._own_prefix = set(self_container_ids), ""
         self.ready = asyncio.Event()  # set once the existing containers are attached
@@ -155,7 +156,7 @@ class DockerSource:
     def _may_hold_unshipped(self, cid: str) -> bool:
         """A stopped container is worth a read (follow=0) if it has a checkpoint or the
         previous run of the shipper was alive when it could still have been logging."""
-        return bool(self.checkpoints) and (cid in self.checkpoints or self.checkpoints.alive_ns > 0)
+        return self.checkpoints is not None and (cid in self.checkpoints or self.checkpoints.alive_ns > 0)
 
     def _on_event(self, api: DockerAPI, ev: dict[str, Any]) -> None:
         action = (ev.get("Action") or ev.get("status") or "").split(":")[0]
@@ -251,6 +252,7 @@ class DockerSource:
                     METRICS.count("logship_docker_reattach_total")
                 follow = True
                 self._started_again.discard(cid)
+                assert fresh is not None  # a removed container stays stopped
                 if fresh.pid != c.pid:
                     c.pid = fresh.pid
                     self.containers.add(c)

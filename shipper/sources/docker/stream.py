@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from shipper.core.timefmt import parse_docker_time
 
+_split_simple: Callable[[bytes, int, int], tuple[list[Line], int]] | None
 try:  # the simple frames in C (_frames.c, built by setup.py); without a compiler all in Python
     from shipper.sources.docker._frames import split as _split_simple
 except ImportError:  # pragma: no cover - built on every supported install
@@ -93,7 +94,7 @@ class StreamDecoder:
             complete = size > 0 and buf[end - 1] == 10
             if complete and stream not in parts and end - 1 - body_start <= max_bytes:
                 # The common case, one whole line: a plain tuple equal to Line(...), 7x cheaper to make.
-                append((stream, ts, buf[body_start:end - 1], False, False))
+                append((stream, ts, buf[body_start:end - 1], False, False))  # type: ignore[arg-type]  # a Line in all but name
             else:
                 line = self._piece(stream, ts, buf[body_start:end - 1 if complete else end], complete)
                 if line is not None:

@@ -60,7 +60,8 @@ def diagnose(f: Facts) -> str | None:
                 "or grant them (docker run --cap-add SYS_ADMIN, or --cap-add BPF --cap-add PERFMON)")
     if not f.tracefs:
         return ("syscall tracepoints are not visible (tracefs not mounted); mount it: "
-                "mount -t tracefs nodev /sys/kernel/tracing (in a container: -v /sys/kernel/tracing:/sys/kernel/tracing)")
+                "mount -t tracefs nodev /sys/kernel/tracing "
+                "(in a container: -v /sys/kernel/tracing:/sys/kernel/tracing)")
     if not f.headers:
         return (f"no kernel headers for {f.release} (bcc compiles the probe against them); install "
                 f"linux-headers-{f.release} or link the nearest headers to /lib/modules/{f.release}/build "

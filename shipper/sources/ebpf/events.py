@@ -1,28 +1,112 @@
-"""The probe's ring-buffer records (probe.c: struct hdr, write_ev, path_ev) as Python values."""
+"""The probe's ring-buffer records (probe.c: struct hdr, write_ev, path_ev) as Python values.
+
+The layouts and constants are read from probe.c itself at import (its `#define`s and struct
+definitions), so the C stays the one source of truth; the integration test
+test_ebpf_probe.py holds them to the compiled program's own struct sizes and offsets."""
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROBE_C = Path(__file__).with_name("probe.c")
+
+_C_SCALARS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "s8": "b", "s16": "h", "s32": "i", "s64": "q",
+              "char": "s"}
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    offset: int
+    size: int
+    code: str  # struct module code: "I", "16s", ...; "" for a nested struct
+
+
+def c_defines(text: str) -> dict[str, int]:
+    """`#define NAME <integer>` lines (the first definition of each name)."""
+    out: dict[str, int] = {}
+    for name, value in re.findall(r"^#define\s+(\w+)\s+(-?\d+)\b", text, re.M):
+        out.setdefault(name, int(value))
+    return out
+
+
+def c_struct(text: str, name: str, defines: dict[str, int]) -> tuple[list[Member], int, int]:
+    """The members of `struct name` with C's natural alignment: (members, size, alignment)."""
+    m = re.search(r"^struct\s+%s\s*\{(.*?)^\};" % re.escape(name), text, re.M | re.S)
+    if m is None:
+        raise ValueError(f"no struct {name} in probe.c")
+    body = re.sub(r"//[^\n]*|/\*.*?\*/", "", m.group(1), flags=re.S)
+    members: list[Member] = []
+    offset, align = 0, 1
+    for decl in filter(None, (d.strip() for d in body.split(";"))):
+        dm = re.fullmatch(r"(struct\s+\w+|\w+)\s+(\w+)(?:\[(\w+(?:\s*\*\s*\w+)*)\])?", " ".join(decl.split()))
+        if dm is None:
+            raise ValueError(f"struct {name}: cannot read the member {decl!r}")
+        ctype, member, count_text = dm.groups()
+        count = 1
+        if count_text:
+            for factor in count_text.split("*"):
+                factor = factor.strip()
+                count *= int(factor) if factor.isdigit() else defines[factor]
+        if ctype.startswith("struct "):
+            _, size, a = c_struct(text, ctype.split()[1], defines)
+            code = ""
+        else:
+            code = _C_SCALARS[ctype]
+            a = size = 1 if code == "s" else struct.calcsize(code)
+            if code == "s" or count > 1:
+                code = f"{count}s" if code == "s" else code * count
+            size *= count
+        offset = -(-offset // a) * a
+        members.append(Member(member, offset, size, code))
+        offset += size
+        align = max(align, a)
+    return members, -(-offset // align) * align, align
+
+
+def _format(members: list[Member], start: int, stop: int) -> struct.Struct:
+    """A little-endian struct of the members in [start, stop): `pad*` members and the gaps
+    alignment leaves are skipped bytes, so unpacking yields only the meaningful fields."""
+    fmt, at = "<", start
+    for mb in members:
+        if not start <= mb.offset < stop:
+            continue
+        fmt += "x" * (mb.offset - at) + ("x" * mb.size if mb.name.startswith("pad") else mb.code)
+        at = mb.offset + mb.size
+    return struct.Struct(fmt + "x" * (stop - at))
+
+
+_TEXT = PROBE_C.read_text()
+_DEFINES = c_defines(_TEXT)
+HDR_MEMBERS, HDR_SIZE, _ = c_struct(_TEXT, "hdr", _DEFINES)
+WRITE_MEMBERS, _, _ = c_struct(_TEXT, "write_ev", _DEFINES)
+_WRITE = {mb.name: mb for mb in WRITE_MEMBERS}
+
+HDR = _format(HDR_MEMBERS, 0, HDR_SIZE)
+DATA_OFFSET = _WRITE["data"].offset
+WRITE_TAIL = _format(WRITE_MEMBERS, HDR_SIZE, DATA_OFFSET)  # comm, len
+PATH_LEN = _DEFINES["LOGSHIP_PATH"]
+ADDR_LEN = _DEFINES["LOGSHIP_ADDR"]
 
 # Event kinds (probe.c EV_*)
-WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT = range(1, 10)
+WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT = (
+    _DEFINES[f"EV_{k}"] for k in ("WRITE", "OPEN", "DUP", "CLOSE", "SOCKET", "CONNECT", "FORK", "EXEC", "EXIT"))
 # Write flags (probe.c WF_*)
-WF_TRUNCATED, WF_SYSLOG_ADDR = 1, 2
+WF_TRUNCATED, WF_SYSLOG_ADDR = _DEFINES["WF_TRUNCATED"], _DEFINES["WF_SYSLOG_ADDR"]
 # fd_state values (probe.c FD_*): the low 8 bits; the upper 24 are the open's generation
-FD_SEND, FD_SKIP, FD_SYSLOG = 1, 3, 4
-# Kernel drop counters, by index (probe.c DROP_*)
-DROP_REASONS = ("ring_full_data", "ring_full_meta", "read_user_failed", "stash_full")
+FD_SEND, FD_SKIP, FD_SYSLOG = _DEFINES["FD_SEND"], _DEFINES["FD_SKIP"], _DEFINES["FD_SYSLOG"]
+# Kernel drop counters, by index (probe.c DROP_*), as the drop metric's reasons
+_DROP_NAMES = {"DROP_RING_DATA": "ring_full_data", "DROP_RING_META": "ring_full_meta",
+               "DROP_READ": "read_user_failed", "DROP_STASH_FULL": "stash_full"}
+DROP_REASONS = tuple(_DROP_NAMES[k] for k in sorted(_DROP_NAMES, key=_DEFINES.__getitem__))
 
 AT_FDCWD = -100
 O_CLOEXEC = 0o2000000
 SOCK_CLOEXEC = 0o2000000
-
-HDR = struct.Struct("<BBxxIIiIxxxxQQqq")  # kind flags pad tgid tid fd fdval pad ktime cgroup arg1 arg2
-WRITE_TAIL = struct.Struct("<16sII")  # comm len pad
-DATA_OFFSET = HDR.size + WRITE_TAIL.size
-PATH_LEN = 256
 
 
 @dataclass(slots=True)
@@ -35,7 +119,8 @@ class Event:
     fdval: int  # the fd's fd_state value in the kernel map (write: as looked up; open: as set)
     ktime: int  # CLOCK_MONOTONIC ns
     cgroup: int
-    arg1: int  # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
+    # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
+    arg1: int
     arg2: int  # open/dup: flags; socket: type; connect: addrlen
     comm: str = ""
     data: bytes = b""  # write: captured bytes; open: path; connect: raw sockaddr
@@ -45,13 +130,13 @@ def decode(raw: bytes) -> Event:
     ev = Event(*HDR.unpack_from(raw))
     kind = ev.kind
     if kind == WRITE:
-        comm, n, _ = WRITE_TAIL.unpack_from(raw, HDR.size)
+        comm, n = WRITE_TAIL.unpack_from(raw, HDR.size)
         ev.comm = comm.split(b"\0", 1)[0].decode(errors="replace")
         ev.data = raw[DATA_OFFSET:DATA_OFFSET + n]
     elif kind == OPEN:
         ev.data = raw[HDR.size:HDR.size + PATH_LEN].split(b"\0", 1)[0]
     elif kind == CONNECT:
-        ev.data = raw[HDR.size:HDR.size + max(0, min(ev.arg2, 112))]
+        ev.data = raw[HDR.size:HDR.size + max(0, min(ev.arg2, ADDR_LEN))]
     return ev
 
 
@@ -68,3 +153,9 @@ def sockaddr(raw: bytes) -> tuple[int, str]:
     if family == socket.AF_INET6 and len(raw) >= 24:
         return family, f"[{socket.inet_ntop(socket.AF_INET6, raw[8:24])}]:{int.from_bytes(raw[2:4], 'big')}"
     return family, ""
+
+
+# The header's fields, in order, are Event's first ones: same names as probe.c's struct hdr.
+_HDR_FIELDS = [mb.name for mb in HDR_MEMBERS if not mb.name.startswith("pad")]
+if _HDR_FIELDS != [f.name for f in fields(Event)][:len(_HDR_FIELDS)]:  # pragma: no cover - a probe.c edit
+    raise ImportError(f"probe.c struct hdr {_HDR_FIELDS} no longer matches events.Event")

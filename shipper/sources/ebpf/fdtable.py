@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 from shipper.sources.ebpf.events import AT_FDCWD, O_CLOEXEC, sockaddr
 
 CLOSE_RANGE_CLOEXEC = 4
-_SOCK_TYPE = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
+_SOCK_TYPE: dict[int, str] = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
 
 
 def proc_cwd(tgid: int, proc: Path = Path("/proc")) -> str | None:

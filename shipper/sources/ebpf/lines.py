@@ -8,7 +8,6 @@ flushed by its newline, by its process's exit, or after `timeout_ns` without a w
 from __future__ import annotations
 
 import fnmatch
-from typing import Hashable
 
 Line = tuple[bytes, int, bool]  # (line without newline, time_ns of its first byte, truncated)
 
@@ -45,21 +44,24 @@ class _Partial:
         self.discarding = False  # the line outgrew max_line: its rest is skipped up to the newline
 
 
+Key = tuple[int, str]  # one writer's stream: (tgid, path or fd)
+
+
 class LineAssembler:
     def __init__(self, max_line: int = 64 * 1024, timeout_ns: int = 1_000_000_000, max_buffers: int = 4096) -> None:
         self.max_line = max_line
         self.timeout_ns = timeout_ns
         self.max_buffers = max_buffers
-        self._partials: dict[Hashable, _Partial] = {}
+        self._partials: dict[Key, _Partial] = {}
         self.overflows = 0  # lines cut at max_line (the caller counts them as drops)
 
     def __len__(self) -> int:
         return len(self._partials)
 
-    def __contains__(self, key: Hashable) -> bool:
+    def __contains__(self, key: Key) -> bool:
         return key in self._partials
 
-    def feed(self, key: Hashable, data: bytes, t: int, truncated: bool = False) -> list[Line]:
+    def feed(self, key: Key, data: bytes, t: int, truncated: bool = False) -> list[Line]:
         """The complete lines in data (after what key had buffered). `truncated`: the
         write was longer than what the probe captured, so the line in progress ends here."""
         out: list[Line] = []
@@ -102,16 +104,16 @@ class LineAssembler:
                 out.extend(self._evict_oldest())
         return out
 
-    def flush(self, key: Hashable) -> list[Line]:
+    def flush(self, key: Key) -> list[Line]:
         p = self._partials.pop(key, None)
         if p is None or p.discarding or not p.buf:
             return []
         return [(bytes(p.buf), p.first_ns, False)]
 
-    def keys(self) -> list[Hashable]:
+    def keys(self) -> list[Key]:
         return list(self._partials)
 
-    def expired(self, now_ns: int) -> list[Hashable]:
+    def expired(self, now_ns: int) -> list[Key]:
         """Keys whose buffer has waited `timeout_ns` for more bytes."""
         limit = now_ns - self.timeout_ns
         return [k for k, p in self._partials.items() if p.last_ns <= limit]

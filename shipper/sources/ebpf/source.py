@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
 from shipper.config import EbpfSettings
@@ -39,7 +39,7 @@ from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 
 log = logging.getLogger("logship.ebpf")
 
-Emit = Callable[[list[Record]], Awaitable[None]]
+Emit = Callable[[list[Record]], Coroutine[Any, Any, None]]
 DEV_LOG = "socket:unix:/dev/log"
 MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipeline
 BATCH_MAX = 2048  # records per batch
@@ -255,7 +255,7 @@ class EbpfSource:
             self._count_kernel_drops()
             for fut in list(self._futures):
                 fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - a bug here must be loud, not a silent stop
+        except Exception:  # a bug here must be loud, not a silent stop
             log.exception("ebpf: the poll thread failed")
             raise
 
@@ -293,7 +293,7 @@ class EbpfSource:
                 self._hold(ev)
                 return
             self._handlers[ev.kind](ev)
-        except Exception:  # noqa: BLE001 - one bad event must not stop the source
+        except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from parsers import detect, rfc3164
 from parsers.formats import android, log4j
+from tests.sizing import examples
 
 UTC = timezone.utc
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30)), ZoneInfo("Europe/Paris")])
@@ -52,11 +53,12 @@ def iso_line(draw):
     frac = draw(st.sampled_from(["", ".", ","])) + draw(st.text("0123456789", max_size=11))
     off = draw(st.one_of(st.sampled_from(["", "Z", "z", "+0100", "+01:00", "-23:59", "+24:00", "+05:99", "+1", "+12:3",
                                           "-0"]), st.text("+-:0123459Zz", max_size=6)))
-    return (f"{draw(st.one_of(st.integers(1990, 2030), st.integers(0, 10000))):04d}-{draw(two(0, 13))}-{draw(two(0, 32))}{sep}"
+    return (f"{draw(st.one_of(st.integers(1990, 2030), st.integers(0, 10000))):04d}-"
+            f"{draw(two(0, 13))}-{draw(two(0, 32))}{sep}"
             f"{draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{frac}{off}{draw(tails)}")
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(iso_line(), ZONES, st.booleans())
 def test_iso_fast_path_equals_general(line, tz, dt):
     assert call(detect._iso_prefixed, line, None, tz, dt) == call(detect._iso_prefixed_general, line, None, tz, dt)
@@ -73,13 +75,13 @@ def bsd_line(draw):
     return f"{mon} {day}{year} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{after}"
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(bsd_line(), ZONES, REFS, st.booleans())
 def test_rfc3164_fast_path_equals_general(line, tz, ref, dt):
     assert call(rfc3164.parse, line, ref, tz, dt) == call(rfc3164._general, line, ref, tz, dt, False)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.text("ab:[]1 \t\n\xa0\u00e9", max_size=12))
 def test_split_tag_equals_tag_regex(text):
     got = rfc3164._split_tag(text)
@@ -91,14 +93,16 @@ def test_split_tag_equals_tag_regex(text):
 @st.composite
 def spark_or_hdfs_line(draw):
     if draw(st.booleans()):
-        stamp = f"{draw(two())}/{draw(two(0, 13))}/{draw(two(0, 32))} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}"
+        stamp = (f"{draw(two())}/{draw(two(0, 13))}/{draw(two(0, 32))} "
+                 f"{draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}")
     else:
         pid = draw(st.sampled_from(["148", "", "1x", "٣"]))
-        stamp = f"{draw(two())}{draw(two(0, 13))}{draw(two(0, 32))} {draw(two(0, 25))}{draw(two(0, 61))}{draw(two(0, 61))} {pid}"
+        stamp = (f"{draw(two())}{draw(two(0, 13))}{draw(two(0, 32))} "
+                 f"{draw(two(0, 25))}{draw(two(0, 61))}{draw(two(0, 61))} {pid}")
     return stamp + draw(tails)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(spark_or_hdfs_line(), ZONES, st.booleans())
 def test_log4j_fast_path_equals_general(line, tz, dt):
     assert call(log4j.parse, line, None, tz, dt) == call(log4j._parse_general, line, None, tz, dt)
@@ -112,7 +116,7 @@ OLD_TAIL = re.compile(
 )
 
 
-@settings(max_examples=5000, deadline=None)
+@settings(max_examples=examples(5000), deadline=None)
 @given(st.text(" -[]:.$@aZ_9\u00e9INFOWARN", max_size=30), tails)
 def test_possessive_tail_same_groups(text, tail):
     for s in (" INFO " + text, tail + text, " ERROR [t] " + text, text):
@@ -127,7 +131,7 @@ def logcat_line(draw):
     return f"{draw(two(0, 13))}-{draw(two(0, 32))} {draw(two(0, 25))}:{draw(two(0, 61))}:{draw(two(0, 61))}{frac}{tail}"
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(logcat_line(), ZONES, REFS, st.booleans())
 def test_logcat_fast_path_equals_general(line, tz, ref, dt):
     assert call(android.parse, line, ref, tz, dt) == call(android._parse_general, line, ref, tz, dt)

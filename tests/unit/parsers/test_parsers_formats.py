@@ -97,7 +97,8 @@ def test_json_lines():
     assert out["json.db.ms"] == 812
     assert out["json.db.q.a"] == '{"b": 1}'  # depth bound: deeper objects kept as JSON text
     assert out["event.original"].startswith('{"ts"')
-    out = p('{"@timestamp": "2024-01-01T00:00:00.5+01:00", "log.level": "error", "message": "x", "caller": "svc/h.go:42"}')
+    out = p('{"@timestamp": "2024-01-01T00:00:00.5+01:00", "log.level": "error", "message": "x", '
+            '"caller": "svc/h.go:42"}')
     assert out["@timestamp"] == datetime(2023, 12, 31, 23, 0, 0, 500000, tzinfo=UTC)
     assert out["log.origin.file.name"] == "svc/h.go" and out["log.origin.file.line"] == 42
     out = p('{"level": 50, "time": "2024-01-01T00:00:00Z", "a": 1}')

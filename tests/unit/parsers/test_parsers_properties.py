@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import parsers
 from parsers.priority import FACILITY_NAMES
+from tests.sizing import cases, examples
 
 UTC = timezone.utc
 LEVELS = {"emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "trace"}
@@ -44,19 +45,19 @@ prefixes = st.sampled_from(["", "<13>", "<13>1 ", "<165>1 2003-10-11T22:14:15.00
                             "1:M 01 Jan 00:00:00.000 * ", "2024/01/01 00:00:00 [error] 1#1: "])
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefixes, st.binary(max_size=200))
 def test_parse_never_raises_bytes(prefix, tail):
     check_invariants(parsers.parse(prefix.encode() + tail))
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(prefixes, st.text(max_size=200))
 def test_parse_never_raises_text(prefix, tail):
     check_invariants(parsers.parse(prefix + tail, source_time=datetime(2024, 1, 1, tzinfo=UTC)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=300), st.sampled_from([None, "syslog", "json", "logfmt", "nginx.access", "klog", "bogus"]))
 def test_hints_never_raise(raw, hint):
     check_invariants(parsers.parse(raw, hint=hint))
@@ -69,7 +70,7 @@ PRINT = "".join(chr(c) for c in range(33, 127))
 NAME = "".join(c for c in PRINT if c not in '= ]"')
 name = st.text(NAME, min_size=1, max_size=32)
 field = lambda n: st.one_of(st.none(), st.text(PRINT, min_size=1, max_size=n).filter(lambda s: s != "-"))  # noqa: E731
-param_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+param_value = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
 
 
 def esc(v: str) -> str:
@@ -86,7 +87,7 @@ def rfc5424_message(draw):
     host, app, procid, msgid = draw(field(255)), draw(field(48)), draw(field(128)), draw(field(32))
     sd = draw(st.dictionaries(name, st.dictionaries(name, param_value, max_size=3), max_size=3))
     # parse() drops one trailing line terminator, so messages do not end with one
-    msg = draw(st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+    msg = draw(st.one_of(st.none(), st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
                          .filter(lambda m: not m.endswith(("\r", "\n")))))
     bom = draw(st.booleans())
     if ts is None:
@@ -106,7 +107,7 @@ def rfc5424_message(draw):
                       procid=procid, msgid=msgid, sd=sd, msg=msg or "")
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(rfc5424_message())
 def test_rfc5424_round_trip(case):
     line, f = case
@@ -132,7 +133,8 @@ def test_rfc5424_round_trip(case):
         us = f["ts"].microsecond // 10 ** (6 - d) * 10 ** (6 - d) if d else 0
         want = f["ts"].replace(microsecond=us, tzinfo=timezone(timedelta(minutes=f["off"])))
         assert out["@timestamp"] == want
-        assert out["logship.timestamp_ns"] == int((want - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) * 1000
+        epoch_us = int((want - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+        assert out["logship.timestamp_ns"] == epoch_us * 1000
 
 
 @pytest.mark.slow
@@ -145,7 +147,7 @@ def test_one_million_random_cases_never_raise():
              b"1:M 01 Jan 00:00:00.000 * m", b"2024/01/01 00:00:00 [error] 1#1: *1 m, client: x"]
     alphabet = bytes(range(256))
     parse = parsers.parse
-    for i in range(1_000_000):
+    for i in range(cases(1_000_000)):
         s = bytearray(rng.choice(seeds))
         for _ in range(rng.randint(0, 4)):
             op = rng.random()

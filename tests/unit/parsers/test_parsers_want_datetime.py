@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import parsers
 from parsers import timestamps
+from tests.sizing import examples
 
 UTC = timezone.utc
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), ZoneInfo("Europe/Paris"),
@@ -88,7 +89,7 @@ prefixes = st.sampled_from([
     "2024/01/01 00:00:00 [error] 1#1: ", "17/06/09 20:10:40 INFO a.B: ", "03-17 16:13:38.811  1  2 D t: ", ""])
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefixes, st.text(max_size=60), st.sampled_from(ZONES), st.sampled_from([None, REF]))
 def test_random_lines_same(prefix, tail, tz, source_time):
     _same(prefix + tail, tz=tz, source_time=source_time)
@@ -97,7 +98,7 @@ def test_random_lines_same(prefix, tail, tz, source_time):
 # ---- the builders on their own, over edge and impossible values
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.integers(-1, 10001), st.integers(-1, 13), st.integers(-1, 32), st.integers(-1, 25), st.integers(-1, 61),
        st.integers(-1, 61), st.integers(-1, 1_000_000_000), st.sampled_from(ZONES))
 def test_build_ns_equals_datetime_path(y, mo, d, h, mi, s, ns, tz):
@@ -106,7 +107,7 @@ def test_build_ns_equals_datetime_path(y, mo, d, h, mi, s, ns, tz):
     assert lean == (None if full is None else (None, full[1]))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.one_of(st.integers(-(10 ** 20), 10 ** 20), st.floats(allow_nan=True, allow_infinity=True)))
 def test_from_epoch_ns_equals_datetime_path(value):
     full = timestamps.from_epoch(value)
