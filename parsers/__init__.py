@@ -29,7 +29,7 @@ Output keys (flat, dotted ECS names; absent when unknown)
 
 Always: ``message`` (str), ``event.dataset`` (str).
 
-Time: ``@timestamp`` (timezone-aware ``datetime``, microseconds) and
+Time: ``@timestamp`` (UTC ``datetime``, microseconds, derived from the latter) and
 ``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither
 (only the latter with ``want_datetime=False``); from the line, else from
 ``source_time``.
@@ -86,10 +86,11 @@ level, leading ISO stamp still used).
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import Any
 
 from . import detect
 from .rfc5424 import validate as validate_rfc5424
-from .timestamps import UTC
+from .timestamps import MAX_NS as _MAX_NS, MIN_NS as _MIN_NS, NS as _NS, UTC, to_datetime as _to_datetime
 
 __all__ = ["parse", "validate_rfc5424", "DATASETS"]
 
@@ -127,7 +128,7 @@ def parse(
     hint: str | None = None,
     tz: tzinfo | None = None,
     want_datetime: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Parse one log line into flat ECS fields (see the module docstring)."""
     try:
         # Hot path: decode inline (no helper call) for the two common input types.
@@ -140,22 +141,32 @@ def parse(
             line = raw
         else:
             line = _decode(raw)
-        if line and line[-1] in "\r\n":
-            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        if line and line[-1] in "\r\n\x00":
+            if line[-1] == "\x00":  # Python's SysLogHandler ends each datagram with a NUL
+                line = line[:-1]
+            if line.endswith("\r\n"):
+                line = line[:-2]
+            elif line and line[-1] in "\r\n":
+                line = line[:-1]
         if tz is None:
             tz = UTC
         fn = _BY_FIRST.get(line[:1]) if hint is None else _HINTS.get(hint)
-        out = None if fn is None else fn(line, source_time, tz, want_datetime)
+        out = None if fn is None else fn(line, source_time, tz)
         if out is None:
-            out = _auto(line, source_time, tz, want_datetime, hint is None and fn is not None)
-        if not want_datetime:  # the builders left None there (one code path for both modes)
-            out.pop("@timestamp", None)
+            out = _auto(line, source_time, tz, hint is None and fn is not None)
+        if want_datetime:
+            ns = out.get(_NS)
+            if ns is not None:
+                if _MIN_NS <= ns <= _MAX_NS:
+                    out["@timestamp"] = _to_datetime(ns)
+                else:  # an offset pushed the instant out of datetime's range: no stamp at all
+                    del out[_NS]
         return out
     except Exception as exc:  # last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)
 
 
-def _failsafe(raw: object, exc: Exception) -> dict:
+def _failsafe(raw: object, exc: Exception) -> dict[str, Any]:
     try:
         msg = _decode(raw)
     except Exception:

@@ -21,103 +21,103 @@ _LOGFMT_START = re.compile(r"@?[A-Za-z_][\w.\-/@#]*=")
 _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
 
 
-def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
-    head = iso_head(line, tz, dt)
+def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict:
+    head = iso_head(line, tz)
     if head is None:
-        return _iso_prefixed_general(line, st, tz, dt)
-    return _after_iso(line, st, tz, dt, {"@timestamp": head[0], "logship.timestamp_ns": head[1]}, head[2])
+        return _iso_prefixed_general(line, st, tz)
+    return _after_iso(line, st, tz, {"logship.timestamp_ns": head[0]}, head[1])
 
 
-def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
+def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo) -> dict:
     m = _ISO.match(line)
     if m is None:
-        return unknown.parse(line, st, tz, dt)
+        return unknown.parse(line, st, tz)
     out: dict = {}
-    if not set_iso_groups(out, m.groups(), tz, dt):
-        return unknown.parse(line, st, tz, dt)
-    return _after_iso(line, st, tz, dt, out, m.end())
+    if not set_iso_groups(out, m.groups(), tz):
+        return unknown.parse(line, st, tz)
+    return _after_iso(line, st, tz, out, m.end())
 
 
-def _after_iso(line: str, st: datetime | None, tz: tzinfo, dt: bool, out: dict, pos: int) -> dict:
+def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict, pos: int) -> dict:
     r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
     if r is None:
         r = log4j.parse_after_iso(line, out, pos)
-    return r if r is not None else unknown.parse(line, st, tz, dt, out)
+    return r if r is not None else unknown.parse(line, st, tz, out)
 
 
-def _digit(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     n = len(line)
     if n > 19:
         c4 = line[4]
         if c4 == "-" and line[7] == "-":
-            return _iso_prefixed(line, st, tz, dt)
+            return _iso_prefixed(line, st, tz)
         if c4 == "/" and line[7] == "/":
             if line.startswith(" [", 19):
-                return nginx_error.parse(line, st, tz, dt) or golog.parse(line, st, tz, dt)
-            return golog.parse(line, st, tz, dt)
+                return nginx_error.parse(line, st, tz) or golog.parse(line, st, tz)
+            return golog.parse(line, st, tz)
         c2 = line[2]
         if c2 == "/" and line[5] == "/":
-            return log4j.parse(line, st, tz, dt)
+            return log4j.parse(line, st, tz)
         if c2 == "-" and line[5] == " ":
-            return android.parse(line, st, tz, dt)
+            return android.parse(line, st, tz)
         if line[6] == " " and line[13] == " ":
-            r = log4j.parse(line, st, tz, dt)
+            r = log4j.parse(line, st, tz)
             if r is not None:
                 return r
     if '] "' in line:
-        r = access.parse(line, st, tz, dt)
+        r = access.parse(line, st, tz)
         if r is not None:
             return r
-    return redis.parse(line, st, tz, dt)
+    return redis.parse(line, st, tz)
 
 
-def _bracket(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     if len(line) < 4:
         return None
     if line[1].isalpha() or line[3] == "/" or line[5:6] == "-":
-        return apache_error.parse(line, st, tz, dt)
+        return apache_error.parse(line, st, tz)
     if line[3] == "-":
-        return php.parse(line, st, tz, dt)
-    return redis.parse(line, st, tz, dt)
+        return php.parse(line, st, tz)
+    return redis.parse(line, st, tz)
 
 
-def _word(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _word(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     c = line[0]
     if c in "hgw" and line.startswith(aws_alb.TYPES):
-        r = aws_alb.parse(line, st, tz, dt)
+        r = aws_alb.parse(line, st, tz)
         if r is not None:
             return r
     if len(line) > 15 and line[3] == " " and line[:3] in MONTHS:
-        r = rfc3164.parse(line, st, tz, dt)
+        r = rfc3164.parse(line, st, tz)
         if r is not None:
             return r
     if c in "IWEF" and line[1:5].isdigit():
-        r = klog.parse(line, st, tz, dt)
+        r = klog.parse(line, st, tz)
         if r is not None:
             return r
     if c in "CEWIDNF" and line.startswith(_PY_LEVELS):
-        r = python_logging.parse(line, st, tz, dt)
+        r = python_logging.parse(line, st, tz)
         if r is not None:
             return r
     if "=" in line and _LOGFMT_START.match(line) is not None:  # the `in` spares plain text the regex
-        r = logfmt.parse(line, st, tz, dt)
+        r = logfmt.parse(line, st, tz)
         if r is not None:
             return r
     if '] "' in line:
-        return access.parse(line, st, tz, dt)
+        return access.parse(line, st, tz)
     return None
 
 
-def _json(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     # '{"' or '{}' (after optional blanks) is JSON, even if broken; '{word ...' is not.
     c = line[1:2]
     if c == '"' or c == "}" or line[1:].lstrip()[:1] in ('"', "}"):
-        return json_lines.parse(line, st, tz, dt)
+        return json_lines.parse(line, st, tz)
     return None
 
 
-def _access(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
-    return access.parse(line, st, tz, dt) if '] "' in line else None
+def _access(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    return access.parse(line, st, tz) if '] "' in line else None
 
 
 # '"' starts a quoted X-Forwarded-For list, ':' an IPv6 address like "::1".
@@ -128,12 +128,12 @@ for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     BY_FIRST[_c] = _word
 
 
-def _word_or_text(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
+def _word_or_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
     """_word for a whole line: when no format matched, it is free text, decided here
     rather than by auto() running its checks again (true/false/null still go to auto)."""
-    r = _word(line, st, tz, dt)
+    r = _word(line, st, tz)
     if r is None and line[0] not in "tfn":
-        return unknown.parse(line, st, tz, dt)
+        return unknown.parse(line, st, tz)
     return r  # type: ignore[return-value]
 
 
@@ -141,14 +141,14 @@ def _word_or_text(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -
 LINE_BY_FIRST: dict[str, object] = {**BY_FIRST, **{c: _word_or_text for c, fn in BY_FIRST.items() if fn is _word}}
 
 
-def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True, first_tried: bool = False) -> dict:
+def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) -> dict:
     """Detect the format of ``line`` and parse it (never None). `first_tried`: the caller
     already ran BY_FIRST's parser for the line's first character, and it said None."""
     if not line:
-        return unknown.parse(line, st, tz, dt)
+        return unknown.parse(line, st, tz)
     fn = BY_FIRST.get(line[0])
     if fn is not None:
-        r = None if first_tried else fn(line, st, tz, dt)  # type: ignore[operator]
+        r = None if first_tried else fn(line, st, tz)  # type: ignore[operator]
         if r is not None:
             return r
     elif line[0] in " \t\r\n\f\v":
@@ -156,29 +156,29 @@ def auto(line: str, st: datetime | None, tz: tzinfo, dt: bool = True, first_trie
         if stripped and stripped[0] not in " \t":
             fn = BY_FIRST.get(stripped[0])
             if fn is not None:
-                r = fn(stripped, st, tz, dt)  # type: ignore[operator]
+                r = fn(stripped, st, tz)  # type: ignore[operator]
                 if r is not None:
                     return r
     if line[0] in json_lines.VALUE_FIRST and line[-1] in json_lines.VALUE_LAST:  # "[1, 2]", "42", "true"
-        r = json_lines.parse_value(line, st, tz, dt)
+        r = json_lines.parse_value(line, st, tz)
         if r is not None:
             return r
-    return unknown.parse(line, st, tz, dt)
+    return unknown.parse(line, st, tz)
 
 
 def _access_as(dataset: str):
-    def parse(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
-        return access.parse(line, st, tz, dt, dataset)
+    def parse(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+        return access.parse(line, st, tz, dataset)
     return parse
 
 
-def _rfc3164(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
-    return rfc3164.parse(line, st, tz, dt)
+def _rfc3164(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+    return rfc3164.parse(line, st, tz)
 
 
-def _rfc5424(line: str, st: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     from . import rfc5424
-    return rfc5424.parse(line, st, tz, dt)
+    return rfc5424.parse(line, st, tz)
 
 
 # hint -> parser; a parser that returns None falls back to auto-detection.

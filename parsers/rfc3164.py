@@ -30,7 +30,7 @@ _ISO = re.compile(ISO_PATTERN + r"(?: +|$)")
 _TAG = re.compile(r"([^\s\[]+?)(?:\[([^\]\s]*)\])?(:)?(?: +|$)")
 
 
-def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, dt: bool) -> bool:
+def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -> bool:
     mon, day, y1, hh, mm, ss, frac, y2 = m.groups()
     mo = MONTHS.get(mon) or MONTHS.get(mon.lower())
     if mo is None:
@@ -38,12 +38,12 @@ def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, d
     ns = frac_to_ns(frac) if frac else 0
     year = y1 or y2
     if year:
-        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz, dt)
+        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz)
     else:
-        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time), dt)
+        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time))
     if r is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     return True
 
 
@@ -105,7 +105,7 @@ def _bsd_minute(k: str) -> tuple[int, int, int, int] | None:
 _BSD_MINUTES = YearlessCache(_bsd_minute)
 
 
-def _fast(line: str, source_time: datetime | None, tz: tzinfo, dt: bool) -> dict | None:
+def _fast(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     """``Mmm dd hh:mm:ss HOST TAG: MSG`` without PRI, year or fraction, as
     :func:`parse` would give it; None: let :func:`parse` decide."""
     if len(line) < 16 or line[15] != " " or line[12] != ":":
@@ -117,29 +117,29 @@ def _fast(line: str, source_time: datetime | None, tz: tzinfo, dt: bool) -> dict
     year = line[16:20]
     if len(year) == 4 and year.isdigit() and year.isascii() and line[20:21] in ("", " "):
         return None  # "... hh:mm:ss YYYY": the year form
-    r = yearless_at(e, int(ss), 0, tz, source_time, dt)
+    r = yearless_at(e, int(ss), 0, tz, source_time)
     if r is None:
         return None
     pos = 16
     while line[pos : pos + 1] == " ":
         pos += 1
-    out = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line, "@timestamp": r[0],
-           "logship.timestamp_ns": r[1]}
+    out = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line,
+           "logship.timestamp_ns": r}
     return _rest(out, line[pos:], True, None)
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, *, require_pri: bool = False
+    line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: bool = False
 ) -> dict | None:
     """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
     if line[3:4] == " ":
-        r = _fast(line, source_time, tz, dt)
+        r = _fast(line, source_time, tz)
         if r is not None:
             return r
-    return _general(line, source_time, tz, dt, require_pri)
+    return _general(line, source_time, tz, require_pri)
 
 
-def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, require_pri: bool) -> dict | None:
+def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: bool) -> dict | None:
     pos = 0
     pri = None
     m = _PRI.match(line)
@@ -157,17 +157,17 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, requ
     has_ts = False
     tm = _BSD.match(line, pos)
     if tm is not None:
-        has_ts = _set_bsd(out, tm, source_time, tz, dt)
+        has_ts = _set_bsd(out, tm, source_time, tz)
     else:
         tm = _ISO.match(line, pos)
         if tm is not None:
-            has_ts = set_iso_groups(out, tm.groups(), tz, dt)
+            has_ts = set_iso_groups(out, tm.groups(), tz)
     if has_ts:
         pos = tm.end()
     elif pri is None:
         return None
     if not has_ts:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     return _rest(out, line[pos:], has_ts, pri)
 
 

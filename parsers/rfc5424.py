@@ -94,7 +94,7 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]
     return sd, m.end()
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     """Lenient RFC 5424 parse of a decoded line; None when the header does not match."""
     # One regex for the header: measured faster than split(" ", 6) plus the checks
     # that would make it equivalent (printable ASCII, no empty field, PRI shape).
@@ -108,9 +108,9 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
         r = parse_iso(ts, tz)
         if r is None:
             return None
-        out["@timestamp"], out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"] = r
     elif source_time is not None:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     if nil_sd:
         msg = line[m.end() :]
         out["message"] = msg[1:] if msg[:1] == _BOM else msg

@@ -56,15 +56,14 @@ def minute(y: int, mo: int, d: int, h: int, mi: int) -> Minute | None:
     return (y, mo, d, h, mi, days * 86400 + h * 3600 + mi * 60)
 
 
-def at(e: Minute, s: int, ns: int, tz: tzinfo, dt: bool) -> tuple[datetime | None, int] | None:
+def at(e: Minute, s: int, ns: int, tz: tzinfo) -> int | None:
     """``build()`` for a cached minute: same result, no re-validation of the date."""
     off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
     if off is _MISSING:
         off = _constant_offset(tz)
-    if off is None or s >= 60:  # DST zone or leap second: the general builder
-        return build(e[0], e[1], e[2], e[3], e[4], s, ns, tz, dt)
-    return (datetime(e[0], e[1], e[2], e[3], e[4], s, ns // 1000, tz) if dt else None,
-            (e[5] + s - off) * 1_000_000_000 + ns)
+    if off is None or not (0 <= s < 60):  # DST zone or leap second: the general builder
+        return build(e[0], e[1], e[2], e[3], e[4], s, ns, tz)
+    return (e[5] + s - off) * 1_000_000_000 + ns
 
 
 def _iso_fields(k: str) -> tuple[int, int, int, int, int] | None:
@@ -95,9 +94,9 @@ class _Zones(dict):
 _ZONES = _Zones()
 
 
-def iso_head(line: str, tz: tzinfo, dt: bool) -> tuple[datetime | None, int, int] | None:
+def iso_head(line: str, tz: tzinfo) -> tuple[int, int] | None:
     """A line starting with an :data:`~parsers.timestamps.ISO_PATTERN` stamp:
-    ``(datetime, epoch ns, end of the stamp)``, exactly as the regex plus
+    ``(epoch ns, end of the stamp)``, exactly as the regex plus
     ``set_iso_groups`` would give; None: take the general path."""
     e = ISO_MINUTES[line[:16]] if len(line) >= 19 else None
     if e is None or line[16] != ":":
@@ -128,8 +127,8 @@ def iso_head(line: str, tz: tzinfo, dt: bool) -> tuple[datetime | None, int, int
                 if zone is None:
                     return None
                 i = k + 2
-    r = at(e, int(ss), ns, zone, dt)
-    return None if r is None else (r[0], r[1], i)
+    r = at(e, int(ss), ns, zone)
+    return None if r is None else (r, i)
 
 
 class YearlessCache(dict):
@@ -150,8 +149,8 @@ class YearlessCache(dict):
 
 
 def yearless_at(
-    e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None, dt: bool
-) -> tuple[datetime | None, int] | None:
+    e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None
+) -> int | None:
     """``build_yearless()`` for a cached month/day/hour/minute: the same candidate
     years in the same order, each minute validated once; what none of them
     settles (e.g. Feb 29 far from a leap year) goes to ``build_yearless``."""
@@ -166,7 +165,7 @@ def yearless_at(
             if len(years) < 16:
                 years[y] = m
         if m is not None:
-            r = at(m, s, ns, tz, dt)
-            if r is not None and r[1] <= limit:
+            r = at(m, s, ns, tz)
+            if r is not None and r <= limit:
                 return r
-    return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref, dt)
+    return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref)

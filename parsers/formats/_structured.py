@@ -54,19 +54,19 @@ def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = Non
     return flat, dropped
 
 
-def _time(value: object, tz: tzinfo, dt: bool):
+def _time(value: object, tz: tzinfo) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return from_epoch(value, dt)
+        return from_epoch(value)
     if isinstance(value, str):
         r = parse_iso(value, tz)
         if r is not None:
             return r
         try:
-            return from_epoch(float(value), dt)
+            return from_epoch(float(value))
         except ValueError:
-            return parse_fallback(value, tz, dt)
+            return parse_fallback(value, tz)
     return None
 
 
@@ -78,7 +78,7 @@ def _level(value: object) -> str | None:
     return None
 
 
-def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) -> bool:
+def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
     """Move known keys of ``flat`` into ``out`` and the rest under ``namespace``.
 
     Returns True when a message key was found (the line's text was replaced)."""
@@ -99,9 +99,9 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) ->
                 break
     for k in TIME_KEYS:
         if k in flat:
-            r = _time(flat[k], tz, dt)
+            r = _time(flat[k], tz)
             if r is not None:
-                out["@timestamp"], out["logship.timestamp_ns"] = r
+                out["logship.timestamp_ns"] = r
                 del flat[k]
                 break
     for k in LOGGER_KEYS:

@@ -25,7 +25,7 @@ _RX = re.compile(
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, dataset: str | None = None
+    line: str, source_time: datetime | None, tz: tzinfo, dataset: str | None = None
 ) -> dict | None:
     m = _RX.match(line)
     if m is None:
@@ -35,7 +35,7 @@ def parse(
     if dataset is None:
         dataset = "nginx.access" if rest else "apache.access"
     out: dict = {"message": line, "event.dataset": dataset}
-    if not set_clf(out, day, mon, year, hh, mm, ss, off, dt):
+    if not set_clf(out, day, mon, year, hh, mm, ss, off):
         return None
     # The first field may be an X-Forwarded-For list (quoted or not, possibly followed
     # by the peer address): its first entry is the original client.

@@ -30,34 +30,34 @@ def _minute(k: str) -> tuple[int, int, int, int] | None:
 _MINUTES = YearlessCache(_minute)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     """Cached-minute fast path; any line it is unsure of takes the general one."""
     e = _MINUTES[line[:11]] if len(line) > 14 else None
     ss = line[12:14]
     if e is None or line[11] != ":" or not (ss.isdigit() and ss.isascii()):
-        return _parse_general(line, source_time, tz, dt)
+        return _parse_general(line, source_time, tz)
     m = _AFTER_STAMP.match(line, 14)
     if m is None:
         return None
     frac, pid, tid, lv, tag, msg = m.groups()
-    r = yearless_at(e, int(ss), frac_to_ns(frac), tz, source_time, dt)
+    r = yearless_at(e, int(ss), frac_to_ns(frac), tz, source_time)
     if r is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line, "@timestamp": r[0],
-                 "logship.timestamp_ns": r[1], "log.level": levels.normalize(lv) or "info",
+    out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line,
+                 "logship.timestamp_ns": r, "log.level": levels.normalize(lv) or "info",
                  "process.pid": int(pid), "process.thread.id": int(tid)}
     if tag:
         out["log.logger"] = tag
     return out
 
 
-def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     mo, d, hh, mm, ss, frac, pid, tid, lv, tag, msg = m.groups()
     out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line}
-    if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time, dt):
+    if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time):
         return None
     out["log.level"] = levels.normalize(lv) or "info"
     out["process.pid"] = int(pid)

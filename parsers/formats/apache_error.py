@@ -24,33 +24,33 @@ _CTIME = re.compile(r"[A-Za-z]{3} ([A-Za-z]{3}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{
 _CLF = re.compile(r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4})$")
 
 
-def _set_time(out: dict, text: str, tz: tzinfo, dt: bool) -> bool:
+def _set_time(out: dict, text: str, tz: tzinfo) -> bool:
     m = _CTIME.match(text)
     if m is not None:
         mon, d, hh, mm, ss, frac, y = m.groups()
         mo = MONTHS.get(mon)
-        r = mo and build(int(y), mo, int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz, dt)
+        r = mo and build(int(y), mo, int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
         if not r:
             return False
-        out["@timestamp"], out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"] = r
         return True
     m = _CLF.match(text)
     if m is not None:
-        return set_clf(out, *m.groups(), dt)
+        return set_clf(out, *m.groups())
     r = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
     if r is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     return True
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     stamp, module, level, pid, tid, client, msg = m.groups()
     out: dict = {"message": msg, "event.dataset": "apache.error", "event.original": line}
-    if not _set_time(out, stamp, tz, dt):
+    if not _set_time(out, stamp, tz):
         return None
     lvl = levels.normalize(level) or ("trace" if level.startswith("trace") else None)
     if lvl is not None:

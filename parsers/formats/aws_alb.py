@@ -73,7 +73,7 @@ def _request(out: dict, request: str) -> None:
         out["http.version"] = proto[5:]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     f = [q or b for q, b in _TOKEN.findall(line)]
     if len(f) < _MIN_FIELDS or f[0] + " " not in TYPES:
         return None
@@ -84,7 +84,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
         return None
     out: dict = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
                  "source.address": client[0], "source.port": client[1], "http.response.status_code": status,
-                 "@timestamp": stamp[0], "logship.timestamp_ns": stamp[1]}
+                 "logship.timestamp_ns": stamp}
     target = _host_port(f[4])
     if target is not None:
         out["aws.elb.backend.ip"], out["aws.elb.backend.port"] = target[0], str(target[1])

@@ -17,16 +17,16 @@ _RX = re.compile(
 )
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     y, mo, d, hh, mm, ss, frac, file, lineno, msg = m.groups()
-    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz, dt)
+    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
     if r is None:
         return None
     out: dict = {"message": msg, "event.dataset": "go.log", "event.original": line}
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     if file:
         out["log.origin.file.name"] = file
         out["log.origin.file.line"] = int(lineno)

@@ -24,16 +24,16 @@ VALUE_FIRST = frozenset('["-0123456789tfn')
 VALUE_LAST = frozenset(']"0123456789el')
 
 
-def parse_value(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse_value(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     """A whole line that is a JSON array or scalar; None if it does not decode."""
     try:
         obj = _loads(line)
     except (_JSONError, ValueError, TypeError, RecursionError):
         return None
-    return None if isinstance(obj, dict) else parse(line, source_time, tz, dt)
+    return None if isinstance(obj, dict) else parse(line, source_time, tz)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict:
     out: dict = {"message": line, "event.dataset": "json"}
     try:
         obj = _loads(line)
@@ -41,16 +41,16 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
         obj = None
         out["logship.parse_error"] = f"json: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
     if not isinstance(obj, dict):
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
         lvl = levels.heuristic(line)
         if lvl is not None:
             out["log.level"] = lvl
         return out
     flat, dropped = _structured.flatten(obj)
-    if _structured.apply(out, flat, "json", tz, dt):
+    if _structured.apply(out, flat, "json", tz):
         out["event.original"] = line
     if dropped:
         out["logship.dropped_keys"] = dropped
-    if "@timestamp" not in out:
-        apply_source_time(out, source_time, tz, dt)
+    if "logship.timestamp_ns" not in out:
+        apply_source_time(out, source_time, tz)
     return out

@@ -18,7 +18,7 @@ _RX = re.compile(
 _LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
@@ -26,11 +26,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     out: dict = {"message": msg, "event.dataset": "klog", "event.original": line, "log.level": _LEVELS[lv]}
     ns = frac_to_ns(frac) if frac else 0
     if y:
-        r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), ns, tz, dt)
+        r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), ns, tz)
         if r is None:
             return None
-        out["@timestamp"], out["logship.timestamp_ns"] = r
-    elif not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), ns, tz, source_time, dt):
+        out["logship.timestamp_ns"] = r
+    elif not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), ns, tz, source_time):
         return None
     out["process.thread.id"] = int(tid)
     out["log.origin.file.name"] = file

@@ -80,7 +80,7 @@ _SPARK_MINUTES = MinuteCache(_spark_minute)
 _HDFS_MINUTES = MinuteCache(_hdfs_minute)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     """Spark and HDFS stamps take a cached fast path; everything else (and any
     line the fast path is unsure of) the general one."""
     n = len(line)
@@ -102,21 +102,21 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     else:
         e = None
     if e is None or not (ss.isdigit() and ss.isascii()) or (pid is None and line[14] != ":"):
-        return _parse_general(line, source_time, tz, dt)
+        return _parse_general(line, source_time, tz)
     t = TAIL.match(line, pos)
     if t is None:
         return None
-    r = at(e, int(ss), 0, tz, dt)
+    r = at(e, int(ss), 0, tz)
     if r is None:
         return None
-    return fill_tail({"@timestamp": r[0], "logship.timestamp_ns": r[1]}, t, line, pid)
+    return fill_tail({"logship.timestamp_ns": r}, t, line, pid)
 
 
-def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     out: dict = {}
     m = _ISO.match(line)
     if m is not None:
-        if not set_iso_groups(out, m.groups(), tz, dt):
+        if not set_iso_groups(out, m.groups(), tz):
             return None
         return parse_after_iso(line, out, m.end())
     pid = None
@@ -128,9 +128,9 @@ def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool
         if m is None:
             return None
         yy, mo, d, hh, mm, ss, pid = m.groups()
-    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz, dt)
+    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
     t = TAIL.match(line, m.end())
     if r is None or t is None:
         return None
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     return fill_tail(out, t, line, pid)

@@ -23,7 +23,7 @@ def _unquote(v: str) -> str:
     return v
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     pairs: dict = {}
     bare = 0
     for m in _TOKEN.finditer(line):
@@ -43,8 +43,8 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     if not pairs or bare > len(pairs) - bare:
         return None
     out: dict = {"message": line, "event.dataset": "logfmt"}
-    if _structured.apply(out, pairs, "logfmt", tz, dt):
+    if _structured.apply(out, pairs, "logfmt", tz):
         out["event.original"] = line
-    if "@timestamp" not in out:
-        apply_source_time(out, source_time, tz, dt)
+    if "logship.timestamp_ns" not in out:
+        apply_source_time(out, source_time, tz)
     return out

@@ -44,16 +44,16 @@ def _context(out: dict, msg: str) -> str:
     return msg[:cut]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
     y, mo, d, hh, mm, ss, level, pid, tid, cid, msg = m.groups()
-    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz, dt)
+    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
     if r is None:
         return None
     out: dict = {"event.dataset": "nginx.error", "event.original": line}
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level)
     if lvl is not None:
         out["log.level"] = lvl

@@ -32,7 +32,7 @@ def _zone(name: str) -> tzinfo | None:
         return None
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
         return None
@@ -40,11 +40,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     mo = MONTHS.get(mon)
     if mo is None:
         return None
-    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, (_zone(zone) or tz) if zone else tz, dt)
+    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, (_zone(zone) or tz) if zone else tz)
     if r is None:
         return None
     out: dict = {"message": msg, "event.dataset": "php.error", "event.original": line}
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level) if level else levels.heuristic(msg)
     if lvl is not None:
         out["log.level"] = lvl

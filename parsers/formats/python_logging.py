@@ -27,18 +27,18 @@ def _fields(out: dict, line: str, logger: str, level: str, msg: str) -> dict:
     return out
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _DEFAULT.match(line)
     if m is not None:
         out: dict = {}
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
         level, logger, msg = m.groups()
         return _fields(out, line, logger, level, msg)
     m = _ISO.match(line)
     if m is None:
         return None
     out = {}
-    if not set_iso_groups(out, m.groups(), tz, dt):
+    if not set_iso_groups(out, m.groups(), tz):
         return None
     return parse_after_iso(line, out, m.end())
 

@@ -25,10 +25,10 @@ _LEVELS = {".": "debug", "-": "debug", "*": "notice", "#": "warning"}
 _ROLES = {"M": "master", "S": "slave", "C": "child", "X": "sentinel"}
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
     if m is None:
-        return _signal_handler(line, dt)
+        return _signal_handler(line)
     pid, role, pid2, d, mon, y, hh, mm, ss, frac, sym, msg = m.groups()
     mo = MONTHS.get(mon)
     if mo is None:
@@ -36,11 +36,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "log.level": _LEVELS[sym]}
     ns = frac_to_ns(frac) if frac else 0
     if y:
-        r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), ns, tz, dt)
+        r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), ns, tz)
         if r is None:
             return None
-        out["@timestamp"], out["logship.timestamp_ns"] = r
-    elif not set_yearless(out, mo, int(d), int(hh), int(mm), int(ss), ns, tz, source_time, dt):
+        out["logship.timestamp_ns"] = r
+    elif not set_yearless(out, mo, int(d), int(hh), int(mm), int(ss), ns, tz, source_time):
         return None
     pid = pid or pid2
     if pid:
@@ -50,13 +50,13 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     return out
 
 
-def _signal_handler(line: str, dt: bool) -> dict | None:
+def _signal_handler(line: str) -> dict | None:
     m = _SIGNAL.match(line)
     if m is None:
         return None
     pid, epoch, msg = m.groups()
     out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "process.pid": int(pid)}
-    r = from_epoch(int(epoch), dt)
+    r = from_epoch(int(epoch))
     if r is not None:
-        out["@timestamp"], out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"] = r
     return out

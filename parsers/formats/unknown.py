@@ -11,14 +11,13 @@ from ..timestamps import apply_source_time
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, stamped: dict | None = None
+    line: str, source_time: datetime | None, tz: tzinfo, stamped: dict | None = None
 ) -> dict:
     out: dict = {"message": line, "event.dataset": "unknown"}
-    if stamped is not None and "@timestamp" in stamped:
-        out["@timestamp"] = stamped["@timestamp"]
+    if stamped is not None and "logship.timestamp_ns" in stamped:
         out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
     else:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     lvl = levels.heuristic(line)
     if lvl is not None:
         out["log.level"] = lvl

@@ -72,7 +72,7 @@ def test_php(line, level, msg, tzoff):
     out = p(line)
     assert out["event.dataset"] == "php.error"
     assert out["log.level"] == level and out["message"] == msg
-    assert out["@timestamp"].utcoffset() == timedelta(hours=tzoff)
+    assert out["@timestamp"] == datetime(2024, 3, 2, 10, tzinfo=UTC) - timedelta(hours=tzoff)
 
 
 @pytest.mark.parametrize("line, level, pid, role", [
