@@ -29,7 +29,8 @@ Output keys (flat, dotted ECS names; absent when unknown)
 
 Always: ``message`` (str), ``event.dataset`` (str).
 
-Time: ``@timestamp`` (UTC ``datetime``, microseconds, derived from the latter) and
+Time: ``@timestamp`` (timezone-aware ``datetime`` in the stamp's zone, microseconds,
+derived from the latter) and
 ``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither
 (only the latter with ``want_datetime=False``); from the line, else from
 ``source_time``.
@@ -158,9 +159,12 @@ def parse(
             ns = out.get(_NS)
             if ns is not None:
                 if _MIN_NS <= ns <= _MAX_NS:
-                    out["@timestamp"] = _to_datetime(ns)
+                    out["@timestamp"] = _to_datetime(ns, out.get("@timestamp") or tz)
                 else:  # an offset pushed the instant out of datetime's range: no stamp at all
                     del out[_NS]
+                    out.pop("@timestamp", None)
+        else:
+            out.pop("@timestamp", None)  # the stamp's zone, if a parser left one
         return out
     except Exception as exc:  # last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)

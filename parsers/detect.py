@@ -9,8 +9,8 @@ from datetime import datetime, tzinfo
 
 from . import rfc3164, syslog
 from .formats import (
-    access, android, apache_error, aws_alb, golog, json_lines, klog, log4j, logfmt, nginx_error, php, python_logging,
-    redis, unknown,
+    access, android, apache_error, aws_alb, generic, golog, json_lines, klog, log4j, logfmt, nginx_error, php,
+    python_logging, redis, unknown,
 )
 from .stamp_cache import iso_head
 from .timestamps import ISO_PATTERN, MONTHS, set_iso_groups
@@ -25,16 +25,16 @@ def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict:
     head = iso_head(line, tz)
     if head is None:
         return _iso_prefixed_general(line, st, tz)
-    return _after_iso(line, st, tz, {"logship.timestamp_ns": head[0]}, head[1])
+    return _after_iso(line, st, tz, {"logship.timestamp_ns": head[0], "@timestamp": head[2]}, head[1])
 
 
 def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo) -> dict:
     m = _ISO.match(line)
     if m is None:
-        return unknown.parse(line, st, tz)
+        return free_text(line, st, tz)
     out: dict = {}
     if not set_iso_groups(out, m.groups(), tz):
-        return unknown.parse(line, st, tz)
+        return free_text(line, st, tz)
     return _after_iso(line, st, tz, out, m.end())
 
 
@@ -42,7 +42,17 @@ def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict, pos: int) 
     r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
     if r is None:
         r = log4j.parse_after_iso(line, out, pos)
-    return r if r is not None else unknown.parse(line, st, tz, out)
+    return r if r is not None else generic.after_stamp(line, out, pos)
+
+
+def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
+    """A line no specific format claims: the generic header reader, else plain text."""
+    r = None
+    if line[2:3] == ":" or (line[3:4] == ":" and line[:1] == "["):
+        r = generic.time_only(line, st, tz)
+    if r is None:
+        r = generic.parse(line, st, tz)
+    return r if r is not None else unknown.parse(line, st, tz)
 
 
 def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
@@ -133,7 +143,7 @@ def _word_or_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
     rather than by auto() running its checks again (true/false/null still go to auto)."""
     r = _word(line, st, tz)
     if r is None and line[0] not in "tfn":
-        return unknown.parse(line, st, tz)
+        return free_text(line, st, tz)
     return r  # type: ignore[return-value]
 
 
@@ -163,7 +173,7 @@ def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) 
         r = json_lines.parse_value(line, st, tz)
         if r is not None:
             return r
-    return unknown.parse(line, st, tz)
+    return free_text(line, st, tz)
 
 
 def _access_as(dataset: str):

@@ -18,10 +18,10 @@ def _add(level: str, *words: str) -> None:
 
 _add("emergency", "emerg", "emergency", "panic", "p")
 _add("alert", "alert", "a")
-_add("critical", "crit", "critical", "fatal", "fatal error", "f", "c", "severe", "dpanic",
+_add("critical", "crit", "critical", "fatal", "fatal error", "f", "c", "severe", "dpanic", "ftl",
      "parse error", "core error", "compile error")
 _add("error", "err", "error", "eror", "e", "erro", "catchable fatal error", "recoverable fatal error",
-     "user error")
+     "user error", "failure")
 _add("warning", "warn", "warning", "wrn", "w", "user warning", "core warning", "compile warning")
 _add("notice", "notice", "n", "deprecated", "strict standards", "user notice", "user deprecated")
 _add("info", "info", "inf", "information", "informational", "i", "config")
@@ -43,6 +43,21 @@ def normalize(word: str | None) -> str | None:
     if lvl is None:
         lvl = _LEVELS.get(word.strip().lower())
     return lvl
+
+
+# Level tokens of a free-form header (parsers.formats.generic).  Full words count in any
+# case; abbreviations and single letters only in upper case, where they cannot be
+# ordinary words of a message ("I", "a", "err").
+_HEADER_WORDS = ("emergency", "emerg", "alert", "critical", "crit", "fatal", "severe", "failure", "error", "err",
+                 "warning", "warn", "notice", "info", "information", "informational", "debug", "trace", "verbose")
+_HEADER_UPPER = ("EMERG", "CRIT", "ERR", "EROR", "ERRO", "WRN", "INF", "DBG", "TRC", "FTL")
+_HEADER_LETTERS = ("F", "C", "E", "W", "N", "I", "D", "V", "T")
+HEADER: dict[str, str] = {}
+for _w in _HEADER_WORDS:
+    for _v in (_w, _w.upper(), _w.title()):
+        HEADER[_v] = _LEVELS[_w]
+for _w in _HEADER_UPPER + _HEADER_LETTERS:
+    HEADER[_w] = _LEVELS[_w.lower()]
 
 
 def normalize_number(value: int) -> str | None:

@@ -108,7 +108,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         r = parse_iso(ts, tz)
         if r is None:
             return None
-        out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"], out["@timestamp"] = r
     elif source_time is not None:
         apply_source_time(out, source_time, tz)
     if nil_sd:

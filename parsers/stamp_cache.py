@@ -94,9 +94,9 @@ class _Zones(dict):
 _ZONES = _Zones()
 
 
-def iso_head(line: str, tz: tzinfo) -> tuple[int, int] | None:
+def iso_head(line: str, tz: tzinfo) -> tuple[int, int, tzinfo] | None:
     """A line starting with an :data:`~parsers.timestamps.ISO_PATTERN` stamp:
-    ``(epoch ns, end of the stamp)``, exactly as the regex plus
+    ``(epoch ns, end of the stamp, its zone)``, exactly as the regex plus
     ``set_iso_groups`` would give; None: take the general path."""
     e = ISO_MINUTES[line[:16]] if len(line) >= 19 else None
     if e is None or line[16] != ":":
@@ -128,7 +128,7 @@ def iso_head(line: str, tz: tzinfo) -> tuple[int, int] | None:
                     return None
                 i = k + 2
     r = at(e, int(ss), ns, zone)
-    return None if r is None else (r, i)
+    return None if r is None else (r, i, zone)
 
 
 class YearlessCache(dict):

@@ -23,6 +23,9 @@ _US = timedelta(microseconds=1)
 _SEC = timedelta(seconds=1)
 _MINUTE = timedelta(minutes=1)
 NS = "logship.timestamp_ns"
+# Inside the package, "@timestamp" holds the stamp's zone (a tzinfo) when it is not the
+# caller's ``tz``; parse() replaces it with the datetime, in that zone, or drops it.
+ZONE = "@timestamp"
 _MIN_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
 MIN_NS, MAX_NS = _MIN_US * 1000, _MAX_US * 1000 + 999  # what to_datetime() can represent
@@ -141,6 +144,7 @@ def set_time(out: dict[str, Any], y: int, mo: int, d: int, h: int, mi: int, s: i
     if r is None:
         return False
     out[NS] = r
+    out[ZONE] = tz
     return True
 
 
@@ -151,9 +155,10 @@ def from_datetime(stamp: datetime, tz: tzinfo = UTC) -> int:
     return ((stamp - _EPOCH) // _US) * 1000
 
 
-def to_datetime(ns: int) -> datetime:
-    """``@timestamp`` for epoch ns: an aware UTC datetime (microseconds, floored)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
+    """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored)."""
+    stamp = _EPOCH + timedelta(microseconds=ns // 1000)
+    return stamp if zone is UTC else stamp.astimezone(zone)
 
 
 def from_epoch(value: float) -> int | None:
@@ -184,8 +189,8 @@ def frac_to_ns(frac: str) -> int:
 _fromiso = datetime.fromisoformat
 
 
-def parse_iso(text: str, tz: tzinfo = UTC) -> int | None:
-    """ISO-8601 / RFC 3339 ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]`` -> epoch ns.
+def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
+    """ISO-8601 / RFC 3339 ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]`` -> (epoch ns, its zone).
 
     Fast path: the C ``datetime.fromisoformat`` (fraction digits 7-9 added back).
     Odd cases (lowercase ``t``/``z``, leap second, ``,`` fractions) take the
@@ -200,14 +205,15 @@ def parse_iso(text: str, tz: tzinfo = UTC) -> int | None:
         return _parse_iso_slow(text, tz)
     zone = stamp.tzinfo
     if zone is None:
-        return build(stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second,
-                     stamp.microsecond * 1000 + _extra_ns(text, n), tz)
+        r = build(stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second,
+                  stamp.microsecond * 1000 + _extra_ns(text, n), tz)
+        return None if r is None else (r, tz)
     delta = stamp.utcoffset()
     if delta is None or delta % _MINUTE:
         return None
     off = delta // _SEC
     return ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + stamp.hour * 3600 + stamp.minute * 60 + stamp.second - off
-            ) * 1_000_000_000 + stamp.microsecond * 1000 + _extra_ns(text, n)
+            ) * 1_000_000_000 + stamp.microsecond * 1000 + _extra_ns(text, n), zone
 
 
 def _extra_ns(text: str, n: int) -> int:
@@ -221,7 +227,7 @@ def _extra_ns(text: str, n: int) -> int:
     return 0
 
 
-def _parse_iso_slow(text: str, tz: tzinfo) -> int | None:
+def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[int, tzinfo] | None:
     n = len(text)
     if n < 16 or n > 64 or text[4] != "-" or text[7] != "-" or text[13] != ":":
         return None
@@ -262,7 +268,8 @@ def _parse_iso_slow(text: str, tz: tzinfo) -> int | None:
             return None
     if zone is None or (i < n and text[i:].strip()):
         return None
-    return build(y, mo, d, h, mi, s, ns, zone)
+    r = build(y, mo, d, h, mi, s, ns, zone)
+    return None if r is None else (r, zone)
 
 
 def _digits(s: str) -> bool:
@@ -277,7 +284,7 @@ _TZ_NAMES = {
 }
 
 
-def parse_fallback(text: str, tz: tzinfo = UTC) -> int | None:
+def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
     """Slow path for odd formats: python-dateutil (imported lazily)."""
     if not text or len(text) > 64:
         return None
@@ -293,7 +300,7 @@ def parse_fallback(text: str, tz: tzinfo = UTC) -> int | None:
         delta = stamp.utcoffset()
         if delta is not None and delta % _MINUTE:
             return None  # an offset with seconds: not a zone we can trust (see parse_iso)
-        return from_datetime(stamp, tz)
+        return from_datetime(stamp, tz), stamp.tzinfo or tz
     except (ValueError, OverflowError, TypeError, ImportError, LookupError):
         return None
 
@@ -401,3 +408,4 @@ def apply_source_time(out: dict[str, Any], source_time: datetime | None, tz: tzi
     """Line without its own stamp: use the record's time (if any)."""
     if source_time is not None:
         out[NS] = from_datetime(source_time, tz)
+        out[ZONE] = source_time.tzinfo or tz

@@ -23,7 +23,7 @@ import json
 from datetime import tzinfo
 
 from .. import levels
-from ..timestamps import from_epoch, parse_fallback, parse_iso
+from ..timestamps import UTC, from_epoch, parse_fallback, parse_iso
 
 MAX_KEYS = 64
 MAX_DEPTH = 3
@@ -54,20 +54,27 @@ def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = Non
     return flat, dropped
 
 
-def _time(value: object, tz: tzinfo) -> int | None:
+def _time(value: object, tz: tzinfo) -> tuple[int, tzinfo] | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return from_epoch(value)
+        return _epoch(value)
     if isinstance(value, str):
         r = parse_iso(value, tz)
         if r is not None:
             return r
+        if len(value) > 64:  # no stamp is this long (and float() of a huge digit run is costly)
+            return None
         try:
-            return from_epoch(float(value))
+            return _epoch(float(value))
         except ValueError:
             return parse_fallback(value, tz)
     return None
+
+
+def _epoch(value: float) -> tuple[int, tzinfo] | None:
+    ns = from_epoch(value)
+    return None if ns is None else (ns, UTC)
 
 
 def _level(value: object) -> str | None:
@@ -101,7 +108,7 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
         if k in flat:
             r = _time(flat[k], tz)
             if r is not None:
-                out["logship.timestamp_ns"] = r
+                out["logship.timestamp_ns"], out["@timestamp"] = r
                 del flat[k]
                 break
     for k in LOGGER_KEYS:

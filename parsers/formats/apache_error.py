@@ -40,7 +40,7 @@ def _set_time(out: dict, text: str, tz: tzinfo) -> bool:
     r = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
     if r is None:
         return False
-    out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"], out["@timestamp"] = r
     return True
 
 

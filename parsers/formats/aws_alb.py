@@ -84,7 +84,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         return None
     out: dict = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
                  "source.address": client[0], "source.port": client[1], "http.response.status_code": status,
-                 "logship.timestamp_ns": stamp}
+                 "logship.timestamp_ns": stamp[0], "@timestamp": stamp[1]}
     target = _host_port(f[4])
     if target is not None:
         out["aws.elb.backend.ip"], out["aws.elb.backend.port"] = target[0], str(target[1])

@@ -40,10 +40,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     mo = MONTHS.get(mon)
     if mo is None:
         return None
-    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, (_zone(zone) or tz) if zone else tz)
+    zone_tz = (_zone(zone) or tz) if zone else tz
+    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, zone_tz)
     if r is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "php.error", "event.original": line}
+    out: dict = {"message": msg, "event.dataset": "php.error", "event.original": line, "@timestamp": zone_tz}
     out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level) if level else levels.heuristic(msg)
     if lvl is not None:

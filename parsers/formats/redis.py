@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from ..timestamps import MONTHS, build, frac_to_ns, from_epoch, set_yearless
+from ..timestamps import MONTHS, UTC, build, frac_to_ns, from_epoch, set_yearless
 
 _RX = re.compile(
     r"(?:([0-9]+):([A-Z]) |\[([0-9]+)\] )?([0-9]{1,2}) ([A-Za-z]{3}) (?:([0-9]{4}) )?"
@@ -58,5 +58,5 @@ def _signal_handler(line: str) -> dict | None:
     out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "process.pid": int(pid)}
     r = from_epoch(int(epoch))
     if r is not None:
-        out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"], out["@timestamp"] = r, UTC
     return out

@@ -16,6 +16,7 @@ def parse(
     out: dict = {"message": line, "event.dataset": "unknown"}
     if stamped is not None and "logship.timestamp_ns" in stamped:
         out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
+        out["@timestamp"] = stamped.get("@timestamp")
     else:
         apply_source_time(out, source_time, tz)
     lvl = levels.heuristic(line)
