@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from .numbers import put_int
 from . import levels
 from .priority import PRI_FIELDS
 from .stamp_cache import YearlessCache, yearless_at
@@ -28,6 +29,10 @@ _BSD = re.compile(
 _ISO = re.compile(ISO_PATTERN + r"(?: +|$)")
 # TAG: program name, optional [pid], optional ':'.
 _TAG = re.compile(r"([^\s\[]+?)(?:\[([^\]\s]*)\])?(:)?(?: +|$)")
+# macOS: an app name with blanks ("Microsoft Word[14463]: ..."), and a "(context): " after the
+# tag ("launchd[1] (com.apple.xpc.launchd.domain.pid.X.1): ...", "sandboxd[129] ([31211]): ...").
+_SPACED_TAG = re.compile(r"([^\s\[\]:]{1,64}(?: [^\s\[\]:]{1,64}){1,3})\[([0-9]{1,10})\]: ")
+_CONTEXT = re.compile(r"\([^\s()]{1,160}\): ")
 
 
 def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -> bool:
@@ -80,11 +85,18 @@ def _tag(out: dict, text: str) -> str:
         return text
     else:
         app, pid, end = r
+        if pid is None and app[-1:] != ":" and text[len(app) : len(app) + 1] == " ":
+            m = _SPACED_TAG.match(text)
+            if m is not None:
+                app, pid, end = m.group(1), m.group(2), m.end()
+    if pid and text[end : end + 1] == "(":
+        c = _CONTEXT.match(text, end)
+        if c is not None:
+            end = c.end()
     out["log.syslog.appname"] = app
     if pid:
         out["log.syslog.procid"] = pid
-        if pid.isdigit() and pid.isascii():
-            out["process.pid"] = int(pid)
+        put_int(out, "process.pid", pid)
     return text[end:]
 
 

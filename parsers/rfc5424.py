@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from .numbers import put_int
 from .priority import PRI_FIELDS
 from .timestamps import apply_source_time, parse_iso, valid_date
 
@@ -59,8 +60,7 @@ class _Headers(dict):
             out["log.syslog.appname"] = app
         if procid != "-":
             out["log.syslog.procid"] = procid
-            if procid.isdigit() and procid.isascii():
-                out["process.pid"] = int(procid)
+            put_int(out, "process.pid", procid)
         if msgid != "-":
             out["log.syslog.msgid"] = msgid
         if len(self) >= _HEADERS_LIMIT:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from datetime import tzinfo
 
+from ..numbers import small_int
 from .. import levels
 from ..timestamps import UTC, from_epoch, parse_fallback, parse_iso
 
@@ -121,7 +122,7 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
         v = flat.get(k)
         if isinstance(v, str):
             file, sep, line = v.rpartition(":")
-            if sep and file and line.isdigit() and line.isascii():
+            if sep and file and small_int(line) is not None:
                 out["log.origin.file.name"] = file
                 out["log.origin.file.line"] = int(line)
                 del flat[k]

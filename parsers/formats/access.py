@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import is_ip, put_int
 from ..timestamps import set_clf
 
 _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
@@ -39,7 +40,10 @@ def parse(
         return None
     # The first field may be an X-Forwarded-For list (quoted or not, possibly followed
     # by the peer address): its first entry is the original client.
-    out["source.address"] = client.lstrip('"').split(",", 1)[0].split(" ", 1)[0].rstrip('"')
+    address = client.lstrip('"').split(",", 1)[0].split(" ", 1)[0].rstrip('"')
+    out["source.address"] = address
+    if is_ip(address):  # ECS (and Filebeat) set both when the client is an address, not a name
+        out["source.ip"] = address
     if user != "-":
         out["user.name"] = user
     parts = request.split(" ")
@@ -51,7 +55,7 @@ def parse(
         out["http.request.method"], out["url.original"] = parts
     out["http.response.status_code"] = int(status)
     if size != "-":
-        out["http.response.body.bytes"] = int(size)
+        put_int(out, "http.response.body.bytes", size)
     if referrer is not None:
         if referrer != "-":
             out["http.request.referrer"] = referrer

@@ -6,18 +6,26 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int
 from .. import levels
 from ..stamp_cache import YearlessCache, yearless_at
 from ..timestamps import frac_to_ns, set_yearless
 
+# Up to the level letter; "tag: message" is split by _tag (a regex "(.*?) *: " there was
+# quadratic on runs of blanks).
 _RX = re.compile(
     r"([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{3,6}) +([0-9]+) +([0-9]+) ([VDIWEFA]) "
-    r"(.*?) *: (.*)",
-    re.S,
 )
+_AFTER_STAMP = re.compile(r"\.([0-9]{3,6}) +([0-9]+) +([0-9]+) ([VDIWEFA]) ")
 
 
-_AFTER_STAMP = re.compile(r"\.([0-9]{3,6}) +([0-9]+) +([0-9]+) ([VDIWEFA]) (.*?) *: (.*)", re.S)
+def _tag(line: str, pos: int) -> tuple[str, str] | None:
+    """``tag: message`` from ``pos``: the tag runs to the first ": " (blanks before it
+    trimmed), as the regex ``(.*?) *: (.*)`` had it; None without one."""
+    k = line.find(": ", pos)
+    if k < 0:
+        return None
+    return line[pos:k].rstrip(" "), line[k + 2 :]
 
 
 def _minute(k: str) -> tuple[int, int, int, int] | None:
@@ -37,15 +45,18 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     if e is None or line[11] != ":" or not (ss.isdigit() and ss.isascii()):
         return _parse_general(line, source_time, tz)
     m = _AFTER_STAMP.match(line, 14)
-    if m is None:
+    t = None if m is None else _tag(line, m.end())
+    if m is None or t is None:
         return None
-    frac, pid, tid, lv, tag, msg = m.groups()
+    frac, pid, tid, lv = m.groups()
+    tag, msg = t
     r = yearless_at(e, int(ss), frac_to_ns(frac), tz, source_time)
     if r is None:
         return None
     out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line,
-                 "logship.timestamp_ns": r, "log.level": levels.normalize(lv) or "info",
-                 "process.pid": int(pid), "process.thread.id": int(tid)}
+                 "logship.timestamp_ns": r, "log.level": levels.normalize(lv) or "info"}
+    put_int(out, "process.pid", pid)
+    put_int(out, "process.thread.id", tid)
     if tag:
         out["log.logger"] = tag
     return out
@@ -53,15 +64,17 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
 
 def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     m = _RX.match(line)
-    if m is None:
+    t = None if m is None else _tag(line, m.end())
+    if m is None or t is None:
         return None
-    mo, d, hh, mm, ss, frac, pid, tid, lv, tag, msg = m.groups()
+    mo, d, hh, mm, ss, frac, pid, tid, lv = m.groups()
+    tag, msg = t
     out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line}
     if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time):
         return None
     out["log.level"] = levels.normalize(lv) or "info"
-    out["process.pid"] = int(pid)
-    out["process.thread.id"] = int(tid)
+    put_int(out, "process.pid", pid)
+    put_int(out, "process.thread.id", tid)
     if tag:
         out["log.logger"] = tag
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int, small_int
 from .. import levels
 from ..timestamps import MONTHS, build, frac_to_ns, parse_iso, set_clf
 
@@ -57,13 +58,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
         out["log.level"] = lvl
     if module:
         out["apache.error.module"] = module
-    if pid:
-        out["process.pid"] = int(pid)
-    if tid:
-        out["process.thread.id"] = int(tid)
+    put_int(out, "process.pid", pid)
+    put_int(out, "process.thread.id", tid)
     if client:
         host, sep, port = client.rpartition(":")
-        if sep and port.isdigit() and (host.count(":") != 1):  # "ip:port" or "v6:...:port"
+        if sep and small_int(port) is not None and (host.count(":") != 1):  # "ip:port" or "v6:...:port"
             out["source.address"] = host
             out["source.port"] = int(port)
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import small_int
 from ..timestamps import parse_iso
 
 TYPES = ("http ", "https ", "h2 ", "grpcs ", "ws ", "wss ")
@@ -39,9 +40,10 @@ _TAIL = (
 
 def _host_port(value: str) -> tuple[str, int] | None:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not (port.isdigit() and port.isascii()):
+    number = small_int(port)
+    if not sep or not host or number is None:
         return None
-    return host, int(port)
+    return host, number
 
 
 def _seconds(value: str) -> float | None:
@@ -53,8 +55,7 @@ def _seconds(value: str) -> float | None:
         return None
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() and value.isascii() else None
+_int = small_int
 
 
 def _request(out: dict, request: str) -> None:

@@ -34,17 +34,19 @@ from ..timestamps import (
     MONTHS, NS, UTC, ZONE, build, build_yearless, frac_to_ns, from_datetime, offset_tz, reference_epoch,
 )
 
-HEAD = 200  # the header must lie within this many characters
+HEAD = 320  # the header must lie within this many characters
 _MAX_HITS = 6  # time-like spots tried per line
 _MAX_PREFIX = 6  # fields allowed before the stamp
 _DATASET = "generic"
 
 # A time of day (``12:01:01``, ``15.42.50``) or an epoch field: where a stamp may be.
-_GATE = re.compile(r"[0-9]{1,2}[:.][0-9]{2}[:.][0-9]{2}|(?<![0-9.])1[0-9]{9}(?:[0-9]{3})?(?![0-9])")
-_FRAC = r"(?:[.,:]([0-9]{1,9}))?"
-_YMD = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[T_ -]|, ?)([0-9]{1,2})([:.])([0-9]{2})\6([0-9]{2})"
-                  + _FRAC)
-_COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})[-T_ ]([0-9]{2}):?([0-9]{2}):?([0-9]{2})" + _FRAC + "(?![0-9])")
+_GATE = re.compile(r"[0-9]{1,2}[:.][0-9]{1,2}[:.][0-9]{1,2}|(?<![0-9.])1[0-9]{9}(?:[0-9]{3})?(?![0-9])")
+_FRAC = r"([.,:][0-9]{1,9})?"  # with its separator: ":5" is 5 ms, ".5" half a second
+_YMD = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[T_ -]|, ?)([0-9]{1,2})([:.])([0-9]{1,2})\6"
+                  r"([0-9]{1,2})" + _FRAC)
+# YYYYMMDD then hh:mm:ss (one-digit fields too, as some loggers print them) or hhmmss.
+_COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})[-T_ ](?:([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})|([0-9]{2})"
+                      r"([0-9]{2})([0-9]{2}))" + _FRAC + "(?![0-9])")
 _YY = re.compile(r"([0-9]{2})([-/])([0-9]{2})\2([0-9]{2})[ T_-]([0-9]{2}):([0-9]{2}):([0-9]{2})" + _FRAC)
 _MDY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ ,:]{1,2}([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC
                   + r"(?: ?([AaPp][Mm])(?![A-Za-z]))?")
@@ -57,8 +59,11 @@ _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC + "(?![0-9:])")
 _EPOCH = re.compile(r"(1[0-9]{9}|1[0-9]{12})(?:\.([0-9]{1,9}))?(?=[\s|\],;)]|$)")
 _OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?| [+-][0-9]{2}:?[0-9]{2}| (?:UTC|GMT))(?![0-9A-Za-z:])")
 # One header field: a bracketed group (may hold spaces) or a run of non-blanks.
-_FIELD = re.compile(r"[\[(<][^\]\)>\n]{0,80}[\])>]:?|[^\s|]{1,80}")
+_FIELD = re.compile(r"[\[(<][^\]\)>\n]{0,200}[\])>]:?|[^\s|]{1,80}")
 _FIELD_SEPS = " \t,;|"
+_DIGIT = re.compile("[0-9]")
+# "[wrn]", "err:": abbreviations in any case once brackets or a colon mark them as a field.
+_ANY_CASE = {k.lower(): v for k, v in levels.HEADER.items()}
 _WORDY = re.compile(r"[A-Za-z]+")  # letters only: a word of prose, not a header field
 _JAVA_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*){2,}")  # org.apache.Cls.method
 
@@ -67,7 +72,11 @@ Stamp = tuple[tuple[int | None, int, int, int, int, int, int], int, bool]
 
 
 def _ns(frac: str | None) -> int:
-    return frac_to_ns(frac) if frac else 0
+    if not frac:
+        return 0
+    if frac[0] == ":" and len(frac) <= 4:  # "hh:mm:ss:mmm" counts milliseconds, padded or not
+        return int(frac[1:]) * 1_000_000
+    return frac_to_ns(frac[1:])
 
 
 def _hour12(h: int, ampm: str | None) -> int:
@@ -86,7 +95,8 @@ def _stamp_at(line: str, p: int) -> Stamp | None:
             return (int(y), int(mo), int(d), int(h), int(mi), int(s), _ns(f)), m.end(), False
         m = _COMPACT.match(line, p)
         if m is not None:
-            y, mo, d, h, mi, s, f = m.groups()
+            y, mo, d, h1, mi1, s1, h2, mi2, s2, f = m.groups()
+            h, mi, s = (h1, mi1, s1) if h1 is not None else (h2, mi2, s2)
             return (int(y), int(mo), int(d), int(h), int(mi), int(s), _ns(f)), m.end(), False
         m = _DMONY.match(line, p)
         if m is not None:
@@ -112,7 +122,8 @@ def _stamp_at(line: str, p: int) -> Stamp | None:
         if m is not None:
             digits, f = m.groups()
             ns = int(digits) * (1_000_000_000 if len(digits) == 10 else 1_000_000)
-            return (None, 0, 0, 0, 0, 0, ns + _ns(f) // (1 if len(digits) == 10 else 1000)), m.end(), True
+            frac_ns = frac_to_ns(f) if f else 0
+            return (None, 0, 0, 0, 0, 0, ns + frac_ns // (1 if len(digits) == 10 else 1000)), m.end(), True
         return None
     if c.isascii() and c.isalpha():
         m = _MON.match(line, p)
@@ -158,7 +169,9 @@ def _prefix_ok(prefix: str) -> bool:
     fields = prefix.replace("[", " ").replace("]", " ").replace("|", " ").split()
     if len(fields) > _MAX_PREFIX:
         return False
-    return all(_WORDY.fullmatch(f) is None or f in levels.HEADER for f in fields)
+    prose = [f for f in fields if _WORDY.fullmatch(f) is not None and not f.isupper() and f not in levels.HEADER]
+    # A record of fields may hold a word or two (a state, an action), but it starts with an id.
+    return not prose or (len(prose) <= 3 and fields[0] not in prose)
 
 
 def find_stamp(line: str, head: str) -> tuple[Stamp, int] | None:
@@ -192,8 +205,8 @@ def find_stamp(line: str, head: str) -> tuple[Stamp, int] | None:
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """A line with a header stamp; None when there is none (the caller keeps it as free text)."""
     head = line[:HEAD]
-    if ":" not in head and (not head or head[0] not in "-0123456789"):
-        return None  # no time of day and no leading field that could be an epoch: free text
+    if ":" not in head and (not head or head[0] not in "-0123456789") and _DIGIT.search(head, 0, 40) is None:
+        return None  # no hh:mm, no leading number, no digit near the start: free text, at the cost of two scans
     found = find_stamp(line, head)
     if found is None:
         return None
@@ -295,6 +308,11 @@ def after_stamp(line: str, out: dict[str, Any], pos: int, bracketed: bool = Fals
     if logger:
         out["log.logger"] = logger
     msg = line[msg_at:]
+    if msg[-1:] == ")" and not logger:  # log4j's "%m (%c)": a trailing (a.b.Class) is the logger
+        k = msg.rfind(" (", max(0, len(msg) - 200))
+        if k > 0 and _JAVA_NAME.fullmatch(msg, k + 2, len(msg) - 1) is not None:
+            out["log.logger"] = msg[k + 2 : -1]
+            msg = msg[:k]
     out["message"] = msg
     out["event.dataset"] = _DATASET
     out["event.original"] = line
@@ -337,25 +355,34 @@ def _header_fields(line: str, i: int, n: int, fielded: bool) -> tuple[int, str |
         core = tok.strip("[]()<>:,")
         bracket = tok[0] in "[(<"
         decorated = bracket or tok[-1] == ":" or line.startswith((" - ", "  ", "\t"), e)
-        lvl = levels.HEADER.get(core)
+        lvl = None
+        if line[e:].strip():  # a level with nothing after it is the message
+            lvl = levels.HEADER.get(core) or (_ANY_CASE.get(core.lower()) if decorated and len(core) > 1 else None)
         if lvl is None and "." in core and tok[-1] == ":":  # Monolog's channel.LEVEL:
             channel, _, word = core.rpartition(".")
             lvl = levels.HEADER.get(word) if word.isupper() and len(word) > 1 else None
             if lvl is not None:
                 return _skip(line, e, n), lvl, channel
-        if lvl is not None and (decorated or (plain == 0 and fielded) if len(core) == 1
-                                else plain == 0 or decorated or core.isupper()):
+        if lvl is not None and (
+                (plain == 0 and (decorated or fielded or line.startswith((" [", " ("), e))) if len(core) == 1
+                else plain == 0 or decorated or core.isupper()):
+            if plain:  # the component came before the level (BGL's "RAS KERNEL INFO"): the message follows
+                return _dash_sep(line, e, n), lvl, None
             msg_at, logger = _component(line, _dash_sep(line, e, n), n)
             return msg_at, lvl, logger
-        if bracket or (core.isdigit() and len(core) <= 10 and (fielded or k == 0)):
+        number = core.isdigit() or (fielded and core[:1] == "-" and core[1:].isdigit())
+        if bracket or (number and len(core) <= 10 and (fielded or k == 0)):
             i = _skip(line, e, n)
             if plain == 0 and (bracket or fielded):
                 lead = i  # a [thread] group, or a number field of a record: header even without a level
             continue
-        colon = tok[-1] == ":" and len(tok) > 1 and (e == len(line) or line[e] in " \t")
+        # Without a level, "word:" opens the message ("ClusterFileSystem: no server") unless it is a
+        # syslog-style tag: "tag[pid]:", or "tag:" after a host field.
+        colon = (tok[-1] == ":" and len(tok) > 1 and (e == len(line) or line[e] in " \t")
+                 and ("[" in tok or plain > 0))
         if (colon or line.startswith(" - ", e)) and (plain == 0 or (k < 3 and not _prose(line, start, m.start()))):
             if colon:
-                return _skip(line, e, n), None, tok[:-1]  # tag: / tag[pid]: / Component:
+                return _skip(line, e, n), None, tok[:-1]
             return _dash_sep(line, e, n), None, line[lead:e]  # name - message
         if _WORDY.fullmatch(tok) is not None and not tok.isupper():
             break  # a word of prose: the message has begun
@@ -374,14 +401,16 @@ def _component(line: str, i: int, n: int) -> tuple[int, str | None]:
     """An optional component/logger after the level: ``name:``, ``a.b.C -``, ``a.b.C [ctx]``,
     ``[thread]``, or a name followed by column padding; (message start, logger)."""
     logger: str | None = None
+    skipped = False  # one [group] before the logger (a thread) and one after it (a context)
     for _ in range(3):
         m = _FIELD.match(line, i, n)
         if m is None:
             break
         tok, e = m.group(), m.end()
         if tok[0] in "[(<":
-            if e >= len(line):
+            if e >= len(line) or skipped:
                 break
+            skipped = True
             i = _dash_sep(line, e, n)
             continue
         if logger is not None or '"' in tok or "'" in tok:
@@ -390,11 +419,11 @@ def _component(line: str, i: int, n: int) -> tuple[int, str | None]:
         if tok[-1] == ":" and len(tok) > 1 and (nxt[:1] in (" ", "\t") or e == len(line)):
             return _skip(line, e, n), tok[:-1]
         if nxt == " - " or nxt == " : " or nxt[:2] == "  " or nxt == "\t":
-            logger = tok
+            logger, skipped = tok, False
             i = _dash_sep(line, e, n)
             continue
         if (nxt[:2] == " [" and ("." in tok or "$" in tok)) or _JAVA_NAME.fullmatch(tok) is not None:
-            logger = tok
+            logger, skipped = tok, False
             i = _skip(line, e, n)
             continue
         break
@@ -402,17 +431,21 @@ def _component(line: str, i: int, n: int) -> tuple[int, str | None]:
 
 
 def _piped(line: str, out: dict[str, Any], i: int) -> dict[str, Any]:
-    """``stamp|field|field|message``: short blank-free fields are header (one may be the
-    level); the last field is always the message."""
-    parts = line[i + (1 if line[i] == "|" else 2) :].split("|", 6)
-    k = 0
+    """``stamp|field|field|message``: up to two short blank-free fields (a component, a
+    pid or thread) and a level are header; the message is the rest, pipes and all."""
+    parts = line[i + (1 if line[i] == "|" else 2) :].split("|", 3)
+    k = fields = 0
     while k < len(parts) - 1 and len(parts[k].strip()) <= 40 and " " not in parts[k].strip():
         f = parts[k].strip()
         lvl = levels.HEADER.get(f)
-        if lvl is not None and len(f) > 1:
+        if lvl is not None and len(f) > 1 and "log.level" not in out:
             out["log.level"] = lvl
-        elif f and "log.logger" not in out and not f.isdigit():
-            out["log.logger"] = f
+        elif fields == 2:
+            break
+        else:
+            fields += 1
+            if f and "log.logger" not in out and not f.isdigit():
+                out["log.logger"] = f
         k += 1
     msg = "|".join(parts[k:]).strip(" ")
     out["message"] = msg

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int
 from .. import levels
 from ..timestamps import build, frac_to_ns
 
@@ -29,7 +30,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     out["logship.timestamp_ns"] = r
     if file:
         out["log.origin.file.name"] = file
-        out["log.origin.file.line"] = int(lineno)
+        put_int(out, "log.origin.file.line", lineno)
     lvl = levels.heuristic(msg)
     if lvl is not None:
         out["log.level"] = lvl

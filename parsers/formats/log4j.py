@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int
 from .. import levels
 from ..stamp_cache import MinuteCache, at
 from ..timestamps import ISO_PATTERN, build, set_iso_groups
@@ -49,8 +50,7 @@ def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict
     if logger:
         out["log.logger"] = logger
     pid = pid or pid2
-    if pid:
-        out["process.pid"] = int(pid)
+    put_int(out, "process.pid", pid)
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from ..timestamps import apply_source_time
 from . import _structured
@@ -24,8 +25,8 @@ def _unquote(v: str) -> str:
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
-    pairs: dict = {}
-    bare = 0
+    pairs: dict[str, Any] = {}
+    bare = dropped = 0
     for m in _TOKEN.finditer(line):
         key, value = m.groups()
         if value is None:
@@ -33,18 +34,24 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
                 value = ""
             else:
                 bare += 1
-                if len(pairs) < _structured.MAX_KEYS:
+                if len(pairs) < _structured.MAX_KEYS or key in pairs:
                     pairs.setdefault(key, True)
+                else:
+                    dropped += 1
                 continue
         elif value[:1] == '"' and len(value) > 1:
             value = _unquote(value)
-        if len(pairs) < _structured.MAX_KEYS:
+        if len(pairs) < _structured.MAX_KEYS or key in pairs:
             pairs[key] = value
+        else:
+            dropped += 1
     if not pairs or bare > len(pairs) - bare:
         return None
     out: dict = {"message": line, "event.dataset": "logfmt"}
     if _structured.apply(out, pairs, "logfmt", tz):
         out["event.original"] = line
+    if dropped:
+        out["logship.dropped_keys"] = dropped
     if "logship.timestamp_ns" not in out:
         apply_source_time(out, source_time, tz)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int
 from .. import levels
 from ..timestamps import build
 
@@ -57,9 +58,8 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     lvl = levels.normalize(level)
     if lvl is not None:
         out["log.level"] = lvl
-    out["process.pid"] = int(pid)
-    out["process.thread.id"] = int(tid)
-    if cid:
-        out["nginx.error.connection_id"] = int(cid)
+    put_int(out, "process.pid", pid)
+    put_int(out, "process.thread.id", tid)
+    put_int(out, "nginx.error.connection_id", cid)
     out["message"] = _context(out, msg)
     return out

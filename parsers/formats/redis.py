@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
+from ..numbers import put_int
 from ..timestamps import MONTHS, UTC, build, frac_to_ns, from_epoch, set_yearless
 
 _RX = re.compile(
@@ -43,8 +44,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     elif not set_yearless(out, mo, int(d), int(hh), int(mm), int(ss), ns, tz, source_time):
         return None
     pid = pid or pid2
-    if pid:
-        out["process.pid"] = int(pid)
+    put_int(out, "process.pid", pid)
     if role:
         out["redis.log.role"] = _ROLES.get(role, role)
     return out
@@ -55,7 +55,8 @@ def _signal_handler(line: str) -> dict | None:
     if m is None:
         return None
     pid, epoch, msg = m.groups()
-    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "process.pid": int(pid)}
+    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line}
+    put_int(out, "process.pid", pid)
     r = from_epoch(int(epoch))
     if r is not None:
         out["logship.timestamp_ns"], out["@timestamp"] = r, UTC
