@@ -75,6 +75,8 @@ def _request(out: dict, request: str) -> None:
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+    if not line.startswith(TYPES):  # before tokenizing: a hinted non-ALB line costs nothing
+        return None
     f = [q or b for q, b in _TOKEN.findall(line)]
     if len(f) < _MIN_FIELDS or f[0] + " " not in TYPES:
         return None

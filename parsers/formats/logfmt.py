@@ -1,7 +1,8 @@
 """logfmt: ``key=value key2="quoted \\"value\\"" flag``; see :mod:`._structured`
 for the key mapping.  Values stay strings (bare keys become ``True``).  A line
 is logfmt only if it starts with ``key=`` and has at least as many pairs as
-bare words."""
+bare words.  Keys beyond the 64th (or starting past :data:`SCAN_LIMIT` characters) are
+counted in ``logship.dropped_keys``, not kept."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from . import _structured
 
 _TOKEN = re.compile(r'([^\s="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
 _ESC = re.compile(r"\\(.)", re.S)
+_KEY_EQ = re.compile(r'(?<![^\s])[^\s="]+=')  # a token that is a key=..., for counting only
+SCAN_LIMIT = 8192  # characters read as pairs; beyond, tokens are only counted
 _ESC_MAP = {"n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -24,27 +27,29 @@ def _unquote(v: str) -> str:
     return v
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     pairs: dict[str, Any] = {}
     bare = dropped = 0
     for m in _TOKEN.finditer(line):
+        if len(pairs) >= _structured.MAX_KEYS or m.start() > SCAN_LIMIT:
+            # The rest is only counted (in C, no per-token Python): a line of a million tokens
+            # must not cost a million loop turns.  Its pairs are reported as dropped.
+            rest_tokens = len(_TOKEN.findall(line, m.start()))
+            rest_pairs = len(_KEY_EQ.findall(line, m.start()))
+            bare += rest_tokens - rest_pairs
+            dropped += rest_pairs
+            break
         key, value = m.groups()
         if value is None:
             if line[m.end() - 1 : m.end()] == "=":  # "key=" with empty value
                 value = ""
             else:
                 bare += 1
-                if len(pairs) < _structured.MAX_KEYS or key in pairs:
-                    pairs.setdefault(key, True)
-                else:
-                    dropped += 1
+                pairs.setdefault(key, True)
                 continue
         elif value[:1] == '"' and len(value) > 1:
             value = _unquote(value)
-        if len(pairs) < _structured.MAX_KEYS or key in pairs:
-            pairs[key] = value
-        else:
-            dropped += 1
+        pairs[key] = value
     if not pairs or bare > len(pairs) - bare:
         return None
     out: dict = {"message": line, "event.dataset": "logfmt"}
