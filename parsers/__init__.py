@@ -86,14 +86,17 @@ level, leading ISO stamp still used).
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from . import detect
 from .rfc5424 import validate as validate_rfc5424
-from .timestamps import MAX_NS as _MAX_NS, MIN_NS as _MIN_NS, NS as _NS, UTC, to_datetime as _to_datetime
+from .timestamps import MAX_NS as _MAX_NS
+from .timestamps import MIN_NS as _MIN_NS
+from .timestamps import NS as _NS
+from .timestamps import to_datetime as _to_datetime
 
-__all__ = ["parse", "validate_rfc5424", "DATASETS"]
+__all__ = ["DATASETS", "parse", "validate_rfc5424"]
 
 DATASETS: tuple[str, ...] = tuple(k for k in detect.HINTS if k != "syslog")
 
@@ -166,14 +169,14 @@ def parse(
         else:
             out.pop("@timestamp", None)  # the stamp's zone, if a parser left one
         return out
-    except Exception as exc:  # last-resort guard: parse() must never raise on input
+    except Exception as exc:  # noqa: BLE001 -- the last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)
 
 
 def _failsafe(raw: object, exc: Exception) -> dict[str, Any]:
     try:
         msg = _decode(raw)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- an input whose str() raises: report it without text
         msg = ""
     return {"message": msg, "event.dataset": "unknown",
             "logship.parse_error": f"internal: {type(exc).__name__}: {exc}"[:300]}

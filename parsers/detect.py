@@ -5,47 +5,64 @@ compiled patterns."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, tzinfo
+from typing import Any
 
 from . import rfc3164, syslog
 from .formats import (
-    access, android, apache_error, aws_alb, generic, golog, json_lines, klog, log4j, logfmt, nginx_error, php,
-    python_logging, redis, unknown,
+    access,
+    android,
+    apache_error,
+    aws_alb,
+    generic,
+    golog,
+    json_lines,
+    klog,
+    log4j,
+    logfmt,
+    nginx_error,
+    php,
+    python_logging,
+    redis,
+    unknown,
 )
 from .stamp_cache import iso_head
 from .timestamps import ISO_PATTERN, MONTHS, set_iso_groups
 
+# Every parser: (line, source_time, tz) -> fields, or None when the line is not its format.
+Parser = Callable[[str, datetime | None, tzinfo], dict[str, Any] | None]
 
 _ISO = re.compile(ISO_PATTERN)
 _LOGFMT_START = re.compile(r"@?[A-Za-z_][\w.\-/@#]*=")
 _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
 
 
-def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def _iso_prefixed(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     head = iso_head(line, tz)
     if head is None:
         return _iso_prefixed_general(line, st, tz)
     return _after_iso(line, st, tz, {"logship.timestamp_ns": head[0], "@timestamp": head[2]}, head[1])
 
 
-def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def _iso_prefixed_general(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     m = _ISO.match(line)
     if m is None:
         return free_text(line, st, tz)
-    out: dict = {}
+    out: dict[str, Any] = {}
     if not set_iso_groups(out, m.groups(), tz):
         return free_text(line, st, tz)
     return _after_iso(line, st, tz, out, m.end())
 
 
-def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict, pos: int) -> dict:
+def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict[str, Any], pos: int) -> dict[str, Any]:
     r = python_logging.parse_after_iso(line, out, pos) if line.startswith(" - ", pos) else None
     if r is None:
         r = log4j.parse_after_iso(line, out, pos)
     return r if r is not None else generic.after_stamp(line, out, pos)
 
 
-def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     """A line no specific format claims: the generic header reader, else plain text."""
     r = None
     if line[2:3] == ":" or (line[3:4] == ":" and line[:1] == "["):
@@ -55,7 +72,7 @@ def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
     return r if r is not None else unknown.parse(line, st, tz)
 
 
-def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     n = len(line)
     if n > 19:
         c4 = line[4]
@@ -81,7 +98,7 @@ def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return redis.parse(line, st, tz)
 
 
-def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     if len(line) < 4:
         return None
     if line[1].isalpha() or line[3] == "/" or line[5:6] == "-":
@@ -91,7 +108,7 @@ def _bracket(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return redis.parse(line, st, tz)
 
 
-def _word(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _word(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     c = line[0]
     if c in "hgw" and line.startswith(aws_alb.TYPES):
         r = aws_alb.parse(line, st, tz)
@@ -118,7 +135,7 @@ def _word(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return None
 
 
-def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _json(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     # '{"' or '{}' (after optional blanks) is JSON, even if broken; '{word ...' is not.
     c = line[1:2]
     if c == '"' or c == "}" or line[1:].lstrip()[:1] in ('"', "}"):
@@ -126,19 +143,19 @@ def _json(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
     return None
 
 
-def _access(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _access(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     return access.parse(line, st, tz) if '] "' in line else None
 
 
 # '"' starts a quoted X-Forwarded-For list, ':' an IPv6 address like "::1".
-BY_FIRST: dict[str, object] = {"<": syslog.parse, "{": _json, "[": _bracket, '"': _access, ":": _access}
+BY_FIRST: dict[str, Parser] = {"<": syslog.parse, "{": _json, "[": _bracket, '"': _access, ":": _access}
 for _c in "0123456789":
     BY_FIRST[_c] = _digit
 for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@":
     BY_FIRST[_c] = _word
 
 
-def _word_or_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
+def _word_or_text(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     """_word for a whole line: when no format matched, it is free text, decided here
     rather than by auto() running its checks again (true/false/null still go to auto)."""
     r = _word(line, st, tz)
@@ -148,17 +165,17 @@ def _word_or_text(line: str, st: datetime | None, tz: tzinfo) -> dict:
 
 
 # For parse(): the first character of the line as it came (auto() also dispatches stripped lines).
-LINE_BY_FIRST: dict[str, object] = {**BY_FIRST, **{c: _word_or_text for c, fn in BY_FIRST.items() if fn is _word}}
+LINE_BY_FIRST: dict[str, Parser] = {**BY_FIRST, **{c: _word_or_text for c, fn in BY_FIRST.items() if fn is _word}}
 
 
-def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) -> dict:
+def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) -> dict[str, Any]:
     """Detect the format of ``line`` and parse it (never None). `first_tried`: the caller
     already ran BY_FIRST's parser for the line's first character, and it said None."""
     if not line:
         return unknown.parse(line, st, tz)
     fn = BY_FIRST.get(line[0])
     if fn is not None:
-        r = None if first_tried else fn(line, st, tz)  # type: ignore[operator]
+        r = None if first_tried else fn(line, st, tz)
         if r is not None:
             return r
     elif line[0] in " \t\r\n\f\v":
@@ -166,7 +183,7 @@ def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) 
         if stripped and stripped[0] not in " \t":
             fn = BY_FIRST.get(stripped[0])
             if fn is not None:
-                r = fn(stripped, st, tz)  # type: ignore[operator]
+                r = fn(stripped, st, tz)
                 if r is not None:
                     return r
     if line[0] in json_lines.VALUE_FIRST and line[-1] in json_lines.VALUE_LAST:  # "[1, 2]", "42", "true"
@@ -176,23 +193,23 @@ def auto(line: str, st: datetime | None, tz: tzinfo, first_tried: bool = False) 
     return free_text(line, st, tz)
 
 
-def _access_as(dataset: str):
-    def parse(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _access_as(dataset: str) -> Parser:
+    def parse(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
         return access.parse(line, st, tz, dataset)
     return parse
 
 
-def _rfc3164(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _rfc3164(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     return rfc3164.parse(line, st, tz)
 
 
-def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict | None:
+def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     from . import rfc5424
     return rfc5424.parse(line, st, tz)
 
 
 # hint -> parser; a parser that returns None falls back to auto-detection.
-HINTS: dict[str, object] = {
+HINTS: dict[str, Parser] = {
     "syslog": syslog.parse,
     "syslog.rfc5424": _rfc5424,
     "syslog.rfc3164": _rfc3164,

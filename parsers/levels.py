@@ -7,6 +7,7 @@ debug, trace.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _LEVELS: dict[str, str] = {}
 
@@ -74,13 +75,13 @@ def normalize_number(value: int) -> str | None:
 # Checked most severe first; word-bounded and case-insensitive so ERROR, Error,
 # err all count but "stderr" or "errors_total" do not.  Each regex only runs
 # when a cheap substring test on the lowercased text says it might match.
-_EMERGENCY = re.compile(r"\b(?:emerg|emergency|panic)\b", re.I)
-_CRITICAL = re.compile(r"\b(?:fatal|crit|critical)\b", re.I)
-_ERROR = re.compile(r"\b(?:err|error|exception)\b", re.I)
-_WARNING = re.compile(r"\b(?:warn|warning)\b", re.I)
-_NOTICE = re.compile(r"\bnotice\b", re.I)
-_INFO = re.compile(r"\binfo\b", re.I)
-_DEBUG = re.compile(r"\b(?:debug|trace)\b", re.I)
+_EMERGENCY = re.compile(r"\b(?:emerg|emergency|panic)\b", re.IGNORECASE)
+_CRITICAL = re.compile(r"\b(?:fatal|crit|critical)\b", re.IGNORECASE)
+_ERROR = re.compile(r"\b(?:err|error|exception)\b", re.IGNORECASE)
+_WARNING = re.compile(r"\b(?:warn|warning)\b", re.IGNORECASE)
+_NOTICE = re.compile(r"\bnotice\b", re.IGNORECASE)
+_INFO = re.compile(r"\binfo\b", re.IGNORECASE)
+_DEBUG = re.compile(r"\b(?:debug|trace)\b", re.IGNORECASE)
 
 
 def _heuristic_py(text: str) -> str | None:
@@ -112,7 +113,7 @@ def _heuristic_py(text: str) -> str | None:
 try:
     from parsers import _keywords
 except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
-    heuristic = _heuristic_py
+    heuristic: Callable[[str], str | None] = _heuristic_py
 else:
     _keywords.set_fallback(_heuristic_py)
     heuristic = _keywords.heuristic

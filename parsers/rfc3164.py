@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
-from .numbers import put_int
 from . import levels
+from .numbers import put_int
 from .priority import PRI_FIELDS
 from .stamp_cache import YearlessCache, yearless_at
 from .timestamps import (
-    ISO_PATTERN, MONTHS, apply_source_time, build, build_yearless, frac_to_ns, reference_epoch, set_iso_groups,
+    ISO_PATTERN,
+    MONTHS,
+    apply_source_time,
+    build,
+    build_yearless,
+    frac_to_ns,
+    reference_epoch,
+    set_iso_groups,
 )
 
 _PRI = re.compile(r"<([0-9]{1,3})> ?")
@@ -35,7 +43,7 @@ _SPACED_TAG = re.compile(r"([^\s\[\]:]{1,64}(?: [^\s\[\]:]{1,64}){1,3})\[([0-9]{
 _CONTEXT = re.compile(r"\([^\s()]{1,160}\): ")
 
 
-def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo) -> bool:
+def _set_bsd(out: dict[str, Any], m: re.Match[str], source_time: datetime | None, tz: tzinfo) -> bool:
     mon, day, y1, hh, mm, ss, frac, y2 = m.groups()
     mo = MONTHS.get(mon) or MONTHS.get(mon.lower())
     if mo is None:
@@ -72,7 +80,7 @@ def _split_tag(text: str) -> tuple[str, str | None, int] | bool:
     return word[:b], word[b + 1 : c], end
 
 
-def _tag(out: dict, text: str) -> str:
+def _tag(out: dict[str, Any], text: str) -> str:
     """Split ``tag[pid]: msg``; returns the message."""
     r = _split_tag(text)
     if r is True:
@@ -117,7 +125,7 @@ def _bsd_minute(k: str) -> tuple[int, int, int, int] | None:
 _BSD_MINUTES = YearlessCache(_bsd_minute)
 
 
-def _fast(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def _fast(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """``Mmm dd hh:mm:ss HOST TAG: MSG`` without PRI, year or fraction, as
     :func:`parse` would give it; None: let :func:`parse` decide."""
     if len(line) < 16 or line[15] != " " or line[12] != ":":
@@ -142,7 +150,7 @@ def _fast(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
 
 def parse(
     line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: bool = False
-) -> dict | None:
+) -> dict[str, Any] | None:
     """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
     if line[3:4] == " ":
         r = _fast(line, source_time, tz)
@@ -151,7 +159,7 @@ def parse(
     return _general(line, source_time, tz, require_pri)
 
 
-def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: bool) -> dict | None:
+def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: bool) -> dict[str, Any] | None:
     pos = 0
     pri = None
     m = _PRI.match(line)
@@ -160,7 +168,7 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: b
         pos = m.end()
     elif require_pri:
         return None
-    out: dict = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line}
+    out: dict[str, Any] = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line}
     if pri is not None:
         if pri < 192:
             out.update(PRI_FIELDS[pri])
@@ -174,7 +182,7 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: b
         tm = _ISO.match(line, pos)
         if tm is not None:
             has_ts = set_iso_groups(out, tm.groups(), tz)
-    if has_ts:
+    if has_ts and tm is not None:
         pos = tm.end()
     elif pri is None:
         return None
@@ -183,7 +191,7 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: b
     return _rest(out, line[pos:], has_ts, pri)
 
 
-def _rest(out: dict, rest: str, has_ts: bool, pri: int | None) -> dict:
+def _rest(out: dict[str, Any], rest: str, has_ts: bool, pri: int | None) -> dict[str, Any]:
     """HOSTNAME, TAG[PID]: and MSG after the stamp (or after the PRI)."""
     if rest:
         if has_ts:

@@ -10,11 +10,19 @@ against the general paths in tests/unit/parsers/test_parsers_fast_paths.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timezone, tzinfo
 
 from .timestamps import (
-    _MISSING, _TZ_OFFSET, UTC, _constant_offset, _days, _year_month_of, build, build_yearless, frac_to_ns, offset_tz,
+    _MISSING,
+    _TZ_OFFSET,
+    _constant_offset,
+    _days,
+    _year_month_of,
+    build,
+    build_yearless,
+    frac_to_ns,
+    offset_tz,
     reference_epoch,
 )
 
@@ -22,7 +30,10 @@ from .timestamps import (
 # over: junk input cannot grow memory, nor lock the live minutes out for good.
 _LIMIT = 4096
 
-Minute = tuple  # (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
+# (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
+Minute = tuple[int, int, int, int, int, int]
+# (mo, d, h, mi, {year: Minute | None}) of a year-less minute
+Yearless = tuple[int, int, int, int, dict[int, Minute | None]]
 
 
 def _digits(s: str) -> bool:
@@ -33,7 +44,7 @@ def _two(s: str) -> bool:
     return len(s) == 2 and s.isdigit() and s.isascii()
 
 
-class MinuteCache(dict):
+class MinuteCache(dict[str, Minute | None]):
     """``key text -> Minute | None``, computed by ``fields(key)`` on first sight."""
 
     def __init__(self, fields: Callable[[str], tuple[int, int, int, int, int] | None]) -> None:
@@ -77,7 +88,7 @@ def _iso_fields(k: str) -> tuple[int, int, int, int, int] | None:
 ISO_MINUTES = MinuteCache(_iso_fields)
 
 
-class _Zones(dict):
+class _Zones(dict[str, tzinfo | None]):
     """ISO offset text (``Z``, ``+hh:mm``, ``-hhmm``) -> tzinfo, None when offset_tz rejects it."""
 
     def __missing__(self, key: str) -> tzinfo | None:
@@ -123,15 +134,16 @@ def iso_head(line: str, tz: tzinfo) -> tuple[int, int, tzinfo] | None:
         elif (c == "+" or c == "-") and _two(line[i + 1 : i + 3]):
             k = i + 4 if line[i + 3 : i + 4] == ":" else i + 3
             if _two(line[k : k + 2]):
-                zone = _ZONES[line[i : k + 2]]
-                if zone is None:
+                found = _ZONES[line[i : k + 2]]
+                if found is None:
                     return None
+                zone = found
                 i = k + 2
     r = at(e, int(ss), ns, zone)
     return None if r is None else (r, i, zone)
 
 
-class YearlessCache(dict):
+class YearlessCache(dict[str, Yearless | None]):
     """``key text -> (mo, d, h, mi, {year: Minute | None})``, or None when
     ``fields(key)`` rejects the text."""
 
@@ -139,9 +151,9 @@ class YearlessCache(dict):
         super().__init__()
         self._fields = fields
 
-    def __missing__(self, key: str) -> tuple | None:
+    def __missing__(self, key: str) -> Yearless | None:
         f = self._fields(key)
-        value = None if f is None else (*f, {})
+        value: Yearless | None = None if f is None else (*f, {})
         if len(self) >= _LIMIT:
             self.clear()
         self[key] = value
@@ -149,7 +161,7 @@ class YearlessCache(dict):
 
 
 def yearless_at(
-    e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None
+    e: Yearless, s: int, ns: int, tz: tzinfo, source_time: datetime | None
 ) -> int | None:
     """``build_yearless()`` for a cached month/day/hour/minute: the same candidate
     years in the same order, each minute validated once; what none of them
@@ -159,8 +171,9 @@ def yearless_at(
     limit = (ref + 86400) * 1_000_000_000
     years = e[4]
     for y in ((ry + 1, ry, ry - 1) if (e[0] == 1 and ref_mo == 12) else (ry, ry - 1)):
-        m = years.get(y, _MISSING)
-        if m is _MISSING:
+        if y in years:
+            m = years[y]
+        else:
             m = minute(y, e[0], e[1], e[2], e[3])
             if len(years) < 16:
                 years[y] = m

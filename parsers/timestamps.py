@@ -11,13 +11,13 @@ imported for the odd formats that reach :func:`parse_fallback`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
+import math
 import time as _time
-from typing import Any
 import warnings
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
 
-UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _SEC = timedelta(seconds=1)
@@ -94,7 +94,7 @@ def fixed_tz(offset_minutes: int) -> timezone:
 
 # tz object -> constant UTC offset in seconds, or None when it varies (DST zones).
 _TZ_OFFSET: dict[tzinfo, int | None] = {UTC: 0}
-_MISSING = object()
+_MISSING = -(1 << 40)  # no real offset: the sentinel of _TZ_OFFSET.get
 
 
 def _constant_offset(tz: tzinfo) -> int | None:
@@ -164,15 +164,15 @@ def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
 def from_epoch(value: float) -> int | None:
     """Epoch number whose unit is guessed from magnitude (s, ms, us or ns); None
     outside years 1-9999 (what a ``datetime`` can hold)."""
-    if value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     a = abs(value)
     if a < 1e11:  # seconds (until year 5138)
-        ns = int(round(value * 1_000_000_000)) if isinstance(value, float) else value * 1_000_000_000
+        ns = round(value * 1_000_000_000) if isinstance(value, float) else value * 1_000_000_000
     elif a < 1e14:
-        ns = int(round(value * 1_000_000)) if isinstance(value, float) else value * 1_000_000
+        ns = round(value * 1_000_000) if isinstance(value, float) else value * 1_000_000
     elif a < 1e17:
-        ns = int(round(value * 1000)) if isinstance(value, float) else value * 1000
+        ns = round(value * 1000) if isinstance(value, float) else value * 1000
     else:
         ns = int(value)
     return ns if _MIN_US <= ns // 1000 <= _MAX_US else None
@@ -277,7 +277,7 @@ def _digits(s: str) -> bool:
 
 
 # Common zone abbreviations (dateutil does not resolve them on its own).
-_TZ_NAMES = {
+_TZ_NAMES: dict[str, int] = {
     "UTC": 0, "GMT": 0, "Z": 0, "EST": -5 * 3600, "EDT": -4 * 3600, "CST": -6 * 3600, "CDT": -5 * 3600,
     "MST": -7 * 3600, "MDT": -6 * 3600, "PST": -8 * 3600, "PDT": -7 * 3600, "CET": 3600, "CEST": 7200,
     "EET": 7200, "EEST": 3 * 3600, "BST": 3600, "IST": 19800, "JST": 9 * 3600,
@@ -296,7 +296,7 @@ def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
 
         with warnings.catch_warnings():  # unknown zone names: taken as tz, no warning spam
             warnings.simplefilter("ignore")
-            stamp = _dp.parse(text, tzinfos=_TZ_NAMES)  # type: ignore[arg-type]
+            stamp = _dp.parse(text, tzinfos=_TZ_NAMES)
         delta = stamp.utcoffset()
         if delta is not None and delta % _MINUTE:
             return None  # an offset with seconds: not a zone we can trust (see parse_iso)

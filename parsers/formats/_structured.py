@@ -20,11 +20,12 @@ number dropped is reported in ``logship.dropped_keys``).
 from __future__ import annotations
 
 import json
-from datetime import tzinfo
+from datetime import UTC, tzinfo
+from typing import Any
 
-from ..numbers import small_int
 from .. import levels
-from ..timestamps import UTC, from_epoch, parse_fallback, parse_iso
+from ..numbers import small_int
+from ..timestamps import from_epoch, parse_fallback, parse_iso
 
 MAX_KEYS = 64
 MAX_DEPTH = 3
@@ -36,9 +37,9 @@ LOGGER_KEYS = ("logger", "logger_name", "log.logger")
 CALLER_KEYS = ("caller", "source")
 
 
-def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = None) -> tuple[dict, int]:
+def flatten(obj: dict[str, Any], prefix: str = "", depth: int = 1, into: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     """Flatten nested dicts with dotted keys; returns (flat, dropped_count)."""
-    flat: dict = {} if into is None else into
+    flat: dict[str, Any] = {} if into is None else into
     dropped = 0
     for k, v in obj.items():
         key = prefix + str(k)
@@ -86,7 +87,7 @@ def _level(value: object) -> str | None:
     return None
 
 
-def apply(out: dict, flat: dict, namespace: str, tz: tzinfo) -> bool:
+def apply(out: dict[str, Any], flat: dict[str, Any], namespace: str, tz: tzinfo) -> bool:
     """Move known keys of ``flat`` into ``out`` and the rest under ``namespace``.
 
     Returns True when a message key was found (the line's text was replaced)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from ..numbers import is_ip, put_int
 from ..timestamps import set_clf
@@ -21,21 +22,21 @@ _RX = re.compile(
     r"(.{1,512}?) (\S+) (\S+) \["
     r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) "
     r"([+-][0-9]{4})\] " + _Q + r" ([0-9]{3}) ([0-9]+|-)(?: " + _Q + " " + _Q + r")?(.*)",
-    re.S,
+    re.DOTALL,
 )
 
 
 def parse(
     line: str, source_time: datetime | None, tz: tzinfo, dataset: str | None = None
-) -> dict | None:
+) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
-    (client, ident, user, day, mon, year, hh, mm, ss, off, request, status, size, referrer, agent,
+    (client, _ident, user, day, mon, year, hh, mm, ss, off, request, status, size, referrer, agent,
      rest) = m.groups()
     if dataset is None:
         dataset = "nginx.access" if rest else "apache.access"
-    out: dict = {"message": line, "event.dataset": dataset}
+    out: dict[str, Any] = {"message": line, "event.dataset": dataset}
     if not set_clf(out, day, mon, year, hh, mm, ss, off):
         return None
     # The first field may be an X-Forwarded-For list (quoted or not, possibly followed

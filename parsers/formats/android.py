@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
-from ..numbers import put_int
 from .. import levels
+from ..numbers import put_int
 from ..stamp_cache import YearlessCache, yearless_at
 from ..timestamps import frac_to_ns, set_yearless
 
@@ -38,7 +39,7 @@ def _minute(k: str) -> tuple[int, int, int, int] | None:
 _MINUTES = YearlessCache(_minute)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """Cached-minute fast path; any line it is unsure of takes the general one."""
     e = _MINUTES[line[:11]] if len(line) > 14 else None
     ss = line[12:14]
@@ -53,7 +54,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     r = yearless_at(e, int(ss), frac_to_ns(frac), tz, source_time)
     if r is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line,
+    out: dict[str, Any] = {"message": msg, "event.dataset": "android.logcat", "event.original": line,
                  "logship.timestamp_ns": r, "log.level": levels.normalize(lv) or "info"}
     put_int(out, "process.pid", pid)
     put_int(out, "process.thread.id", tid)
@@ -62,14 +63,14 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     return out
 
 
-def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     t = None if m is None else _tag(line, m.end())
     if m is None or t is None:
         return None
     mo, d, hh, mm, ss, frac, pid, tid, lv = m.groups()
     tag, msg = t
-    out: dict = {"message": msg, "event.dataset": "android.logcat", "event.original": line}
+    out: dict[str, Any] = {"message": msg, "event.dataset": "android.logcat", "event.original": line}
     if not set_yearless(out, int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac), tz, source_time):
         return None
     out["log.level"] = levels.normalize(lv) or "info"

@@ -11,46 +11,47 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
-from ..numbers import put_int, small_int
 from .. import levels
+from ..numbers import put_int, small_int
 from ..timestamps import MONTHS, build, frac_to_ns, parse_iso, set_clf
 
 _RX = re.compile(
     r"\[([^\]]{19,40})\] \[(?:([^:\]\s]+):)?([a-z]+[0-9]?)\]"
     r"(?: \[pid ([0-9]+)(?::tid ([0-9]+))?\])?(?: \[client ([^\]]+)\])? ?(.*)",
-    re.S,
+    re.DOTALL,
 )
 _CTIME = re.compile(r"[A-Za-z]{3} ([A-Za-z]{3}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))? ([0-9]{4})$")
 _CLF = re.compile(r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4})$")
 
 
-def _set_time(out: dict, text: str, tz: tzinfo) -> bool:
+def _set_time(out: dict[str, Any], text: str, tz: tzinfo) -> bool:
     m = _CTIME.match(text)
     if m is not None:
         mon, d, hh, mm, ss, frac, y = m.groups()
         mo = MONTHS.get(mon)
-        r = mo and build(int(y), mo, int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
-        if not r:
+        ns = None if mo is None else build(int(y), mo, int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0, tz)
+        if ns is None:
             return False
-        out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"] = ns
         return True
     m = _CLF.match(text)
     if m is not None:
         return set_clf(out, *m.groups())
-    r = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
-    if r is None:
+    stamp = parse_iso(text, tz)  # "[2021-06-04 15:40:27.138633]" (custom ErrorLogFormat)
+    if stamp is None:
         return False
-    out["logship.timestamp_ns"], out["@timestamp"] = r
+    out["logship.timestamp_ns"], out["@timestamp"] = stamp
     return True
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
     stamp, module, level, pid, tid, client, msg = m.groups()
-    out: dict = {"message": msg, "event.dataset": "apache.error", "event.original": line}
+    out: dict[str, Any] = {"message": msg, "event.dataset": "apache.error", "event.original": line}
     if not _set_time(out, stamp, tz):
         return None
     lvl = levels.normalize(level) or ("trace" if level.startswith("trace") else None)

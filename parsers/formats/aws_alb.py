@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from ..numbers import small_int
 from ..timestamps import parse_iso
 
 TYPES = ("http ", "https ", "h2 ", "grpcs ", "ws ", "wss ")
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)', re.S)
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)', re.DOTALL)
 _MIN_FIELDS = 14  # through "user_agent"
 
 # (index, key, kind) for the simple fields after "request"; kind: s = str, l = list
@@ -58,7 +59,7 @@ def _seconds(value: str) -> float | None:
 _int = small_int
 
 
-def _request(out: dict, request: str) -> None:
+def _request(out: dict[str, Any], request: str) -> None:
     """``METHOD URL HTTP/x.y``; ``-`` parts stay absent (malformed requests have them)."""
     parts = request.split(" ")
     if len(parts) != 3:
@@ -74,7 +75,7 @@ def _request(out: dict, request: str) -> None:
         out["http.version"] = proto[5:]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     if not line.startswith(TYPES):  # before tokenizing: a hinted non-ALB line costs nothing
         return None
     f = [q or b for q, b in _TOKEN.findall(line)]
@@ -85,7 +86,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     status = _int(f[8])
     if stamp is None or client is None or status is None:
         return None
-    out: dict = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
+    out: dict[str, Any] = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
                  "source.address": client[0], "source.port": client[1], "http.response.status_code": status,
                  "logship.timestamp_ns": stamp[0], "@timestamp": stamp[1]}
     target = _host_port(f[4])

@@ -26,12 +26,20 @@ its length.  A line without ``:`` in its head and not starting with a digit or
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .. import levels
 from ..timestamps import (
-    MONTHS, NS, UTC, ZONE, build, build_yearless, frac_to_ns, from_datetime, offset_tz, reference_epoch,
+    MONTHS,
+    NS,
+    ZONE,
+    build,
+    build_yearless,
+    frac_to_ns,
+    from_datetime,
+    offset_tz,
+    reference_epoch,
 )
 
 HEAD = 320  # the header must lie within this many characters
@@ -216,15 +224,16 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]
         ep = _epoch_before(head, start)  # the record's own epoch field beats source_time for the year
         if ep is not None:
             ref = ep
-    zone: tzinfo | None = tz
+    zone: tzinfo = UTC
     if not is_epoch:
-        zone, end = _zone(head, end, tz)
-        if zone is None:
+        stamp_zone, end = _zone(head, end, tz)
+        if stamp_zone is None:
             return None
+        zone = stamp_zone
     ns = _instant(fields, is_epoch, zone, ref)
     if ns is None:
         return None
-    out: dict[str, Any] = {NS: ns, ZONE: UTC if is_epoch else zone}
+    out: dict[str, Any] = {NS: ns, ZONE: zone}
     if start > 0:
         _prefix_level(out, head[:start])
     bracketed = start > 0 and head[start - 1] == "["

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
-from ..numbers import put_int
 from .. import levels
+from ..numbers import put_int
 from ..stamp_cache import MinuteCache, at
 from ..timestamps import ISO_PATTERN, build, set_iso_groups
 
@@ -28,14 +29,14 @@ _LEVEL = r"(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE|CRITICAL|NOTICE|tra
 TAIL = re.compile(
     r"(?: +-)? +(?:\[([^\]]*)\] +)?" + _LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
     r"(?:([\w\-]*+[.$][\w$.\-@]*+) (?:-|:) +|([\w\-]*+[.$][\w$.\-@]*+): +)?(.*)",
-    re.S,
+    re.DOTALL,
 )
 _ISO = re.compile(ISO_PATTERN)
 _SHORT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")  # Spark
 _COMPACT = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]+)")  # HDFS
 
 
-def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict:
+def fill_tail(out: dict[str, Any], m: re.Match[str], line: str, pid: str | None = None) -> dict[str, Any]:
     thread1, level, pid2, thread2, logger1, logger2, msg = m.groups()
     out["message"] = msg
     out["event.dataset"] = "log4j"
@@ -54,7 +55,7 @@ def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict
     return out
 
 
-def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
+def parse_after_iso(line: str, out: dict[str, Any], pos: int) -> dict[str, Any] | None:
     """Tail match for a line whose ISO stamp (already in ``out``) ends at ``pos``."""
     m = TAIL.match(line, pos)
     return None if m is None else fill_tail(out, m, line)
@@ -80,7 +81,7 @@ _SPARK_MINUTES = MinuteCache(_spark_minute)
 _HDFS_MINUTES = MinuteCache(_hdfs_minute)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """Spark and HDFS stamps take a cached fast path; everything else (and any
     line the fast path is unsure of) the general one."""
     n = len(line)
@@ -112,8 +113,8 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     return fill_tail({"logship.timestamp_ns": r}, t, line, pid)
 
 
-def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
-    out: dict = {}
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
     m = _ISO.match(line)
     if m is not None:
         if not set_iso_groups(out, m.groups(), tz):

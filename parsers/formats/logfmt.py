@@ -14,7 +14,7 @@ from ..timestamps import apply_source_time
 from . import _structured
 
 _TOKEN = re.compile(r'([^\s="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
-_ESC = re.compile(r"\\(.)", re.S)
+_ESC = re.compile(r"\\(.)", re.DOTALL)
 _KEY_EQ = re.compile(r'(?<![^\s])[^\s="]+=')  # a token that is a key=..., for counting only
 SCAN_LIMIT = 8192  # characters read as pairs; beyond, tokens are only counted
 _ESC_MAP = {"n": "\n", "t": "\t", "r": "\r"}
@@ -52,7 +52,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]
         pairs[key] = value
     if not pairs or bare > len(pairs) - bare:
         return None
-    out: dict = {"message": line, "event.dataset": "logfmt"}
+    out: dict[str, Any] = {"message": line, "event.dataset": "logfmt"}
     if _structured.apply(out, pairs, "logfmt", tz):
         out["event.original"] = line
     if dropped:

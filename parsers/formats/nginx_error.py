@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
-from ..numbers import put_int
 from .. import levels
+from ..numbers import put_int
 from ..timestamps import build
 
 _RX = re.compile(
     r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) \[([a-z]+)\] ([0-9]+)#([0-9]+): "
     r"(?:\*([0-9]+) )?(.*)",
-    re.S,
+    re.DOTALL,
 )
 _CTX = re.compile(r', (client|server|request|upstream|host|referrer): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)')
 
 
-def _context(out: dict, msg: str) -> str:
+def _context(out: dict[str, Any], msg: str) -> str:
     cut = msg.find(", client: ")
     if cut < 0:
         return msg
@@ -45,7 +46,7 @@ def _context(out: dict, msg: str) -> str:
     return msg[:cut]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
@@ -53,7 +54,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
     if r is None:
         return None
-    out: dict = {"event.dataset": "nginx.error", "event.original": line}
+    out: dict[str, Any] = {"event.dataset": "nginx.error", "event.original": line}
     out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level)
     if lvl is not None:

@@ -7,16 +7,17 @@ the level is guessed from keywords."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
+from typing import Any
 
 from .. import levels
-from ..timestamps import MONTHS, UTC, build
+from ..timestamps import MONTHS, build
 
 _RX = re.compile(
     r"\[([0-9]{2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?: ([A-Za-z][\w/+\-]*))?\] "
     r"(?:PHP ([A-Za-z ]+?): +)?(.*)",
-    re.S,
+    re.DOTALL,
 )
 
 
@@ -28,11 +29,11 @@ def _zone(name: str) -> tzinfo | None:
         from zoneinfo import ZoneInfo
 
         return ZoneInfo(name)
-    except Exception:  # unknown name / no tzdata: caller falls back to tz
+    except (ValueError, KeyError, OSError):  # unknown name / no tzdata: caller falls back to tz
         return None
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
@@ -44,7 +45,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, zone_tz)
     if r is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "php.error", "event.original": line, "@timestamp": zone_tz}
+    out: dict[str, Any] = {"message": msg, "event.dataset": "php.error", "event.original": line, "@timestamp": zone_tz}
     out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level) if level else levels.heuristic(msg)
     if lvl is not None:

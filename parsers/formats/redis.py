@@ -11,22 +11,23 @@ stamps get their year from ``source_time``."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from ..numbers import put_int
-from ..timestamps import MONTHS, UTC, build, frac_to_ns, from_epoch, set_yearless
+from ..timestamps import MONTHS, build, frac_to_ns, from_epoch, set_yearless
 
 _RX = re.compile(
     r"(?:([0-9]+):([A-Z]) |\[([0-9]+)\] )?([0-9]{1,2}) ([A-Za-z]{3}) (?:([0-9]{4}) )?"
     r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))? ([.*#-]) (.*)",
-    re.S,
+    re.DOTALL,
 )
-_SIGNAL = re.compile(r"([0-9]+):signal-handler \(([0-9]{9,11})\) (.*)", re.S)  # epoch-stamped
+_SIGNAL = re.compile(r"([0-9]+):signal-handler \(([0-9]{9,11})\) (.*)", re.DOTALL)  # epoch-stamped
 _LEVELS = {".": "debug", "-": "debug", "*": "notice", "#": "warning"}
 _ROLES = {"M": "master", "S": "slave", "C": "child", "X": "sentinel"}
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return _signal_handler(line)
@@ -34,7 +35,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     mo = MONTHS.get(mon)
     if mo is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line, "log.level": _LEVELS[sym]}
+    out: dict[str, Any] = {"message": msg, "event.dataset": "redis.log", "event.original": line, "log.level": _LEVELS[sym]}
     ns = frac_to_ns(frac) if frac else 0
     if y:
         r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), ns, tz)
@@ -50,12 +51,12 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict | None:
     return out
 
 
-def _signal_handler(line: str) -> dict | None:
+def _signal_handler(line: str) -> dict[str, Any] | None:
     m = _SIGNAL.match(line)
     if m is None:
         return None
     pid, epoch, msg = m.groups()
-    out: dict = {"message": msg, "event.dataset": "redis.log", "event.original": line}
+    out: dict[str, Any] = {"message": msg, "event.dataset": "redis.log", "event.original": line}
     put_int(out, "process.pid", pid)
     r = from_epoch(int(epoch))
     if r is not None:

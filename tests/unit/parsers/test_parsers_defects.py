@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import parsers
-
-UTC = timezone.utc
 
 
 def test_logcat_runs_of_blanks_are_linear():

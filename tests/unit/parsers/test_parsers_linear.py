@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import parsers
 
@@ -24,9 +25,9 @@ RUNS = [" ", "\t", "0", "a", "Z", ":", "[", "]", "(", "=", '"', "\\", "-", ".", 
 HINTS = [None, *parsers.DATASETS, "syslog"]
 
 
-def _cost(line: str, hint: str | None) -> float:
+def _cost(line: str, hint: str | None, tries: int) -> float:
     best = 9.0
-    for _ in range(3):  # the best of three: the machine is shared
+    for _ in range(tries):  # the best of several: the machine is shared, a busy moment is no finding
         t0 = time.perf_counter()
         parsers.parse(line, hint=hint)
         best = min(best, time.perf_counter() - t0)
@@ -36,7 +37,10 @@ def _cost(line: str, hint: str | None) -> float:
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(PREFIXES), st.sampled_from(RUNS), st.sampled_from(HINTS), st.sampled_from(["", "x", " end"]))
 def test_time_per_byte_bounded(prefix, run, hint, suffix):
-    small = _cost(prefix + run * (20000 // len(run)) + suffix, hint)
-    big = _cost(prefix + run * (160000 // len(run)) + suffix, hint)
-    assert big < 0.5, (prefix, run, hint, big)
-    assert big < 64 * small + 0.02, (prefix, run, hint, small, big)  # linear is 8x; quadratic would be 64x
+    small_line = prefix + run * (20000 // len(run)) + suffix
+    big_line = prefix + run * (160000 // len(run)) + suffix
+    for tries in (2, 8):  # measured again, harder, before failing
+        small, big = _cost(small_line, hint, tries), _cost(big_line, hint, tries)
+        if big < 0.5 and big < 64 * small + 0.02:  # linear is 8x; quadratic would be 64x
+            return
+    raise AssertionError((prefix, run, hint, small, big))
