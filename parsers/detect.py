@@ -64,6 +64,8 @@ def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict[str, Any], 
 
 def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     """A line no specific format claims: the generic header reader, else plain text."""
+    if generic.prose_start(line):  # most free text: checked first, and cheaply
+        return unknown.parse(line, st, tz)
     r = None
     if line[2:3] == ":" or (line[3:4] == ":" and line[:1] == "["):
         r = generic.time_only(line, st, tz)

@@ -155,10 +155,21 @@ def from_datetime(stamp: datetime, tz: tzinfo = UTC) -> int:
     return ((stamp - _EPOCH) // _US) * 1000
 
 
+_EPOCH_IN: dict[tzinfo, datetime] = {UTC: _EPOCH}  # the epoch in each fixed-offset zone seen
+
+
 def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
-    """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored)."""
-    stamp = _EPOCH + timedelta(microseconds=ns // 1000)
-    return stamp if zone is UTC else stamp.astimezone(zone)
+    """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored).
+    Fixed offsets add to the epoch in that zone (aware arithmetic is exact there); zones
+    with DST convert, as wall-clock arithmetic would cross their transitions wrongly."""
+    if type(zone) is timezone:
+        epoch = _EPOCH_IN.get(zone)
+        if epoch is None:
+            if len(_EPOCH_IN) >= 4096:  # bounded: offsets come from the input
+                _EPOCH_IN.clear()
+            epoch = _EPOCH_IN[zone] = _EPOCH.astimezone(zone)
+        return epoch + timedelta(microseconds=ns // 1000)
+    return (_EPOCH + timedelta(microseconds=ns // 1000)).astimezone(zone)
 
 
 def from_epoch(value: float) -> int | None:

@@ -19,8 +19,8 @@ then an optional component/logger (``name:``, ``a.b.C -``, ``a.b.C [...]``,
 
 Bounded: every regex is anchored with bounded repeats, and only the first
 :data:`HEAD` characters are looked at, so the cost per line does not grow with
-its length.  A line without ``:`` in its head and not starting with a digit or
-``-`` is rejected after one substring test (free text pays almost nothing).
+its length.  Free text is turned down by one anchored regex match over its first
+fields (see :data:`_CANDIDATE`).
 """
 
 from __future__ import annotations
@@ -43,12 +43,20 @@ from ..timestamps import (
 )
 
 HEAD = 320  # the header must lie within this many characters
-_MAX_HITS = 6  # time-like spots tried per line
+_MAX_HITS = 6  # candidate fields tried per line
 _MAX_PREFIX = 6  # fields allowed before the stamp
 _DATASET = "generic"
 
-# A time of day (``12:01:01``, ``15.42.50``) or an epoch field: where a stamp may be.
-_GATE = re.compile(r"[0-9]{1,2}[:.][0-9]{1,2}[:.][0-9]{1,2}|(?<![0-9.])1[0-9]{9}(?:[0-9]{3})?(?![0-9])")
+# Where a stamp may start: after at most 6 fields (fewest first), a field (or "[") opening
+# like a date, a compact date, an epoch, "DD Mon" or a month/weekday name.  One C-level
+# match walks the head: free text without such a field is turned down at that cost.
+_NAMES = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun"
+_NAME_SET = frozenset(_NAMES.split("|"))
+_CANDIDATE = re.compile(
+    r"[ \t]*+(?:[^ \t]{1,80}+[ \t]{1,8}+){0,6}?\[?(?=[0-9]{1,4}[-/.:]|[0-9]{8}[-T_ ]|1[0-9]{9}(?:[0-9]{3})?(?:[\s|\],;)]|$)"
+    # "07 Nov 2019", "Nov  7 ..." / "Thu Nov 7 ..." / "Thu, 07 Nov": the shape here, the name in find_stamp
+    r"|[0-9]{1,2}[ /-][A-Za-z]{3}[ /-][0-9]{4}|[A-Za-z]{3}[.,]? {1,2}(?:[0-9]|[A-Za-z]{3} {1,2}[0-9]))"
+)
 _FRAC = r"([.,:][0-9]{1,9})?"  # with its separator: ":5" is 5 ms, ".5" half a second
 _YMD = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[T_ -]|, ?)([0-9]{1,2})([:.])([0-9]{1,2})\6"
                   r"([0-9]{1,2})" + _FRAC)
@@ -69,7 +77,6 @@ _OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?| [+-][0-9]{2}:?[0-9]{2}| (
 # One header field: a bracketed group (may hold spaces) or a run of non-blanks.
 _FIELD = re.compile(r"[\[(<][^\]\)>\n]{0,200}[\])>]:?|[^\s|]{1,80}")
 _FIELD_SEPS = " \t,;|"
-_DIGIT = re.compile("[0-9]")
 # "[wrn]", "err:": abbreviations in any case once brackets or a colon mark them as a field.
 _ANY_CASE = {k.lower(): v for k, v in levels.HEADER.items()}
 _WORDY = re.compile(r"[A-Za-z]+")  # letters only: a word of prose, not a header field
@@ -150,27 +157,6 @@ def _stamp_at(line: str, p: int) -> Stamp | None:
     return None
 
 
-def _field_starts(line: str, hit: int, lo: int) -> list[int]:
-    """Start of the field holding ``hit`` and of up to three fields before it (a date,
-    or a weekday, month and day, may precede the time), earliest first; not before ``lo``."""
-    starts: list[int] = []
-    i = hit
-    while len(starts) < 4 and i > lo:
-        j = i
-        while j > lo and line[j - 1] not in " \t[|(":
-            j -= 1
-        starts.append(j)
-        i = j
-        while i > lo and line[i - 1] in " \t":
-            i -= 1
-        if i > lo and line[i - 1] in "[|(":
-            break
-    if not starts:
-        starts.append(lo)
-    starts.reverse()
-    return starts
-
-
 def _prefix_ok(prefix: str) -> bool:
     """Fields before a stamp must look like fields (ids, numbers, hosts, a level),
     not prose: "Backup done 2024-01-01 12:00:00" is a message with a date in it."""
@@ -182,40 +168,45 @@ def _prefix_ok(prefix: str) -> bool:
     return not prose or (len(prose) <= 3 and fields[0] not in prose)
 
 
-def find_stamp(line: str, head: str) -> tuple[Stamp, int] | None:
+def find_stamp(head: str) -> tuple[Stamp, int] | None:
     """The header stamp and where it starts; a civil stamp is preferred to an epoch field."""
     epoch: tuple[Stamp, int] | None = None
     pos = 0
-    tried: set[int] = set()
     for _ in range(_MAX_HITS):
-        g = _GATE.search(head, pos)
-        if g is None:
+        c = _CANDIDATE.match(head, pos)
+        if c is None:
             break
-        pos = g.end()
-        if head[g.start()] == "1" and g.end() - g.start() >= 10 and head[g.start() + 2] not in ":.":
-            starts = [g.start()]  # an epoch field
-        else:
-            starts = _field_starts(head, g.start(), 0)
-        for p in starts:
-            if p in tried:
-                continue
-            tried.add(p)
-            st = _stamp_at(head, p)
-            if st is None or not _prefix_ok(head[:p]):
-                continue
+        p = c.end()
+        ch = head[p]
+        st = None if "A" <= ch <= "z" and head[p : p + 3].lower() not in _NAME_SET else _stamp_at(head, p)
+        if st is not None and _prefix_ok(head[:p]):
             if not st[2]:
                 return st, p
             if epoch is None:
                 epoch = st, p
+        pos = head.find(" ", p)
+        if pos < 0:
+            break
     return epoch
+
+
+def prose_start(line: str) -> bool:
+    """A line opening with a word of prose (or indented, as a stack frame) has no header
+    stamp: the first field may only be a stamp, an id or a level (see _prefix_ok).  The
+    common free-text line is turned down here, by a few C-level string tests."""
+    c = line[:1]
+    if not c.isalpha():
+        return c == " " or c == "\t"
+    sp = line.find(" ", 0, 48)
+    first = line[:sp] if sp > 0 else line[:48]
+    return (first.isalpha() and not first.isupper() and first[:3].lower() not in _NAME_SET
+            and first not in levels.HEADER)
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """A line with a header stamp; None when there is none (the caller keeps it as free text)."""
     head = line[:HEAD]
-    if ":" not in head and (not head or head[0] not in "-0123456789") and _DIGIT.search(head, 0, 40) is None:
-        return None  # no hh:mm, no leading number, no digit near the start: free text, at the cost of two scans
-    found = find_stamp(line, head)
+    found = find_stamp(head)
     if found is None:
         return None
     (fields, end, is_epoch), start = found
