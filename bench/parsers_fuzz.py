@@ -4,7 +4,7 @@ Inputs: random bytes, and lines of the public corpora (``../shared/eval``, read 
 mutated by hypothesis (bytes inserted, runs of one character class repeated up to 200k
 times, bytes flipped, lines spliced), parsed with auto-detection and every hint.  A failure
 is an exception escaping ``parse()``, an internal error it caught (``logship.parse_error``
-starting with ``internal:``), or one line taking over 1 s.  Run it under ``nice``.
+starting with ``internal:``), or one line taking over 1 s of CPU time.  Run it under ``nice``.
 Prints a summary and a last line of JSON."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -39,7 +40,7 @@ def seeds() -> list[bytes]:
 
 
 SEEDS = seeds()
-stats = {"lines": 0, "max_s": 0.0, "max_line_len": 0, "failures": []}
+stats: dict[str, Any] = {"lines": 0, "max_s": 0.0, "max_wall_s": 0.0, "max_line_len": 0, "failures": []}
 
 
 @st.composite
@@ -69,14 +70,15 @@ def lines(draw: st.DrawFn) -> bytes:
           suppress_health_check=list(HealthCheck))
 @given(lines(), st.sampled_from(HINTS))
 def one(line: bytes, hint: str | None) -> None:
-    t0 = time.perf_counter()
+    t0, w0 = time.process_time(), time.perf_counter()
     try:
         out = parsers.parse(line, hint=hint)
         err = out.get("logship.parse_error", "")
         bad = err if err.startswith("internal:") else None
     except Exception as exc:  # noqa: BLE001 -- that is the finding
         bad = f"raised {type(exc).__name__}: {exc}"
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0  # CPU time: on a shared machine wall time also counts the waiting
+    stats["max_wall_s"] = max(stats["max_wall_s"], time.perf_counter() - w0)
     stats["lines"] += 1
     if dt > stats["max_s"]:
         stats["max_s"], stats["max_line_len"] = dt, len(line)
@@ -93,7 +95,8 @@ def main() -> None:
     while time.monotonic() < end:
         one()
         rounds += 1
-    summary = {"seconds": budget, "rounds": rounds, "lines": stats["lines"], "max_s": round(stats["max_s"], 4),
+    summary = {"seconds": budget, "rounds": rounds, "lines": stats["lines"], "max_cpu_s": round(stats["max_s"], 4),
+               "max_wall_s": round(stats["max_wall_s"], 4),
                "max_s_line_len": stats["max_line_len"], "failures": stats["failures"]}
     print(f"{stats['lines']:,} lines in {budget:.0f} s; slowest {stats['max_s']:.3f} s "
           f"({stats['max_line_len']:,} bytes); failures: {len(stats['failures'])}")
