@@ -50,7 +50,8 @@ Syslog: ``log.syslog.priority``, ``log.syslog.facility.code``,
 and ``host.hostname``, ``log.syslog.appname``, ``log.syslog.procid`` (str),
 ``log.syslog.msgid``, ``log.syslog.structured_data`` (``{sd_id: {param: value}}``).
 
-HTTP (access logs, nginx error context): ``source.address``, ``source.port`` (int),
+HTTP (access logs, nginx error context): ``source.address``, ``source.ip`` (when the
+address is an IP; access logs), ``source.port`` (int),
 ``user.name``, ``http.request.method``, ``url.original``, ``url.domain``,
 ``http.version``, ``http.response.status_code`` (int),
 ``http.response.body.bytes`` (int), ``http.request.referrer``,
@@ -80,8 +81,9 @@ words ``True``).
 ``apache.access``, ``nginx.access``, ``aws.elb``, ``apache.error``, ``nginx.error``,
 ``php.error``, ``redis.log``, ``json``, ``logfmt``, ``python.logging``,
 ``go.log``, ``log4j`` (also Spark/HDFS/ZooKeeper/Hadoop layouts), ``klog``
-(klog and glog), ``android.logcat``, ``unknown`` (message kept, keyword
-level, leading ISO stamp still used).
+(klog and glog), ``android.logcat``, ``generic`` (any other "stamp [level]
+[component] message" header: :mod:`parsers.formats.generic`; ``event.original`` kept),
+``unknown`` (no header stamp: message kept, keyword level).
 """
 
 from __future__ import annotations

@@ -64,13 +64,7 @@ def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict[str, Any], 
 
 def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     """A line no specific format claims: the generic header reader, else plain text."""
-    if generic.prose_start(line):  # most free text: checked first, and cheaply
-        return unknown.parse(line, st, tz)
-    r = None
-    if line[2:3] == ":" or (line[3:4] == ":" and line[:1] == "["):
-        r = generic.time_only(line, st, tz)
-    if r is None:
-        r = generic.parse(line, st, tz)
+    r = None if generic.prose_start(line) else _generic(line, st, tz)  # most free text: turned down first, cheaply
     return r if r is not None else unknown.parse(line, st, tz)
 
 
@@ -210,6 +204,14 @@ def _rfc5424(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | Non
     return rfc5424.parse(line, st, tz)
 
 
+def _generic(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    if line[2:3] == ":" or (line[3:4] == ":" and line[:1] == "["):
+        r = generic.time_only(line, st, tz)
+        if r is not None:
+            return r
+    return generic.parse(line, st, tz)
+
+
 # hint -> parser; a parser that returns None falls back to auto-detection.
 HINTS: dict[str, Parser] = {
     "syslog": syslog.parse,
@@ -229,5 +231,6 @@ HINTS: dict[str, Parser] = {
     "log4j": log4j.parse,
     "klog": klog.parse,
     "android.logcat": android.parse,
+    "generic": _generic,
     "unknown": unknown.parse,
 }
