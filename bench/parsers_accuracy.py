@@ -1,6 +1,8 @@
 """Parser accuracy report over the public corpora in ``../shared/eval``.
 
-Prints a table, then a last line of JSON (shares in %).  The logic lives in
+Prints a table, then a last line of JSON (shares in %).  With ``LOGSHIP_EXTRA_LOGHUB``
+set to a copy of github.com/logpai/loghub (kept outside this repository), loghub's
+other systems are scored too.  The logic lives in
 ``tests/corpus/evaluate.py`` (shared with the corpus tests)."""
 
 from __future__ import annotations
@@ -32,11 +34,17 @@ def main() -> None:
         iok, itot = v["invalid"]
         print(f"  {fmt:<28} {ok:>3}/{tot:<3} ({100 * ok / tot if tot else 100:5.1f}%)   "
               f"{iok}/{itot}")
-    print("\nloghub (2k lines each)   timestamp   level     message   all three")
-    for system, v in r["loghub"].items():
+    _loghub_table("loghub in ../shared/eval (2k lines each)", r["loghub"])
+    if "loghub_extra" in r:
+        _loghub_table("loghub systems not in ../shared/eval (LOGSHIP_EXTRA_LOGHUB)", r["loghub_extra"])
+    print(json.dumps(r))
+
+
+def _loghub_table(title: str, rows: dict[str, dict[str, float | None]]) -> None:
+    print(f"\n{title}\n  {'system':<22} timestamp   level     message   all three")
+    for system, v in rows.items():
         lv = "n/a" if v["level"] is None else f"{v['level']:.1f}%"
         print(f"  {system:<22} {v['timestamp']:6.1f}%   {lv:>6}   {v['message']:6.1f}%   {v['all']:6.1f}%")
-    print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ Output keys (flat, dotted ECS names; absent when unknown)
 
 Always: ``message`` (str), ``event.dataset`` (str).
 
-Time: ``@timestamp`` (timezone-aware ``datetime``, microseconds) and
+Time: ``@timestamp`` (timezone-aware ``datetime`` in the stamp's zone, microseconds,
+derived from the latter) and
 ``logship.timestamp_ns`` (int epoch ns, full precision) -- both or neither
 (only the latter with ``want_datetime=False``); from the line, else from
 ``source_time``.
@@ -49,7 +50,8 @@ Syslog: ``log.syslog.priority``, ``log.syslog.facility.code``,
 and ``host.hostname``, ``log.syslog.appname``, ``log.syslog.procid`` (str),
 ``log.syslog.msgid``, ``log.syslog.structured_data`` (``{sd_id: {param: value}}``).
 
-HTTP (access logs, nginx error context): ``source.address``, ``source.port`` (int),
+HTTP (access logs, nginx error context): ``source.address``, ``source.ip`` (when the
+address is an IP; access logs), ``source.port`` (int),
 ``user.name``, ``http.request.method``, ``url.original``, ``url.domain``,
 ``http.version``, ``http.response.status_code`` (int),
 ``http.response.body.bytes`` (int), ``http.request.referrer``,
@@ -79,19 +81,24 @@ words ``True``).
 ``apache.access``, ``nginx.access``, ``aws.elb``, ``apache.error``, ``nginx.error``,
 ``php.error``, ``redis.log``, ``json``, ``logfmt``, ``python.logging``,
 ``go.log``, ``log4j`` (also Spark/HDFS/ZooKeeper/Hadoop layouts), ``klog``
-(klog and glog), ``android.logcat``, ``unknown`` (message kept, keyword
-level, leading ISO stamp still used).
+(klog and glog), ``android.logcat``, ``generic`` (any other "stamp [level]
+[component] message" header: :mod:`parsers.formats.generic`; ``event.original`` kept),
+``unknown`` (no header stamp: message kept, keyword level).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from . import detect
 from .rfc5424 import validate as validate_rfc5424
-from .timestamps import UTC
+from .timestamps import MAX_NS as _MAX_NS
+from .timestamps import MIN_NS as _MIN_NS
+from .timestamps import NS as _NS
+from .timestamps import to_datetime as _to_datetime
 
-__all__ = ["parse", "validate_rfc5424", "DATASETS"]
+__all__ = ["DATASETS", "parse", "validate_rfc5424"]
 
 DATASETS: tuple[str, ...] = tuple(k for k in detect.HINTS if k != "syslog")
 
@@ -127,7 +134,7 @@ def parse(
     hint: str | None = None,
     tz: tzinfo | None = None,
     want_datetime: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Parse one log line into flat ECS fields (see the module docstring)."""
     try:
         # Hot path: decode inline (no helper call) for the two common input types.
@@ -140,25 +147,38 @@ def parse(
             line = raw
         else:
             line = _decode(raw)
-        if line and line[-1] in "\r\n":
-            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        if line and line[-1] in "\r\n\x00":
+            if line[-1] == "\x00":  # Python's SysLogHandler ends each datagram with a NUL
+                line = line[:-1]
+            if line.endswith("\r\n"):
+                line = line[:-2]
+            elif line and line[-1] in "\r\n":
+                line = line[:-1]
         if tz is None:
             tz = UTC
         fn = _BY_FIRST.get(line[:1]) if hint is None else _HINTS.get(hint)
-        out = None if fn is None else fn(line, source_time, tz, want_datetime)
+        out = None if fn is None else fn(line, source_time, tz)
         if out is None:
-            out = _auto(line, source_time, tz, want_datetime, hint is None and fn is not None)
-        if not want_datetime:  # the builders left None there (one code path for both modes)
-            out.pop("@timestamp", None)
+            out = _auto(line, source_time, tz, hint is None and fn is not None)
+        if want_datetime:
+            ns = out.get(_NS)
+            if ns is not None:
+                if _MIN_NS <= ns <= _MAX_NS:
+                    out["@timestamp"] = _to_datetime(ns, out.get("@timestamp") or tz)
+                else:  # an offset pushed the instant out of datetime's range: no stamp at all
+                    del out[_NS]
+                    out.pop("@timestamp", None)
+        else:
+            out.pop("@timestamp", None)  # the stamp's zone, if a parser left one
         return out
-    except Exception as exc:  # last-resort guard: parse() must never raise on input
+    except Exception as exc:  # noqa: BLE001 -- the last-resort guard: parse() must never raise on input
         return _failsafe(raw, exc)
 
 
-def _failsafe(raw: object, exc: Exception) -> dict:
+def _failsafe(raw: object, exc: Exception) -> dict[str, Any]:
     try:
         msg = _decode(raw)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- an input whose str() raises: report it without text
         msg = ""
     return {"message": msg, "event.dataset": "unknown",
             "logship.parse_error": f"internal: {type(exc).__name__}: {exc}"[:300]}

@@ -7,6 +7,7 @@ debug, trace.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _LEVELS: dict[str, str] = {}
 
@@ -18,10 +19,10 @@ def _add(level: str, *words: str) -> None:
 
 _add("emergency", "emerg", "emergency", "panic", "p")
 _add("alert", "alert", "a")
-_add("critical", "crit", "critical", "fatal", "fatal error", "f", "c", "severe", "dpanic",
+_add("critical", "crit", "critical", "fatal", "fatal error", "f", "c", "severe", "dpanic", "ftl",
      "parse error", "core error", "compile error")
 _add("error", "err", "error", "eror", "e", "erro", "catchable fatal error", "recoverable fatal error",
-     "user error")
+     "user error", "failure")
 _add("warning", "warn", "warning", "wrn", "w", "user warning", "core warning", "compile warning")
 _add("notice", "notice", "n", "deprecated", "strict standards", "user notice", "user deprecated")
 _add("info", "info", "inf", "information", "informational", "i", "config")
@@ -45,6 +46,21 @@ def normalize(word: str | None) -> str | None:
     return lvl
 
 
+# Level tokens of a free-form header (parsers.formats.generic).  Full words count in any
+# case; abbreviations and single letters only in upper case, where they cannot be
+# ordinary words of a message ("I", "a", "err").
+_HEADER_WORDS = ("emergency", "emerg", "alert", "critical", "crit", "fatal", "severe", "failure", "error", "err",
+                 "warning", "warn", "notice", "info", "information", "informational", "debug", "trace", "verbose")
+_HEADER_UPPER = ("EMERG", "CRIT", "ERR", "EROR", "ERRO", "WRN", "INF", "DBG", "TRC", "FTL")
+_HEADER_LETTERS = ("F", "C", "E", "W", "N", "I", "D", "V", "T")
+HEADER: dict[str, str] = {}
+for _w in _HEADER_WORDS:
+    for _v in (_w, _w.upper(), _w.title()):
+        HEADER[_v] = _LEVELS[_w]
+for _w in _HEADER_UPPER + _HEADER_LETTERS:
+    HEADER[_w] = _LEVELS[_w.lower()]
+
+
 def normalize_number(value: int) -> str | None:
     """Numeric levels: syslog severities 0-7, or bunyan/pino style 10..60."""
     if 0 <= value <= 7:
@@ -59,13 +75,13 @@ def normalize_number(value: int) -> str | None:
 # Checked most severe first; word-bounded and case-insensitive so ERROR, Error,
 # err all count but "stderr" or "errors_total" do not.  Each regex only runs
 # when a cheap substring test on the lowercased text says it might match.
-_EMERGENCY = re.compile(r"\b(?:emerg|emergency|panic)\b", re.I)
-_CRITICAL = re.compile(r"\b(?:fatal|crit|critical)\b", re.I)
-_ERROR = re.compile(r"\b(?:err|error|exception)\b", re.I)
-_WARNING = re.compile(r"\b(?:warn|warning)\b", re.I)
-_NOTICE = re.compile(r"\bnotice\b", re.I)
-_INFO = re.compile(r"\binfo\b", re.I)
-_DEBUG = re.compile(r"\b(?:debug|trace)\b", re.I)
+_EMERGENCY = re.compile(r"\b(?:emerg|emergency|panic)\b", re.IGNORECASE)
+_CRITICAL = re.compile(r"\b(?:fatal|crit|critical)\b", re.IGNORECASE)
+_ERROR = re.compile(r"\b(?:err|error|exception)\b", re.IGNORECASE)
+_WARNING = re.compile(r"\b(?:warn|warning)\b", re.IGNORECASE)
+_NOTICE = re.compile(r"\bnotice\b", re.IGNORECASE)
+_INFO = re.compile(r"\binfo\b", re.IGNORECASE)
+_DEBUG = re.compile(r"\b(?:debug|trace)\b", re.IGNORECASE)
 
 
 def _heuristic_py(text: str) -> str | None:
@@ -97,7 +113,7 @@ def _heuristic_py(text: str) -> str | None:
 try:
     from parsers import _keywords
 except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
-    heuristic = _heuristic_py
+    heuristic: Callable[[str], str | None] = _heuristic_py
 else:
     _keywords.set_fallback(_heuristic_py)
     heuristic = _keywords.heuristic

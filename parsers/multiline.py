@@ -67,7 +67,7 @@ def _cut(line: str, max_bytes: int) -> str:
 class MultilineJoiner:
     """Stateful joiner; see the module docstring."""
 
-    __slots__ = ("timeout", "max_bytes", "max_lines", "_buf", "_size", "_mode", "_last", "_truncated")
+    __slots__ = ("_buf", "_last", "_mode", "_size", "_truncated", "max_bytes", "max_lines", "timeout")
 
     def __init__(self, timeout: float = 1.0, max_bytes: int = 1 << 20, max_lines: int = 500) -> None:
         if max_bytes < 1 or max_lines < 1:

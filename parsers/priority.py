@@ -6,6 +6,8 @@ path is one ``dict.update``.
 
 from __future__ import annotations
 
+from typing import Any
+
 # RFC 5424 section 6.2.1 table 1 (names as used by syslog(3) / rsyslog).
 FACILITY_NAMES: tuple[str, ...] = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
@@ -24,7 +26,7 @@ SEVERITY_LEVELS: tuple[str, ...] = (
 )
 
 
-def _fields(pri: int) -> dict:
+def _fields(pri: int) -> dict[str, Any]:
     fac, sev = divmod(pri, 8)
     return {
         "log.syslog.priority": pri,
@@ -36,7 +38,7 @@ def _fields(pri: int) -> dict:
     }
 
 
-PRI_FIELDS: tuple[dict, ...] = tuple(_fields(p) for p in range(192))
+PRI_FIELDS: tuple[dict[str, Any], ...] = tuple(_fields(p) for p in range(192))
 
 
 def decode(pri: int) -> tuple[int, int]:

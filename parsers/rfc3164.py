@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from . import levels
+from .numbers import put_int
 from .priority import PRI_FIELDS
 from .stamp_cache import YearlessCache, yearless_at
 from .timestamps import (
-    ISO_PATTERN, MONTHS, apply_source_time, build, build_yearless, frac_to_ns, reference_epoch, set_iso_groups,
+    ISO_PATTERN,
+    MONTHS,
+    apply_source_time,
+    build,
+    build_yearless,
+    frac_to_ns,
+    reference_epoch,
+    set_iso_groups,
 )
 
 _PRI = re.compile(r"<([0-9]{1,3})> ?")
@@ -28,9 +37,13 @@ _BSD = re.compile(
 _ISO = re.compile(ISO_PATTERN + r"(?: +|$)")
 # TAG: program name, optional [pid], optional ':'.
 _TAG = re.compile(r"([^\s\[]+?)(?:\[([^\]\s]*)\])?(:)?(?: +|$)")
+# macOS: an app name with blanks ("Microsoft Word[14463]: ..."), and a "(context): " after the
+# tag ("launchd[1] (com.apple.xpc.launchd.domain.pid.X.1): ...", "sandboxd[129] ([31211]): ...").
+_SPACED_TAG = re.compile(r"([^\s\[\]:]{1,64}(?: [^\s\[\]:]{1,64}){1,3})\[([0-9]{1,10})\]: ")
+_CONTEXT = re.compile(r"\([^\s()]{1,160}\): ")
 
 
-def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, dt: bool) -> bool:
+def _set_bsd(out: dict[str, Any], m: re.Match[str], source_time: datetime | None, tz: tzinfo) -> bool:
     mon, day, y1, hh, mm, ss, frac, y2 = m.groups()
     mo = MONTHS.get(mon) or MONTHS.get(mon.lower())
     if mo is None:
@@ -38,12 +51,12 @@ def _set_bsd(out: dict, m: re.Match, source_time: datetime | None, tz: tzinfo, d
     ns = frac_to_ns(frac) if frac else 0
     year = y1 or y2
     if year:
-        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz, dt)
+        r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), ns, tz)
     else:
-        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time), dt)
+        r = build_yearless(mo, int(day), int(hh), int(mm), int(ss), ns, tz, reference_epoch(source_time))
     if r is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     return True
 
 
@@ -67,7 +80,7 @@ def _split_tag(text: str) -> tuple[str, str | None, int] | bool:
     return word[:b], word[b + 1 : c], end
 
 
-def _tag(out: dict, text: str) -> str:
+def _tag(out: dict[str, Any], text: str) -> str:
     """Split ``tag[pid]: msg``; returns the message."""
     r = _split_tag(text)
     if r is True:
@@ -80,11 +93,18 @@ def _tag(out: dict, text: str) -> str:
         return text
     else:
         app, pid, end = r
+        if pid is None and app[-1:] != ":" and text[len(app) : len(app) + 1] == " ":
+            m = _SPACED_TAG.match(text)
+            if m is not None:
+                app, pid, end = m.group(1), m.group(2), m.end()
+    if pid and text[end : end + 1] == "(":
+        c = _CONTEXT.match(text, end)
+        if c is not None:
+            end = c.end()
     out["log.syslog.appname"] = app
     if pid:
         out["log.syslog.procid"] = pid
-        if pid.isdigit() and pid.isascii():
-            out["process.pid"] = int(pid)
+        put_int(out, "process.pid", pid)
     return text[end:]
 
 
@@ -105,7 +125,7 @@ def _bsd_minute(k: str) -> tuple[int, int, int, int] | None:
 _BSD_MINUTES = YearlessCache(_bsd_minute)
 
 
-def _fast(line: str, source_time: datetime | None, tz: tzinfo, dt: bool) -> dict | None:
+def _fast(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """``Mmm dd hh:mm:ss HOST TAG: MSG`` without PRI, year or fraction, as
     :func:`parse` would give it; None: let :func:`parse` decide."""
     if len(line) < 16 or line[15] != " " or line[12] != ":":
@@ -117,29 +137,29 @@ def _fast(line: str, source_time: datetime | None, tz: tzinfo, dt: bool) -> dict
     year = line[16:20]
     if len(year) == 4 and year.isdigit() and year.isascii() and line[20:21] in ("", " "):
         return None  # "... hh:mm:ss YYYY": the year form
-    r = yearless_at(e, int(ss), 0, tz, source_time, dt)
+    r = yearless_at(e, int(ss), 0, tz, source_time)
     if r is None:
         return None
     pos = 16
     while line[pos : pos + 1] == " ":
         pos += 1
-    out = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line, "@timestamp": r[0],
-           "logship.timestamp_ns": r[1]}
+    out = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line,
+           "logship.timestamp_ns": r}
     return _rest(out, line[pos:], True, None)
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, *, require_pri: bool = False
-) -> dict | None:
+    line: str, source_time: datetime | None, tz: tzinfo, *, require_pri: bool = False
+) -> dict[str, Any] | None:
     """Lenient RFC 3164 parse; None if the line has neither a PRI nor a BSD/ISO stamp."""
     if line[3:4] == " ":
-        r = _fast(line, source_time, tz, dt)
+        r = _fast(line, source_time, tz)
         if r is not None:
             return r
-    return _general(line, source_time, tz, dt, require_pri)
+    return _general(line, source_time, tz, require_pri)
 
 
-def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, require_pri: bool) -> dict | None:
+def _general(line: str, source_time: datetime | None, tz: tzinfo, require_pri: bool) -> dict[str, Any] | None:
     pos = 0
     pri = None
     m = _PRI.match(line)
@@ -148,7 +168,7 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, requ
         pos = m.end()
     elif require_pri:
         return None
-    out: dict = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line}
+    out: dict[str, Any] = {"message": "", "event.dataset": "syslog.rfc3164", "event.original": line}
     if pri is not None:
         if pri < 192:
             out.update(PRI_FIELDS[pri])
@@ -157,21 +177,21 @@ def _general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool, requ
     has_ts = False
     tm = _BSD.match(line, pos)
     if tm is not None:
-        has_ts = _set_bsd(out, tm, source_time, tz, dt)
+        has_ts = _set_bsd(out, tm, source_time, tz)
     else:
         tm = _ISO.match(line, pos)
         if tm is not None:
-            has_ts = set_iso_groups(out, tm.groups(), tz, dt)
-    if has_ts:
+            has_ts = set_iso_groups(out, tm.groups(), tz)
+    if has_ts and tm is not None:
         pos = tm.end()
     elif pri is None:
         return None
     if not has_ts:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     return _rest(out, line[pos:], has_ts, pri)
 
 
-def _rest(out: dict, rest: str, has_ts: bool, pri: int | None) -> dict:
+def _rest(out: dict[str, Any], rest: str, has_ts: bool, pri: int | None) -> dict[str, Any]:
     """HOSTNAME, TAG[PID]: and MSG after the stamp (or after the PRI)."""
     if rest:
         if has_ts:

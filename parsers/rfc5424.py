@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
+from .numbers import put_int
 from .priority import PRI_FIELDS
 from .timestamps import apply_source_time, parse_iso, valid_date
 
@@ -28,23 +30,23 @@ _VALUE = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
 # findall yielding ("", "", sd_id) for each element and (name, value, "")
 # for each param: two regex calls per line whatever the element count.
 _SD_BLOCK = re.compile(
-    r"(?:\[" + _NAME + r"(?:\s++" + _NAME + r'\s*+=\s*+"' + _VALUE + r'")*+\s*+\]|\[\])++', re.S
+    r"(?:\[" + _NAME + r"(?:\s++" + _NAME + r'\s*+=\s*+"' + _VALUE + r'")*+\s*+\]|\[\])++', re.DOTALL
 )
 # Params first: a PARAM-NAME may itself start with "[" (only a preceding space tells).
-_SD_TOKEN = re.compile(r"(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"|\[(' + _NAME + ")", re.S)
+_SD_TOKEN = re.compile(r"(?<=\s)(" + _NAME + r')\s*+=\s*+"(' + _VALUE + r')"|\[(' + _NAME + ")", re.DOTALL)
 _ESCAPE = re.compile(r'\\(["\\\]])')
 _BASE = tuple({"message": "", "event.dataset": "syslog.rfc5424", **f} for f in PRI_FIELDS)
 _HEADERS_LIMIT = 4096
 
 
-class _Headers(dict):
+class _Headers(dict[tuple[str, str, str, str, str, str], dict[str, Any]]):
     """(PRI, VERSION, HOSTNAME, APP-NAME, PROCID, MSGID) -> the fields they give.
 
     One sender repeats its header but for the TIMESTAMP, so a line costs one
     lookup and one copy instead of a dozen checks and stores.  Starts over
     when full (bounded memory)."""
 
-    def __missing__(self, key: tuple[str, str, str, str, str, str]) -> dict:
+    def __missing__(self, key: tuple[str, str, str, str, str, str]) -> dict[str, Any]:
         pri_s, ver, host, app, procid, msgid = key
         pri = int(pri_s)
         if pri < 192:
@@ -59,8 +61,7 @@ class _Headers(dict):
             out["log.syslog.appname"] = app
         if procid != "-":
             out["log.syslog.procid"] = procid
-            if procid.isdigit() and procid.isascii():
-                out["process.pid"] = int(procid)
+            put_int(out, "process.pid", procid)
         if msgid != "-":
             out["log.syslog.msgid"] = msgid
         if len(self) >= _HEADERS_LIMIT:
@@ -94,7 +95,7 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, dict[str, str]
     return sd, m.end()
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """Lenient RFC 5424 parse of a decoded line; None when the header does not match."""
     # One regex for the header: measured faster than split(" ", 6) plus the checks
     # that would make it equivalent (printable ASCII, no empty field, PRI shape).
@@ -108,9 +109,9 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
         r = parse_iso(ts, tz)
         if r is None:
             return None
-        out["@timestamp"], out["logship.timestamp_ns"] = r
+        out["logship.timestamp_ns"], out["@timestamp"] = r
     elif source_time is not None:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     if nil_sd:
         msg = line[m.end() :]
         out["message"] = msg[1:] if msg[:1] == _BOM else msg

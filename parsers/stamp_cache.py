@@ -10,11 +10,19 @@ against the general paths in tests/unit/parsers/test_parsers_fast_paths.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timezone, tzinfo
 
 from .timestamps import (
-    _MISSING, _TZ_OFFSET, UTC, _constant_offset, _days, _year_month_of, build, build_yearless, frac_to_ns, offset_tz,
+    _MISSING,
+    _TZ_OFFSET,
+    _constant_offset,
+    _days,
+    _year_month_of,
+    build,
+    build_yearless,
+    frac_to_ns,
+    offset_tz,
     reference_epoch,
 )
 
@@ -22,7 +30,10 @@ from .timestamps import (
 # over: junk input cannot grow memory, nor lock the live minutes out for good.
 _LIMIT = 4096
 
-Minute = tuple  # (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
+# (y, mo, d, h, mi, epoch seconds of that minute in UTC, before the zone offset)
+Minute = tuple[int, int, int, int, int, int]
+# (mo, d, h, mi, {year: Minute | None}) of a year-less minute
+Yearless = tuple[int, int, int, int, dict[int, Minute | None]]
 
 
 def _digits(s: str) -> bool:
@@ -33,7 +44,7 @@ def _two(s: str) -> bool:
     return len(s) == 2 and s.isdigit() and s.isascii()
 
 
-class MinuteCache(dict):
+class MinuteCache(dict[str, Minute | None]):
     """``key text -> Minute | None``, computed by ``fields(key)`` on first sight."""
 
     def __init__(self, fields: Callable[[str], tuple[int, int, int, int, int] | None]) -> None:
@@ -56,15 +67,14 @@ def minute(y: int, mo: int, d: int, h: int, mi: int) -> Minute | None:
     return (y, mo, d, h, mi, days * 86400 + h * 3600 + mi * 60)
 
 
-def at(e: Minute, s: int, ns: int, tz: tzinfo, dt: bool) -> tuple[datetime | None, int] | None:
+def at(e: Minute, s: int, ns: int, tz: tzinfo) -> int | None:
     """``build()`` for a cached minute: same result, no re-validation of the date."""
     off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
     if off is _MISSING:
         off = _constant_offset(tz)
-    if off is None or s >= 60:  # DST zone or leap second: the general builder
-        return build(e[0], e[1], e[2], e[3], e[4], s, ns, tz, dt)
-    return (datetime(e[0], e[1], e[2], e[3], e[4], s, ns // 1000, tz) if dt else None,
-            (e[5] + s - off) * 1_000_000_000 + ns)
+    if off is None or not (0 <= s < 60):  # DST zone or leap second: the general builder
+        return build(e[0], e[1], e[2], e[3], e[4], s, ns, tz)
+    return (e[5] + s - off) * 1_000_000_000 + ns
 
 
 def _iso_fields(k: str) -> tuple[int, int, int, int, int] | None:
@@ -78,7 +88,7 @@ def _iso_fields(k: str) -> tuple[int, int, int, int, int] | None:
 ISO_MINUTES = MinuteCache(_iso_fields)
 
 
-class _Zones(dict):
+class _Zones(dict[str, tzinfo | None]):
     """ISO offset text (``Z``, ``+hh:mm``, ``-hhmm``) -> tzinfo, None when offset_tz rejects it."""
 
     def __missing__(self, key: str) -> tzinfo | None:
@@ -95,9 +105,9 @@ class _Zones(dict):
 _ZONES = _Zones()
 
 
-def iso_head(line: str, tz: tzinfo, dt: bool) -> tuple[datetime | None, int, int] | None:
+def iso_head(line: str, tz: tzinfo) -> tuple[int, int, tzinfo] | None:
     """A line starting with an :data:`~parsers.timestamps.ISO_PATTERN` stamp:
-    ``(datetime, epoch ns, end of the stamp)``, exactly as the regex plus
+    ``(epoch ns, end of the stamp, its zone)``, exactly as the regex plus
     ``set_iso_groups`` would give; None: take the general path."""
     e = ISO_MINUTES[line[:16]] if len(line) >= 19 else None
     if e is None or line[16] != ":":
@@ -124,15 +134,16 @@ def iso_head(line: str, tz: tzinfo, dt: bool) -> tuple[datetime | None, int, int
         elif (c == "+" or c == "-") and _two(line[i + 1 : i + 3]):
             k = i + 4 if line[i + 3 : i + 4] == ":" else i + 3
             if _two(line[k : k + 2]):
-                zone = _ZONES[line[i : k + 2]]
-                if zone is None:
+                found = _ZONES[line[i : k + 2]]
+                if found is None:
                     return None
+                zone = found
                 i = k + 2
-    r = at(e, int(ss), ns, zone, dt)
-    return None if r is None else (r[0], r[1], i)
+    r = at(e, int(ss), ns, zone)
+    return None if r is None else (r, i, zone)
 
 
-class YearlessCache(dict):
+class YearlessCache(dict[str, Yearless | None]):
     """``key text -> (mo, d, h, mi, {year: Minute | None})``, or None when
     ``fields(key)`` rejects the text."""
 
@@ -140,9 +151,9 @@ class YearlessCache(dict):
         super().__init__()
         self._fields = fields
 
-    def __missing__(self, key: str) -> tuple | None:
+    def __missing__(self, key: str) -> Yearless | None:
         f = self._fields(key)
-        value = None if f is None else (*f, {})
+        value: Yearless | None = None if f is None else (*f, {})
         if len(self) >= _LIMIT:
             self.clear()
         self[key] = value
@@ -150,8 +161,8 @@ class YearlessCache(dict):
 
 
 def yearless_at(
-    e: tuple, s: int, ns: int, tz: tzinfo, source_time: datetime | None, dt: bool
-) -> tuple[datetime | None, int] | None:
+    e: Yearless, s: int, ns: int, tz: tzinfo, source_time: datetime | None
+) -> int | None:
     """``build_yearless()`` for a cached month/day/hour/minute: the same candidate
     years in the same order, each minute validated once; what none of them
     settles (e.g. Feb 29 far from a leap year) goes to ``build_yearless``."""
@@ -160,13 +171,14 @@ def yearless_at(
     limit = (ref + 86400) * 1_000_000_000
     years = e[4]
     for y in ((ry + 1, ry, ry - 1) if (e[0] == 1 and ref_mo == 12) else (ry, ry - 1)):
-        m = years.get(y, _MISSING)
-        if m is _MISSING:
+        if y in years:
+            m = years[y]
+        else:
             m = minute(y, e[0], e[1], e[2], e[3])
             if len(years) < 16:
                 years[y] = m
         if m is not None:
-            r = at(m, s, ns, tz, dt)
-            if r is not None and r[1] <= limit:
+            r = at(m, s, ns, tz)
+            if r is not None and r <= limit:
                 return r
-    return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref, dt)
+    return build_yearless(e[0], e[1], e[2], e[3], s, ns, tz, ref)

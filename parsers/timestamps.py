@@ -1,29 +1,34 @@
 """Timestamp helpers for the hot path.
 
 Fixed formats are parsed by the format modules with slicing and ``int()``; this
-module turns the resulting civil fields into the two output values:
-
-* ``@timestamp``: a timezone-aware ``datetime`` (microsecond precision),
-* ``logship.timestamp_ns``: the same instant as integer epoch nanoseconds
-  (full precision, e.g. 9-digit RFC 5424 fractions).
-
-Epoch nanoseconds are computed arithmetically (days-from-civil, cached) so the
-``datetime`` is built exactly once and never converted back.  python-dateutil
-is only imported for the odd formats that reach :func:`parse_fallback`.
+module turns the resulting civil fields into one value, the instant as integer
+epoch nanoseconds (``logship.timestamp_ns``, full precision, e.g. 9-digit
+RFC 5424 fractions), computed arithmetically (days-from-civil, cached).  The
+``@timestamp`` datetime is derived from it once, in :func:`parsers.parse`
+(:func:`to_datetime`), so the two can never disagree.  python-dateutil is only
+imported for the odd formats that reach :func:`parse_fallback`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
+import math
 import time as _time
 import warnings
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
 
-UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_SEC = timedelta(seconds=1)
+_MINUTE = timedelta(minutes=1)
+NS = "logship.timestamp_ns"
+# Inside the package, "@timestamp" holds the stamp's zone (a tzinfo) when it is not the
+# caller's ``tz``; parse() replaces it with the datetime, in that zone, or drops it.
+ZONE = "@timestamp"
 _MIN_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
+MIN_NS, MAX_NS = _MIN_US * 1000, _MAX_US * 1000 + 999  # what to_datetime() can represent
 
 MONTHS: dict[str, int] = {}
 for _i, _name in enumerate(
@@ -89,7 +94,7 @@ def fixed_tz(offset_minutes: int) -> timezone:
 
 # tz object -> constant UTC offset in seconds, or None when it varies (DST zones).
 _TZ_OFFSET: dict[tzinfo, int | None] = {UTC: 0}
-_MISSING = object()
+_MISSING = -(1 << 40)  # no real offset: the sentinel of _TZ_OFFSET.get
 
 
 def _constant_offset(tz: tzinfo) -> int | None:
@@ -107,81 +112,81 @@ def _constant_offset(tz: tzinfo) -> int | None:
     return off
 
 
-def build(
-    y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, dt: bool = True
-) -> tuple[datetime | None, int] | None:
-    """Return ``(aware datetime, epoch ns)`` or None for an impossible date.
+def build(y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo) -> int | None:
+    """Epoch nanoseconds of a civil time in ``tz``, or None for an impossible one.
 
     A leap second (``s == 60``) is folded onto the last nanosecond of second 59.
-    The C ``datetime`` constructor does the range checks.  ``dt=False`` gives
-    ``(None, epoch ns)`` without building a datetime (same checks, same value)."""
+    Constant-offset zones are pure arithmetic; zones with DST ask a ``datetime``
+    for the offset of that very instant."""
     if s >= 60:
         if s > 60:
             return None
         s = 59
         ns = 999_999_999
-    if not dt:
-        off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
-        if off is _MISSING:
-            off = _constant_offset(tz)
-        if off is not None:
-            days = _days(y, mo, d)
-            if days is None or not (0 <= h < 24 and 0 <= mi < 60 and s >= 0 and 0 <= ns < 1_000_000_000):
-                return None
-            return None, ((days * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns)
-        r = build(y, mo, d, h, mi, s, ns, tz)  # zone with DST: the datetime gives this instant's offset
-        return None if r is None else (None, r[1])
-    try:
-        stamp = datetime(y, mo, d, h, mi, s, ns // 1000, tz)
-    except (ValueError, OverflowError, TypeError):
+    days = _days(y, mo, d)
+    if days is None or not (0 <= h < 24 and 0 <= mi < 60 and s >= 0 and 0 <= ns < 1_000_000_000):
         return None
     off = _TZ_OFFSET.get(tz, _MISSING) if type(tz) is timezone else None
     if off is _MISSING:
         off = _constant_offset(tz)
-    if off is None:  # zone with DST: offset of this very instant
-        delta = stamp.utcoffset()
-        off = delta.days * 86400 + delta.seconds if delta is not None else 0
-    return stamp, ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns
+    if off is None:
+        try:
+            delta = datetime(y, mo, d, h, mi, s, tzinfo=tz).utcoffset()
+        except (ValueError, OverflowError, TypeError):
+            return None
+        off = delta // _SEC if delta is not None else 0
+    return (days * 86400 + h * 3600 + mi * 60 + s - off) * 1_000_000_000 + ns
 
 
-def set_time(
-    out: dict, y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, dt: bool = True
-) -> bool:
-    """Store ``@timestamp``/``logship.timestamp_ns`` into ``out``; False if invalid."""
-    r = build(y, mo, d, h, mi, s, ns, tz, dt)
+def set_time(out: dict[str, Any], y: int, mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo) -> bool:
+    """Store ``logship.timestamp_ns`` into ``out``; False if the time is invalid."""
+    r = build(y, mo, d, h, mi, s, ns, tz)
     if r is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out[NS] = r
+    out[ZONE] = tz
     return True
 
 
-def from_datetime(stamp: datetime, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int]:
-    """Aware datetime (naive ones are taken in ``tz``) and its epoch ns."""
+def from_datetime(stamp: datetime, tz: tzinfo = UTC) -> int:
+    """Epoch ns of a datetime (naive ones are taken in ``tz``)."""
     if stamp.tzinfo is None or stamp.utcoffset() is None:
         stamp = stamp.replace(tzinfo=tz)
-    return stamp if dt else None, ((stamp - _EPOCH) // _US) * 1000
+    return ((stamp - _EPOCH) // _US) * 1000
 
 
-def from_epoch(value: float | int, dt: bool = True) -> tuple[datetime | None, int] | None:
-    """Epoch number whose unit is guessed from magnitude (s, ms, us or ns)."""
-    if value != value or value in (float("inf"), float("-inf")):
+_EPOCH_IN: dict[tzinfo, datetime] = {UTC: _EPOCH}  # the epoch in each fixed-offset zone seen
+
+
+def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
+    """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored).
+    Fixed offsets add to the epoch in that zone (aware arithmetic is exact there); zones
+    with DST convert, as wall-clock arithmetic would cross their transitions wrongly."""
+    if type(zone) is timezone:
+        epoch = _EPOCH_IN.get(zone)
+        if epoch is None:
+            if len(_EPOCH_IN) >= 4096:  # bounded: offsets come from the input
+                _EPOCH_IN.clear()
+            epoch = _EPOCH_IN[zone] = _EPOCH.astimezone(zone)
+        return epoch + timedelta(microseconds=ns // 1000)
+    return (_EPOCH + timedelta(microseconds=ns // 1000)).astimezone(zone)
+
+
+def from_epoch(value: float) -> int | None:
+    """Epoch number whose unit is guessed from magnitude (s, ms, us or ns); None
+    outside years 1-9999 (what a ``datetime`` can hold)."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     a = abs(value)
     if a < 1e11:  # seconds (until year 5138)
-        ns = int(round(value * 1_000_000_000)) if isinstance(value, float) else value * 1_000_000_000
+        ns = round(value * 1_000_000_000) if isinstance(value, float) else value * 1_000_000_000
     elif a < 1e14:
-        ns = int(round(value * 1_000_000)) if isinstance(value, float) else value * 1_000_000
+        ns = round(value * 1_000_000) if isinstance(value, float) else value * 1_000_000
     elif a < 1e17:
-        ns = int(round(value * 1000)) if isinstance(value, float) else value * 1000
+        ns = round(value * 1000) if isinstance(value, float) else value * 1000
     else:
         ns = int(value)
-    if not dt:  # same range as the datetime path: years 1-9999
-        return (None, ns) if _MIN_US <= ns // 1000 <= _MAX_US else None
-    try:
-        stamp = _EPOCH + timedelta(microseconds=ns // 1000)
-    except OverflowError:
-        return None
-    return stamp, ns
+    return ns if _MIN_US <= ns // 1000 <= _MAX_US else None
 
 
 def frac_to_ns(frac: str) -> int:
@@ -195,16 +200,15 @@ def frac_to_ns(frac: str) -> int:
 _fromiso = datetime.fromisoformat
 
 
-def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
-    """ISO-8601 / RFC 3339: ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]``.
+def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
+    """ISO-8601 / RFC 3339 ``YYYY-MM-DD[T ]hh:mm[:ss[.frac]][Z|±hh[:]mm]`` -> (epoch ns, its zone).
 
-    Fast path: the C ``datetime.fromisoformat`` plus arithmetic epoch ns (fraction
-    digits 7-9 added back).  Odd cases (lowercase ``t``/``z``, leap second,
-    ``,`` fractions) take the slicing path.  None if not a stamp.  No ``dt``
-    flag: the C parser builds the datetime anyway, and measured faster than
-    any pure-Python arithmetic on the text."""
+    Fast path: the C ``datetime.fromisoformat`` (fraction digits 7-9 added back).
+    Odd cases (lowercase ``t``/``z``, leap second, ``,`` fractions) take the
+    slicing path.  None if not a stamp (also for offsets with seconds, which
+    RFC 3339 does not have, and out-of-range offsets)."""
     n = len(text)
-    if n < 19 or text[4] != "-" or text[10] not in "T ":
+    if n < 19 or n > 64 or text[4] != "-" or text[10] not in "T ":
         return _parse_iso_slow(text, tz)
     try:
         stamp = _fromiso(text)
@@ -212,86 +216,86 @@ def parse_iso(text: str, tz: tzinfo = UTC) -> tuple[datetime, int] | None:
         return _parse_iso_slow(text, tz)
     zone = stamp.tzinfo
     if zone is None:
-        stamp = stamp.replace(tzinfo=tz)
-        zone = tz
-    off = _TZ_OFFSET.get(zone, _MISSING) if type(zone) is timezone else None
-    if off is _MISSING or off is None:
-        delta = stamp.utcoffset()
-        off = delta.days * 86400 + delta.seconds if delta is not None else 0
-        if type(zone) is timezone and len(_TZ_OFFSET) < 4096:
-            _TZ_OFFSET[zone] = off
-    extra = 0
-    if n > 26 and text[19] == "." and text[20:26].isdigit():  # fractions beyond microseconds (RFC 5424 allows up to 9 digits here)
+        r = build(stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second,
+                  stamp.microsecond * 1000 + _extra_ns(text, n), tz)
+        return None if r is None else (r, tz)
+    delta = stamp.utcoffset()
+    if delta is None or delta % _MINUTE:
+        return None
+    off = delta // _SEC
+    return ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + stamp.hour * 3600 + stamp.minute * 60 + stamp.second - off
+            ) * 1_000_000_000 + stamp.microsecond * 1000 + _extra_ns(text, n), zone
+
+
+def _extra_ns(text: str, n: int) -> int:
+    """Fraction digits 7-9 (RFC 5424 allows them), which ``fromisoformat`` drops."""
+    if n > 26 and text[19] == "." and text[20:26].isdigit():
         j = 26
         while j < n and j < 29 and "0" <= text[j] <= "9":
             j += 1
         if j > 26:
-            extra = int(text[26:j]) * FRAC_SCALE[j - 20]
-    return stamp, ((stamp.toordinal() - _ORDINAL_EPOCH) * 86400 + stamp.hour * 3600 + stamp.minute * 60 + stamp.second - off
-                ) * 1_000_000_000 + stamp.microsecond * 1000 + extra
+            return int(text[26:j]) * FRAC_SCALE[j - 20]
+    return 0
 
 
-def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[datetime, int] | None:
+def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[int, tzinfo] | None:
     n = len(text)
-    if n < 16 or text[4] != "-" or text[7] != "-" or text[13] != ":":
+    if n < 16 or n > 64 or text[4] != "-" or text[7] != "-" or text[13] != ":":
         return None
     c = text[10]
     if c not in "Tt ":
         return None
-    try:
-        y = int(text[0:4]); mo = int(text[5:7]); d = int(text[8:10])
-        h = int(text[11:13]); mi = int(text[14:16])
-        s = 0
-        i = 16
-        if n > 16 and text[16] == ":":
-            s = int(text[17:19]); i = 19
-        ns = 0
-        if i < n and text[i] in ".,":
-            j = i + 1
-            while j < n and "0" <= text[j] <= "9":
-                j += 1
-            ns = frac_to_ns(text[i + 1 : j])
-            i = j
-        zone = tz
-        if i < n:
-            c = text[i]
-            if c in "Zz":
-                zone = UTC
-                i += 1
-            elif c in "+-":
-                rest = text[i + 1 :]
-                if len(rest) >= 5 and rest[2] == ":":
-                    oh, om, i = int(rest[0:2]), int(rest[3:5]), i + 6
-                elif len(rest) >= 4 and rest[:4].isdigit():
-                    oh, om, i = int(rest[0:2]), int(rest[2:4]), i + 5
-                elif len(rest) >= 2 and rest[:2].isdigit():
-                    oh, om, i = int(rest[0:2]), 0, i + 3
-                else:
-                    return None
-                if oh > 23 or om > 59:
-                    return None
-                off = oh * 60 + om
-                zone = fixed_tz(-off if c == "-" else off)
-            elif c == " ":
-                pass
-            else:
-                return None
-        if i < n and text[i:].strip():
-            return None
-    except ValueError:
+    if not (_digits(text[0:4]) and _digits(text[5:7]) and _digits(text[8:10]) and _digits(text[11:13])
+            and _digits(text[14:16])):
         return None
-    return build(y, mo, d, h, mi, s, ns, zone)
+    y, mo, d, h, mi = int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16])
+    s = 0
+    i = 16
+    if n > 16 and text[16] == ":":
+        if not _digits(text[17:19]):
+            return None
+        s = int(text[17:19])
+        i = 19
+    ns = 0
+    if i < n and text[i] in ".,":
+        j = i + 1
+        while j < n and "0" <= text[j] <= "9":
+            j += 1
+        ns = frac_to_ns(text[i + 1 : j])
+        i = j
+    zone: tzinfo | None = tz
+    if i < n:
+        c = text[i]
+        if c in "Zz":
+            zone = UTC
+            i += 1
+        elif c in "+-":
+            k = i + 1
+            while k < n and k < i + 7 and text[k] in "0123456789:":
+                k += 1
+            zone = offset_tz(text[i:k], tz)
+            i = k
+        elif c != " ":
+            return None
+    if zone is None or (i < n and text[i:].strip()):
+        return None
+    r = build(y, mo, d, h, mi, s, ns, zone)
+    return None if r is None else (r, zone)
+
+
+def _digits(s: str) -> bool:
+    return s.isdigit() and s.isascii()
 
 
 # Common zone abbreviations (dateutil does not resolve them on its own).
-_TZ_NAMES = {
+_TZ_NAMES: dict[str, int] = {
     "UTC": 0, "GMT": 0, "Z": 0, "EST": -5 * 3600, "EDT": -4 * 3600, "CST": -6 * 3600, "CDT": -5 * 3600,
     "MST": -7 * 3600, "MDT": -6 * 3600, "PST": -8 * 3600, "PDT": -7 * 3600, "CET": 3600, "CEST": 7200,
     "EET": 7200, "EEST": 3 * 3600, "BST": 3600, "IST": 19800, "JST": 9 * 3600,
 }
 
 
-def parse_fallback(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[datetime | None, int] | None:
+def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
     """Slow path for odd formats: python-dateutil (imported lazily)."""
     if not text or len(text) > 64:
         return None
@@ -304,9 +308,12 @@ def parse_fallback(text: str, tz: tzinfo = UTC, dt: bool = True) -> tuple[dateti
         with warnings.catch_warnings():  # unknown zone names: taken as tz, no warning spam
             warnings.simplefilter("ignore")
             stamp = _dp.parse(text, tzinfos=_TZ_NAMES)
+        delta = stamp.utcoffset()
+        if delta is not None and delta % _MINUTE:
+            return None  # an offset with seconds: not a zone we can trust (see parse_iso)
+        return from_datetime(stamp, tz), stamp.tzinfo or tz
     except (ValueError, OverflowError, TypeError, ImportError, LookupError):
         return None
-    return from_datetime(stamp, tz, dt)
 
 
 def reference_epoch(source_time: datetime | None) -> float:
@@ -321,9 +328,7 @@ def reference_epoch(source_time: datetime | None) -> float:
     return (source_time - _EPOCH) // _US / 1e6
 
 
-def build_yearless(
-    mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, ref: float, dt: bool = True
-) -> tuple[datetime | None, int] | None:
+def build_yearless(mo: int, d: int, h: int, mi: int, s: int, ns: int, tz: tzinfo, ref: float) -> int | None:
     """Resolve a year-less stamp: the year that puts it closest to ``ref`` but
     not more than one day after it (handles New Year in both directions)."""
     ry, ref_mo = _year_month_of(ref)
@@ -331,12 +336,12 @@ def build_yearless(
     # Next year is only possible for a January stamp seen in late December.
     years = (ry + 1, ry, ry - 1) if (mo == 1 and ref_mo == 12) else (ry, ry - 1)
     for y in years:
-        r = build(y, mo, d, h, mi, s, ns, tz, dt)
-        if r is not None and r[1] <= limit:
+        r = build(y, mo, d, h, mi, s, ns, tz)
+        if r is not None and r <= limit:
             return r
     # e.g. Feb 29 outside a leap year window: search back to the last leap year
     for y in range(ry - 2, ry - 9, -1):
-        r = build(y, mo, d, h, mi, s, ns, tz, dt)
+        r = build(y, mo, d, h, mi, s, ns, tz)
         if r is not None:
             return r
     return None
@@ -363,50 +368,55 @@ ISO_PATTERN = (
 )
 
 
-def offset_tz(off: str | None, default: tzinfo) -> tzinfo:
-    """``Z``/``+hh:mm``/``-hhmm``/None -> tzinfo (cached)."""
+def offset_tz(off: str | None, default: tzinfo) -> tzinfo | None:
+    """``Z``/``+hh:mm``/``-hhmm``/``+hh``/None -> tzinfo (cached); None when it is
+    not an offset or out of range (hours > 23 or minutes > 59)."""
     if not off:
         return default
-    if off in "Zz":
+    if off in ("Z", "z"):
         return UTC
-    o = off.replace(":", "")
-    minutes = int(o[1:3]) * 60 + int(o[3:5])
+    o = off.replace(":", "", 1) if off[3:4] == ":" else off
+    if len(o) == 3:
+        o += "00"
+    if len(o) != 5 or o[0] not in "+-" or not _digits(o[1:]):
+        return None
+    oh, om = int(o[1:3]), int(o[3:5])
+    if oh > 23 or om > 59:
+        return None
+    minutes = oh * 60 + om
     return fixed_tz(-minutes if o[0] == "-" else minutes)
 
 
-def set_iso_groups(out: dict, g: tuple, tz: tzinfo, dt: bool = True) -> bool:
+def set_iso_groups(out: dict[str, Any], g: tuple[str | None, ...], tz: tzinfo) -> bool:
     """Store a stamp from the 8 groups of :data:`ISO_PATTERN`."""
     y, mo, d, hh, mm, ss, frac, off = g
-    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), frac_to_ns(frac) if frac else 0,
-              offset_tz(off, tz), dt)
-    if r is None:
+    zone = offset_tz(off, tz)
+    if zone is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
-    return True
+    return set_time(out, int(y or 0), int(mo or 0), int(d or 0), int(hh or 0), int(mm or 0), int(ss or 0),
+                    frac_to_ns(frac) if frac else 0, zone)
 
 
-def set_clf(out: dict, day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str, dt: bool = True) -> bool:
+def set_clf(out: dict[str, Any], day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
     """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
     mo = MONTHS.get(mon)
-    if mo is None:
+    zone = offset_tz(off, UTC)
+    if mo is None or zone is None:
         return False
-    r = build(int(year), mo, int(day), int(hh), int(mm), int(ss), 0, offset_tz(off, UTC), dt)
+    return set_time(out, int(year), mo, int(day), int(hh), int(mm), int(ss), 0, zone)
+
+
+def set_yearless(out: dict[str, Any], mo: int, d: int, hh: int, mm: int, ss: int, ns: int, tz: tzinfo,
+                 source_time: datetime | None) -> bool:
+    r = build_yearless(mo, d, hh, mm, ss, ns, tz, reference_epoch(source_time))
     if r is None:
         return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out[NS] = r
     return True
 
 
-def set_yearless(out: dict, mo: int, d: int, hh: int, mm: int, ss: int, ns: int, tz: tzinfo,
-                 source_time: datetime | None, dt: bool = True) -> bool:
-    r = build_yearless(mo, d, hh, mm, ss, ns, tz, reference_epoch(source_time), dt)
-    if r is None:
-        return False
-    out["@timestamp"], out["logship.timestamp_ns"] = r
-    return True
-
-
-def apply_source_time(out: dict, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> None:
+def apply_source_time(out: dict[str, Any], source_time: datetime | None, tz: tzinfo) -> None:
     """Line without its own stamp: use the record's time (if any)."""
     if source_time is not None:
-        out["@timestamp"], out["logship.timestamp_ns"] = from_datetime(source_time, tz, dt)
+        out[NS] = from_datetime(source_time, tz)
+        out[ZONE] = source_time.tzinfo or tz

@@ -20,9 +20,11 @@ number dropped is reported in ``logship.dropped_keys``).
 from __future__ import annotations
 
 import json
-from datetime import tzinfo
+from datetime import UTC, tzinfo
+from typing import Any
 
 from .. import levels
+from ..numbers import small_int
 from ..timestamps import from_epoch, parse_fallback, parse_iso
 
 MAX_KEYS = 64
@@ -35,9 +37,10 @@ LOGGER_KEYS = ("logger", "logger_name", "log.logger")
 CALLER_KEYS = ("caller", "source")
 
 
-def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = None) -> tuple[dict, int]:
+def flatten(obj: dict[str, Any], prefix: str = "", depth: int = 1,
+            into: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     """Flatten nested dicts with dotted keys; returns (flat, dropped_count)."""
-    flat: dict = {} if into is None else into
+    flat: dict[str, Any] = {} if into is None else into
     dropped = 0
     for k, v in obj.items():
         key = prefix + str(k)
@@ -54,20 +57,27 @@ def flatten(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = Non
     return flat, dropped
 
 
-def _time(value: object, tz: tzinfo, dt: bool):
+def _time(value: object, tz: tzinfo) -> tuple[int, tzinfo] | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return from_epoch(value, dt)
+        return _epoch(value)
     if isinstance(value, str):
         r = parse_iso(value, tz)
         if r is not None:
             return r
+        if len(value) > 64:  # no stamp is this long (and float() of a huge digit run is costly)
+            return None
         try:
-            return from_epoch(float(value), dt)
+            return _epoch(float(value))
         except ValueError:
-            return parse_fallback(value, tz, dt)
+            return parse_fallback(value, tz)
     return None
+
+
+def _epoch(value: float) -> tuple[int, tzinfo] | None:
+    ns = from_epoch(value)
+    return None if ns is None else (ns, UTC)
 
 
 def _level(value: object) -> str | None:
@@ -78,7 +88,7 @@ def _level(value: object) -> str | None:
     return None
 
 
-def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) -> bool:
+def apply(out: dict[str, Any], flat: dict[str, Any], namespace: str, tz: tzinfo) -> bool:
     """Move known keys of ``flat`` into ``out`` and the rest under ``namespace``.
 
     Returns True when a message key was found (the line's text was replaced)."""
@@ -99,9 +109,9 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) ->
                 break
     for k in TIME_KEYS:
         if k in flat:
-            r = _time(flat[k], tz, dt)
+            r = _time(flat[k], tz)
             if r is not None:
-                out["@timestamp"], out["logship.timestamp_ns"] = r
+                out["logship.timestamp_ns"], out["@timestamp"] = r
                 del flat[k]
                 break
     for k in LOGGER_KEYS:
@@ -114,7 +124,7 @@ def apply(out: dict, flat: dict, namespace: str, tz: tzinfo, dt: bool = True) ->
         v = flat.get(k)
         if isinstance(v, str):
             file, sep, line = v.rpartition(":")
-            if sep and file and line.isdigit() and line.isascii():
+            if sep and file and small_int(line) is not None:
                 out["log.origin.file.name"] = file
                 out["log.origin.file.line"] = int(line)
                 del flat[k]

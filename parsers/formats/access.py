@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
+from ..numbers import is_ip, put_int
 from ..timestamps import set_clf
 
 _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
@@ -20,26 +22,29 @@ _RX = re.compile(
     r"(.{1,512}?) (\S+) (\S+) \["
     r"([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) "
     r"([+-][0-9]{4})\] " + _Q + r" ([0-9]{3}) ([0-9]+|-)(?: " + _Q + " " + _Q + r")?(.*)",
-    re.S,
+    re.DOTALL,
 )
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, dataset: str | None = None
-) -> dict | None:
+    line: str, source_time: datetime | None, tz: tzinfo, dataset: str | None = None
+) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
-    (client, ident, user, day, mon, year, hh, mm, ss, off, request, status, size, referrer, agent,
+    (client, _ident, user, day, mon, year, hh, mm, ss, off, request, status, size, referrer, agent,
      rest) = m.groups()
     if dataset is None:
         dataset = "nginx.access" if rest else "apache.access"
-    out: dict = {"message": line, "event.dataset": dataset}
-    if not set_clf(out, day, mon, year, hh, mm, ss, off, dt):
+    out: dict[str, Any] = {"message": line, "event.dataset": dataset}
+    if not set_clf(out, day, mon, year, hh, mm, ss, off):
         return None
     # The first field may be an X-Forwarded-For list (quoted or not, possibly followed
     # by the peer address): its first entry is the original client.
-    out["source.address"] = client.lstrip('"').split(",", 1)[0].split(" ", 1)[0].rstrip('"')
+    address = client.lstrip('"').split(",", 1)[0].split(" ", 1)[0].rstrip('"')
+    out["source.address"] = address
+    if is_ip(address):  # ECS (and Filebeat) set both when the client is an address, not a name
+        out["source.ip"] = address
     if user != "-":
         out["user.name"] = user
     parts = request.split(" ")
@@ -51,7 +56,7 @@ def parse(
         out["http.request.method"], out["url.original"] = parts
     out["http.response.status_code"] = int(status)
     if size != "-":
-        out["http.response.body.bytes"] = int(size)
+        put_int(out, "http.response.body.bytes", size)
     if referrer is not None:
         if referrer != "-":
             out["http.request.referrer"] = referrer

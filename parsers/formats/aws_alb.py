@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
+from ..numbers import small_int
 from ..timestamps import parse_iso
 
 TYPES = ("http ", "https ", "h2 ", "grpcs ", "ws ", "wss ")
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)', re.S)
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)', re.DOTALL)
 _MIN_FIELDS = 14  # through "user_agent"
 
 # (index, key, kind) for the simple fields after "request"; kind: s = str, l = list
@@ -39,9 +41,10 @@ _TAIL = (
 
 def _host_port(value: str) -> tuple[str, int] | None:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not (port.isdigit() and port.isascii()):
+    number = small_int(port)
+    if not sep or not host or number is None:
         return None
-    return host, int(port)
+    return host, number
 
 
 def _seconds(value: str) -> float | None:
@@ -53,11 +56,10 @@ def _seconds(value: str) -> float | None:
         return None
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() and value.isascii() else None
+_int = small_int
 
 
-def _request(out: dict, request: str) -> None:
+def _request(out: dict[str, Any], request: str) -> None:
     """``METHOD URL HTTP/x.y``; ``-`` parts stay absent (malformed requests have them)."""
     parts = request.split(" ")
     if len(parts) != 3:
@@ -73,7 +75,9 @@ def _request(out: dict, request: str) -> None:
         out["http.version"] = proto[5:]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    if not line.startswith(TYPES):  # before tokenizing: a hinted non-ALB line costs nothing
+        return None
     f = [q or b for q, b in _TOKEN.findall(line)]
     if len(f) < _MIN_FIELDS or f[0] + " " not in TYPES:
         return None
@@ -82,9 +86,9 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     status = _int(f[8])
     if stamp is None or client is None or status is None:
         return None
-    out: dict = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
+    out: dict[str, Any] = {"message": line, "event.dataset": "aws.elb", "aws.elb.type": f[0], "aws.elb.name": f[2],
                  "source.address": client[0], "source.port": client[1], "http.response.status_code": status,
-                 "@timestamp": stamp[0], "logship.timestamp_ns": stamp[1]}
+                 "logship.timestamp_ns": stamp[0], "@timestamp": stamp[1]}
     target = _host_port(f[4])
     if target is not None:
         out["aws.elb.backend.ip"], out["aws.elb.backend.port"] = target[0], str(target[1])

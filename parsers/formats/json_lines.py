@@ -8,15 +8,18 @@ keys: kept whole as ``message`` (dataset ``json``, level from keywords)."""
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import Any
 
 from .. import levels
 from ..timestamps import apply_source_time
 from . import _structured
 
 try:  # orjson is optional: ~5x faster decoding
-    from orjson import loads as _loads, JSONDecodeError as _JSONError
+    from orjson import JSONDecodeError as _JSONError
+    from orjson import loads as _loads
 except ImportError:  # pragma: no cover
-    from json import loads as _loads, JSONDecodeError as _JSONError  # type: ignore[assignment]
+    from json import JSONDecodeError as _JSONError  # type: ignore[assignment]
+    from json import loads as _loads  # type: ignore[assignment]
 
 
 # First/last characters a JSON array or scalar line can have.
@@ -24,33 +27,33 @@ VALUE_FIRST = frozenset('["-0123456789tfn')
 VALUE_LAST = frozenset(']"0123456789el')
 
 
-def parse_value(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse_value(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """A whole line that is a JSON array or scalar; None if it does not decode."""
     try:
         obj = _loads(line)
     except (_JSONError, ValueError, TypeError, RecursionError):
         return None
-    return None if isinstance(obj, dict) else parse(line, source_time, tz, dt)
+    return None if isinstance(obj, dict) else parse(line, source_time, tz)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict:
-    out: dict = {"message": line, "event.dataset": "json"}
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": line, "event.dataset": "json"}
     try:
         obj = _loads(line)
     except (_JSONError, ValueError, TypeError, RecursionError) as e:
         obj = None
         out["logship.parse_error"] = f"json: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
     if not isinstance(obj, dict):
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
         lvl = levels.heuristic(line)
         if lvl is not None:
             out["log.level"] = lvl
         return out
     flat, dropped = _structured.flatten(obj)
-    if _structured.apply(out, flat, "json", tz, dt):
+    if _structured.apply(out, flat, "json", tz):
         out["event.original"] = line
     if dropped:
         out["logship.dropped_keys"] = dropped
-    if "@timestamp" not in out:
-        apply_source_time(out, source_time, tz, dt)
+    if "logship.timestamp_ns" not in out:
+        apply_source_time(out, source_time, tz)
     return out

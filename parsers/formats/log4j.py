@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from .. import levels
+from ..numbers import put_int
 from ..stamp_cache import MinuteCache, at
 from ..timestamps import ISO_PATTERN, build, set_iso_groups
 
@@ -27,14 +29,14 @@ _LEVEL = r"(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE|CRITICAL|NOTICE|tra
 TAIL = re.compile(
     r"(?: +-)? +(?:\[([^\]]*)\] +)?" + _LEVEL + r" +(?:([0-9]+) +)?(?:-{1,3} +)?(?:\[(.*?)\]:? +)?(?:-+ +)?"
     r"(?:([\w\-]*+[.$][\w$.\-@]*+) (?:-|:) +|([\w\-]*+[.$][\w$.\-@]*+): +)?(.*)",
-    re.S,
+    re.DOTALL,
 )
 _ISO = re.compile(ISO_PATTERN)
 _SHORT = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")  # Spark
 _COMPACT = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]{2})([0-9]{2})([0-9]{2}) ([0-9]+)")  # HDFS
 
 
-def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict:
+def fill_tail(out: dict[str, Any], m: re.Match[str], line: str, pid: str | None = None) -> dict[str, Any]:
     thread1, level, pid2, thread2, logger1, logger2, msg = m.groups()
     out["message"] = msg
     out["event.dataset"] = "log4j"
@@ -49,12 +51,11 @@ def fill_tail(out: dict, m: re.Match, line: str, pid: str | None = None) -> dict
     if logger:
         out["log.logger"] = logger
     pid = pid or pid2
-    if pid:
-        out["process.pid"] = int(pid)
+    put_int(out, "process.pid", pid)
     return out
 
 
-def parse_after_iso(line: str, out: dict, pos: int) -> dict | None:
+def parse_after_iso(line: str, out: dict[str, Any], pos: int) -> dict[str, Any] | None:
     """Tail match for a line whose ISO stamp (already in ``out``) ends at ``pos``."""
     m = TAIL.match(line, pos)
     return None if m is None else fill_tail(out, m, line)
@@ -80,7 +81,7 @@ _SPARK_MINUTES = MinuteCache(_spark_minute)
 _HDFS_MINUTES = MinuteCache(_hdfs_minute)
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """Spark and HDFS stamps take a cached fast path; everything else (and any
     line the fast path is unsure of) the general one."""
     n = len(line)
@@ -102,21 +103,21 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     else:
         e = None
     if e is None or not (ss.isdigit() and ss.isascii()) or (pid is None and line[14] != ":"):
-        return _parse_general(line, source_time, tz, dt)
+        return _parse_general(line, source_time, tz)
     t = TAIL.match(line, pos)
     if t is None:
         return None
-    r = at(e, int(ss), 0, tz, dt)
+    r = at(e, int(ss), 0, tz)
     if r is None:
         return None
-    return fill_tail({"@timestamp": r[0], "logship.timestamp_ns": r[1]}, t, line, pid)
+    return fill_tail({"logship.timestamp_ns": r}, t, line, pid)
 
 
-def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
-    out: dict = {}
+def _parse_general(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
     m = _ISO.match(line)
     if m is not None:
-        if not set_iso_groups(out, m.groups(), tz, dt):
+        if not set_iso_groups(out, m.groups(), tz):
             return None
         return parse_after_iso(line, out, m.end())
     pid = None
@@ -128,9 +129,9 @@ def _parse_general(line: str, source_time: datetime | None, tz: tzinfo, dt: bool
         if m is None:
             return None
         yy, mo, d, hh, mm, ss, pid = m.groups()
-    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz, dt)
+    r = build(2000 + int(yy), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
     t = TAIL.match(line, m.end())
     if r is None or t is None:
         return None
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out["logship.timestamp_ns"] = r
     return fill_tail(out, t, line, pid)

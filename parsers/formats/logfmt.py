@@ -1,18 +1,22 @@
 """logfmt: ``key=value key2="quoted \\"value\\"" flag``; see :mod:`._structured`
 for the key mapping.  Values stay strings (bare keys become ``True``).  A line
 is logfmt only if it starts with ``key=`` and has at least as many pairs as
-bare words."""
+bare words.  Keys beyond the 64th (or starting past :data:`SCAN_LIMIT` characters) are
+counted in ``logship.dropped_keys``, not kept."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from ..timestamps import apply_source_time
 from . import _structured
 
 _TOKEN = re.compile(r'([^\s="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
-_ESC = re.compile(r"\\(.)", re.S)
+_ESC = re.compile(r"\\(.)", re.DOTALL)
+_KEY_EQ = re.compile(r'(?<![^\s])[^\s="]+=')  # a token that is a key=..., for counting only
+SCAN_LIMIT = 8192  # characters read as pairs; beyond, tokens are only counted
 _ESC_MAP = {"n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -23,28 +27,36 @@ def _unquote(v: str) -> str:
     return v
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
-    pairs: dict = {}
-    bare = 0
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    pairs: dict[str, Any] = {}
+    bare = dropped = 0
     for m in _TOKEN.finditer(line):
+        if len(pairs) >= _structured.MAX_KEYS or m.start() > SCAN_LIMIT:
+            # The rest is only counted (in C, no per-token Python): a line of a million tokens
+            # must not cost a million loop turns.  Its pairs are reported as dropped.
+            rest_tokens = len(_TOKEN.findall(line, m.start()))
+            rest_pairs = len(_KEY_EQ.findall(line, m.start()))
+            bare += rest_tokens - rest_pairs
+            dropped += rest_pairs
+            break
         key, value = m.groups()
         if value is None:
             if line[m.end() - 1 : m.end()] == "=":  # "key=" with empty value
                 value = ""
             else:
                 bare += 1
-                if len(pairs) < _structured.MAX_KEYS:
-                    pairs.setdefault(key, True)
+                pairs.setdefault(key, True)
                 continue
         elif value[:1] == '"' and len(value) > 1:
             value = _unquote(value)
-        if len(pairs) < _structured.MAX_KEYS:
-            pairs[key] = value
+        pairs[key] = value
     if not pairs or bare > len(pairs) - bare:
         return None
-    out: dict = {"message": line, "event.dataset": "logfmt"}
-    if _structured.apply(out, pairs, "logfmt", tz, dt):
+    out: dict[str, Any] = {"message": line, "event.dataset": "logfmt"}
+    if _structured.apply(out, pairs, "logfmt", tz):
         out["event.original"] = line
-    if "@timestamp" not in out:
-        apply_source_time(out, source_time, tz, dt)
+    if dropped:
+        out["logship.dropped_keys"] = dropped
+    if "logship.timestamp_ns" not in out:
+        apply_source_time(out, source_time, tz)
     return out

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import Any
 
 from .. import levels
+from ..numbers import put_int
 from ..timestamps import build
 
 _RX = re.compile(
     r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) \[([a-z]+)\] ([0-9]+)#([0-9]+): "
     r"(?:\*([0-9]+) )?(.*)",
-    re.S,
+    re.DOTALL,
 )
 _CTX = re.compile(r', (client|server|request|upstream|host|referrer): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)')
 
 
-def _context(out: dict, msg: str) -> str:
+def _context(out: dict[str, Any], msg: str) -> str:
     cut = msg.find(", client: ")
     if cut < 0:
         return msg
@@ -44,22 +46,21 @@ def _context(out: dict, msg: str) -> str:
     return msg[:cut]
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
     y, mo, d, hh, mm, ss, level, pid, tid, cid, msg = m.groups()
-    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz, dt)
+    r = build(int(y), int(mo), int(d), int(hh), int(mm), int(ss), 0, tz)
     if r is None:
         return None
-    out: dict = {"event.dataset": "nginx.error", "event.original": line}
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out: dict[str, Any] = {"event.dataset": "nginx.error", "event.original": line}
+    out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level)
     if lvl is not None:
         out["log.level"] = lvl
-    out["process.pid"] = int(pid)
-    out["process.thread.id"] = int(tid)
-    if cid:
-        out["nginx.error.connection_id"] = int(cid)
+    put_int(out, "process.pid", pid)
+    put_int(out, "process.thread.id", tid)
+    put_int(out, "nginx.error.connection_id", cid)
     out["message"] = _context(out, msg)
     return out

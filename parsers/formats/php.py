@@ -7,16 +7,17 @@ the level is guessed from keywords."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
+from typing import Any
 
 from .. import levels
-from ..timestamps import MONTHS, UTC, build
+from ..timestamps import MONTHS, build
 
 _RX = re.compile(
     r"\[([0-9]{2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?: ([A-Za-z][\w/+\-]*))?\] "
     r"(?:PHP ([A-Za-z ]+?): +)?(.*)",
-    re.S,
+    re.DOTALL,
 )
 
 
@@ -28,11 +29,11 @@ def _zone(name: str) -> tzinfo | None:
         from zoneinfo import ZoneInfo
 
         return ZoneInfo(name)
-    except Exception:  # unknown name / no tzdata: caller falls back to tz
+    except (ValueError, KeyError, OSError):  # unknown name / no tzdata: caller falls back to tz
         return None
 
 
-def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) -> dict | None:
+def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     m = _RX.match(line)
     if m is None:
         return None
@@ -40,11 +41,12 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True) 
     mo = MONTHS.get(mon)
     if mo is None:
         return None
-    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, (_zone(zone) or tz) if zone else tz, dt)
+    zone_tz = (_zone(zone) or tz) if zone else tz
+    r = build(int(y), mo, int(d), int(hh), int(mm), int(ss), 0, zone_tz)
     if r is None:
         return None
-    out: dict = {"message": msg, "event.dataset": "php.error", "event.original": line}
-    out["@timestamp"], out["logship.timestamp_ns"] = r
+    out: dict[str, Any] = {"message": msg, "event.dataset": "php.error", "event.original": line, "@timestamp": zone_tz}
+    out["logship.timestamp_ns"] = r
     lvl = levels.normalize(level) if level else levels.heuristic(msg)
     if lvl is not None:
         out["log.level"] = lvl

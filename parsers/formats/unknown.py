@@ -5,20 +5,21 @@ output) is still used as ``@timestamp``."""
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import Any
 
 from .. import levels
 from ..timestamps import apply_source_time
 
 
 def parse(
-    line: str, source_time: datetime | None, tz: tzinfo, dt: bool = True, stamped: dict | None = None
-) -> dict:
-    out: dict = {"message": line, "event.dataset": "unknown"}
-    if stamped is not None and "@timestamp" in stamped:
-        out["@timestamp"] = stamped["@timestamp"]
+    line: str, source_time: datetime | None, tz: tzinfo, stamped: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": line, "event.dataset": "unknown"}
+    if stamped is not None and "logship.timestamp_ns" in stamped:
         out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
+        out["@timestamp"] = stamped.get("@timestamp")
     else:
-        apply_source_time(out, source_time, tz, dt)
+        apply_source_time(out, source_time, tz)
     lvl = levels.heuristic(line)
     if lvl is not None:
         out["log.level"] = lvl

@@ -397,6 +397,10 @@ def evaluate_multiline() -> Score:
 
 # ---------------------------------------------------------------- loghub
 
+def _ms(frac: str) -> int:
+    return int((frac + "000")[:3])
+
+
 def _gt_time(system: str, g: dict) -> tuple:
     """Ground truth (year|None, month, day, h, m, s, millis|None)."""
     if system == "Android":
@@ -413,14 +417,42 @@ def _gt_time(system: str, g: dict) -> tuple:
         y, mo, d = map(int, g["Date"].split("-"))
         hms, ms = g["Time"].split(",")
         return (y, mo, d, *map(int, hms.split(":")), int(ms))
-    if system in ("Linux", "OpenSSH"):
-        mon = g["Month"] if system == "Linux" else g["Date"]
-        day = g["Date"] if system == "Linux" else g["Day"]
+    if system in ("Linux", "OpenSSH", "Mac"):
+        mon = g["Date"] if system == "OpenSSH" else g["Month"]
+        day = g["Day"] if system == "OpenSSH" else g["Date"]
         mo = datetime.strptime(mon, "%b").month
         return (None, mo, int(day), *map(int, g["Time"].split(":")), None)
     if system == "Spark":
         y, mo, d = map(int, g["Date"].split("/"))
         return (2000 + y, mo, d, *map(int, g["Time"].split(":")), None)
+    return _gt_time_extra(system, g)
+
+
+def _gt_time_extra(system: str, g: dict) -> tuple:
+    """The loghub systems that are not in ../shared/eval (LOGSHIP_EXTRA_LOGHUB)."""
+    if system == "BGL":  # 2005-06-03-15.42.50.363779
+        d, t = g["Time"][:10], g["Time"][11:]
+        h, mi, s, frac = t.split(".")
+        return (*map(int, d.split("-")), int(h), int(mi), int(s), _ms(frac))
+    if system == "HPC":  # epoch seconds
+        t = datetime.fromtimestamp(int(g["Time"]), UTC)
+        return (t.year, t.month, t.day, t.hour, t.minute, t.second, None)
+    if system == "HealthApp":  # 20171223-22:15:29:606; every field unpadded ("0:0:5:7"), milliseconds too
+        d, t = g["Time"].split("-")
+        h, mi, s, ms = t.split(":")
+        return (int(d[:4]), int(d[4:6]), int(d[6:]), int(h), int(mi), int(s), int(ms))
+    if system == "OpenStack":
+        hms, _, frac = g["Time"].partition(".")
+        return (*map(int, g["Date"].split("-")), *map(int, hms.split(":")), _ms(frac) if frac else None)
+    if system == "Proxifier":  # 10.30 16:49:06
+        md, t = g["Time"].split(" ")
+        mo, d = md.split(".")
+        return (None, int(mo), int(d), *map(int, t.split(":")), None)
+    if system == "Thunderbird":
+        mo = datetime.strptime(g["Month"], "%b").month
+        return (int(g["Date"][:4]), mo, int(g["Day"]), *map(int, g["Time"].split(":")), None)
+    if system == "Windows":
+        return (*map(int, g["Date"].split("-")), *map(int, g["Time"].split(":")), None)
     raise KeyError(system)
 
 
@@ -433,19 +465,31 @@ def _got_time(ts: datetime | None, want: tuple) -> bool:
 
 
 LOGHUB_SYSTEMS = ("Android", "Apache", "HDFS", "Hadoop", "Linux", "OpenSSH", "Spark", "Zookeeper")
+# Loghub's other systems: not in ../shared/eval; read from LOGSHIP_EXTRA_LOGHUB (a checkout
+# or copy of github.com/logpai/loghub, outside this repository) when it is set.
+EXTRA_SYSTEMS = ("BGL", "HPC", "HealthApp", "Mac", "OpenStack", "Proxifier", "Thunderbird", "Windows")
+_NO_LEVEL = ("Linux", "OpenSSH", "HPC", "HealthApp", "Mac", "Proxifier", "Thunderbird")  # no Level column
 
 
-def evaluate_loghub() -> dict[str, dict[str, Score]]:
+def extra_dir() -> Path | None:
+    env = os.environ.get("LOGSHIP_EXTRA_LOGHUB")
+    return Path(env) if env else None
+
+
+def evaluate_loghub(systems: tuple[str, ...] = LOGHUB_SYSTEMS, root: Path | None = None) -> dict[str, dict[str, Score]]:
     res: dict[str, dict[str, Score]] = {}
     ref = datetime(2020, 1, 1, tzinfo=UTC)
-    for system in LOGHUB_SYSTEMS:
-        base = eval_dir() / "loghub" / system
+    root = root or eval_dir() / "loghub"
+    for system in systems:
+        base = root / system
+        if not (base / f"{system}_2k.log").is_file():
+            continue
         with (base / f"{system}_2k.log").open("rb") as f:
             lines = f.read().split(b"\n")
         with (base / f"{system}_2k.log_structured.csv").open(encoding="utf-8", newline="") as f:
             truth = list(csv.DictReader(f))
         sc = {k: Score() for k in ("timestamp", "level", "message", "all")}
-        has_level = system not in ("Linux", "OpenSSH")  # Linux's "Level" column holds the host name
+        has_level = system not in _NO_LEVEL  # (Linux's "Level" column holds the host name)
         for line, g in zip(lines, truth, strict=False):
             out = parsers.parse(line, source_time=ref, tz=UTC)
             t_ok = _got_time(out.get("@timestamp") if out.get("@timestamp") != ref else None, _gt_time(system, g))
@@ -475,4 +519,9 @@ def report() -> dict:
         result["apps"][fmt] = {k: [v.ok, v.total] for k, v in sc.items()}
     for system, sc in evaluate_loghub().items():
         result["loghub"][system] = {k: (round(100 * v.share, 2) if v.total else None) for k, v in sc.items()}
+    extra = extra_dir()
+    if extra is not None:
+        result["loghub_extra"] = {
+            system: {k: (round(100 * v.share, 2) if v.total else None) for k, v in sc.items()}
+            for system, sc in evaluate_loghub(EXTRA_SYSTEMS, extra).items()}
     return result

@@ -59,9 +59,9 @@ def iso_line(draw):
 
 
 @settings(max_examples=examples(3000), deadline=None)
-@given(iso_line(), ZONES, st.booleans())
-def test_iso_fast_path_equals_general(line, tz, dt):
-    assert call(detect._iso_prefixed, line, None, tz, dt) == call(detect._iso_prefixed_general, line, None, tz, dt)
+@given(iso_line(), ZONES)
+def test_iso_fast_path_equals_general(line, tz):
+    assert call(detect._iso_prefixed, line, None, tz) == call(detect._iso_prefixed_general, line, None, tz)
 
 
 @st.composite
@@ -76,9 +76,9 @@ def bsd_line(draw):
 
 
 @settings(max_examples=examples(3000), deadline=None)
-@given(bsd_line(), ZONES, REFS, st.booleans())
-def test_rfc3164_fast_path_equals_general(line, tz, ref, dt):
-    assert call(rfc3164.parse, line, ref, tz, dt) == call(rfc3164._general, line, ref, tz, dt, False)
+@given(bsd_line(), ZONES, REFS)
+def test_rfc3164_fast_path_equals_general(line, tz, ref):
+    assert call(rfc3164.parse, line, ref, tz) == call(rfc3164._general, line, ref, tz, False)
 
 
 @settings(max_examples=examples(3000), deadline=None)
@@ -103,9 +103,9 @@ def spark_or_hdfs_line(draw):
 
 
 @settings(max_examples=examples(3000), deadline=None)
-@given(spark_or_hdfs_line(), ZONES, st.booleans())
-def test_log4j_fast_path_equals_general(line, tz, dt):
-    assert call(log4j.parse, line, None, tz, dt) == call(log4j._parse_general, line, None, tz, dt)
+@given(spark_or_hdfs_line(), ZONES)
+def test_log4j_fast_path_equals_general(line, tz):
+    assert call(log4j.parse, line, None, tz) == call(log4j._parse_general, line, None, tz)
 
 
 # The TAIL regex before its logger part was made possessive (no backtracking).
@@ -132,17 +132,17 @@ def logcat_line(draw):
 
 
 @settings(max_examples=examples(3000), deadline=None)
-@given(logcat_line(), ZONES, REFS, st.booleans())
-def test_logcat_fast_path_equals_general(line, tz, ref, dt):
-    assert call(android.parse, line, ref, tz, dt) == call(android._parse_general, line, ref, tz, dt)
+@given(logcat_line(), ZONES, REFS)
+def test_logcat_fast_path_equals_general(line, tz, ref):
+    assert call(android.parse, line, ref, tz) == call(android._parse_general, line, ref, tz)
 
 
 def test_caches_stay_bounded_and_right_after_junk():
     from parsers import stamp_cache
 
     good = "2024-05-06 07:08:09,123 INFO [main] a.b.C: m"
-    want = detect._iso_prefixed_general(good, None, UTC, True)
+    want = detect._iso_prefixed_general(good, None, UTC)
     for i in range(stamp_cache._LIMIT * 2 + 7):
-        detect._iso_prefixed(f"{i:04d}-99-99 99:{i % 100:02d}:00 junk", None, UTC, True)
+        detect._iso_prefixed(f"{i:04d}-99-99 99:{i % 100:02d}:00 junk", None, UTC)
         assert len(stamp_cache.ISO_MINUTES) <= stamp_cache._LIMIT
-    assert norm(detect._iso_prefixed(good, None, UTC, True)) == norm(want)
+    assert norm(detect._iso_prefixed(good, None, UTC)) == norm(want)

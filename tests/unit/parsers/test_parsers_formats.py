@@ -72,7 +72,7 @@ def test_php(line, level, msg, tzoff):
     out = p(line)
     assert out["event.dataset"] == "php.error"
     assert out["log.level"] == level and out["message"] == msg
-    assert out["@timestamp"].utcoffset() == timedelta(hours=tzoff)
+    assert out["@timestamp"] == datetime(2024, 3, 2, 10, tzinfo=UTC) - timedelta(hours=tzoff)
 
 
 @pytest.mark.parametrize("line, level, pid, role", [
@@ -180,9 +180,10 @@ def test_unknown_keyword_levels():
         assert out["message"] == line
 
 
-def test_unknown_keeps_leading_iso_stamp():
+def test_leading_iso_stamp_then_text_is_generic():
     out = p("2024-02-02T02:02:02.5Z just text")
-    assert out["event.dataset"] == "unknown" and out["@timestamp"] == datetime(2024, 2, 2, 2, 2, 2, 500000, tzinfo=UTC)
+    assert out["event.dataset"] == "generic" and out["@timestamp"] == datetime(2024, 2, 2, 2, 2, 2, 500000, tzinfo=UTC)
+    assert out["message"] == "just text" and out["event.original"] == "2024-02-02T02:02:02.5Z just text"
 
 
 def test_bad_input_never_raises():

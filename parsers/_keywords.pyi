@@ -1,0 +1,6 @@
+"""Type stub of the C extension parsers/_keywords.c (built by setup.py)."""
+
+from collections.abc import Callable
+
+def heuristic(text: str, /) -> str | None: ...
+def set_fallback(fn: Callable[[str], str | None], /) -> None: ...

@@ -1,0 +1,37 @@
+"""Number fields of a line (pid, port, size, line number): ``int()`` only for digit runs
+that can be such a field.  Longer runs are dropped, not converted: no pid or byte count
+has 19 digits (Elasticsearch's ``long`` stops there), and ``int()`` raises on 4,300+."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from typing import Any
+
+MAX_DIGITS = 18
+
+
+def small_int(digits: str) -> int | None:
+    """``int(digits)`` for ASCII digits of a plausible field; None otherwise."""
+    if len(digits) > MAX_DIGITS or not digits.isdigit() or not digits.isascii():
+        return None
+    return int(digits)
+
+
+def put_int(out: dict[str, Any], key: str, digits: str | None) -> None:
+    """``out[key] = int(digits)`` when it is such a number (else the key stays unset)."""
+    if digits and len(digits) <= MAX_DIGITS and digits.isdigit() and digits.isascii():
+        out[key] = int(digits)
+
+
+def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address (what ECS ``source.ip`` may hold), not a host name."""
+    if text.count(".") == 3 and text.replace(".", "").isdigit():  # the common case, without ipaddress
+        parts = text.split(".")
+        return text.isascii() and all(0 < len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+    if ":" not in text or len(text) > 45:
+        return False
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
