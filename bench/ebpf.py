@@ -30,10 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shipper.sources.ebpf.cgroups import cgroup_id  # noqa: E402
-from shipper.config import EbpfSettings  # noqa: E402
-from shipper.core.container import Container, ContainerRegistry  # noqa: E402
-from shipper.core.metrics import METRICS  # noqa: E402
+from shipper.sources.ebpf.cgroups import cgroup_id
+from shipper.config import EbpfSettings
+from shipper.core.container import Container, ContainerRegistry
+from shipper.core.metrics import METRICS
 
 IMAGE = "local/debian:bookworm"
 LINE = 100

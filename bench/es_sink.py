@@ -28,15 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from shipper.config import ElasticsearchSettings  # noqa: E402
-from shipper.core.container import Container  # noqa: E402
-from shipper.transforms.enrich import Enricher  # noqa: E402
-from shipper.core.record import Record  # noqa: E402
-from shipper.sinks.elasticsearch.sink import ElasticsearchSink  # noqa: E402
-from shipper.sinks.elasticsearch.templates import setup_indices  # noqa: E402
-from tests.integration.private_es import PrivateES  # noqa: E402
+from shipper.config import ElasticsearchSettings
+from shipper.core.container import Container
+from shipper.transforms.enrich import Enricher
+from shipper.core.record import Record
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink
+from shipper.sinks.elasticsearch.templates import setup_indices
+from tests.integration.private_es import PrivateES
 
 N = 200_000
 BATCH = 256  # records per pipeline batch (one docker read)

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import parsers  # noqa: E402
+import parsers
 
 
 def eval_dir() -> Path:

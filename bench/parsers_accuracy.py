@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.corpus import evaluate  # noqa: E402
+from tests.corpus import evaluate
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import docker  # noqa: E402
+import docker
 
-from shipper.sources.ebpf.cgroups import cgroup_id  # noqa: E402
-from shipper.config import SnapshotSettings  # noqa: E402
-from shipper.snapshots.ring import RingGeometry, inline_rings  # noqa: E402
+from shipper.sources.ebpf.cgroups import cgroup_id
+from shipper.config import SnapshotSettings
+from shipper.snapshots.ring import RingGeometry, inline_rings
 
 IMAGE = "local/debian:bookworm"
 PAIRS = int(os.environ.get("BENCH_SNAPSHOT_PAIRS", "300000"))

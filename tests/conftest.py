@@ -61,7 +61,7 @@ def docker_client() -> Any:
 def _local_image(client: Any, name: str, step: str) -> str:
     try:
         client.images.get(name)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure means "no such image"
         infra_missing(f"image {name}", f"run scripts/provision.sh {step}")
     return name
 
@@ -103,7 +103,7 @@ def es_url() -> str:
     try:
         with urllib.request.urlopen(url + "/_cluster/health?wait_for_status=yellow&timeout=10s", timeout=15) as r:
             r.read()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Elasticsearch"
         infra_missing(f"Elasticsearch at {url}", f"{exc}; run scripts/provision.sh es-start or set LOGSHIP_ES_URL")
     return url
 
@@ -272,7 +272,7 @@ def bpf_ready() -> None:
     if os.geteuid() != 0:
         infra_missing("BPF (needs root)", "run the tests as root")
     try:
-        import bcc  # noqa: F401
+        import bcc  # noqa: F401 - importing is the check
     except ImportError as exc:
         infra_missing("bcc", f"{exc}; install python3-bpfcc and use the .venv made by scripts/provision.sh")
     if not Path(f"/lib/modules/{os.uname().release}/build").exists():

@@ -1,6 +1,8 @@
-"""Stand-ins the pure-logic tests share: what a sink or Elasticsearch would do, on canned inputs."""
+"""Stand-ins the pure-logic tests share: what Elasticsearch, the Docker engine or the sink would do."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from shipper.core.record import Record
 
@@ -40,3 +42,65 @@ class FakeBulkSession:
     def post(self, url: str, data: bytes) -> BulkAnswer:
         self.sent.append(data)
         return self.answers.pop(0)
+
+
+class _LogsContent:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, n: int) -> bytes:
+        chunk, self._data = self._data[:n], self._data[n:]
+        return chunk
+
+
+class _LogsResponse:
+    def __init__(self, status: int, data: bytes) -> None:
+        self.status = status
+        self.content = _LogsContent(data)
+
+    async def __aenter__(self) -> _LogsResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def text(self) -> str:
+        return self.content._data.decode(errors="replace")
+
+
+def docker_frames(*entries: tuple[str, str, bytes]) -> bytes:
+    """A non-TTY log stream as dockerd sends it: (stream, RFC3339Nano stamp, line) per frame."""
+    out = b""
+    for stream, stamp, line in entries:
+        body = stamp.encode() + b" " + line
+        out += bytes([{"stdout": 1, "stderr": 2}[stream], 0, 0, 0]) + len(body).to_bytes(4, "big") + body
+    return out
+
+
+class FakeDockerAPI:
+    """Answers what DockerSource asks the engine, from canned containers (inspect bodies) and
+    log streams; records every logs request as (cid, since_ns, follow)."""
+
+    def __init__(self, inspect: dict[str, dict[str, Any]], logs: dict[str, bytes] | None = None) -> None:
+        self.inspected = inspect
+        self.streams = logs or {}
+        self.logs_calls: list[tuple[str, int, bool]] = []
+
+    async def inspect(self, cid: str) -> dict[str, Any]:
+        if cid not in self.inspected:
+            raise LookupError(cid)
+        return self.inspected[cid]
+
+    def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> _LogsResponse:
+        self.logs_calls.append((cid, since_ns, follow))
+        if cid not in self.inspected:
+            return _LogsResponse(404, b"")
+        return _LogsResponse(200, self.streams.get(cid, b""))
+
+
+def inspect_body(cid: str, name: str, *, running: bool = False, finished: str = "0001-01-01T00:00:00Z",
+                 labels: dict[str, str] | None = None, env: list[str] | None = None) -> dict[str, Any]:
+    """The parts of GET /containers/{id}/json that logship reads."""
+    return {"Id": cid, "Name": "/" + name, "Image": "sha256:1",
+            "Config": {"Image": "local/busybox", "Labels": labels or {}, "Env": env or [], "Tty": False},
+            "State": {"Running": running, "Pid": 4242 if running else 0, "FinishedAt": finished}}

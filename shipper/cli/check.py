@@ -98,7 +98,7 @@ def check_es(cfg: Config) -> Result:
 
     try:
         found = asyncio.run(probe())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot talk to Elasticsearch"
         return Result("FAIL", "elasticsearch", f"{','.join(cfg.elasticsearch.url)}: {str(exc) or type(exc).__name__}",
                       "start Elasticsearch or set LOGSHIP_ES_URL / LOGSHIP_ES_USERNAME / LOGSHIP_ES_PASSWORD")
     versions = [f.rsplit(" ", 1)[1] for f in found]
@@ -126,7 +126,7 @@ def check_kibana(cfg: Config) -> Result:
 
     try:
         return Result("ok", "kibana", asyncio.run(probe()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot talk to Kibana"
         return Result("FAIL", "kibana", f"{cfg.kibana.url}: {str(exc) or type(exc).__name__}",
                       "start Kibana, check LOGSHIP_KIBANA_URL and its user/password")
 

@@ -48,7 +48,8 @@ async def ship(settings: ElasticsearchSettings, recs: list[Record], *, spool: Sp
         await q.put([(r, sink.encode(r, enrich.document(r))) for r in recs[i:i + batch]])
     for _ in range(600):
         await asyncio.sleep(0.1)
-        if q.empty() and (until is None or until()):
+        # A replayed spool is committed after ES answered: documents can be searchable first.
+        if q.empty() and (until is None or until()) and (sink.spool is None or sink.spool.empty):
             break
     run.cancel()
     await asyncio.gather(run, return_exceptions=True)

@@ -11,7 +11,7 @@ loader replaying prebuilt 5 MB bodies (the ceiling for any client), on a private
 cores shared with it (median of 3, 200k docs each): this writer 35,170 docs/s (108% of the
 loader's 32,415), elasticsearch-py's async streaming bulk helper 20,085 docs/s; p99
 write-to-searchable at 5k lines/s with refresh 1 s: 1.25 s (p50 0.69 s). elasticsearch-py
-is only used for the few set-up calls (es_setup.py), where its error types help.
+is only used for the few set-up calls (templates.py), where its error types help.
 
 Batching: a bulk leaves when full (bulk_max_docs/bulk_max_bytes), when its oldest
 document waited flush_interval_s, or, while a request slot is free, after linger_s: low

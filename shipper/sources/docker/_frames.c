@@ -1,4 +1,4 @@
-/* The common case of StreamDecoder._feed_frames (docker_stream.py) in C: whole log lines,
+/* The common case of StreamDecoder._feed_frames (stream.py) in C: whole log lines,
  * one per multiplexed frame, each behind Docker's RFC3339Nano timestamp.
  *
  * split(buf, pos, max_bytes) -> (lines, pos) decodes frames from `pos` for as long as each

@@ -23,7 +23,7 @@ class Facts:
     @classmethod
     def gather(cls) -> "Facts":
         try:
-            import bcc  # noqa: F401
+            import bcc  # noqa: F401 - importing is the check
             bcc_error = None
         except Exception as exc:  # noqa: BLE001 - a broken install is as absent as a missing one
             bcc_error = f"{type(exc).__name__}: {exc}"

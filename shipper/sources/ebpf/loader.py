@@ -49,7 +49,6 @@ class Probe:
         self.bpf: Any = BPF(text=text.encode(), cflags=cflags)
         self._cgroups = self.bpf[b"shipped_cgroups"]
         self._fd_state = self.bpf[b"fd_state"]
-        self._fork_parent = self.bpf[b"fork_parent"]
         self._drops = self.bpf[b"drops"]
 
     # ---- maps user space keeps current --------------------------------------------
@@ -117,12 +116,6 @@ class Probe:
             except KeyError:
                 pass
         return len(dead)
-
-    def forget_fork(self, child: int) -> None:
-        try:
-            del self._fork_parent[ctypes.c_uint32(child)]
-        except KeyError:
-            pass
 
     def drops(self) -> list[int]:
         """Per-reason totals of the kernel's per-CPU drop counters."""
