@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import parsers  # noqa: E402 - after the path insert above
-from tests.corpus import evaluate  # noqa: E402
+import parsers
+from tests.corpus import evaluate
 
 HINTS = [None, *parsers.DATASETS, "syslog"]
 RUNS = [b" ", b"\t", b"0", b"9", b"a", b"Z", b":", b"[", b"]", b"(", b"=", b'"', b"\\", b"-", b".", b"|", b",", b"<",
