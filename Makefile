@@ -4,12 +4,16 @@ PROVISION := scripts/provision.sh
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast test-unit lint bench provision clean
+.PHONY: run test test-fast test-unit lint venv bench provision clean
 
 LINT_PATHS := shipper parsers tests bench setup.py
 
 provision:
 	@$(PROVISION) all
+
+# The project virtualenv alone (with the Debian packages it builds against): enough for lint and the unit tests.
+venv:
+	@$(PROVISION) packages venv
 
 # The shipper in the foreground against the local Docker engine and a local Elasticsearch it starts (and stops on exit).
 run: provision
@@ -18,7 +22,7 @@ run: provision
 	 $(VENV)/logship run
 
 # ruff and mypy, configured in pyproject.toml (installed by the `test` extra).
-lint:
+lint: venv
 	$(VENV)/python -m ruff check --output-format concise $(LINT_PATHS)
 	$(VENV)/python -m mypy
 
@@ -28,12 +32,12 @@ test-unit: lint
 	$(VENV)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 # Provisions everything, runs the whole suite against the real dockerd, Elasticsearch and kernel, then stops ES.
-test: lint provision
+test: provision lint
 	@$(PROVISION) debian-image
 	@trap '$(PROVISION) es-stop' EXIT; \
 	 LOGSHIP_ES_URL=$$($(PROVISION) es-url) $(VENV)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: lint provision
+test-fast: provision lint
 	@trap '$(PROVISION) es-stop' EXIT; \
 	 LOGSHIP_ES_URL=$$($(PROVISION) es-url) $(VENV)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
