@@ -1,9 +1,15 @@
 """Docker source throughput: container stdout -> shipper -> a blackhole `_bulk` endpoint,
-beside `docker logs --follow` on the same container in the same run (the Docker API's own rate,
-our ceiling). Prints human lines, then a last line of JSON:
-lines_per_s, docker_logs_lines_per_s, ratio, cpu_s_per_million, rss_mib (medians).
+beside `docker logs --follow` on the same container in the same run (the Docker API's own rate).
 
-    .venv/bin/python bench/docker_source.py [--lines 500000] [--runs 3]
+The lines are the realistic mix of bench/mix.py (access logs, JSON, logfmt, syslog, language
+loggers with stack traces, free text; the shares are printed); the old figure, lines of 199
+`x` (free text parsing skips in one step), is kept as a secondary one (`x_line_*`, --x-runs).
+The shipper's CPU and what dockerd spends meanwhile (streaming the log to the shipper; the
+json-file was written before the clock starts) are reported separately, per million lines.
+Prints human lines, then a last line of JSON (medians): lines_per_s, docker_logs_lines_per_s,
+ratio, cpu_s_per_million (shipper), dockerd_cpu_s_per_million_added, rss_mib, mix, x_line_*.
+
+    .venv/bin/python bench/docker_source.py [--lines 500000] [--runs 3] [--x-runs 1]
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 IMAGE = "local/busybox:latest"
-LINE_BYTES = 200  # with its newline
+LINE_BYTES = 200  # the x line, with its newline
+
+from bench.mix import describe, mix_lines, shares  # noqa: E402
 
 
 def blackhole(port: int, counter: Synchronized[int]) -> None:
@@ -102,10 +111,26 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def make_container(lines: int, tag: str) -> str:
-    body = "x" * (LINE_BYTES - 1)
+def expected_documents(lines: list[bytes]) -> int:
+    """How many documents the shipper makes of these lines (its multi-line stage joins traces)."""
+    from shipper.core.container import Container
+    from shipper.core.record import Record
+    from shipper.transforms.multiline import MultilineStage
+
+    stage, c = MultilineStage(), Container(id="0" * 64, name="bench", image=IMAGE)
+    return len(stage.feed([Record(x, i, "stdout", c) for i, x in enumerate(lines)], 0.0)) + len(stage.flush())
+
+
+def make_container(lines: int, tag: str, workdir: Path, mix: list[bytes] | None) -> str:
+    """A container that prints the lines (the mix from a read-only mounted file, or x lines) and stays up."""
+    if mix is None:
+        body = "x" * (LINE_BYTES - 1)
+        script, mount = f"yes {body} | head -n {lines}; sleep 3600", []
+    else:
+        (workdir / "mix.log").write_bytes(b"\n".join(mix) + b"\n")
+        script, mount = "cat /bench/mix.log; sleep 3600", ["-v", f"{workdir}:/bench:ro"]
     cid = docker("run", "-d", "--network", "none", "--label", f"logship.bench={tag}", "--label", "logship.test=1",
-                 IMAGE, "sh", "-c", f"yes {body} | head -n {lines}; sleep 3600")
+                 *mount, IMAGE, "sh", "-c", script)
     # wait until everything is in the json-file: both sides then read the same bytes
     deadline = time.monotonic() + 300
     path = docker("inspect", "-f", "{{.LogPath}}", cid)
@@ -149,8 +174,9 @@ def docker_logs_rate(cid: str, lines: int, cpu: dict[str, list[float]]) -> float
     return seen / elapsed
 
 
-def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict[str, list[float]],
+def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path, cpu: dict[str, list[float]],
                 sink_pid: int) -> tuple[float, float, float]:
+    """Ships the container's `lines` (which make `docs` documents); rate and CPU are per line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
     env.update({
         "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
@@ -179,20 +205,20 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict
         # The clock stops at the last line but one: the multi-line stage holds the very last
         # line for LOGSHIP_MULTILINE_TIMEOUT_S (a continuation may follow), by design, not
         # for lack of speed. It must still arrive, checked below.
-        while counter.value < lines - 1:
+        while counter.value < docs - 1:
             if p.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"shipper failed:\n{(state / 'shipper.log').read_text()[-3000:]}")
             time.sleep(0.005)
         elapsed = time.monotonic() - t0
         used = cpu_seconds(p.pid) - cpu0
-        n = lines - 1 - first
+        n = round((docs - 1 - first) * lines / docs)  # lines, from the documents delivered
         cpu["dockerd_with_shipper"].append((cpu_seconds(daemon) - others0[0]) / n * 1e6)
         cpu["blackhole"].append((cpu_seconds(sink_pid) - others0[1]) / n * 1e6)
         rss = rss_peak_mib(p.pid)
         last_deadline = time.monotonic() + 10
-        while counter.value < lines:
+        while counter.value < docs:
             if time.monotonic() > last_deadline:
-                raise SystemExit(f"the last line never arrived ({counter.value} of {lines})")
+                raise SystemExit(f"the last document never arrived ({counter.value} of {docs})")
             time.sleep(0.02)
     finally:
         if wrap:
@@ -210,51 +236,72 @@ def shipper_run(port: int, counter, tag: str, lines: int, state: Path, cpu: dict
     return n / elapsed, used / n * 1e6, rss
 
 
+def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: list[bytes] | None,
+            label: str) -> dict:
+    tag = uuid.uuid4().hex[:8]
+    docs = lines if mix is None else expected_documents(mix)
+    rates, dl_rates, cpus, rsss, ratios = [], [], [], [], []
+    # The machine's CPU budget beside it: who else spends how much per line in each phase.
+    others: dict[str, list[float]] = {k: [] for k in ("dockerd_with_docker_logs", "docker_logs_cli",
+                                                      "dockerd_with_shipper", "blackhole")}
+    with tempfile.TemporaryDirectory(prefix="logship-bench-mix-") as work:
+        print(f"{label}: preparing a container with {lines:,} lines ({docs:,} documents) ...", flush=True)
+        cid = make_container(lines, tag, Path(work), mix)
+        try:
+            for i in range(runs):
+                # docker logs right before and right after: the machine's load drifts, so each
+                # shipper run is compared with the mean of its two neighbours.
+                before = docker_logs_rate(cid, lines, others)
+                with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
+                    rate, cpu, rss = shipper_run(port, counter, tag, lines, docs, Path(d), others, server.pid)
+                dl = (before + docker_logs_rate(cid, lines, others)) / 2
+                ratios.append(rate / dl)
+                print(f"{label} run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
+                      f"{cpu:.2f} CPU-s per million (dockerd +{others['dockerd_with_shipper'][-1]:.2f}), "
+                      f"peak RSS {rss:.0f} MiB; load {os.getloadavg()[0]:.2f}", flush=True)
+                rates.append(rate), dl_rates.append(dl), cpus.append(cpu), rsss.append(rss)
+        finally:
+            subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    med = statistics.median
+    out = {"lines_per_s": round(med(rates)), "docker_logs_lines_per_s": round(med(dl_rates)),
+           "ratio": round(med(ratios), 3),  # the median of the per-run ratios
+           "cpu_s_per_million": round(med(cpus), 2),
+           "dockerd_cpu_s_per_million_added": round(med(others["dockerd_with_shipper"]), 2),
+           "rss_mib": round(med(rsss), 1), "lines": lines, "documents": docs, "runs": runs,
+           **{f"{k}_cpu_s_per_million": round(med(v), 2) for k, v in others.items()}}
+    print(f"{label} median: {out['lines_per_s']:,} lines/s = {out['ratio']:.0%} of docker logs; "
+          f"shipper {out['cpu_s_per_million']} CPU-s per million lines, dockerd +"
+          f"{out['dockerd_cpu_s_per_million_added']}; {out['rss_mib']} MiB RSS")
+    print(f"{label} CPU-s per million lines beside it: " + ", ".join(f"{k} {med(v):.2f}" for k, v in others.items()))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=500_000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--x-runs", type=int, default=1, help="runs of the secondary figure on x lines (0: none)")
     args = ap.parse_args()
     port = 9268
     counter = mp.Value("q", 0)
     server = mp.Process(target=blackhole, args=(port, counter), daemon=True)
     server.start()
-    tag = uuid.uuid4().hex[:8]
-    print(f"preparing a container with {args.lines} lines of {LINE_BYTES} bytes ...", flush=True)
-    cid = make_container(args.lines, tag)
-    rates, dl_rates, cpus, rsss, ratios = [], [], [], [], []
-    # The machine's CPU budget beside it: who else spends how much per line in each phase.
-    others: dict[str, list[float]] = {k: [] for k in ("dockerd_with_docker_logs", "docker_logs_cli",
-                                                      "dockerd_with_shipper", "blackhole")}
+    load0 = os.getloadavg()
     try:
-        for i in range(args.runs):
-            # docker logs right before and right after: the machine's load drifts, so each
-            # shipper run is compared with the mean of its two neighbours.
-            before = docker_logs_rate(cid, args.lines, others)
-            with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
-                assert server.pid is not None
-                rate, cpu, rss = shipper_run(port, counter, tag, args.lines, Path(d), others, server.pid)
-            dl = (before + docker_logs_rate(cid, args.lines, others)) / 2
-            ratios.append(rate / dl)
-            print(f"run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
-                  f"{cpu:.2f} CPU-s per million, peak RSS {rss:.0f} MiB", flush=True)
-            rates.append(rate)
-            dl_rates.append(dl)
-            cpus.append(cpu)
-            rsss.append(rss)
+        mix = mix_lines(args.lines)
+        print(describe(mix), flush=True)
+        out = measure(port, counter, server, args.lines, args.runs, mix, "mix")
+        out["mix"] = shares()
+        out["mix_mean_bytes"] = round(sum(map(len, mix)) / len(mix) + 1)
+        del mix
+        if args.x_runs:
+            x = measure(port, counter, server, args.lines, args.x_runs, None, "x line")
+            out.update({f"x_line_{k}": x[k] for k in ("lines_per_s", "docker_logs_lines_per_s", "cpu_s_per_million",
+                                                      "dockerd_cpu_s_per_million_added", "rss_mib")})
     finally:
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
         server.terminate()
-    med = statistics.median
-    out = {"lines_per_s": round(med(rates)), "docker_logs_lines_per_s": round(med(dl_rates)),
-           "ratio": round(med(ratios), 3),  # the median of the per-run ratios
-           "cpu_s_per_million": round(med(cpus), 2),
-           "rss_mib": round(med(rsss), 1), "lines": args.lines, "runs": args.runs,
-           "cores": os.cpu_count(),
-           **{f"{k}_cpu_s_per_million": round(med(v), 2) for k, v in others.items()}}
-    print(f"median: {out['lines_per_s']:,} lines/s = {out['ratio']:.0%} of docker logs; "
-          f"{out['cpu_s_per_million']} CPU-s per million lines; {out['rss_mib']} MiB RSS")
-    print("CPU-s per million lines beside it: " + ", ".join(f"{k} {med(v):.2f}" for k, v in others.items()))
+    out["cores"] = os.cpu_count()
+    out["load_avg_1m"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]  # at start, at end
     print(json.dumps(out))
 
 
