@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from collections import Counter
 from functools import cache
 from pathlib import Path
 
-EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
-if not EVAL.is_dir():  # a worktree beside main: /work/wt-x/bench -> /work/shared/eval
-    EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+# ../shared/eval beside the checkout (/work/main, /work/wt-x -> /work/shared/eval), or BENCH_EVAL_DIR
+EVAL = Path(os.environ.get("BENCH_EVAL_DIR") or Path(__file__).resolve().parents[2] / "shared" / "eval")
 
 # family -> share of lines. Access logs lead (web and ingress containers are the noisiest),
 # then structured application logs, then language loggers (some with stack traces).
