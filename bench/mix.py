@@ -42,8 +42,7 @@ _AGENTS = ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"]
 _STATUS = [200] * 14 + [201, 204, 301, 302, 304, 400, 401, 403, 404, 404, 500, 502, 503]
 _LEVELS = ["info"] * 6 + ["debug"] * 2 + ["warn", "error"]
-_WORDS = ("request handled user order cache miss upstream timeout retry connection pool database query "
-          "payment accepted session expired token refreshed worker started job finished queue").split()
+_WORDS = ["request", "handled", "user", "order", "cache", "miss", "upstream", "timeout", "retry", "connection", "pool", "database", "query", "payment", "accepted", "session", "expired", "token", "refreshed", "worker", "started", "job", "finished", "queue"]
 
 
 def _jsonl(path: Path) -> list[dict]:
