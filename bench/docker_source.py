@@ -7,7 +7,8 @@ loggers with stack traces, free text; the shares are printed); the old figure, l
 The shipper's CPU and what dockerd spends meanwhile (streaming the log to the shipper; the
 json-file was written before the clock starts) are reported separately, per million lines.
 Prints human lines, then a last line of JSON (medians): lines_per_s, docker_logs_lines_per_s,
-ratio, cpu_s_per_million (shipper), dockerd_cpu_s_per_million_added, rss_mib, mix, x_line_*.
+ratio, cpu_s_per_million (shipper), dockerd_cpu_s_per_million_added, rss_mib, mix, x_line_*,
+api_* (the same mix read through the API instead of the json-files: the peer, same run).
 
     .venv/bin/python bench/docker_source.py [--lines 500000] [--runs 3] [--x-runs 1]
 """
@@ -150,6 +151,15 @@ def dockerd_pid() -> int:
     return int(subprocess.run(["pgrep", "-o", "-x", "dockerd"], capture_output=True, text=True).stdout.split()[0])
 
 
+def dockerd_background(seconds: float = 2.0) -> float:
+    """dockerd's CPU-s per second while we ask nothing of it: the shared machine's other
+    containers and clients. Subtracted from what it spends while the shipper reads."""
+    daemon = dockerd_pid()
+    d0, t0 = cpu_seconds(daemon), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(daemon) - d0) / (time.monotonic() - t0)
+
+
 def docker_logs_rate(cid: str, lines: int, cpu: dict[str, list[float]]) -> float:
     """`docker logs --follow` (the same follow path of dockerd the shipper uses), timed
     until it has passed every line; the container still runs, so it is then stopped.
@@ -175,14 +185,14 @@ def docker_logs_rate(cid: str, lines: int, cpu: dict[str, list[float]]) -> float
 
 
 def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path, cpu: dict[str, list[float]],
-                sink_pid: int) -> tuple[float, float, float]:
+                sink_pid: int, background: float, extra_env: dict[str, str]) -> tuple[float, float, float]:
     """Ships the container's `lines` (which make `docs` documents); rate and CPU are per line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
     env.update({
         "LOGSHIP_ES_URL": f"http://127.0.0.1:{port}", "LOGSHIP_ES_SETUP": "false", "LOGSHIP_EBPF": "off",
         "LOGSHIP_STATE_DIR": str(state), "LOGSHIP_HTTP_ADDR": "",
         "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
-        "LOGSHIP_LOG_LEVEL": "info", "LOGSHIP_SNAPSHOT_ENABLED": "false",
+        "LOGSHIP_LOG_LEVEL": "info", "LOGSHIP_SNAPSHOT_ENABLED": "false", **extra_env,
     })
     with counter.get_lock():
         counter.value = 0
@@ -214,7 +224,9 @@ def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path
         elapsed = time.monotonic() - t0
         used = cpu_seconds(p.pid) - cpu0
         n = round((docs - 1) * lines / docs)  # lines, from the documents delivered
-        cpu["dockerd_with_shipper"].append((cpu_seconds(daemon) - others0[0]) / n * 1e6)
+        dockerd = cpu_seconds(daemon) - others0[0]
+        cpu["dockerd_with_shipper"].append(dockerd / n * 1e6)
+        cpu["dockerd_added"].append((dockerd - background * elapsed) / n * 1e6)
         cpu["blackhole"].append((cpu_seconds(sink_pid) - others0[1]) / n * 1e6)
         rss = rss_peak_mib(p.pid)
         last_deadline = time.monotonic() + 10
@@ -239,13 +251,13 @@ def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path
 
 
 def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: list[bytes] | None,
-            label: str) -> dict:
+            label: str, extra_env: dict[str, str] | None = None) -> dict:
     tag = uuid.uuid4().hex[:8]
     docs = lines if mix is None else expected_documents(mix)
     rates, dl_rates, cpus, rsss, ratios = [], [], [], [], []
     # The machine's CPU budget beside it: who else spends how much per line in each phase.
     others: dict[str, list[float]] = {k: [] for k in ("dockerd_with_docker_logs", "docker_logs_cli",
-                                                      "dockerd_with_shipper", "blackhole")}
+                                                      "dockerd_with_shipper", "dockerd_added", "blackhole")}
     with tempfile.TemporaryDirectory(prefix="logship-bench-mix-") as work:
         print(f"{label}: preparing a container with {lines:,} lines ({docs:,} documents) ...", flush=True)
         cid = make_container(lines, tag, Path(work), mix)
@@ -254,12 +266,15 @@ def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: 
                 # docker logs right before and right after: the machine's load drifts, so each
                 # shipper run is compared with the mean of its two neighbours.
                 before = docker_logs_rate(cid, lines, others)
+                background = dockerd_background()
                 with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
-                    rate, cpu, rss = shipper_run(port, counter, tag, lines, docs, Path(d), others, server.pid)
+                    rate, cpu, rss = shipper_run(port, counter, tag, lines, docs, Path(d), others, server.pid,
+                                                 background, extra_env or {})
                 dl = (before + docker_logs_rate(cid, lines, others)) / 2
                 ratios.append(rate / dl)
                 print(f"{label} run {i + 1}: shipper {rate:,.0f} lines/s, docker logs {dl:,.0f} lines/s, "
-                      f"{cpu:.2f} CPU-s per million (dockerd +{others['dockerd_with_shipper'][-1]:.2f}), "
+                      f"{cpu:.2f} CPU-s per million (dockerd +{others['dockerd_added'][-1]:.2f}, net of its "
+                      f"background {background:.2f} CPU-s/s), "
                       f"peak RSS {rss:.0f} MiB; load {os.getloadavg()[0]:.2f}", flush=True)
                 rates.append(rate), dl_rates.append(dl), cpus.append(cpu), rsss.append(rss)
         finally:
@@ -268,7 +283,8 @@ def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: 
     out = {"lines_per_s": round(med(rates)), "docker_logs_lines_per_s": round(med(dl_rates)),
            "ratio": round(med(ratios), 3),  # the median of the per-run ratios
            "cpu_s_per_million": round(med(cpus), 2),
-           "dockerd_cpu_s_per_million_added": round(med(others["dockerd_with_shipper"]), 2),
+           # dockerd while the shipper reads, less its background (the json-file was written before)
+           "dockerd_cpu_s_per_million_added": round(med(others["dockerd_added"]), 2),
            "rss_mib": round(med(rsss), 1), "lines": lines, "documents": docs, "runs": runs,
            **{f"{k}_cpu_s_per_million": round(med(v), 2) for k, v in others.items()}}
     print(f"{label} median: {out['lines_per_s']:,} lines/s = {out['ratio']:.0%} of docker logs; "
@@ -283,6 +299,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=500_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--x-runs", type=int, default=1, help="runs of the secondary figure on x lines (0: none)")
+    ap.add_argument("--api-runs", type=int, default=1,
+                    help="runs on the mix through the Docker API (LOGSHIP_DOCKER_READ_FILES=never), the peer (0: none)")
     args = ap.parse_args()
     port = 9268
     counter = mp.Value("q", 0)
@@ -295,6 +313,12 @@ def main() -> None:
         out = measure(port, counter, server, args.lines, args.runs, mix, "mix")
         out["mix"] = shares()
         out["mix_mean_bytes"] = round(sum(map(len, mix)) / len(mix) + 1)
+        if args.api_runs:
+            api = measure(port, counter, server, args.lines, args.api_runs, mix, "mix via the API",
+                          {"LOGSHIP_DOCKER_READ_FILES": "never"})
+            out.update({f"api_{k}": api[k] for k in ("lines_per_s", "cpu_s_per_million",
+                                                     "dockerd_cpu_s_per_million_added", "rss_mib")})
+            out["lines_per_s_vs_api"] = round(out["lines_per_s"] / api["lines_per_s"], 2)
         del mix
         if args.x_runs:
             x = measure(port, counter, server, args.lines, args.x_runs, None, "x line")
