@@ -194,6 +194,8 @@ def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path
         "LOGSHIP_DOCKER_INCLUDE_LABELS": f"logship.bench={tag}",
         "LOGSHIP_LOG_LEVEL": "info", "LOGSHIP_SNAPSHOT_ENABLED": "false", **extra_env,
     })
+    # BENCH_SHIPPER_ENV="LOGSHIP_X=1 LOGSHIP_Y=2": settings to try
+    env.update(kv.split("=", 1) for kv in os.environ.get("BENCH_SHIPPER_ENV", "").split())
     with counter.get_lock():
         counter.value = 0
     log = open(state / "shipper.log", "ab")

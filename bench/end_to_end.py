@@ -146,6 +146,9 @@ def our_template(prefix: str, variant: str) -> dict[str, Any]:
                 tpl["mappings"]["properties"][k] = {"type": "object", "enabled": False}
         elif change == "no_norms":
             tpl["mappings"]["properties"]["message"] = {"type": "text", "norms": False}
+        elif change == "dyn_no_docvalues":  # unknown strings searchable, not aggregatable
+            tpl["mappings"]["dynamic_templates"][0]["strings_as_keyword"]["mapping"] = {
+                "type": "keyword", "ignore_above": 1024, "doc_values": False}
         elif change == "sort_time":
             tpl["settings"]["sort.field"] = "@timestamp"
             tpl["settings"]["sort.order"] = "desc"
@@ -226,7 +229,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--variants", default="current,time_ids,time_ids+no_norms,time_ids+best_compression,"
-                                          "time_ids+flat_unindexed,time_ids+sort_time")
+                                          "time_ids+flat_unindexed,time_ids+dyn_no_docvalues,time_ids+sort_time")
     ap.add_argument("--no-shipper", action="store_true", help="only the loader runs (no container, no shipper)")
     ap.add_argument("--keep-es", action="store_true", help="leave the private Elasticsearch running")
     args = ap.parse_args()
