@@ -7,8 +7,8 @@ in one run, each into a fresh index:
   and text, nothing else) with auto ids, prebuilt ~5 MB bodies, 2 in flight: the floor;
 - variants (--variants): the same lines as the shipper makes them (parse, enrich, bulk lines
   with our `_id` and `create`), posted by the same loader into indices shaped by the shipper's
-  templates, with one change each (an id layout, a mapping trim, an index setting): what each
-  step buys, measured alone;
+  templates (`current`), or with one change each: `stream_ids` (the former `_id` layout, stream
+  hash first), a mapping trim or an index setting (our_template): what each step buys, alone;
 - shipper: a container prints the lines, the real shipper (LOGSHIP_DOCKER_READ_FILES default)
   ships them with its own templates; rate from attach to the last document searchable.
 Per run: ES CPU-s per million documents (while indexing, until refreshed), store size per
@@ -154,15 +154,15 @@ def our_template(prefix: str, variant: str) -> dict[str, Any]:
     return body
 
 
-def reid_time_first(items: list[bytes]) -> list[bytes]:
-    """The same bulk lines with a time-ordered `_id`: time first, then the stream's hash."""
+def reid_stream_first(items: list[bytes]) -> list[bytes]:
+    """The same bulk lines with the former `_id` layout: the stream's hash first, then the time
+    (the shipper's ids lead with the time: Record.doc_id)."""
     out = []
     for it in items:
         a = it.index(b'"_id":"') + 7
         b = it.index(b'"', a)
         old = it[a:b]
-        prefix, rest = old[:16], old[16:]
-        out.append(it[:a] + rest[:16] + prefix + rest[16:] + it[b:])
+        out.append(it[:a] + old[16:32] + old[:16] + old[32:] + it[b:])
     return out
 
 
@@ -227,8 +227,8 @@ def measure_shipper(es: str, pid: int, prefix: str, lines: int, docs: int, tag: 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=200_000)
-    ap.add_argument("--variants", default="current,time_ids,time_ids+no_norms,time_ids+best_compression,"
-                                          "time_ids+flat_unindexed,time_ids+dyn_no_docvalues,time_ids+sort_time")
+    ap.add_argument("--variants", default="stream_ids,current,no_norms,best_compression,flat_unindexed,"
+                                          "dyn_no_docvalues,sort_time")
     ap.add_argument("--no-shipper", action="store_true", help="only the loader runs (no container, no shipper)")
     ap.add_argument("--keep-es", action="store_true", help="leave the private Elasticsearch running")
     args = ap.parse_args()
@@ -255,11 +255,11 @@ def main() -> None:
                                                 len(lines))
         print(f"minimal: {results['minimal_first']}", flush=True)
         for v in [x for x in args.variants.split(",") if x]:
-            prefix = f"e2e{run}-{v.replace('+', '-').replace('_', '')}"
+            prefix = f"e2e{run}-{v.replace('+', '').replace('_', '')}"  # no pattern overlaps another
             recs, items = our_items(lines, prefix, t0)
-            if "time_ids" in v.split("+"):
-                items = reid_time_first(items)
-            change = "+".join(x for x in v.split("+") if x not in ("current", "time_ids"))
+            if "stream_ids" in v.split("+"):
+                items = reid_stream_first(items)
+            change = "+".join(x for x in v.split("+") if x not in ("current", "stream_ids"))
             results[v] = measure_load(es.url, pid, prefix, our_template(prefix, change), bodies(items), len(recs),
                                       len(lines))
             print(f"{v}: {results[v]}", flush=True)
