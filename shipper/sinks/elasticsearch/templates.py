@@ -91,8 +91,10 @@ def deadletter_mappings() -> dict[str, Any]:
 
 
 def _settings(s: ElasticsearchSettings) -> dict[str, Any]:
+    # best_compression: log documents repeat their container fields and much of their text; it
+    # stored the mix in 0.63x the space for +7% indexing CPU (bench/end_to_end.py).
     return {"number_of_shards": s.shards, "number_of_replicas": s.replicas, "refresh_interval": s.refresh_interval,
-            "mapping.total_fields.limit": 2000}
+            "mapping.total_fields.limit": 2000, "codec": "best_compression"}
 
 
 def log_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:
