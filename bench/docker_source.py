@@ -195,7 +195,7 @@ def shipper_run(port: int, counter, tag: str, lines: int, docs: int, state: Path
         "LOGSHIP_LOG_LEVEL": "info", "LOGSHIP_SNAPSHOT_ENABLED": "false", **extra_env,
     })
     # BENCH_SHIPPER_ENV="LOGSHIP_X=1 LOGSHIP_Y=2": settings to try
-    env.update(kv.split("=", 1) for kv in os.environ.get("BENCH_SHIPPER_ENV", "").split())
+    env.update(kv.partition("=")[::2] for kv in os.environ.get("BENCH_SHIPPER_ENV", "").split())
     with counter.get_lock():
         counter.value = 0
     log = open(state / "shipper.log", "ab")
@@ -270,6 +270,7 @@ def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: 
                 before = docker_logs_rate(cid, lines, others)
                 background = dockerd_background()
                 with tempfile.TemporaryDirectory(prefix="logship-bench-") as d:
+                    assert server.pid is not None
                     rate, cpu, rss = shipper_run(port, counter, tag, lines, docs, Path(d), others, server.pid,
                                                  background, extra_env or {})
                 dl = (before + docker_logs_rate(cid, lines, others)) / 2
@@ -278,7 +279,10 @@ def measure(port: int, counter, server: mp.Process, lines: int, runs: int, mix: 
                       f"{cpu:.2f} CPU-s per million (dockerd +{others['dockerd_added'][-1]:.2f}, net of its "
                       f"background {background:.2f} CPU-s/s), "
                       f"peak RSS {rss:.0f} MiB; load {os.getloadavg()[0]:.2f}", flush=True)
-                rates.append(rate), dl_rates.append(dl), cpus.append(cpu), rsss.append(rss)
+                rates.append(rate)
+                dl_rates.append(dl)
+                cpus.append(cpu)
+                rsss.append(rss)
         finally:
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
     med = statistics.median

@@ -95,7 +95,9 @@ def minimal_items(lines: list[bytes], index: str, t0: int) -> list[bytes]:
 
 
 def bodies(items: list[bytes]) -> list[bytes]:
-    out, cur, size = [], [], 0
+    out: list[bytes] = []
+    cur: list[bytes] = []
+    size = 0
     for it in items:
         if size + len(it) > BODY_BYTES and cur:
             out.append(b"".join(cur))

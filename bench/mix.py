@@ -42,7 +42,8 @@ _AGENTS = ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"]
 _STATUS = [200] * 14 + [201, 204, 301, 302, 304, 400, 401, 403, 404, 404, 500, 502, 503]
 _LEVELS = ["info"] * 6 + ["debug"] * 2 + ["warn", "error"]
-_WORDS = ["request", "handled", "user", "order", "cache", "miss", "upstream", "timeout", "retry", "connection", "pool", "database", "query", "payment", "accepted", "session", "expired", "token", "refreshed", "worker", "started", "job", "finished", "queue"]
+_WORDS = ("request handled user order cache miss upstream timeout retry connection pool database query "
+          "payment accepted session expired token refreshed worker started job finished queue").split()
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -86,7 +87,7 @@ def _corpus() -> dict[str, list[str]]:
                    + hub_lines("Android") + hub_lines("Apache") + lines_of("redis.jsonl") + lines_of("klog_glog.jsonl")
                    + lines_of("apache_error.jsonl") + lines_of("nginx_error.jsonl")),
         "free": hub_content("HDFS") + hub_content("Spark") + hub_content("Zookeeper") + hub_content("Hadoop"),
-        "trace": traces,  # type: ignore[dict-item]
+        "trace": traces,
     }
 
 
@@ -102,7 +103,8 @@ def _generated(family: str, r: random.Random, i: int) -> str:
     n = r.randrange(1, 99999)
     if family == "access":
         path = r.choice(_PATHS).format(n=n)
-        return (f'10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(256)} - - [{clf}] "{r.choice(["GET"] * 5 + ["POST"])} '
+        ip = f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(256)}"
+        return (f'{ip} - - [{clf}] "{r.choice(["GET"] * 5 + ["POST"])} '
                 f'{path} HTTP/1.1" {r.choice(_STATUS)} {r.randrange(20, 90000)} "-" "{r.choice(_AGENTS)}"')
     if family == "json":
         doc = {"time": iso, "level": r.choice(_LEVELS), "logger": f"app.{r.choice(_WORDS)}",
@@ -114,7 +116,8 @@ def _generated(family: str, r: random.Random, i: int) -> str:
                 f'component={r.choice(_WORDS)} trace_id={r.getrandbits(64):016x} took={r.randrange(1, 900)}ms')
     if family == "logger":
         lvl = r.choice(_LEVELS).upper()
-        return f"{py} {lvl} [{r.choice(_WORDS)}.{r.choice(_WORDS)}] {' '.join(r.choice(_WORDS) for _ in range(6))} id={n}"
+        words = " ".join(r.choice(_WORDS) for _ in range(6))
+        return f"{py} {lvl} [{r.choice(_WORDS)}.{r.choice(_WORDS)}] {words} id={n}"
     raise ValueError(family)
 
 
@@ -150,7 +153,7 @@ def mix_with_families(n: int, seed: int = 1) -> list[tuple[str, bytes]]:
         fam = r.choices(families, weights)[0]
         i += 1
         if fam == "stacktrace":
-            trace = r.choice(corpus["trace"]) if r.random() < 0.3 else _trace(r, i)  # type: ignore[arg-type]
+            trace = r.choice(corpus["trace"]) if r.random() < 0.3 else _trace(r, i)
             out += [(fam, x) for x in trace]
         elif fam in ("syslog", "free") or r.random() < 0.5:
             out.append((fam, r.choice(corpus[fam])))

@@ -43,7 +43,7 @@ def decode(decoder, data: bytes, cut: int) -> list[Line]:
     return [Line(*x) for x in decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.flush()]
 
 
-_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=60)
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=60)
 _entries = st.lists(st.tuples(st.sampled_from(["stdout", "stderr"]), st.integers(0, 3), _text, st.booleans()),
                     min_size=1, max_size=12)
 
@@ -114,7 +114,7 @@ def test_follower_reads_rotated_files_in_order_and_ends_when_the_container_stops
         return not stopped.is_set()
 
     async def go() -> list[bytes]:
-        d, out = JsonFileDecoder(), []
+        d, out = JsonFileDecoder(), list[bytes]()
 
         async def read() -> None:
             async for chunk in JsonFileStream(cur, 0, True, running).chunks():

@@ -147,7 +147,8 @@ def test_doc_ids_are_time_ordered_across_streams():
     """Time leads the id: Lucene's id lookups stay local (bench/end_to_end.py)."""
     other = Container(id="f" * 64, name="other", image="img")
     rs = [Record(message=b"x", time_ns=t, stream=s, container=c, seq=q)
-          for t, s, c, q in [(5, "stdout", C, 0), (5, "stdout", C, 1), (6, "stderr", other, 0), (2**62, "stdout", C, 0)]]
+          for t, s, c, q in [(5, "stdout", C, 0), (5, "stdout", C, 1), (6, "stderr", other, 0),
+                             (2**62, "stdout", C, 0)]]
     ids = [r.doc_id() for r in rs]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert ids[0].startswith(f"{5:016x}")

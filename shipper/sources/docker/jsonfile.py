@@ -22,8 +22,9 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the C string scanner; not in typeshed
 from pathlib import Path
+from typing import BinaryIO
 
 from shipper.core.timefmt import parse_docker_time
 from shipper.sources.docker.stream import Line, StreamDecoder
@@ -106,7 +107,7 @@ class JsonFileDecoder(StreamDecoder):
                         if self.tty and body.endswith(b"\r"):
                             body = body[:-1]
                         if len(body) <= max_bytes:
-                            append((stream, ts, body, False, False))
+                            append((stream, ts, body, False, False))  # type: ignore[arg-type]  # a Line in all but name
                         else:
                             line = self._piece(stream, ts, body, True)
                             if line is not None:
@@ -192,7 +193,7 @@ class JsonFileStream:
         files = log_files(self.path)
         for i, p in enumerate(files):
             try:
-                f = open(p, "rb")  # noqa: ASYNC230, SIM115
+                f = open(p, "rb")
             except FileNotFoundError:
                 continue  # rotated away (the oldest) between listing and opening
             with f:
@@ -203,7 +204,7 @@ class JsonFileStream:
                 while chunk := f.read(READ_CHUNK):
                     yield chunk
 
-    async def _follow(self, f) -> AsyncIterator[bytes]:  # type: ignore[no-untyped-def]
+    async def _follow(self, f: BinaryIO) -> AsyncIterator[bytes]:
         delay, idle = POLL_MIN_S, 0.0
         while True:
             chunk = f.read(READ_CHUNK)
@@ -214,11 +215,11 @@ class JsonFileStream:
             newer = self._rotated_since(os.fstat(f.fileno()).st_ino)
             if newer is not None:
                 for p in newer[:-1]:
-                    with open(p, "rb") as g:  # noqa: ASYNC230
+                    with open(p, "rb") as g:
                         while chunk := g.read(READ_CHUNK):
                             yield chunk
                 f.close()
-                f = open(newer[-1], "rb")  # noqa: ASYNC230, SIM115
+                f = open(newer[-1], "rb")
                 continue
             if idle >= IDLE_CHECK_S:
                 idle = 0.0
