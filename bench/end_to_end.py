@@ -180,13 +180,17 @@ def measure_load(es: str, pid: int, prefix: str, template: dict[str, Any], bodie
     return settle(es, f"{prefix}-*", docs, lines, took, cpu)
 
 
-def settle(es: str, indices: str, docs: int, lines: int, took: float, cpu: float) -> dict[str, float]:
+def settle(es: str, indices: str, docs: int, lines: int, took: float, cpu: float, exact: bool = True
+           ) -> dict[str, float]:
+    """The figures of one run, after checking the documents are all there. The shipper may make a
+    few more than the bench expects (a trace whose next line came after the multi-line timeout on
+    a loaded machine is two documents), never fewer."""
     got = req(f"{es}/{indices}/_count")["count"]
-    assert got == docs, f"{indices}: {got} documents, expected {docs}"
+    assert got == docs if exact else docs <= got <= docs * 1.01, f"{indices}: {got} documents, expected {docs}"
     req(f"{es}/{indices}/_forcemerge?max_num_segments=1", "POST", timeout=1200)
     stats = req(f"{es}/{indices}/_stats/store")["_all"]["primaries"]["store"]["size_in_bytes"]
-    return {"lines_per_s": round(lines / took), "es_cpu_s_per_million_docs": round(cpu / docs * 1e6, 2),
-            "store_mib_per_million_lines": round(stats / lines * 1e6 / 2**20, 1)}
+    return {"lines_per_s": round(lines / took), "es_cpu_s_per_million_docs": round(cpu / got * 1e6, 2),
+            "store_mib_per_million_lines": round(stats / lines * 1e6 / 2**20, 1), "documents": got}
 
 
 def measure_shipper(es: str, pid: int, prefix: str, lines: int, docs: int, tag: str) -> dict[str, float]:
@@ -221,7 +225,7 @@ def measure_shipper(es: str, pid: int, prefix: str, lines: int, docs: int, tag: 
         finally:
             p.kill()
             p.wait()
-    out = settle(es, f"{prefix}-2*", docs, lines, took, cpu)
+    out = settle(es, f"{prefix}-2*", docs, lines, took, cpu, exact=False)
     out.update({"shipper_cpu_s_per_million": round(scpu / lines * 1e6, 2), "shipper_rss_mib": round(rss, 1)})
     return out
 
