@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 IMAGE = "local/busybox:latest"
 LINE_BYTES = 200  # the x line, with its newline
 
-from bench.mix import describe, mix_lines, shares  # noqa: E402
+from bench.mix import describe, mix_lines, shares
 
 
 def blackhole(port: int, counter: Synchronized[int]) -> None:

@@ -37,19 +37,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-import orjson  # noqa: E402
+import aiohttp
+import orjson
 
-from bench.docker_source import cpu_seconds, expected_documents, make_container, rss_peak_mib  # noqa: E402
-from bench.mix import describe, mix_lines, shares  # noqa: E402
-from shipper.config import ElasticsearchSettings  # noqa: E402
-from shipper.core.container import Container  # noqa: E402
-from shipper.core.record import Record  # noqa: E402
-from shipper.sinks.elasticsearch import templates  # noqa: E402
-from shipper.sinks.elasticsearch.sink import ElasticsearchSink  # noqa: E402
-from shipper.transforms.enrich import Enricher  # noqa: E402
-from shipper.transforms.multiline import MultilineStage  # noqa: E402
-from tests.integration.private_es import PrivateES  # noqa: E402
+from bench.docker_source import cpu_seconds, expected_documents, make_container, rss_peak_mib
+from bench.mix import describe, mix_lines, shares
+from shipper.config import ElasticsearchSettings
+from shipper.core.container import Container
+from shipper.core.record import Record
+from shipper.sinks.elasticsearch import templates
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink
+from shipper.transforms.enrich import Enricher
+from shipper.transforms.multiline import MultilineStage
+from tests.integration.private_es import PrivateES
 
 PORT = 9254
 BODY_BYTES = 5 << 20
