@@ -56,7 +56,7 @@ def shape(records: list[Record]) -> list[tuple]:
 def test_a_container_read_from_its_files_and_through_the_api_gives_the_same_records(containers, busybox):
     tag = "same-ids"
     c = containers(busybox, ["sh", "-c", SCRIPT], labels={"logship.jsonfile": tag})
-    wait_until(lambda: c.logs().endswith(b"here\n"), 60, what="the container's lines")
+    wait_until(lambda: c.logs().endswith(b"here\n"), 180, what="the container's lines")
     expect = 3000 + 500 + 2
     before = METRICS.get("logship_docker_streams_total", via="file")
     via_files = read_all(c.id, tag, "auto", expect)
