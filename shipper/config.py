@@ -46,6 +46,8 @@ class DockerSettings:
     exclude_labels: tuple[str, ...] = setting((), "Never ship containers carrying one of these labels: `key` or `key=value-glob` (comma-separated).")
     labels: tuple[str, ...] = setting(("com.docker.compose.project", "com.docker.compose.service"), "Container label keys (or globs) copied into `container.labels.<key, dots as _>`.")
     checkpoint_interval_s: float = setting(1.0, "Checkpoints (last delivered Docker timestamp per container) are written at most this often, and at shutdown.")
+    read_files: str = setting("auto", "`auto`: a container on the json-file log driver whose files are readable here is read from its files (dockerd then does not stream it; same lines, ids and checkpoints); others, and `never`, through the Docker API.", choices=("auto", "never"))
+    files_root: str = setting("", "Where `<id>/<id>-json.log` files are found: the daemon's `<data-root>/containers` as mounted here (read-only is enough); empty = the `LogPath` the daemon reports.")
     resume_overlap_s: float = setting(1.0, "On restart a container is re-read from its checkpoint minus this much (stdout/stderr clocks may interleave); the overlap is answered 409, never duplicated.")
 
 

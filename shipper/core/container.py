@@ -24,6 +24,8 @@ class Container:
     label_keys: tuple[str, ...] = COMPOSE_LABELS  # which labels become container.labels.* fields
     finished_ns: int = 0  # State.FinishedAt of a stopped container, epoch ns (0 = running / never)
     running: bool = False
+    log_driver: str = ""  # HostConfig.LogConfig.Type, e.g. json-file
+    log_path: str = ""  # the json-file's path on the daemon's host (LogPath)
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any], label_keys: tuple[str, ...] = COMPOSE_LABELS) -> "Container":
@@ -44,6 +46,8 @@ class Container:
             label_keys=label_keys,
             finished_ns=rfc3339_ns(state.get("FinishedAt") or ""),
             running=bool(state.get("Running")),
+            log_driver=((data.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "",
+            log_path=data.get("LogPath") or "",
         )
 
     def ecs(self) -> dict[str, Any]:

@@ -36,11 +36,13 @@ class Record:
 
     def doc_id(self) -> str:
         """Deterministic `_id`: the same line re-read after a restart maps to the same
-        document, so Elasticsearch answers 409 instead of storing a duplicate. The stream's
-        identity (container, source, stream or path) is hashed once per stream; its
-        position (time_ns, seq) is appended exactly, so ids never collide within a stream.
-        (The sink formats the same id straight into bytes: ID_FORMAT.)"""
-        return (ID_FORMAT % (self.id_prefix(), self.time_ns, self.seq)).decode()
+        document, so Elasticsearch answers 409 instead of storing a duplicate. The write
+        time leads (16 hex digits), then the stream's identity (container, source, stream
+        or path; hashed once per stream), then the sequence within that time: ids never
+        collide within a stream, and being time-ordered they keep Lucene's id lookups
+        local (a new id falls past the terms of older segments, which are skipped by
+        their term range). (The sink formats the same id straight into bytes: ID_FORMAT.)"""
+        return (ID_FORMAT % (self.time_ns, self.id_prefix(), self.seq)).decode()
 
     def id_prefix(self) -> bytes:
         """The hashed stream identity: 16 URL-safe base64 characters."""
@@ -54,5 +56,5 @@ class Record:
         return prefix
 
 
-ID_FORMAT = b"%s%016x.%x"  # id_prefix, time_ns, seq
+ID_FORMAT = b"%016x%s.%x"  # time_ns, id_prefix, seq
 _id_prefix: dict[tuple[str, str, str], bytes] = {}

@@ -30,6 +30,10 @@ from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
 log = logging.getLogger("logship.pipeline")
 EXIT_SECOND_SIGNAL = 130
 COALESCE_LINES = 4096  # at most this many lines taken from the queue at once
+# The encoded queue carries coalesced batches (up to COALESCE_LINES each, not one read):
+# a few of them keep the sink's bulks full; 64 of them held ~250k documents (RSS ~380 MiB)
+# behind a source that reads faster than Elasticsearch takes (json-file reading).
+ENCODED_QUEUE_DIVISOR = 16
 
 
 def zone(name: str) -> tzinfo:
@@ -46,7 +50,7 @@ class Pipeline:
         self.config = config
         n = config.pipeline.queue_batches
         self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
-        self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(n)
+        self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(max(2, n // ENCODED_QUEUE_DIVISOR))
         self.enricher = Enricher(config.pipeline.hostname, tz=zone(config.pipeline.timezone))
         p = config.pipeline
         self.multiline = MultilineStage(p.multiline_timeout_s, config.docker.max_line_bytes, p.multiline_max_lines) \
@@ -124,6 +128,10 @@ class Pipeline:
             encoded = self.sink.encode_batch(batch, self.enricher.documents_json(batch))
         if encoded:
             METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)
+        for r in batch:
+            # Encoded: the sink needs only the bytes and the record's identity from here on, and
+            # the parser's dict is most of a record's memory (~1 KB) while it waits for its ack.
+            r.fields = {}
         await self.encoded.put(list(zip(batch, encoded, strict=True)))
 
     async def run(self, stop: asyncio.Event) -> None:

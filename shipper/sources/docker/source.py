@@ -32,15 +32,14 @@ from shipper.sources.docker.filters import Filters
 from shipper.core.metrics import CHECKPOINT_LAG, METRICS
 from shipper.core.record import Record
 from shipper.sources.docker.api import DockerAPI, DockerError
+from shipper.sources.docker.logs import StreamRefused, open_log
 from shipper.sources.docker.stream import Line, StreamDecoder
 
 log = logging.getLogger("logship.docker")
 
 Emit = Callable[[list[Record]], Awaitable[None]]
-# One read is at most this much; its lines go downstream as one batch (queue hops per batch).
 # After a container stops, the final catch-up read waits this long for dockerd's log copier.
 FINAL_READ_DELAY_S = 0.2
-READ_CHUNK = 256 * 1024
 # Stopped containers read at start (catch-up) at once: bounded, a host may hold thousands.
 CATCH_UP_CONCURRENCY = 8
 # A stopped container without checkpoint is caught up when it finished this close to (or
@@ -49,10 +48,6 @@ ALIVE_MARGIN_NS = 30 * 1_000_000_000
 
 
 _TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
-
-
-class StreamRefused(Exception):
-    """The engine will not stream this container's logs (e.g. logging driver `none`)."""
 
 
 class DockerSource:
@@ -295,32 +290,28 @@ class DockerSource:
                     follow: bool) -> tuple[StreamDecoder, int]:
         """Reads one logs response to its end; returns the decoder (holding any unfinished
         line) and how many lines were read."""
-        decoder = StreamDecoder(self.settings.max_line_bytes, c.tty)
         seq_state: dict[str, list[int]] = {}
         n = 0
+        decoder: StreamDecoder | None = None
+
+        async def running() -> bool:
+            fresh = await self._inspect_or_none(api, c.id)
+            return fresh is not None and fresh.running
+
         try:
-            async with api.logs(c.id, since_ns=since, follow=follow) as r:
-                if r.status == 404:
-                    raise StreamRefused(c.id)  # removed meanwhile: the destroy event follows
-                if r.status >= 400:
-                    METRICS.count("logship_docker_stream_refused_total")
-                    log.warning("docker: logs of %s: %s %s", c.name, r.status, (await r.text())[:300])
-                    raise StreamRefused(c.id)
-                read = r.content.read
-                while True:
-                    chunk = await read(READ_CHUNK)
-                    if not chunk:
-                        break
+            async with open_log(api, self.settings, c, since, follow, running) as (decoder, chunks):
+                async for chunk in chunks:
                     lines = decoder.feed(chunk)
                     if lines:
                         n += len(lines)
                         await self._emit_lines(c, window, lines, seq_state)
         finally:
-            for name, value in (("logship_truncated_lines_total", decoder.truncated_lines),
-                                ("logship_truncated_bytes_total", decoder.truncated_bytes),
-                                ("logship_docker_bad_entries_total", decoder.bad_entries)):
+            for name, value in (("logship_truncated_lines_total", decoder.truncated_lines if decoder else 0),
+                                ("logship_truncated_bytes_total", decoder.truncated_bytes if decoder else 0),
+                                ("logship_docker_bad_entries_total", decoder.bad_entries if decoder else 0)):
                 if value:
                     METRICS.count(name, value, source="docker")
+        assert decoder is not None
         return decoder, n
 
     async def _emit_lines(self, c: Container, window: AckWindow, lines: list[Line],
