@@ -178,6 +178,10 @@ class SnapshotManager:
             await self.store.put_template()
         except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
             log.warning("snapshot index template not put yet: %r", exc)
+        while source is not None and not source.ready.is_set():
+            # bcc's compiler is not thread-safe (two BPF() at once crash the process): the
+            # log source's probe first, then the rings.
+            await asyncio.sleep(0.2)
         if self.maps is None:
             try:
                 program = await asyncio.to_thread(RingProgram, self.geometry)

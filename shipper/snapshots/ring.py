@@ -238,6 +238,10 @@ def _fentry_fn(prefix: str, name: str) -> str:
 SCHED_FNS = ("tracepoint__sched__sched_process_fork", "tracepoint__sched__sched_process_exit")
 
 
+def _sched_tp(fn: str) -> bytes:
+    return fn.removeprefix("tracepoint__").replace("__", ":", 1).encode()
+
+
 class RingProgram:
     """syscall_rings.c as its own BPF object: compiled and loaded once (maps and all),
     its programs attached only while some container is in scope.
@@ -284,10 +288,10 @@ class RingProgram:
             for name in self.syscalls:
                 if not tracepoint_exists("syscalls", f"sys_enter_{name}"):
                     continue  # not on this kernel (or architecture): the window just lacks it
-                b.attach_tracepoint(tp=f"syscalls:sys_enter_{name}", fn_name=f"rs_enter_{name}")
-                b.attach_tracepoint(tp=f"syscalls:sys_exit_{name}", fn_name=f"rs_exit_{name}")
+                b.attach_tracepoint(tp=f"syscalls:sys_enter_{name}".encode(), fn_name=f"rs_enter_{name}".encode())
+                b.attach_tracepoint(tp=f"syscalls:sys_exit_{name}".encode(), fn_name=f"rs_exit_{name}".encode())
         for fn in SCHED_FNS:
-            b.attach_tracepoint(tp=fn.removeprefix("tracepoint__").replace("__", ":", 1), fn_name=fn)
+            b.attach_tracepoint(tp=_sched_tp(fn), fn_name=fn.encode())
         self.attached = True
 
     def detach(self) -> None:
@@ -295,14 +299,14 @@ class RingProgram:
             return
         b = self.bpf
         for fn in SCHED_FNS:
-            _quietly(b.detach_tracepoint, fn.removeprefix("tracepoint__").replace("__", ":", 1))
+            _quietly(b.detach_tracepoint, _sched_tp(fn))
         for name in self.syscalls:
             if self.mechanism == FENTRY:
                 _quietly(b.detach_kfunc, _fentry_fn("kfunc_", name).encode())
                 _quietly(b.detach_kretfunc, _fentry_fn("kretfunc_", name).encode())
             else:
-                _quietly(b.detach_tracepoint, f"syscalls:sys_enter_{name}")
-                _quietly(b.detach_tracepoint, f"syscalls:sys_exit_{name}")
+                _quietly(b.detach_tracepoint, f"syscalls:sys_enter_{name}".encode())
+                _quietly(b.detach_tracepoint, f"syscalls:sys_exit_{name}".encode())
         self.attached = False
 
     # ---- scope: which processes keep rings ---------------------------------------------
