@@ -12,7 +12,6 @@ manager (ring, scope, decode logic, no shipper); test_snapshot_through_the_shipp
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
