@@ -217,7 +217,7 @@ def ensure_nginx_image(client: docker.DockerClient) -> None:
 class Nginx:
     def __init__(self, client: docker.DockerClient) -> None:
         # Debian's nginx logs to /var/log/nginx/access.log, a real file: the probe ships it.
-        self.c = client.containers.run(NGINX_IMAGE, ["nginx", "-g", "daemon off; worker_processes 1;"], detach=True,
+        self.c = client.containers.run(NGINX_IMAGE, ["nginx", "-g", "daemon off;"], detach=True,
                                        labels=OPT_IN)
         self.c.reload()
         self.ip = self.c.attrs["NetworkSettings"]["IPAddress"]

@@ -282,8 +282,8 @@ class RingProgram:
         b = self.bpf
         if self.mechanism == FENTRY:
             for name in self.syscalls:
-                b.attach_kfunc(fn_name=_fentry_fn("kfunc_", name).encode())
-                b.attach_kretfunc(fn_name=_fentry_fn("kretfunc_", name).encode())
+                b.attach_kfunc(fn_name=_fentry_fn("kfunc", name).encode())
+                b.attach_kretfunc(fn_name=_fentry_fn("kretfunc", name).encode())
         else:
             for name in self.syscalls:
                 if not tracepoint_exists("syscalls", f"sys_enter_{name}"):
@@ -302,8 +302,8 @@ class RingProgram:
             _quietly(b.detach_tracepoint, _sched_tp(fn))
         for name in self.syscalls:
             if self.mechanism == FENTRY:
-                _quietly(b.detach_kfunc, _fentry_fn("kfunc_", name).encode())
-                _quietly(b.detach_kretfunc, _fentry_fn("kretfunc_", name).encode())
+                _quietly(b.detach_kfunc, _fentry_fn("kfunc", name).encode())
+                _quietly(b.detach_kretfunc, _fentry_fn("kretfunc", name).encode())
             else:
                 _quietly(b.detach_tracepoint, f"syscalls:sys_enter_{name}".encode())
                 _quietly(b.detach_tracepoint, f"syscalls:sys_exit_{name}".encode())

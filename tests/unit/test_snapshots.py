@@ -375,3 +375,14 @@ def test_settings_from_env():
     cfg = load({"LOGSHIP_SNAPSHOT_MESSAGE_REGEX": "Database", "LOGSHIP_SNAPSHOT_CONTAINERS": "web,api",
                 "LOGSHIP_SNAPSHOT_CAPTURE_DATA": "false"})
     assert cfg.snapshot.containers == ("web", "api") and cfg.snapshot.capture_data is False
+
+
+def test_ring_syscalls_are_one_list_for_kernel_and_user_space():
+    from shipper.snapshots.decode import ARGS
+    from shipper.snapshots.ring import _fentry_fn, ring_syscalls
+
+    names = ring_syscalls()
+    assert {"read", "write", "openat", "connect", "accept4", "close", "sendto", "recvfrom"} <= set(names)
+    assert all(syscall_name(nr) in names for nr in (0, 1, 3, 42, 257))
+    assert set(names) - {"sendfile64"} <= set(ARGS), "every kept syscall has its arguments decoded"
+    assert _fentry_fn("kfunc", "read") == "kfunc____x64_sys_read"  # bcc's KFUNC_PROBE name
