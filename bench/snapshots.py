@@ -2,8 +2,9 @@
 is searchable. Needs root, dockerd, Elasticsearch (LOGSHIP_ES_URL), gcc and wrk.
 
 Every syscall loop is a C program (bench/snapshots.py writes and builds it): N calls,
-repeated, the minimum ns per call of the repetitions; each figure below is the median
-over ROUNDS such loops. Four states, measured in one run, in this order:
+repeated, the minimum CPU ns per call of the repetitions (thread CPU time: BPF programs
+run in the caller's context, preemption on a shared host does not count); each figure
+below is the median over ROUNDS such loops. Four states, measured in one run, in this order:
 
   none     no shipper, no BPF program
   floor    one empty classic tracepoint pair on an unrelated syscall (getpgid): the
@@ -61,8 +62,10 @@ CLOOP = r"""
 #include <time.h>
 #include <unistd.h>
 /* loop MODE N REPS DELAY_S: g = getppid, w = write(/dev/null, 1 byte), p = getpid + write pairs.
-   Prints the minimum ns per call (per pair for p) over REPS repetitions of N. */
-static long long now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+   Prints the minimum CPU ns per call (per pair for p) over REPS repetitions of N: the thread's
+   CPU time (user + system, BPF programs included), not wall time, which on a shared,
+   loaded host is mostly time spent preempted. */
+static long long now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
 int main(int argc, char **argv) {
     char m = argv[1][0]; long n = atol(argv[2]); int reps = atoi(argv[3]);
     usleep((useconds_t)(atof(argv[4]) * 1e6));
