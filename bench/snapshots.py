@@ -65,7 +65,9 @@ CLOOP = r"""
    Prints the minimum CPU ns per call (per pair for p) over REPS repetitions of N: the thread's
    CPU time (user + system, BPF programs included), not wall time, which on a shared,
    loaded host is mostly time spent preempted. */
-static long long now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+static long long now(void) {
+    struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 int main(int argc, char **argv) {
     char m = argv[1][0]; long n = atol(argv[2]); int reps = atoi(argv[3]);
     usleep((useconds_t)(atof(argv[4]) * 1e6));
@@ -211,8 +213,8 @@ def ensure_nginx_image(client: docker.DockerClient) -> None:
     except docker.errors.ImageNotFound:
         pass
     d = Path(tempfile.mkdtemp(prefix="logship-nginx-"))
-    (d / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN apt-get update -q && apt-get install -y -q --no-install-recommends "
-                                  "nginx-light && rm -rf /var/lib/apt/lists/*\n")
+    (d / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN apt-get update -q && apt-get install -y -q "
+                                  "--no-install-recommends nginx-light && rm -rf /var/lib/apt/lists/*\n")
     sh("docker", "build", "-q", "-t", NGINX_IMAGE, str(d), timeout=600)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -269,7 +271,8 @@ def latency(client: docker.DockerClient, es_url: str, lines: int = 4, **settings
         deadline = time.monotonic() + 60 + lines * 3
         while len(seen) < lines and time.monotonic() < deadline:
             now = time.time_ns()
-            for doc in es_search(es_url, f"{s.prefix}-snapshots-*", {"size": 100, "query": {"term": {"container.id": c.id}}}):
+            query = {"size": 100, "query": {"term": {"container.id": c.id}}}
+            for doc in es_search(es_url, f"{s.prefix}-snapshots-*", query):
                 sid = doc["logship.snapshot.id"]
                 if sid not in seen:
                     seen[sid] = now
@@ -278,7 +281,7 @@ def latency(client: docker.DockerClient, es_url: str, lines: int = 4, **settings
         found = sorted(seen.values())
         twin_snaps = len(es_search(es_url, f"{s.prefix}-snapshots-*", {"size": 100,
                                                                        "query": {"term": {"container.id": twin.id}}}))
-        return [(f - w) / 1e9 for w, f in zip(writes, found)], twin_snaps
+        return [(f - w) / 1e9 for w, f in zip(writes, found, strict=False)], twin_snaps
     finally:
         for c in cs:
             c.remove(force=True)
@@ -341,7 +344,8 @@ def main() -> None:
     print(f"floor {floor_ns:.1f} ns/getppid; host tax {host_tax:.1f} ns/getppid (goal <= {1.25 * floor_ns:.1f}), "
           f"{host_write_tax:.1f} ns/write (goal <= {2 * floor_ns:.1f})")
     print(f"getpid+write pairs: in scope {rings_slow * 100:.1f}% slower (goal <= 30%), not in scope "
-          f"{out_slow * 100:.1f}% beyond the capture probe (goal <= 5%; the capture probe alone {capture_slow * 100:.1f}%)")
+          f"{out_slow * 100:.1f}% beyond the capture probe (goal <= 5%; the capture probe alone "
+          f"{capture_slow * 100:.1f}%)")
     print(f"nginx requests/s: none {rps['none']}, rings {rps['rings']}: ratio {app_ratio:.3f} (goal >= 0.90)")
     lat, twin = latency(client, es_url)
     window_s = SnapshotSettings().window_after_ms / 1000
@@ -350,7 +354,8 @@ def main() -> None:
           f"(goal <= window {window_s:.0f} s + 2 s); snapshots of the twin not in scope: {twin}")
     print(f"uptime: {sh('uptime')}")
     print(json.dumps({
-        "floor_ns": round(floor_ns, 1), "host_tax_ns": round(host_tax, 1), "host_write_tax_ns": round(host_write_tax, 1),
+        "floor_ns": round(floor_ns, 1), "host_tax_ns": round(host_tax, 1),
+        "host_write_tax_ns": round(host_write_tax, 1),
         "rings_slowdown": round(rings_slow, 4), "out_of_scope_slowdown": round(out_slow, 4),
         "capture_only_slowdown": round(capture_slow, 4), "app_throughput_ratio": round(app_ratio, 3),
         "snapshot_latency_s": None if lat_med is None else round(lat_med, 3), "latency_goal_s": window_s + 2,

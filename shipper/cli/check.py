@@ -102,7 +102,8 @@ def check_snapshots(cfg: Config) -> Result:
     why = fentry_refusal()
     if why is None:
         return Result("ok", "snapshots", f"rings on fentry/fexit ({n} syscalls); {scope}")
-    return Result("ok", "snapshots", f"rings on per-syscall tracepoints ({n} syscalls; fentry not used: {why}); {scope}")
+    return Result("ok", "snapshots",
+                  f"rings on per-syscall tracepoints ({n} syscalls; fentry not used: {why}); {scope}")
 
 
 def check_es(cfg: Config) -> Result:

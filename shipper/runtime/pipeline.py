@@ -137,7 +137,8 @@ class Pipeline:
         sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
         if self.ebpf is not None:
             sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
-        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf, self.containers), name="snapshots") if self.snapshots else None
+        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf, self.containers), name="snapshots") \
+            if self.snapshots else None
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())

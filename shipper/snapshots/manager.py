@@ -44,7 +44,8 @@ METRICS.describe(LOST,
                  "Streamed syscalls of armed threads lost because the ring buffer was full (shown in the snapshot).")
 
 MECHANISM = "logship_snapshot_rings_mechanism"
-METRICS.describe(MECHANISM, "1 for the mechanism the syscall rings use (fentry, or tracepoint when fentry is refused: see fallback).")
+METRICS.describe(MECHANISM, "1 for the mechanism the syscall rings use (fentry, or tracepoint when fentry is "
+                            "refused: see fallback).")
 GRACE_NS = 150_000_000  # after the window closes: the last exits reach the stream
 CACHE = 256  # finished snapshots kept in memory for /snapshots/ID before ES has them
 SYNC_S = 1.0  # the scope map is rewritten from the containers' cgroup.procs this often
@@ -97,7 +98,8 @@ class SnapshotManager:
         g = self.geometry
         METRICS.set(MECHANISM, 1, mechanism=program.mechanism, fallback=program.fallback.split(" (")[0])
         METRICS.gauge("logship_snapshot_containers_in_scope", lambda: len(self.scope),
-                      "Containers whose processes keep syscall rings (opt-in: label, LOGSHIP_SNAPSHOT_CONTAINERS, armed rules).")
+                      "Containers whose processes keep syscall rings (opt-in: label, LOGSHIP_SNAPSHOT_CONTAINERS, "
+                      "armed rules).")
         METRICS.gauge("logship_snapshot_processes_in_scope", lambda: self.processes_in_scope,
                       "Processes of the containers in scope, as last read from their cgroup.procs.")
         METRICS.gauge("logship_snapshot_rings_attached", lambda: int(program.attached),
@@ -262,7 +264,7 @@ class SnapshotManager:
         events: list[dict[str, Any]] = []
         ordered = sorted(merged.values(), key=lambda s: s.ts_ns)
         # Older ones too: they teach fd names and protocol states (a MySQL greeting before the window).
-        for sc, ev in zip(ordered, decode_events(ordered, fds, self.redactor)):
+        for sc, ev in zip(ordered, decode_events(ordered, fds, self.redactor), strict=True):
             if p.start_ns <= sc.ts_ns <= p.until_ns:
                 ev["phase"] = "before" if sc.ts_ns <= p.write_ns else "after"
                 events.append(ev)

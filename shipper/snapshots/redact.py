@@ -221,12 +221,12 @@ class Redactor:
                 starts.append(pos)
                 pos += len(excerpts[i].data)
             for a, b, rule in self._text_spans(text):
-                for i, s in zip(idx, starts):
+                for i, s in zip(idx, starts, strict=True):
                     n = len(excerpts[i].data)
                     lo, hi = max(a, s), min(b, s + n)
                     if lo < hi:
                         spans[i].append((lo - s, hi - s, rule))
-        for ex, sp in zip(excerpts, spans):
+        for ex, sp in zip(excerpts, spans, strict=True):
             ex.out, ex.fired = _apply(ex.data, sp)
 
     def _text_spans(self, text: str) -> Iterator[tuple[int, int, str]]:

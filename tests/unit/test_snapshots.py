@@ -14,7 +14,8 @@ import pytest
 from shipper.config import SnapshotSettings, load
 from shipper.core.container import Container
 from shipper.core.record import FILE, Record
-from shipper.snapshots.decode import FdNames, decode_event, decode_events, errno_name, escape, open_flags, sockaddr, syscall_name
+from shipper.snapshots.decode import (FdNames, decode_event, decode_events, errno_name, escape, open_flags, sockaddr,
+                                      syscall_name)
 from shipper.snapshots.redact import Excerpt, Redactor, is_mysql_handshake_response
 from shipper.snapshots.render import clock, render
 from shipper.snapshots.ring import DATA_IO, DATA_PATH, DATA_SOCKADDR, RingGeometry, Syscall, decode_ring
@@ -249,8 +250,9 @@ def test_mysql_every_client_packet_until_ok_or_err():
     assert exs[1].fired == exs[3].fired == ["mysql-auth"]
     assert exs[5].out.endswith(b"SELECT 1") and not exs[5].fired  # after the OK: queries are shown
     # COM_CHANGE_USER re-authenticates: it and the client's packets up to the server's answer
-    exs = _stream(("out", _mysql(0, b"\x11bob\x00\x14" + b"H" * 20)), ("in", _mysql(1, b"\xfemysql_clear_password\x00")),
-                  ("out", _mysql(2, b"bobspw\x00")), ("in", _mysql(3, b"\xff\x15\x04denied")), ("out", _mysql(0, b"\x03SELECT 2")))
+    exs = _stream(("out", _mysql(0, b"\x11bob\x00\x14" + b"H" * 20)),
+                  ("in", _mysql(1, b"\xfemysql_clear_password\x00")), ("out", _mysql(2, b"bobspw\x00")),
+                  ("in", _mysql(3, b"\xff\x15\x04denied")), ("out", _mysql(0, b"\x03SELECT 2")))
     assert b"bob" not in exs[0].out and b"bobspw" not in exs[2].out and exs[4].out.endswith(b"SELECT 2")
 
 
