@@ -248,9 +248,18 @@ class SnapshotManager:
         self.done[p.sid] = doc
         while len(self.done) > CACHE:
             self.done.popitem(last=False)
-        t = asyncio.get_running_loop().create_task(self.store.put(doc, p.write_ns))
+        t = asyncio.get_running_loop().create_task(self._store(doc, p))
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+
+    async def _store(self, doc: dict[str, Any], p: Pending) -> None:
+        """PUT the document; says how long each part of its latency took (the log line's
+        write -> the window closed -> stored and searchable)."""
+        closed = time.time_ns()
+        if await self.store.put(doc, p.write_ns):
+            now = time.time_ns()
+            log.info("snapshot %s stored: %.2f s after the line's write (window closed at %.2f s, PUT %.2f s)", p.sid,
+                     (now - p.write_ns) / 1e9, (closed - p.write_ns) / 1e9, (now - closed) / 1e9)
 
     def build(self, p: Pending, after: RingRead, lost: int) -> dict[str, Any]:
         """The snapshot document of a finished window."""
