@@ -260,12 +260,17 @@ class RingProgram:
         cflags = ["-Wno-unused-function", *geometry.cflags()]
         text = RINGS_C.read_text().encode()
         self.bpf: Any = None
-        if prefer_fentry:
+        # A small fentry program first: where the kernel refuses them (EPERM here) the full
+        # fentry build would only double the start-up compile (seconds on a loaded host).
+        refused = fentry_refusal() if prefer_fentry else "not preferred"
+        if refused is None:
             try:
                 self.bpf = BPF(text=text, cflags=[*cflags, "-DRS_FENTRY"])
                 self.mechanism = FENTRY
-            except Exception as exc:  # noqa: BLE001 - any refusal (EPERM here) falls back to tracepoints
-                self.fallback = f"fentry refused: {describe_refusal(exc)}"
+            except Exception as exc:  # noqa: BLE001 - any refusal falls back to tracepoints
+                refused = describe_refusal(exc)
+        if refused is not None:
+            self.fallback = f"fentry refused: {refused}"
         if self.bpf is None:
             self.bpf = BPF(text=text, cflags=cflags)
             self.mechanism = TRACEPOINT

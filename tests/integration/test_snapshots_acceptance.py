@@ -181,12 +181,13 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
 @pytest.mark.slow
 def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denied_server, shipper, es, index_prefix):
     s = shipper(LOGSHIP_EBPF="on", LOGSHIP_SNAPSHOT_MESSAGE_REGEX="Database error", LOGSHIP_HTTP_ADDR="127.0.0.1:0")
-    s.wait_for_log("syscall rings:")  # the ring program is compiled and loaded (not attached: nothing in scope)
-    s.wait_for_log("probe attached")
+    s.wait_for_log("probe attached", 240)  # compiles take tens of seconds on a loaded 2-core machine
+    s.wait_for_log("syscall rings:", 240)  # the ring program is loaded (not attached: nothing in scope)
     c = start_app(containers, debian_image, denied_server.port, 3.0)
     twin = start_app(containers, debian_image, denied_server.port, 3.0, opt_in=False)
     query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "logship.snapshot.id"}}]}}
-    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 60,
+    # (dockerd with the vfs driver takes up to minutes to start a container on a loaded machine)
+    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 240,
                        what=f"the log line with a snapshot id\n{s.log()[-2000:]}")
     sid = lines[0]["logship"]["snapshot"]["id"] if "logship" in lines[0] else lines[0]["logship.snapshot.id"]
     snaps = wait_until(lambda: search_all(es, f"{index_prefix}-snapshots-*", {"ids": {"values": [sid]}}), 30,
