@@ -43,9 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import docker  # noqa: E402
+import docker
 
-from shipper.config import SnapshotSettings  # noqa: E402
+from shipper.config import SnapshotSettings
 
 IMAGE = "local/debian:bookworm"
 NGINX_IMAGE = "local/nginx-light:bench"
