@@ -114,19 +114,20 @@ class KibanaSettings:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotSettings:
-    enabled: bool = setting(True, "Syscall windows: a per-thread ring of recent syscalls in the kernel, turned into a snapshot document when a log line matches a trigger (needs the eBPF source).")
-    ring_entries: int = setting(64, "Syscalls kept per thread (rounded up to a power of two). Kernel memory = ring_entries x (88 + data_bytes) x max_threads bytes.", minimum=1)
+    enabled: bool = setting(True, "Syscall windows: a per-thread ring of recent I/O syscalls in the kernel, turned into a snapshot document when a log line matches a trigger (needs the eBPF source). Only containers in scope (opt-in: the label, LOGSHIP_SNAPSHOT_CONTAINERS, armed rules) keep rings; with none in scope the ring programs are detached and cost nothing.")
+    scope_label: str = setting("logship.snapshots", "Containers carrying this label with value `true` are in snapshot scope (empty = no label opt-in).")
+    containers: tuple[str, ...] = setting((), "These containers (name globs or id prefixes, comma-separated) are in snapshot scope too; empty = only those that opt in by label or armed rule.")
+    ring_entries: int = setting(64, "Syscalls kept per thread (rounded up to a power of two). Kernel memory = ring_entries x (88 + max(128, data_bytes)) x max_threads bytes, plus 8 x pid_max for the scope map.", minimum=1)
     max_threads: int = setting(1024, "Threads with a ring at once; the least recently active thread's ring is reused beyond this.", minimum=1)
-    data_bytes: int = setting(256, "Bytes of I/O data (read/write/send/recv family), path or sockaddr kept per syscall (rounded up to a multiple of 8, at least 128).")
+    data_bytes: int = setting(80, "Bytes of I/O data (read/write/send/recv family) kept per syscall (sysdig's snaplen default); paths and sockaddrs keep up to max(128, this).")
     window_before_ms: int = setting(1000, "A snapshot shows the writing thread's syscalls this long before the log line's write ...")
     window_after_ms: int = setting(1000, "... and this long after it (the thread is armed to stream them).")
     rate_per_minute: int = setting(10, "At most this many snapshots per container per minute (more are counted, not taken).")
-    min_level: str = setting("error", "Log lines at this level or more severe trigger a snapshot; `off` = no level trigger.", choices=("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "off"))
-    message_regex: str = setting("", "Log lines whose message matches this regex (Python syntax) also trigger a snapshot.")
-    containers: tuple[str, ...] = setting((), "Only lines of these containers (name globs or id prefixes, comma-separated) trigger snapshots; empty = all.")
+    min_level: str = setting("error", "Log lines at this level or more severe trigger a snapshot (containers in scope only); `off` = no level trigger.", choices=("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "off"))
+    message_regex: str = setting("", "Log lines whose message matches this regex also trigger a snapshot (RE2 syntax, linear time; at most 512 characters).")
     capture_data: bool = setting(True, "Keep the first data_bytes of I/O data; false compiles the copy out: no payload byte is kept (paths and addresses still are).")
-    redact: bool = setting(True, "Scrub common secrets (password=, Authorization:, bearer tokens, API keys, MySQL auth packets) from data excerpts.")
-    redact_patterns: tuple[str, ...] = setting((), "Extra regexes whose matches are scrubbed from data excerpts (comma-separated).")
+    redact: bool = setting(True, "Scrub secrets from data excerpts, per fd stream: secret key names, Authorization/Cookie headers, token shapes (JWT, PEM, URI userinfo, cloud and VCS tokens) and protocols (PostgreSQL, Redis, MySQL auth, SMTP/IMAP/POP3 AUTH).")
+    redact_patterns: tuple[str, ...] = setting((), "Extra regexes (RE2) whose matches are scrubbed from data excerpts (comma-separated).")
 
 
 @dataclass(frozen=True, slots=True)

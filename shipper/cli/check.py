@@ -86,6 +86,26 @@ def check_tracefs(cfg: Config) -> Result:
                   "mount -t tracefs nodev /sys/kernel/tracing (in a container: bind-mount it)")
 
 
+def check_snapshots(cfg: Config) -> Result:
+    """Which mechanism the syscall rings will use: fentry/fexit where the kernel allows it,
+    else per-syscall tracepoints (a small fentry program is loaded to find out)."""
+    if cfg.pipeline.ebpf == "off" or not cfg.snapshot.enabled:
+        return Result("ok", "snapshots", "off (LOGSHIP_EBPF=off or LOGSHIP_SNAPSHOT_ENABLED=false)")
+    from shipper.snapshots.ring import fentry_refusal, ring_syscalls
+
+    n = len(ring_syscalls())
+    scope = f"scope: label {cfg.snapshot.scope_label}=true" + (
+        f", LOGSHIP_SNAPSHOT_CONTAINERS={','.join(cfg.snapshot.containers)}" if cfg.snapshot.containers else "")
+    if os.geteuid() != 0 and not _effective_caps() & (1 << CAP_BPF):
+        return Result("warn", "snapshots", f"cannot load BPF to tell the rings' mechanism; {scope}",
+                      "run `logship check` as root")
+    why = fentry_refusal()
+    if why is None:
+        return Result("ok", "snapshots", f"rings on fentry/fexit ({n} syscalls); {scope}")
+    return Result("ok", "snapshots",
+                  f"rings on per-syscall tracepoints ({n} syscalls; fentry not used: {why}); {scope}")
+
+
 def check_es(cfg: Config) -> Result:
     from shipper.sinks.elasticsearch.client import es_session, es_version
 
@@ -132,7 +152,7 @@ def check_kibana(cfg: Config) -> Result:
 
 
 CHECKS: tuple[Callable[[Config], Result], ...] = (
-    check_docker, check_bpf, check_headers, check_btf, check_tracefs, check_es, check_kibana,
+    check_docker, check_bpf, check_headers, check_btf, check_tracefs, check_snapshots, check_es, check_kibana,
 )
 
 

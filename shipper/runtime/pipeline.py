@@ -61,8 +61,6 @@ class Pipeline:
         self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf) \
             if config.pipeline.ebpf != "off" else None
         self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
-        if self.snapshots is not None and self.ebpf is not None:  # the probe is built with the syscall rings
-            self.ebpf.rings, self.ebpf.ring_cflags = True, self.snapshots.cflags()
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines)
@@ -139,7 +137,8 @@ class Pipeline:
         sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
         if self.ebpf is not None:
             sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
-        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf), name="snapshots") if self.snapshots else None
+        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf, self.containers), name="snapshots") \
+            if self.snapshots else None
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from shipper.snapshots.redact import Redactor
+from shipper.snapshots.redact import IN, OUT, Excerpt, Redactor
 from shipper.snapshots.ring import DATA_IO, DATA_PATH, DATA_SOCKADDR, Syscall
 from shipper.snapshots.syscall_table import NAMES
 
@@ -168,7 +168,7 @@ class FdNames:
     tgid: int
     lookup: Callable[[int, int], str | None] | None = None
     learned: dict[int, str] = field(default_factory=dict)
-    mysql_greeting: set[int] = field(default_factory=set)  # fds whose server sent a MySQL greeting
+    generation: dict[int, int] = field(default_factory=dict)  # fd -> times it was closed or reused (streams)
 
     def name(self, fd: int) -> str | None:
         if fd in self.learned:
@@ -181,8 +181,39 @@ class FdNames:
         return None
 
 
+READS = frozenset({"read", "pread64", "readv", "preadv", "recvfrom", "recvmsg"})
+
+
+def decode_events(scs: list[Syscall], fds: FdNames, redactor: Redactor | None) -> list[dict[str, Any]]:
+    """Syscalls in time order -> snapshot events; the data excerpts of each fd are redacted
+    together, as the stream they are (redact.py)."""
+    events: list[dict[str, Any]] = []
+    excerpts: list[tuple[dict[str, Any], Excerpt]] = []
+    for sc in scs:
+        ev, ex = _decode(sc, fds)
+        events.append(ev)
+        if ex is not None:
+            excerpts.append((ev, ex))
+    if redactor is not None:
+        redactor.scrub_streams([ex for _, ex in excerpts])
+    for ev, ex in excerpts:
+        _set_data(ev, ex, redactor is not None)
+    return events
+
+
 def decode_event(sc: Syscall, fds: FdNames, redactor: Redactor | None) -> dict[str, Any]:
-    """One syscall as a snapshot event (JSON-ready); updates `fds` with what it teaches."""
+    """One syscall on its own as a snapshot event (its excerpt redacted alone)."""
+    return decode_events([sc], fds, redactor)[0]
+
+
+def _set_data(ev: dict[str, Any], ex: Excerpt, redacted: bool) -> None:
+    ev["data"] = escape(ex.out if redacted else ex.data)
+    if ex.fired:
+        ev["redacted"] = ex.fired
+
+
+def _decode(sc: Syscall, fds: FdNames) -> tuple[dict[str, Any], Excerpt | None]:
+    """One syscall as a snapshot event (JSON-ready) and its data excerpt; updates `fds`."""
     name = syscall_name(sc.nr)
     ev: dict[str, Any] = {"ts_ns": sc.ts_ns, "syscall": name, "nr": sc.nr, "tid": sc.tid, "done": sc.done}
     args: dict[str, Any] = {}
@@ -220,21 +251,15 @@ def decode_event(sc: Syscall, fds: FdNames, redactor: Redactor | None) -> dict[s
         if err:
             ev["errno"] = err
         ev["dur_ns"] = sc.dur_ns
-    _learn(name, sc, fds)
+    ex = None
     if sc.kind == DATA_IO and sc.data:
         fd = int(sc.args[0] & 0xFFFFFFFF)
-        data = sc.data
-        if redactor is not None:
-            after_greeting = fd in fds.mysql_greeting and name in ("write", "sendto", "writev", "sendmsg")
-            data, why = redactor.scrub(data, after_mysql_greeting=after_greeting)
-            if why:
-                ev["redacted"] = why
-        _note_mysql_greeting(name, fd, sc.data, fds)
-        ev["data"] = escape(data)
+        ex = Excerpt((fd, fds.generation.get(fd, 0)), IN if name in READS else OUT, sc.data)
         ev["data_len"] = len(sc.data)
         if sc.done and sc.ret > len(sc.data):
             ev["data_truncated"] = True
-    return ev
+    _learn(name, sc, fds)
+    return ev, ex
 
 
 def _learn(name: str, sc: Syscall, fds: FdNames) -> None:
@@ -249,18 +274,10 @@ def _learn(name: str, sc: Syscall, fds: FdNames) -> None:
                 fds.learned[sc.ret] = src
         elif name == "socket":
             fds.learned[sc.ret] = "socket"
-        fds.mysql_greeting.discard(sc.ret)
+        fds.generation[sc.ret] = fds.generation.get(sc.ret, 0) + 1  # a new stream on that number
     elif name == "connect" and sc.kind == DATA_SOCKADDR and (sc.ret == 0 or sc.ret == -errno.EINPROGRESS):
         fds.learned[int(sc.args[0] & 0xFFFFFFFF)] = "->" + sockaddr(sc.data)
     elif name == "close" and sc.ret == 0:
         fd = int(sc.args[0] & 0xFFFFFFFF)
         fds.learned.pop(fd, None)
-        fds.mysql_greeting.discard(fd)
-
-
-def _note_mysql_greeting(name: str, fd: int, data: bytes, fds: FdNames) -> None:
-    # Server greeting: 3-byte length, sequence 0, protocol version 10.
-    if name in ("read", "recvfrom", "readv") and len(data) >= 5 and data[3] == 0 and data[4] == 0x0A:
-        fds.mysql_greeting.add(fd)
-    elif name in ("write", "sendto", "writev", "sendmsg"):
-        fds.mysql_greeting.discard(fd)
+        fds.generation[fd] = fds.generation.get(fd, 0) + 1

@@ -3,17 +3,27 @@
     container=web and message~"Database (error|gone)"
 
 Keys: container (name, glob or id prefix with `=`; regex on the name with `~`), level,
-message, stream, path. `=` is equality, `~` a regex search. Values may be quoted with
-'...' or "..." (needed when they contain spaces or the word `and`)."""
+message, stream, path. `=` is equality, `~` a regex search (RE2: linear time, see
+safe_regex.py). Values may be quoted with '...' or "..." (needed when they contain spaces
+or the word `and`). Rules are bounded: MAX_RULE_CHARS, MAX_CONDITIONS."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
+
+from shipper.transforms.safe_regex import RegexError, SafeRegex
 
 KEYS = ("container", "level", "message", "stream", "path")
+MAX_RULE_CHARS = 1024
+MAX_CONDITIONS = 8
+
+
+def name_matches(c: Any, globs: Iterable[str]) -> bool:
+    """A container name glob, or an id prefix of at least 4 characters."""
+    return any(fnmatch.fnmatchcase(c.name, g) or (len(g) >= 4 and c.id.startswith(g)) for g in globs)
 
 
 class RuleError(ValueError):
@@ -25,19 +35,21 @@ class Condition:
     key: str
     op: str  # "=" | "~"
     value: str
-    regex: re.Pattern[str] | None = None
+    regex: SafeRegex | None = None
+
+    def matches_container(self, c: Any) -> bool:
+        if self.regex is not None:  # op "~"
+            return self.regex.search(c.name)
+        return name_matches(c, (self.value,))
 
     def matches(self, record: Any) -> bool:
         if self.key == "container":
-            c = record.container
-            if self.regex is not None:  # op "~"
-                return bool(self.regex.search(c.name))
-            return fnmatch.fnmatchcase(c.name, self.value) or (len(self.value) >= 4 and c.id.startswith(self.value))
+            return self.matches_container(record.container)
         actual = field_value(record, self.key)
         if actual is None:
             return False
         if self.regex is not None:  # op "~"
-            return bool(self.regex.search(actual))
+            return self.regex.search(actual)
         return actual == self.value if self.key != "level" else actual.lower() == self.value.lower()
 
 
@@ -60,6 +72,10 @@ class Rule:
 
     def matches(self, record: Any) -> bool:
         return all(c.matches(record) for c in self.conditions)
+
+    def container_conditions(self) -> tuple[Condition, ...]:
+        """The conditions on the container: they bring the containers they name into snapshot scope."""
+        return tuple(c for c in self.conditions if c.key == "container")
 
 
 _TOKEN = re.compile(r"""\s*(?:(?P<q>"(?:[^"\\]|\\.)*"|'[^']*')|(?P<op>[=~])|(?P<word>[^\s=~"']+))""")
@@ -86,6 +102,8 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
 
 def parse_rule(text: str) -> Rule:
     """`container=web and message~Database` -> Rule; RuleError says what is wrong."""
+    if len(text) > MAX_RULE_CHARS:
+        raise RuleError(f"rule longer than {MAX_RULE_CHARS} characters ({len(text)})")
     toks = _tokens(text)
     if not toks:
         raise RuleError("empty rule: expected e.g. `container=web and message~Database`")
@@ -108,10 +126,12 @@ def parse_rule(text: str) -> Rule:
         regex = None
         if op == "~":
             try:
-                regex = re.compile(value)
-            except re.error as exc:
+                regex = SafeRegex(value)
+            except RegexError as exc:
                 raise RuleError(f"rule {text!r}: bad regex {value!r} for {key}: {exc}") from None
         conds.append(Condition(key, op, value, regex))
+        if len(conds) > MAX_CONDITIONS:
+            raise RuleError(f"rule {text!r}: more than {MAX_CONDITIONS} conditions")
         i += 3
         if i == len(toks):
             return Rule(text.strip(), tuple(conds))

@@ -2,23 +2,21 @@
 server on port 3306 that answers `Access denied ...`, then appends `Database error` to
 its PHP error log. The snapshot of that log line shows, in order, the connect to 3306,
 the read of the reply, the open of php_error.log and the write of the line, and no
-syscall of any other thread.
+syscall of any other thread. The app opts in with the label logship.snapshots=true; a
+twin container without it writes the same line and never gets a snapshot.
 
-test_window_from_rings drives the rings probe through its stand-alone harness (the
-ring, decode and manager logic, no shipper); test_snapshot_through_the_shipper runs
+test_window_from_rings drives the ring program (its own BPF object) through the
+manager (ring, scope, decode logic, no shipper); test_snapshot_through_the_shipper runs
 `logship run` with the eBPF source and finds the document in Elasticsearch."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -81,8 +79,12 @@ def denied_server() -> Iterator[DeniedServer]:
     s.close()
 
 
-def start_app(containers: Any, image: str, port: int, delay: float) -> Any:
-    return containers(image, ["python3", "-c", APP, str(port), str(delay)], tmpfs={"/var/log/app": ""})
+OPT_IN = {"logship.snapshots": "true"}
+
+
+def start_app(containers: Any, image: str, port: int, delay: float, opt_in: bool = True) -> Any:
+    return containers(image, ["python3", "-c", APP, str(port), str(delay)], tmpfs={"/var/log/app": ""},
+                      labels=OPT_IN if opt_in else {})
 
 
 def assert_scenario(doc: dict[str, Any], tid: int, port: int) -> None:
@@ -108,22 +110,20 @@ def assert_scenario(doc: dict[str, Any], tid: int, port: int) -> None:
 
 
 def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, monkeypatch):
-    """The harness probe + SnapshotManager: the before half of the log line's write."""
-    from bcc import BPF
-
+    """The ring program + SnapshotManager: the before half of the log line's write."""
     from shipper.sources.ebpf.cgroups import cgroup_id
     from shipper.config import load
     from shipper.core.container import Container
     from shipper.core.record import FILE, Record
     from shipper.snapshots.manager import SnapshotManager
-    from shipper.snapshots.ring import inline_rings
+    from shipper.snapshots.ring import RingProgram
 
     cfg = load({"LOGSHIP_SNAPSHOT_MESSAGE_REGEX": "Database error", "LOGSHIP_SNAPSHOT_WINDOW_AFTER_MS": "300"})
     mgr = SnapshotManager(cfg)
-    text = inline_rings((Path(__file__).parent / "bpf" / "rings_harness.c").read_text())
-    bpf = BPF(text=text.encode(), cflags=[f"-DLOGSHIP_SELF_TGID={os.getpid()}", *mgr.cflags()])
+    program = RingProgram(mgr.geometry)
     try:
-        mgr.attach(bpf)
+        mgr.attach(program)
+        assert not program.attached  # nothing in scope: nothing attached
         stored: list[dict[str, Any]] = []
 
         async def put(doc: dict[str, Any], ts_ns: int) -> bool:
@@ -133,23 +133,26 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
         monkeypatch.setattr(mgr.store, "put", put)
         monkeypatch.setattr(mgr.store, "put_template", lambda: asyncio.sleep(0))
         c = start_app(containers, debian_image, denied_server.port, 1.5)
-        cg = wait_until(lambda: cgroup_id(c.id), 10, what="the container's cgroup")
-        bpf["shipped_cgroups"][ctypes.c_uint64(cg)] = ctypes.c_uint8(1)
+        wait_until(lambda: cgroup_id(c.id), 10, what="the container's cgroup")
+        c.reload()
+        container = Container(c.id, c.name, debian_image, labels=dict(c.labels))
+        mgr.scope.container_added(container)
+        mgr.sync_scope()
+        assert program.attached and mgr.processes_in_scope >= 1
 
         maps = mgr.maps
         assert maps is not None
 
         def writer() -> tuple[int, int] | None:  # the thread that wrote the line, and when
-            for key in list(bpf["rings"].keys()):
+            for key in list(program.bpf["rings"].keys()):
                 for sc in maps.read(key.value).entries:
                     if sc.nr == 1 and b"Database error" in sc.data:
                         return key.value, sc.ts_ns
             return None
 
         tid, ts = wait_until(writer, 30, what="the log line's write in a ring")
-        c.reload()
         record = Record(message=b"PHP Warning: Database error: Access denied", time_ns=ts, stream=FILE,
-                        container=Container(c.id, c.name, debian_image), source="ebpf", pid=tid, tid=tid,
+                        container=container, source="ebpf", pid=tid, tid=tid,
                         comm="python3", path="/var/log/app/php_error.log")
         sid = mgr.consider(record)
         assert sid and record.snapshot_id == sid
@@ -168,17 +171,23 @@ def test_window_from_rings(bpf_ready, containers, debian_image, denied_server, m
         print(doc["text"])
         assert doc["logship.snapshot.id"] == sid and doc["process.thread.id"] == tid
         assert_scenario(doc, tid, denied_server.port)
+        mgr.scope.container_removed(container)
+        mgr.sync_scope()
+        assert not program.attached  # the last container left: detached again
     finally:
-        bpf.cleanup()
+        program.close()
 
 
 @pytest.mark.slow
 def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denied_server, shipper, es, index_prefix):
     s = shipper(LOGSHIP_EBPF="on", LOGSHIP_SNAPSHOT_MESSAGE_REGEX="Database error", LOGSHIP_HTTP_ADDR="127.0.0.1:0")
-    s.wait_for_log("syscall rings:")  # the probe is compiled, attached and its rings are read
+    s.wait_for_log("probe attached", 240)  # compiles take tens of seconds on a loaded 2-core machine
+    s.wait_for_log("syscall rings:", 240)  # the ring program is loaded (not attached: nothing in scope)
     c = start_app(containers, debian_image, denied_server.port, 3.0)
+    twin = start_app(containers, debian_image, denied_server.port, 3.0, opt_in=False)
     query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "logship.snapshot.id"}}]}}
-    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 60,
+    # (dockerd with the vfs driver takes up to minutes to start a container on a loaded machine)
+    lines = wait_until(lambda: search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", query), 240,
                        what=f"the log line with a snapshot id\n{s.log()[-2000:]}")
     sid = lines[0]["logship"]["snapshot"]["id"] if "logship" in lines[0] else lines[0]["logship.snapshot.id"]
     snaps = wait_until(lambda: search_all(es, f"{index_prefix}-snapshots-*", {"ids": {"values": [sid]}}), 30,
@@ -189,3 +198,8 @@ def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denie
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Access denied" in out.stdout and " < connect " in out.stdout
+    assert "syscall rings attached" in s.log()
+    twin_lines = search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", {"term": {"container.id": twin.id}})
+    assert any("Database error" in str(d) for d in twin_lines), "the twin's line was shipped"
+    assert not search_all(es, f"{index_prefix}-snapshots-*", {"term": {"container.id": twin.id}}), \
+        "a container not in scope got a snapshot"

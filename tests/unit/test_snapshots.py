@@ -7,18 +7,21 @@ import ctypes
 import os
 import socket
 import struct
+import time
 
 import pytest
 
 from shipper.config import SnapshotSettings, load
 from shipper.core.container import Container
 from shipper.core.record import FILE, Record
-from shipper.snapshots.decode import FdNames, decode_event, errno_name, escape, open_flags, sockaddr, syscall_name
-from shipper.snapshots.redact import Redactor, is_mysql_handshake_response
+from shipper.snapshots.decode import (FdNames, decode_event, decode_events, errno_name, escape, open_flags, sockaddr,
+                                      syscall_name)
+from shipper.snapshots.redact import Excerpt, Redactor, is_mysql_handshake_response
 from shipper.snapshots.render import clock, render
 from shipper.snapshots.ring import DATA_IO, DATA_PATH, DATA_SOCKADDR, RingGeometry, Syscall, decode_ring
 from shipper.transforms.trigger_rules import RuleError, parse_rule
-from shipper.transforms.triggers import RateLimiter, Triggers
+from shipper.snapshots.scope import SnapshotScope
+from shipper.transforms.triggers import MAX_ARMED_RULES, RateLimiter, Triggers
 
 WEB = Container("a1b2c3d4e5f6", "web", "php:8")
 
@@ -36,7 +39,9 @@ def test_geometry_rounds_and_sizes():
     g = RingGeometry.from_settings(SnapshotSettings(ring_entries=50, data_bytes=100, max_threads=10))
     assert (g.entries, g.data_bytes) == (64, 128)
     assert ctypes.sizeof(g.entry_type()) == 88 + 128 == g.entry_bytes
-    assert g.memory_bytes == 10 * (8 + 64 * 216)
+    assert g.memory_bytes == 10 * (8 + 64 * 216) + 8 * g.pids
+    assert "-DLOGSHIP_IO_BYTES=100" in g.cflags()
+    assert RingGeometry.from_settings(SnapshotSettings()).io_bytes == 80  # sysdig's snaplen
     assert "-DLOGSHIP_CAPTURE_DATA=1" in g.cflags()
     assert "-DLOGSHIP_CAPTURE_DATA=0" in RingGeometry.from_settings(SnapshotSettings(capture_data=False)).cflags()
 
@@ -145,6 +150,21 @@ def test_render_sysdig_style_with_gaps():
 
 
 # ---- redaction -------------------------------------------------------------------------
+def _stream(*parts: tuple[str, bytes], fd: int = 5) -> list[Excerpt]:
+    exs = [Excerpt(fd, d, data) for d, data in parts]
+    Redactor().scrub_streams(exs)
+    return exs
+
+
+def _mysql(seq: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "little") + bytes([seq]) + payload
+
+
+JWT = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+PEM = b"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END RSA PRIVATE KEY-----\n"
+
+
+# The unit table: every case of issue 21 (and the old ones), one excerpt each.
 @pytest.mark.parametrize("raw, secret", [
     (b"POST /login HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n", b"dXNlcjpwYXNz"),
     (b"GET /x HTTP/1.1\r\nX: Bearer abc.def.ghi\r\n", b"abc.def.ghi"),
@@ -153,36 +173,113 @@ def test_render_sysdig_style_with_gaps():
     (b'{"api_key": "k-123", "x": 1}', b"k-123"),
     (b"apikey: AbCd1234", b"AbCd1234"),
     (b"aws AKIAABCDEFGHIJKLMNOP here", b"AKIAABCDEFGHIJKLMNOP"),
+    (b'{"id_token": "abc.def", "ok": 1}', b"abc.def"),
+    (b"auth_token=tok123456", b"tok123456"),
+    (b'{"session_token":"sess-9f8e7d"}', b"sess-9f8e7d"),
+    (b"sessionToken: Zm9vYmFy", b"Zm9vYmFy"),
+    (b"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", b"wJalrXUtnFEMI"),
+    (b"export DB_PASSWORD='pa ss;word'\n", b"pa ss;word"),
+    (b"password = correct horse; battery staple\nnext", b"horse; battery"),
+    (b'"password": "with \'quote\' inside" }', b"quote"),
+    (b"X-Api-Key: 0123456789abcdef\r\n", b"0123456789abcdef"),
+    (b"Cookie: sid=abcdef123\r\n", b"abcdef123"),
+    (b"got " + JWT + b" from idp", JWT[40:80]),
+    (b"key:\n" + PEM, b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo"),
+    (b"DATABASE_URL=postgres://app:s3cretpw@db:5432/app", b"s3cretpw"),
+    (b"fetch https://user:hunter22@example.com/x", b"hunter22"),
+    (b"clone https://ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789@github.com/a/b", b"ghp_AbCdEf"),
+    (b"token ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 used", b"ghp_AbCdEfGhIj"),
+    (b"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", b"github_pat_11ABCDEFG"),
+    (b"glpat-abcdefghij0123456789", b"glpat-abcdefghij"),
+    (b"slack xoxb-1234567890-abcdefghij", b"xoxb-1234567890"),
+    (b"p\x00\x00\x00\x0dhunter2pw\x00", b"hunter2pw"),  # PostgreSQL PasswordMessage
+    (b"*2\r\n$4\r\nAUTH\r\n$8\r\nredispass\r\n", b"redispass"),  # Redis AUTH (RESP)
+    (b"*3\r\n$4\r\nAUTH\r\n$4\r\nuser\r\n$9\r\nredispass\r\n", b"redispass"),  # Redis 6 ACL AUTH
+    (b"AUTH redispass\r\n", b"redispass"),  # Redis inline
+    (b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$6\r\nnewpw1\r\n", b"newpw1"),
+    (b"AUTH PLAIN AHVzZXIAcGFzc3dvcmQ=\r\n", b"AHVzZXIAcGFzc3dvcmQ="),  # SMTP
+    (b"a1 LOGIN alice imappass\r\n", b"imappass"),  # IMAP
+    (b"PASS pop3pass\r\n", b"pop3pass"),  # POP3
+    (b"ALTER USER app IDENTIFIED BY 'sqlpass';", b"sqlpass"),
+    (b"AIzaSyA1234567890abcdefghijklmnopqrstuv", b"AIzaSyA12345"),
 ])
 def test_redaction_scrubs_secrets(raw, secret):
     out, fired = Redactor().scrub(raw)
-    assert secret not in out and b"***" in out and fired
+    assert secret not in out and b"***" in out and fired, out
 
 
-def test_redaction_keeps_plain_text_and_custom_patterns():
-    text = b"Access denied for user 'root'@'localhost' (using password: YES)"
+@pytest.mark.parametrize("text", [
+    b"Access denied for user 'root'@'localhost' (using password: YES)",
+    b"author=John keyboard=us passenger=3",
+    b'{"token": null, "password": false}',
+    b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n",
+])
+def test_redaction_keeps_plain_text(text):
     assert Redactor().scrub(text) == (text, [])
+
+
+def test_redaction_custom_patterns_are_re2():
     assert Redactor(["card=[0-9]+"]).scrub(b"card=4111")[0] == b"***"
     with pytest.raises(ValueError):
         Redactor(["("])
+    with pytest.raises(ValueError):
+        Redactor(["(a)\\1"])  # a backreference: not RE2
 
 
-def _handshake_response() -> bytes:
+def test_redaction_sees_an_fd_as_a_stream():
+    a, b = _stream(("out", b"GET / HTTP/1.1\r\nAuthorization: Bea"), ("out", b"rer abcdefghijklmnop\r\nHost: x\r\n"))
+    assert b"Bea" not in a.out and b"abcdefghijklmnop" not in b.out and b"Host: x" in b.out
+    a, b = _stream(("out", b"GET / HTTP/1.1\r\nAuthoriz"), ("out", b"ation: Bearer abcdefghijklmnop\r\n"))
+    assert b"abcdefghijklmnop" not in b.out
+    a, b = _stream(("in", b"token " + JWT[:30]), ("in", JWT[30:] + b" ok"))
+    assert JWT[:30] not in a.out and JWT[40:] not in b.out and b.out.endswith(b" ok")
+    # an excerpt of another fd is another stream
+    a, b = _stream(("out", b"Authorization: Bea"), ("out", b"rer-looking text\n"))
+    exs = [Excerpt(1, "out", b"Authorization:"), Excerpt(2, "out", b" plain text\n")]
+    Redactor().scrub_streams(exs)
+    assert exs[1].out == b" plain text\n"
+
+
+def test_mysql_every_client_packet_until_ok_or_err():
+    greeting = _mysql(0, b"\x0a8.0.36\x00" + bytes(40))
+    response = _mysql(1, (0x200 | 0x8000).to_bytes(4, "little") + bytes(28) + b"root\0\x14" + b"S" * 20)
+    cleartext = _mysql(3, b"cleartextpw\x00")  # after an AuthSwitchRequest to mysql_clear_password
+    exs = _stream(("in", greeting), ("out", response), ("in", _mysql(2, b"\xfemysql_clear_password\x00")),
+                  ("out", cleartext), ("in", _mysql(4, b"\x00\x00\x00\x02\x00")), ("out", _mysql(0, b"\x03SELECT 1")))
+    assert b"root" not in exs[1].out and b"cleartextpw" not in exs[3].out
+    assert exs[1].fired == exs[3].fired == ["mysql-auth"]
+    assert exs[5].out.endswith(b"SELECT 1") and not exs[5].fired  # after the OK: queries are shown
+    # COM_CHANGE_USER re-authenticates: it and the client's packets up to the server's answer
+    exs = _stream(("out", _mysql(0, b"\x11bob\x00\x14" + b"H" * 20)),
+                  ("in", _mysql(1, b"\xfemysql_clear_password\x00")), ("out", _mysql(2, b"bobspw\x00")),
+                  ("in", _mysql(3, b"\xff\x15\x04denied")), ("out", _mysql(0, b"\x03SELECT 2")))
+    assert b"bob" not in exs[0].out and b"bobspw" not in exs[2].out and exs[4].out.endswith(b"SELECT 2")
+
+
+def test_mysql_handshake_response_alone_is_redacted():
     caps = (0x200 | 0x8000 | 0x80000).to_bytes(4, "little")
-    body = caps + (16 << 20).to_bytes(4, "little") + b"\x21" + bytes(23) + b"root\0" + b"\x14" + b"S" * 20
-    return len(body).to_bytes(3, "little") + b"\x01" + body
-
-
-def test_mysql_auth_packet_is_redacted_alone_and_after_a_greeting():
-    pkt = _handshake_response()
+    pkt = _mysql(1, caps + (16 << 20).to_bytes(4, "little") + b"\x21" + bytes(23) + b"root\0" + b"\x14" + b"S" * 20)
     assert is_mysql_handshake_response(pkt)
     out, fired = Redactor().scrub(pkt)
     assert fired == ["mysql-auth"] and b"root" not in out and b"S" * 20 not in out
+
+
+def test_smtp_and_imap_sasl_continuations():
+    exs = _stream(("out", b"AUTH LOGIN\r\n"), ("in", b"334 VXNlcm5hbWU6\r\n"), ("out", b"dXNlcg==\r\n"),
+                  ("in", b"334 UGFzc3dvcmQ6\r\n"), ("out", b"cGFzc3dvcmQ=\r\n"), ("in", b"235 2.7.0 ok\r\n"),
+                  ("out", b"MAIL FROM:<a@b>\r\n"))
+    assert b"cGFzc3dvcmQ=" not in exs[4].out and b"dXNlcg==" not in exs[2].out
+    assert exs[6].out == b"MAIL FROM:<a@b>\r\n"
+    exs = _stream(("out", b"a1 AUTHENTICATE PLAIN\r\n"), ("in", b"+ \r\n"), ("out", b"AGFsaWNlAHB3\r\n"),
+                  ("in", b"a1 OK done\r\n"), ("out", b"a2 SELECT INBOX\r\n"))
+    assert b"AGFsaWNlAHB3" not in exs[2].out and exs[4].out == b"a2 SELECT INBOX\r\n"
+
+
+def test_decoded_window_redacts_per_fd_stream():
     fds = FdNames(10)
-    greeting = b"\x4a\x00\x00\x00\x0a8.0.36\x00" + bytes(60)
-    decode_event(sc(0, (5, 0, 4096), ret=len(greeting), kind=DATA_IO, data=greeting), fds, Redactor())
-    ev = decode_event(sc(1, (5, 0, 12), ret=12, kind=DATA_IO, data=b"\x08\x00\x00\x01rootpass"), fds, Redactor())
-    assert ev["redacted"] == ["mysql-auth"] and "rootpass" not in ev["data"]
+    evs = decode_events([sc(1, (5, 0, 30), ret=30, kind=DATA_IO, data=b"GET / HTTP/1.1\r\nAuthorization: Bea"),
+                         sc(1, (5, 0, 30), ret=30, kind=DATA_IO, data=b"rer abcdefghijklmnop\r\n")], fds, Redactor())
+    assert "abcdefghijklmnop" not in evs[1]["data"] and "header" in evs[1]["redacted"]
 
 
 # ---- rules and triggers -------------------------------------------------------------------
@@ -206,17 +303,63 @@ def test_rule_errors_are_clear(bad, says):
     assert says in str(e.value)
 
 
-def test_triggers_level_regex_containers_and_armed_rules():
+def test_triggers_level_regex_and_armed_rules_in_scope():
     t = Triggers(SnapshotSettings(message_regex="Database"))
     assert t.match(rec(b"x", "error")) == "log.level=error"
     assert t.match(rec(b"x", "critical")) and not t.match(rec(b"x", "warning")) and not t.match(rec(b"x"))
     assert t.match(rec(b"Database gone", "info")) == "message~Database"
-    only_db = Triggers(SnapshotSettings(containers=("db*",)))
-    assert only_db.match(rec(b"x", "error")) is None
-    rid, _ = only_db.arm("container=web and message~boom")
-    assert str(only_db.match(rec(b"boom"))).startswith(f"armed#{rid}")
-    assert only_db.disarm(rid) and only_db.match(rec(b"boom")) is None
+    rid, _ = t.arm("container=web and message~boom")
+    assert str(t.match(rec(b"boom"))).startswith(f"armed#{rid}")
+    assert t.disarm(rid) and t.match(rec(b"boom")) is None
     assert Triggers(SnapshotSettings(min_level="off")).match(rec(b"x", "emergency")) is None
+    nothing = Triggers(SnapshotSettings(message_regex="Database"), in_scope=lambda cid: False)
+    nothing.arm("container=web and message~boom")
+    assert nothing.match(rec(b"Database boom", "error")) is None  # out of scope: no trigger, armed or not
+
+
+def test_scope_is_opt_in_by_label_setting_or_armed_rule():
+    web = Container("a1b2c3d4e5f6", "web", "php")
+    labelled = Container("ffff00001111", "db", "mysql", labels={"logship.snapshots": "true"})
+    other = Container("eeee00002222", "cache", "redis", labels={"logship.snapshots": "false"})
+    t = Triggers(SnapshotSettings())
+    scope = SnapshotScope(SnapshotSettings(containers=("api*",)), lambda: t.armed)
+    t.in_scope, t.on_change = scope.__contains__, scope.refresh
+    changes = []
+    scope.on_change = lambda: changes.append(len(scope))
+    for c in (web, labelled, other, Container("1234abcd0000", "api-1", "go")):
+        scope.container_added(c)
+    assert set(scope.why) == {labelled.id, "1234abcd0000"} and changes == [1, 2]
+    assert t.match(rec(b"x", "error")) is None  # web is not in scope
+    rid, _ = t.arm("container=web and message~boom")
+    assert web.id in scope and scope.why[web.id] == f"armed rule #{rid}"
+    assert str(t.match(rec(b"boom"))).startswith(f"armed#{rid}") and t.match(rec(b"x", "error")) == "log.level=error"
+    t.arm("message~boom")  # no container condition: brings nothing into scope
+    assert other.id not in scope
+    t.disarm(rid)
+    assert web.id not in scope
+    scope.container_removed(labelled)
+    assert set(scope.why) == {"1234abcd0000"}
+    assert scope.pids_in_scope(lambda cid: [1, 2] if cid == "1234abcd0000" else [9]) == {1, 2}
+
+
+def test_regexes_are_re2_with_caps():
+    started = time.monotonic()
+    r = parse_rule("message~(.*a){1,30}$x")  # 31 s on one 26-byte line with Python's re
+    assert not r.matches(rec(b"a" * 26)) and time.monotonic() - started < 1
+    assert Triggers(SnapshotSettings(message_regex="(.*a){1,30}$x")).match(rec(b"a" * 26)) is None
+    with pytest.raises(RuleError, match="RE2"):
+        parse_rule("message~(?<=a)b")
+    with pytest.raises(RuleError, match="longer than"):
+        parse_rule("message~" + "a" * 2000)
+    with pytest.raises(RuleError, match="conditions"):
+        parse_rule(" and ".join(["stream=file"] * 9))
+    with pytest.raises(ValueError, match="LOGSHIP_SNAPSHOT_MESSAGE_REGEX"):
+        Triggers(SnapshotSettings(message_regex="x" * 600))
+    t = Triggers(SnapshotSettings())
+    for _ in range(MAX_ARMED_RULES):
+        t.arm("message~x")
+    with pytest.raises(RuleError, match="armed already"):
+        t.arm("message~x")
 
 
 def test_rate_limit_per_container_sliding_minute():
@@ -234,3 +377,14 @@ def test_settings_from_env():
     cfg = load({"LOGSHIP_SNAPSHOT_MESSAGE_REGEX": "Database", "LOGSHIP_SNAPSHOT_CONTAINERS": "web,api",
                 "LOGSHIP_SNAPSHOT_CAPTURE_DATA": "false"})
     assert cfg.snapshot.containers == ("web", "api") and cfg.snapshot.capture_data is False
+
+
+def test_ring_syscalls_are_one_list_for_kernel_and_user_space():
+    from shipper.snapshots.decode import ARGS
+    from shipper.snapshots.ring import _fentry_fn, ring_syscalls
+
+    names = ring_syscalls()
+    assert {"read", "write", "openat", "connect", "accept4", "close", "sendto", "recvfrom"} <= set(names)
+    assert all(syscall_name(nr) in names for nr in (0, 1, 3, 42, 257))
+    assert set(names) - {"sendfile64"} <= set(ARGS), "every kept syscall has its arguments decoded"
+    assert _fentry_fn("kfunc", "read") == "kfunc____x64_sys_read"  # bcc's KFUNC_PROBE name

@@ -1,7 +1,9 @@
 """The index template of the snapshot documents (`<prefix>-snapshots-YYYY.MM.DD`).
 
-Events are kept in _source only (not indexed: their args vary by syscall and would
-explode the mapping); `text`, the rendered trace, is the full-text searchable form."""
+Events and `text` (the rendered trace) are kept in _source only, never indexed: their
+args vary by syscall and would explode the mapping, and a data excerpt redaction missed
+must not be findable by searching for the secret. Snapshots are found by their id, the
+container, the trigger or the log line's message."""
 
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ from shipper.sinks.elasticsearch.mappings import KW, LONG, obj
 SNAPSHOT_PRIORITY = 310  # above the log template, whose `<prefix>-*` pattern also matches
 
 
-
-
 def snapshot_index(prefix: str, day: str) -> str:
     return index_for_day(prefix, day, SNAPSHOTS)
 
@@ -26,7 +26,7 @@ def snapshot_mappings() -> dict[str, Any]:
         "properties": {
             "@timestamp": {"type": "date_nanos"},
             "message": {"type": "text"},
-            "text": {"type": "text"},
+            "text": {"type": "text", "index": False},
             "events": {"type": "object", "enabled": False},
             "container": obj(id=KW, name=KW, image=obj(name=KW)),
             "process": obj(pid=LONG, name=KW, thread=obj(id=LONG)),

@@ -1,7 +1,5 @@
-"""Compiles and attaches probe.c; owns the kernel maps user space writes to.
-
-The `.bpf` attribute is the bcc BPF object: the syscall-rings code opens its own maps
-from it (probe.c includes syscall_rings.c when built with `rings=True`)."""
+"""Compiles and attaches probe.c; owns the kernel maps user space writes to. (The
+syscall rings of the snapshots are a BPF object of their own: snapshots/ring.py.)"""
 
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ class FdKey(ctypes.Structure):
 
 class Probe:
     def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 4096,
-                 rings: bool = False, extra_cflags: Iterable[str] = ()) -> None:
+                 extra_cflags: Iterable[str] = ()) -> None:
         from bcc import BPF  # imported here: bcc is optional (diagnose.py explains its absence)
 
         self.capture = capture_size(capture_bytes)
@@ -41,12 +39,9 @@ class Probe:
             f"-DLOGSHIP_CAPTURE={self.capture}",
             f"-DLOGSHIP_RINGBUF_PAGES={pages}",
             "-Wno-unused-function",
-            *(["-DLOGSHIP_RINGS"] if rings else []),
             *extra_cflags,
         ]
-        # bcc loads only functions defined in its main file: syscall_rings.c is inlined, not #included.
-        text = PROBE.read_text().replace('#include "syscall_rings.c"', PROBE.with_name("syscall_rings.c").read_text())
-        self.bpf: Any = BPF(text=text.encode(), cflags=cflags)
+        self.bpf: Any = BPF(text=PROBE.read_text().encode(), cflags=cflags)
         self._cgroups = self.bpf[b"shipped_cgroups"]
         self._fd_state = self.bpf[b"fd_state"]
         self._drops = self.bpf[b"drops"]

@@ -17,7 +17,7 @@
 // cgroups also go to user space, which keeps the fd -> path table (FdTable).
 //
 // Build-time defines (set by loader.py): LOGSHIP_SELF_TGID, LOGSHIP_CAPTURE (power of two),
-// LOGSHIP_RINGBUF_PAGES, LOGSHIP_RINGS (adds syscall_rings.c).
+// LOGSHIP_RINGBUF_PAGES. (The snapshots' syscall rings are a BPF object of their own.)
 
 #ifndef LOGSHIP_SELF_TGID
 #define LOGSHIP_SELF_TGID 0
@@ -616,7 +616,3 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     emit_meta(EV_EXIT, -1, args->group_dead, 0);
     return 0;
 }
-
-#ifdef LOGSHIP_RINGS
-#include "syscall_rings.c"
-#endif

@@ -108,13 +108,11 @@ def container_pids(container_id: str) -> list[int]:
 
 class EbpfSource:
     def __init__(self, settings: EbpfSettings, emit: Emit, registry: ContainerRegistry, *, mode: str = "auto",
-                 rings: bool = False, self_tgid: int | None = None) -> None:
+                 self_tgid: int | None = None) -> None:
         self.settings = settings
         self.emit = emit
         self.registry = registry
         self.mode = mode
-        self.rings = rings  # build the probe with syscall_rings.c (LOGSHIP_RINGS) ...
-        self.ring_cflags: list[str] = []  # ... and these -D defines of the snapshot settings
         self.self_tgid = os.getpid() if self_tgid is None else self_tgid
         self.probe: Any = None  # loader.Probe once attached
         self.table = FdTable()
@@ -147,11 +145,6 @@ class EbpfSource:
         self._handlers = {E.WRITE: self._on_write, E.OPEN: self._on_open, E.DUP: self._on_dup,
                           E.CLOSE: self._on_close, E.SOCKET: self._on_socket, E.CONNECT: self._on_connect,
                           E.FORK: self._on_fork, E.EXEC: self._on_exec, E.EXIT: self._on_exit}
-
-    @property
-    def bpf(self) -> Any:
-        """The bcc BPF object (None until attached): the syscall-rings code opens its maps here."""
-        return self.probe.bpf if self.probe is not None else None
 
     # ---- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
@@ -204,7 +197,7 @@ class EbpfSource:
     def _load(self) -> Any:
         from shipper.sources.ebpf.loader import Probe
         return Probe(self_tgid=self.self_tgid, capture_bytes=self.settings.capture_bytes,
-                     ring_pages=self.settings.ring_pages, rings=self.rings, extra_cflags=self.ring_cflags)
+                     ring_pages=self.settings.ring_pages)
 
     # ---- the registry (event loop thread) ----------------------------------------------
     def container_added(self, c: Container) -> None:
