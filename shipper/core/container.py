@@ -24,6 +24,9 @@ class Container:
     label_keys: tuple[str, ...] = COMPOSE_LABELS  # which labels become container.labels.* fields
     finished_ns: int = 0  # State.FinishedAt of a stopped container, epoch ns (0 = running / never)
     running: bool = False
+    auto_remove: bool = False  # HostConfig.AutoRemove (`docker run --rm`): its log is gone once it exits
+    status: str = ""  # State.Status: created, running, exited, removing, ...
+    log_path: str = ""  # LogPath: the json-file dockerd writes (set once it started; "" for other drivers)
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any], label_keys: tuple[str, ...] = COMPOSE_LABELS) -> "Container":
@@ -44,6 +47,9 @@ class Container:
             label_keys=label_keys,
             finished_ns=rfc3339_ns(state.get("FinishedAt") or ""),
             running=bool(state.get("Running")),
+            auto_remove=bool((data.get("HostConfig") or {}).get("AutoRemove")),
+            status=str(state.get("Status") or ""),
+            log_path=str(data.get("LogPath") or ""),
         )
 
     def ecs(self) -> dict[str, Any]:

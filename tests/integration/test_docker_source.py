@@ -166,3 +166,32 @@ def test_registry_add_precedes_first_line_with_init_pid(docker_client, container
     mine = [e for e in events if e[1] == got["id"]]
     assert mine[0] == ("added", got["id"], got["pid"]) and got["pid"] > 0
     assert mine[1][0] == "line" and mine[-1][0] == "removed"
+
+
+def _docker_run_rm(args: list[str]) -> int:
+    import subprocess
+    return subprocess.run(["docker", "run", "--rm", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=120).returncode
+
+
+def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix, shipper, busybox):
+    """`docker run --rm` of containers printing 5 numbered lines and exiting at once, 10 at a
+    time (the CLI attaches before it starts them; one in ten runs detached, which does not):
+    every line arrives, once."""
+    from concurrent.futures import ThreadPoolExecutor
+    s = shipper(LOGSHIP_HTTP_ADDR="127.0.0.1:0")
+    n = 100
+
+    def run(i: int) -> int:
+        script = f"for j in 1 2 3 4 5; do echo {index_prefix} {i} $j; done"
+        return _docker_run_rm((["-d"] if i % 10 == 9 else []) + ["--name", f"{index_prefix}-rm-{i}", busybox,
+                                                                  "sh", "-c", script])
+
+    with ThreadPoolExecutor(10) as pool:
+        assert list(pool.map(run, range(n))) == [0] * n
+    query = {"match_phrase": {"message": index_prefix}}
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= 5 * n, 120, what=f"{5 * n} documents")
+    time.sleep(1)
+    got = sorted(tuple(int(x) for x in d["message"].split()[1:]) for d in search_all(es, f"{index_prefix}-2*", query))
+    assert got == [(i, j) for i in range(n) for j in range(1, 6)]
+    assert "Traceback" not in s.log()

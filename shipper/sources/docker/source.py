@@ -9,6 +9,11 @@ container's stdout/stderr into the pipeline, each line exactly once.
   resumes with `since` and the deterministic `_id` turns the overlap into 409s.
 - Across daemon restarts and torn streams: reconnect with backoff, re-list, resume
   from the newest timestamp read; a running container whose stream ended is re-attached.
+- Auto-remove containers (`docker run --rm`): their log is refused once they exit, which
+  can be before the start event is even handled. They are attached on `create` (before
+  they run, as the docker CLI does) and what attach carries is held; the logs endpoint
+  stays the one path that ships, and only if it refuses the container before opening
+  (removed) do the held lines ship instead (ARCHITECTURE.md, "Short-lived containers").
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import socket
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, BinaryIO, Callable
 
 import aiohttp
 
@@ -32,7 +37,7 @@ from shipper.sources.docker.filters import Filters
 from shipper.core.metrics import CHECKPOINT_LAG, METRICS
 from shipper.core.record import Record
 from shipper.sources.docker.api import DockerAPI, DockerError
-from shipper.sources.docker.stream import Line, StreamDecoder
+from shipper.sources.docker.stream import AttachDecoder, Line, StreamDecoder, json_file_stream
 
 log = logging.getLogger("logship.docker")
 
@@ -46,9 +51,17 @@ CATCH_UP_CONCURRENCY = 8
 # A stopped container without checkpoint is caught up when it finished this close to (or
 # after) the last sign of life of the previous run.
 ALIVE_MARGIN_NS = 30 * 1_000_000_000
+# What an auto-remove container's attach stream may hold until its logs open (or it is gone).
+ATTACH_HOLD_BYTES = 16 << 20
+# After its logs were refused, how long the attach stream of a dead container may take to end.
+ATTACH_DRAIN_S = 10.0
 
 
 _TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
+
+
+def _no_advance(container_id: str, time_ns: int) -> None:
+    pass
 
 
 class StreamRefused(Exception):
@@ -72,9 +85,13 @@ class DockerSource:
         METRICS.gauge(CHECKPOINT_LAG, self.acks.lag_s, "Age of the oldest line read but not yet in Elasticsearch "
                       "(the checkpoints trail it); 0 when all is delivered.")
         self._overlap_ns = int(settings.resume_overlap_s * 1e9)
-        self._streams: dict[str, asyncio.Task[None]] = {}
+        self._streams: dict[str, asyncio.Task[Any]] = {}
         self._started_again: set[str] = set()  # start events that came while a stream was ending
         self._last_seen: dict[str, int] = {}  # newest Docker time read per container, this process
+        # container -> stream -> (time, seq) of the newest line emitted by this process: a re-read
+        # from the newest line (final read, re-attach) starts with lines already sent downstream
+        self._emitted: dict[str, dict[str, tuple[int, int]]] = {}
+        self._start_seen: dict[str, asyncio.Event] = {}  # containers in their create phase
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
             own = self_container.own_container_ids(hostname=hostname or socket.gethostname())
@@ -141,6 +158,8 @@ class DockerSource:
                 if c.get("State") == "running":
                     running += 1
                     self._attach(api, c["Id"], follow=True)
+                elif c.get("State") == "created":
+                    self._on_create(api, c["Id"])
                 elif self._may_hold_unshipped(c["Id"]):
                     self._attach(api, c["Id"], follow=False)
             self.ready.set()
@@ -162,7 +181,12 @@ class DockerSource:
         action = (ev.get("Action") or ev.get("status") or "").split(":")[0]
         actor = ev.get("Actor") or {}
         cid = ev.get("id") or actor.get("ID", "")
-        if action in ("start", "restart"):
+        if action == "create":
+            self._on_create(api, cid)
+        elif action in ("start", "restart"):
+            started = self._start_seen.get(cid)
+            if started is not None:
+                started.set()
             self._attach(api, cid, follow=True)
         elif action == "rename":
             c = self.containers.get(cid)
@@ -171,6 +195,7 @@ class DockerSource:
         elif action == "destroy":
             self.containers.remove(cid)
             self._last_seen.pop(cid, None)
+            self._emitted.pop(cid, None)
             if self.checkpoints:
                 self.checkpoints.forget(cid)
             self.acks.forget(cid)
@@ -183,19 +208,171 @@ class DockerSource:
             return
         self._streams[cid] = asyncio.create_task(self._ship(api, cid, follow), name=f"docker-logs-{cid[:12]}")
 
+    def _on_create(self, api: DockerAPI, cid: str) -> None:
+        if cid not in self._streams or self._streams[cid].done():
+            self._streams[cid] = asyncio.create_task(self._created(api, cid), name=f"docker-create-{cid[:12]}")
+
+    # ---- short-lived containers -------------------------------------------------
+    async def _created(self, api: DockerAPI, cid: str) -> None:
+        """A container that has not run yet. Attached at once, before it is even inspected:
+        the race is against `docker run`'s own attach-then-start, and an inspect first would
+        lose it more often. Only auto-remove containers keep the attach stream."""
+        started = self._start_seen[cid] = asyncio.Event()
+        try:
+            async with api.attach(cid) as r:
+                c = await self._inspect_or_none(api, cid) if r.status < 400 else None
+                if c is not None and c.auto_remove and not self._not_shipped(c):
+                    await self._ship_auto_remove(api, c, r.content, started)
+                    return
+        except _TRANSIENT as exc:
+            log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
+        finally:
+            self._start_seen.pop(cid, None)
+        if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
+            self._started_again.discard(cid)
+            await self._ship(api, cid, True)
+
+    async def _ship_auto_remove(self, api: DockerAPI, c: Container, content: aiohttp.StreamReader,
+                                started: asyncio.Event) -> None:
+        """Holds what attach carries while the logs endpoint is asked, once the container
+        runs (before, dockerd answers with a created container's empty log and does not
+        follow). The logs path ships if it opens at all (Docker's timestamps, ids that a
+        re-read after a restart reproduces); the held lines only if it never opens: the
+        container was removed first, and no later read can ever produce those lines again."""
+        cid, name = c.id, c.name
+        decoder = AttachDecoder(self.settings.max_line_bytes, c.tty)
+        held: list[tuple[str, bytes, bool, int]] = []  # stream, line, truncated, time received
+        size = [0, 0]  # bytes held, lines dropped over the bound
+
+        def keep(lines: list[tuple[str, bytes, bool]], now: int) -> None:
+            for stream, data, cut in lines:
+                if size[0] + len(data) > ATTACH_HOLD_BYTES:
+                    size[1] += 1
+                    continue
+                size[0] += len(data)
+                held.append((stream, data, cut, now))
+
+        async def collect() -> None:
+            while chunk := await content.read(READ_CHUNK):
+                keep(decoder.feed(chunk), time.time_ns())
+            keep(decoder.flush(), time.time_ns())
+
+        reader = asyncio.create_task(collect(), name=f"docker-attach-{c.id[:12]}")
+
+        def logs_opened() -> None:
+            reader.cancel()
+            held.clear()
+
+        try:
+            # Started, or its attach stream ended first (it ran and exited before the event came).
+            # Already running when attach joined (`docker run -d` starts at once): its logs now.
+            late = c.status != "created"
+            if late:
+                METRICS.count("logship_docker_attach_late_total")
+                log.debug("docker: attach to %s (%s) joined it %s", name, cid[:12], c.status)
+                ran: Container | None = c
+            else:
+                waiter = asyncio.create_task(started.wait())
+                await asyncio.wait((waiter, reader), return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                ran = await self._inspect_or_none(api, cid)
+            if ran is not None:
+                # Opened first: once removal starts the endpoint refuses, but an open file stays readable.
+                log_file = self._open_log_file(ran)
+                try:
+                    if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
+                        return
+                    if log_file is not None:
+                        await self._ship_log_file(ran, log_file)
+                        return
+                finally:
+                    if log_file is not None:
+                        log_file.close()
+            await asyncio.wait((reader,), timeout=ATTACH_DRAIN_S)
+            if not reader.done():
+                log.warning("docker: attach stream of %s (%s) did not end; shipping what it held", name, cid[:12])
+            if size[1]:
+                METRICS.count("logship_docker_attach_dropped_lines_total", size[1])
+                log.error("docker: %s (%s) was removed before its logs could be read and %d lines were over the "
+                          "%d bytes held from its attach stream: lost", name, cid[:12], size[1], ATTACH_HOLD_BYTES)
+            if late:
+                # What it wrote before attach joined is in no stream we hold: possibly lost, counted.
+                METRICS.count("logship_docker_unread_containers_total")
+                log.warning("docker: %s (%s) was removed before its logs could be read, and attach joined it only "
+                            "once it ran: what it wrote before that is lost", name, cid[:12])
+            await self._emit_attached(c, held + [(s, d, t, time.time_ns()) for s, d, t in decoder.flush()])
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    def _open_log_file(self, c: Container) -> BinaryIO | None:
+        if not c.log_path:
+            return None
+        try:
+            return open(c.log_path, "rb")  # noqa: SIM115 - closed by the caller
+        except OSError as exc:
+            log.debug("docker: cannot open the json-file of %s (%s): %s", c.name, c.id[:12], exc)
+            return None
+
+    async def _ship_log_file(self, c: Container, f: BinaryIO) -> None:
+        """A removed container's json-file, read through the same decoder as the logs
+        endpoint's stream: same lines, same Docker times, same ids."""
+        decoder = StreamDecoder(self.settings.max_line_bytes, c.tty)
+        window = AckWindow(c.id, _no_advance)  # nothing to checkpoint: it is gone
+        seq_state: dict[str, list[int]] = {}
+        rest, bad = b"", 0
+        while chunk := f.read(READ_CHUNK):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            raw, nbad = json_file_stream(data[:cut], c.tty)
+            bad += nbad
+            await self._emit_lines(c, window, decoder.feed(raw), seq_state)
+        raw, nbad = json_file_stream(rest, c.tty)
+        await self._emit_lines(c, window, decoder.feed(raw) + decoder.flush(), seq_state)
+        if bad + nbad:
+            METRICS.count("logship_docker_bad_entries_total", bad + nbad, source="json-file")
+        METRICS.count("logship_docker_json_file_reads_total")
+        log.info("docker: %s (%s) was removed before its logs could be read: %d lines from its json-file",
+                 c.name, c.id[:12], len(window))
+
+    async def _emit_attached(self, c: Container, held: list[tuple[str, bytes, bool, int]]) -> None:
+        """The held lines of a removed container: @timestamp is when they were received
+        (attach has no Docker timestamps), made strictly increasing per stream so that the
+        ids stay unique. Not tracked for checkpoints: nothing can re-read them."""
+        if not held:
+            return
+        last: dict[str, int] = {}
+        batch = []
+        for stream, data, cut, t in held:
+            t = max(t, last.get(stream, 0) + 1)
+            last[stream] = t
+            batch.append(Record(data, t, stream, c, 0, truncated=cut))
+        METRICS.count("logship_docker_attach_lines_total", len(batch))
+        log.info("docker: %s (%s) was removed before its logs could be read: %d lines from its attach stream",
+                 c.name, c.id[:12], len(batch))
+        for i in range(0, len(batch), 4096):
+            await self.emit(batch[i:i + 4096])
+
     # ---- one container ----------------------------------------------------------
     def _inspect_to_container(self, data: dict[str, Any]) -> Container:
         return Container.from_inspect(data, self.settings.labels)
 
-    async def _ship(self, api: DockerAPI, cid: str, follow: bool) -> None:
-        try:
-            c = self._inspect_to_container(await api.inspect(cid))
-        except LookupError:
-            return
-        reason = "the shipper's own container" if cid in self._own_ids else self.filters.reason(c)
+    def _not_shipped(self, c: Container) -> str:
+        """Why the container is not shipped ("" when it is)."""
+        return "the shipper's own container" if c.id in self._own_ids else self.filters.reason(c) or ""
+
+    async def _ship(self, api: DockerAPI, cid: str, follow: bool, on_open: Callable[[], None] | None = None,
+                    inspected: Container | None = None) -> bool:
+        """Reads the container's log while it is shipped; True when a logs stream opened
+        (on_open is called then, once)."""
+        c = inspected or await self._inspect_or_none(api, cid)
+        if c is None:
+            return False
+        reason = self._not_shipped(c)
         if reason:
             log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
-            return
+            return True
         ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
         if not follow and self.checkpoints is not None:
             # Listed in the checkpoints (even at 0): an earlier run read it, and it is done
@@ -209,10 +386,11 @@ class DockerSource:
                 done = 0 < c.finished_ns <= self.checkpoints.alive_ns - ALIVE_MARGIN_NS
             if done:
                 log.debug("docker: %s (%s) stopped and fully shipped: nothing to catch up", c.name, cid[:12])
-                return
-        if self.checkpoints is not None and self.checkpoints.register(cid):
+                return True
+        if self.checkpoints is not None and not c.auto_remove and self.checkpoints.register(cid):
             # On disk before its first line can be delivered: a crash right after would
-            # otherwise leave no trace of it, and a restart would not catch it up.
+            # otherwise leave no trace of it, and a restart would not catch it up. (Not for
+            # auto-remove containers: stopped, they are gone; running, a restart reads them.)
             await self.checkpoints.persist()
         window = self.acks.window(cid, ckpt)
         since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
@@ -220,11 +398,20 @@ class DockerSource:
         log.info("docker: %s %s (%s, image %s) since %d", "attached to" if follow else "catching up on",
                  c.name, cid[:12], c.image, since)
         empty_ends = 0
+        was_opened = False
+
+        def opened() -> None:
+            nonlocal was_opened
+            if not was_opened:
+                was_opened = True
+                if on_open is not None:
+                    on_open()
+
         try:
             while True:
                 try:
                     async with (self._catch_up if not follow else contextlib.nullcontext()):
-                        decoder, read = await self._read(api, c, window, since, follow)
+                        decoder, read = await self._read(api, c, window, since, follow, opened)
                     fresh = await self._inspect_or_none(api, cid)
                 except _TRANSIENT as exc:
                     # A torn stream: read again from the newest line we have. If the daemon
@@ -267,6 +454,7 @@ class DockerSource:
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
             log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
+        return was_opened
 
     def _stays_stopped(self, cid: str, fresh: Container | None) -> bool:
         """Removed, or stopped with no start event since its stream ended."""
@@ -292,11 +480,13 @@ class DockerSource:
             return None
 
     async def _read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
-                    follow: bool) -> tuple[StreamDecoder, int]:
+                    follow: bool, opened: Callable[[], None] | None = None) -> tuple[StreamDecoder, int]:
         """Reads one logs response to its end; returns the decoder (holding any unfinished
         line) and how many lines were read."""
         decoder = StreamDecoder(self.settings.max_line_bytes, c.tty)
         seq_state: dict[str, list[int]] = {}
+        # A read from the newest line's time starts with lines this process already emitted.
+        skip = dict(self._emitted.get(c.id) or ())
         n = 0
         try:
             async with api.logs(c.id, since_ns=since, follow=follow) as r:
@@ -306,6 +496,8 @@ class DockerSource:
                     METRICS.count("logship_docker_stream_refused_total")
                     log.warning("docker: logs of %s: %s %s", c.name, r.status, (await r.text())[:300])
                     raise StreamRefused(c.id)
+                if opened is not None:
+                    opened()
                 read = r.content.read
                 while True:
                     chunk = await read(READ_CHUNK)
@@ -314,7 +506,7 @@ class DockerSource:
                     lines = decoder.feed(chunk)
                     if lines:
                         n += len(lines)
-                        await self._emit_lines(c, window, lines, seq_state)
+                        await self._emit_lines(c, window, lines, seq_state, skip)
         finally:
             for name, value in (("logship_truncated_lines_total", decoder.truncated_lines),
                                 ("logship_truncated_bytes_total", decoder.truncated_bytes),
@@ -324,7 +516,9 @@ class DockerSource:
         return decoder, n
 
     async def _emit_lines(self, c: Container, window: AckWindow, lines: list[Line],
-                          seq_state: dict[str, list[int]]) -> None:
+                          seq_state: dict[str, list[int]], skip: dict[str, tuple[int, int]] | None = None) -> None:
+        """Records of the lines, emitted and tracked; `skip`: per stream, the position up to
+        which this process emitted lines before (emptied as each stream passes it)."""
         if not lines:
             return
         last = self._last_seen.get(c.id, 0)
@@ -341,17 +535,26 @@ class DockerSource:
                 seq = st[1] = st[1] + 1
             else:
                 st[0], st[1], seq = ts, 0, 0
+            if skip and stream in skip:
+                if (ts, seq) <= skip[stream]:
+                    continue  # sent downstream before: ES would answer 409, the live view would repeat it
+                del skip[stream]
             if ts > last:
                 last = ts
             if truncated or merged:
                 append(Record(data, ts, stream, c, seq, truncated=truncated, partial_merged=merged))
             else:  # the common case, without keyword arguments: this loop runs once per line
                 append(Record(data, ts, stream, c, seq))
+        if not batch:
+            return
         await self.emit(batch)
         # Tracked once it is in the pipeline: a put cancelled by a reconnect leaves no
         # phantom outstanding record behind (the re-read sends the lines again).
         window.track(batch)
         self._last_seen[c.id] = last
+        emitted = self._emitted.setdefault(c.id, {})
+        for stream, (ts, seq) in seq_state.items():
+            emitted[stream] = max(emitted.get(stream, (0, 0)), (ts, seq))
 
     def _advanced(self, container_id: str, time_ns: int) -> None:
         if self.checkpoints:
