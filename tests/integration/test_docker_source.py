@@ -195,3 +195,24 @@ def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix,
     got = sorted(tuple(int(x) for x in d["message"].split()[1:]) for d in search_all(es, f"{index_prefix}-2*", query))
     assert got == [(i, j) for i in range(n) for j in range(1, 6)]
     assert "Traceback" not in s.log()
+
+
+def test_one_unencodable_line_costs_no_other_line(es, index_prefix, shipper, containers, busybox):
+    """A syslog line with a 20-digit pid among ordinary lines: every other line is delivered,
+    that one repaired and flagged (or, if Elasticsearch still refuses it, dead-lettered with the reason)."""
+    shipper()
+    script = ("for i in $(seq 1 20); do echo line $i; done;"
+              " echo '<13>Dec  1 10:00:00 host app[99999999999999999999]: big pid';"
+              " for i in $(seq 21 40); do echo line $i; done")
+    c = containers(busybox, ["sh", "-c", script])
+    wait_until(lambda: count_docs(es, f"{index_prefix}-*", {"term": {"container.id": c.id}}) >= 41, 90,
+               what="41 documents (logs and dead letters)")
+    docs = docs_of(es, index_prefix, c.id)
+    assert numbers([d for d in docs if d["message"].startswith("line")]) == list(range(1, 41))
+    odd = [d for d in docs if "big pid" in d["message"]]
+    dead = search_all(es, f"{index_prefix}-deadletter-*", {"term": {"container.id": c.id}})
+    assert len(odd) + len(dead) == 1
+    if odd:
+        assert odd[0]["logship.repaired"] == ["big_int"]
+    else:
+        assert "big pid" in dead[0]["message"] and dead[0]["error.reason"]

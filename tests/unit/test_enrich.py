@@ -124,3 +124,49 @@ def test_bulk_action_carries_the_records_doc_id_and_day_index():
     docs = [b'{"n":%d}' % i for i in range(len(batch))]
     assert sink.encode_batch(batch, docs) == [sink.encode_json(r, d) for r, d in zip(batch, docs, strict=True)]
     assert len({line.split(b"\n")[0] for line in sink.encode_batch(batch, docs)}) == len(batch)
+
+
+def test_a_record_orjson_refuses_is_repaired_alone_and_flagged():
+    """One line with a 20-digit pid (and other things orjson refuses) in a batch: every
+    other line is encoded as usual, that one repaired (big integers as strings) and flagged."""
+    import orjson
+
+    from shipper.core.container import Container
+    from shipper.core.record import Record
+    from shipper.transforms.enrich import Enricher
+
+    c = Container(id="c" * 64, name="app", image="img")
+    e = Enricher("host")
+    good = [Record(b"plain %d" % i, 1_700_000_000_000_000_000 + i, "stdout", c) for i in range(3)]
+    pid = Record(b"<13>Dec  1 10:00:00 host app[99999999999999999999]: hello", 1_700_000_000_000_000_010, "stdout", c)
+    odd = Record(b"odd", 1_700_000_000_000_000_011, "stdout", c,
+                 fields={"message": "odd", 1: "int key", "n": float("nan"), "b": b"\xff", "s": "\ud800", "o": object()})
+    docs = [orjson.loads(d) for d in e.documents_json([good[0], pid, good[1], odd, good[2]])]
+    assert [d["message"] for d in docs] == ["plain 0", "hello", "plain 1", "odd", "plain 2"]
+    assert all("logship.repaired" not in d for d in (docs[0], docs[2], docs[4]))
+    assert docs[1]["process.pid"] == "99999999999999999999" and docs[1]["logship.repaired"] == ["big_int"]
+    assert docs[3]["1"] == "int key" and docs[3]["n"] is None and docs[3]["b"] == "\ufffd"
+    assert docs[3]["s"] == "?" and docs[3]["o"].startswith("<object")
+    assert docs[3]["logship.repaired"] == ["bytes", "key_type", "not_finite", "surrogates", "type"]
+
+
+def test_a_parser_failure_costs_only_that_line(monkeypatch):
+    import orjson
+
+    import parsers
+    from shipper.core.container import Container
+    from shipper.core.record import Record
+    from shipper.transforms.enrich import Enricher
+
+    real = parsers.parse
+
+    def flaky(data, **kw):
+        if data == b"boom":
+            raise ValueError("parser bug")
+        return real(data, **kw)
+
+    monkeypatch.setattr(parsers, "parse", flaky)
+    c = Container(id="c" * 64, name="app", image="img")
+    docs = [orjson.loads(d) for d in Enricher("host").documents_json(
+        [Record(m, 1_700_000_000_000_000_000, "stdout", c) for m in (b"a", b"boom", b"b")])]
+    assert [d["message"] for d in docs] == ["a", "boom", "b"] and "parser bug" in docs[1]["logship.parse_error"]
