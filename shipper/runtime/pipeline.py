@@ -12,7 +12,6 @@ from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 
 from shipper.core.aio import get_within
 from shipper.config import Config, ConfigError
@@ -63,7 +62,7 @@ class Pipeline:
             self.ebpf.rings, self.ebpf.ring_cflags = True, self.snapshots.cflags()
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
-        self.hub = LogHub(config.http.logs_queue_lines)
+        self.hub = LogHub(config.http.logs_queue_lines, config.http.logs_max_subscribers)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
         if self.snapshots is not None:
@@ -119,7 +118,7 @@ class Pipeline:
         """Parse, enrich and encode complete records and hand them to the sink's queue."""
         docs = self.enricher.documents_json(batch)  # a record orjson refuses is repaired there, alone
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
-            self.hub.publish([orjson.loads(d) for d in docs])
+            self.hub.publish(batch, docs)
         encoded = self.sink.encode_batch(batch, docs)
         if encoded:
             METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from datetime import tzinfo
 from typing import Any, NamedTuple
 
@@ -107,6 +108,7 @@ class Enricher:
         self.parse = parse
         # container id -> (its name when cached, stream -> _Shared): a rename re-computes
         self._shared: dict[str, tuple[str, dict[str, _Shared]]] = {}
+        self._parse_error_logged = -1e9
 
     def shared(self, record: Record) -> _Shared:
         """The fields every line of the record's stream has in common (stream, host,
@@ -132,7 +134,11 @@ class Enricher:
                                        want_datetime=False)
             except Exception as exc:  # noqa: BLE001 - any parser bug: this line only, counted and flagged
                 METRICS.count("logship_parse_errors_total")
-                log.warning("enrich: the parser failed on a line (%r); shipped unparsed", exc)
+                now = time.monotonic()
+                if now - self._parse_error_logged >= 10.0:  # a log line per 10 s, never one per line
+                    self._parse_error_logged = now
+                    log.warning("enrich: the parser failed on a line (%r); shipped unparsed, flagged "
+                                "logship.parse_error (logship_parse_errors_total counts them)", exc)
                 fields = {"message": decode(record.message), "logship.parse_error": repr(exc)[:200]}
             line_ns = fields.pop("logship.timestamp_ns", None)
             if line_ns is not None:
