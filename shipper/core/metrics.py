@@ -182,6 +182,9 @@ for _name, _help in {
     "logship_docker_json_file_reads_total": "Removed auto-remove containers shipped from their (still open) json-file.",
     "logship_docker_unread_containers_total": "Removed auto-remove containers whose first lines may be lost (attach "
                                               "joined late, log and file gone).",
+    "logship_docker_gaps_total": "Resumes that found lines rotated away by dockerd before they were read (each also "
+                                 "an event document, event.action log-gap).",
+    "logship_docker_gap_seconds_total": "Seconds of log history lost to such gaps (checkpoint to oldest line left).",
     "logship_es_delivered_total": "Documents Elasticsearch holds (2xx or 409 already held).",
     "logship_es_rejected_total": "Documents Elasticsearch refused (4xx), dead-lettered (by reason).",
     "logship_es_deadletter_failed_total": "Dead letters Elasticsearch refused too.",

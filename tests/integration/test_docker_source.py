@@ -216,3 +216,33 @@ def test_one_unencodable_line_costs_no_other_line(es, index_prefix, shipper, con
         assert odd[0]["logship.repaired"] == ["big_int"]
     else:
         assert "big pid" in dead[0]["message"] and dead[0]["error.reason"]
+
+
+def test_rotation_while_the_shipper_is_down_is_a_reported_gap(es, index_prefix, shipper, containers, busybox, tmp_path):
+    """json-file with max-size 1k, max-file 2: the container writes while the shipper is
+    stopped, far more than 2 KiB; the restarted shipper counts the gap and ships an event
+    document naming the container and the time range."""
+    s = shipper(LOGSHIP_HTTP_ADDR="127.0.0.1:0")
+    c = containers(busybox, ["sh", "-c", "echo first; until [ -e /tmp/go ]; do sleep 0.1; done; "
+                                         "for i in $(seq 1 400); do echo rotated away $i; done; "
+                                         "echo after the gap; sleep 600"],
+                   log_config={"type": "json-file", "config": {"max-size": "1k", "max-file": "2"}})
+    wait_docs(es, index_prefix, c.id, 1)
+    state = tmp_path / "state" / "docker-checkpoints.json"
+    wait_until(lambda: state.exists() and c.id in state.read_text() and f'"{c.id}":0' not in state.read_text(), 30,
+               what="the container's checkpoint")
+    assert s.stop() == 0
+    c.exec_run(["touch", "/tmp/go"])
+    wait_until(lambda: b"after the gap" in c.logs(tail=1), 30, what="the container to write past the rotation")
+    from tests.integration.test_tail import free_port
+    s2 = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"event.action": "log-gap"}}]}}
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= 1, 60, what="the gap event document")
+    gap = search_all(es, f"{index_prefix}-2*", query)
+    assert len(gap) == 1 and c.name in gap[0]["message"] and gap[0]["stream"] == "event"
+    assert gap[0]["logship.gap.start"] < gap[0]["logship.gap.end"]
+    assert "rotated by dockerd" in s2.log()
+    after = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"match_phrase": {"message": "after the gap"}}]}}
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", after) >= 1, 60, what="the line after the gap")
+    assert int(float(next(line.split()[-1] for line in s2.metrics().splitlines()
+                          if line.startswith("logship_docker_gaps_total")))) >= 1

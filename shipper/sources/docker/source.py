@@ -35,7 +35,8 @@ from shipper.config import DockerSettings
 from shipper.core.container import Container, ContainerRegistry
 from shipper.sources.docker.filters import Filters
 from shipper.core.metrics import CHECKPOINT_LAG, METRICS
-from shipper.core.record import Record
+from shipper.core.record import EVENT, Record
+from shipper.core.timefmt import iso_ns
 from shipper.sources.docker.api import DockerAPI, DockerError
 from shipper.sources.docker.stream import AttachDecoder, Line, StreamDecoder, json_file_stream
 
@@ -92,6 +93,7 @@ class DockerSource:
         # from the newest line (final read, re-attach) starts with lines already sent downstream
         self._emitted: dict[str, dict[str, tuple[int, int]]] = {}
         self._start_seen: dict[str, asyncio.Event] = {}  # containers in their create phase
+        self._resumed_at: dict[str, int] = {}  # container -> checkpoint it resumes from, until its first read
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
             own = self_container.own_container_ids(hostname=hostname or socket.gethostname())
@@ -196,6 +198,7 @@ class DockerSource:
             self.containers.remove(cid)
             self._last_seen.pop(cid, None)
             self._emitted.pop(cid, None)
+            self._resumed_at.pop(cid, None)
             if self.checkpoints:
                 self.checkpoints.forget(cid)
             self.acks.forget(cid)
@@ -394,6 +397,8 @@ class DockerSource:
             await self.checkpoints.persist()
         window = self.acks.window(cid, ckpt)
         since = self._last_seen.get(cid) or (max(0, ckpt - self._overlap_ns) if ckpt else 0)
+        if ckpt and cid not in self._last_seen:
+            self._resumed_at[cid] = ckpt  # the first lines read tell whether dockerd still had them all
         self.containers.add(c)  # before the first line is read: the eBPF filter follows the registry
         log.info("docker: %s %s (%s, image %s) since %d", "attached to" if follow else "catching up on",
                  c.name, cid[:12], c.image, since)
@@ -524,6 +529,12 @@ class DockerSource:
         last = self._last_seen.get(c.id, 0)
         batch: list[Record] = []
         append = batch.append
+        if self._resumed_at:
+            ckpt = self._resumed_at.pop(c.id, 0)
+            if ckpt:
+                gap = self._gap(c, ckpt, lines)
+                if gap is not None:
+                    append(gap)
         for stream, ts, data, truncated, merged in lines:
             if not ts:
                 ts = last  # an entry without Docker timestamp: keep it, next to its neighbour
@@ -555,6 +566,27 @@ class DockerSource:
         emitted = self._emitted.setdefault(c.id, {})
         for stream, (ts, seq) in seq_state.items():
             emitted[stream] = max(emitted.get(stream, (0, 0)), (ts, seq))
+
+    def _gap(self, c: Container, ckpt: int, lines: list[Line]) -> Record | None:
+        """A resume whose oldest line is newer than the checkpoint (beyond the line right
+        after it, which an undelivered line there would be): dockerd's json-file rotated
+        away what lay between while we were down. A fact, not a silence: counted, logged and
+        shipped as an event document of the container (its time the checkpoint's, so a
+        crash before it is delivered reports it again under the same id)."""
+        oldest = min((ln[1] for ln in lines if ln[1]), default=0)
+        if oldest <= ckpt + 1:
+            return None
+        METRICS.count("logship_docker_gaps_total")
+        METRICS.count("logship_docker_gap_seconds_total", (oldest - ckpt) / 1e9)
+        start, end = iso_ns(ckpt), iso_ns(oldest)
+        log.warning("docker: %s (%s): its log lines after %s and before %s are gone (rotated by dockerd before they "
+                    "could be read)", c.name, c.id[:12], start, end)
+        text = (f"logship: lines of {c.name} written after {start} and before {end} were lost: dockerd rotated "
+                "them out of its json-file before they could be read")
+        return Record(text.encode(), ckpt + 1, EVENT, c, 0, fields={
+            "message": text, "event.kind": "event", "event.action": "log-gap", "log.level": "warning",
+            "logship.gap.start": start, "logship.gap.end": end,
+            "logship.gap.seconds": round((oldest - ckpt) / 1e9, 3)})
 
     def _advanced(self, container_id: str, time_ns: int) -> None:
         if self.checkpoints:
