@@ -129,3 +129,29 @@ def test_json_file_entries_decode_like_the_logs_endpoint():
     endpoint = logs_stream([(1 if s == "stdout" else 2, t, d.encode()) for d, s, t in entries])
     a, b = StreamDecoder(), StreamDecoder()
     assert a.feed(raw) + a.flush() == b.feed(endpoint) + b.flush() and bad == 1
+
+
+def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_path):
+    """Seen under CPU load: a catch-up read of a stopped container ended inside a frame; the
+    torn piece became a line of its own (a duplicate with another id) and the rest of the
+    log was never read. Now the cut is a torn stream: read again from the newest line, and
+    the final reads go on until one brings nothing new."""
+    t = [f"2026-12-01T10:00:00.00000000{i}Z" for i in range(1, 8)]
+    lines = [(1, t[i], b"seq %d\n" % (i + 1)) for i in range(7)]
+    cut = logs_stream(lines[:3]) + logs_stream(lines[3:4])[:12]  # line 4's frame cut after its header
+    docker = FakeDocker()
+    docker.container(CID, status="exited", auto_remove=False)
+    docker.logs_answers[CID] = [(200, [cut]), (200, [logs_stream(lines[2:5])]),  # re-read: ends early, at a frame
+                                (200, [logs_stream(lines[4:])])]  # the rest; then again the same: nothing new
+    out: list[Record] = []
+
+    async def emit(batch: list[Record]) -> None:
+        out.extend(batch)
+
+    async def scenario() -> None:
+        src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        await asyncio.wait_for(src._ship(docker, CID, False), 30)
+
+    asyncio.run(scenario())
+    assert [r.message for r in out] == [b"seq %d" % i for i in range(1, 8)]
+    assert len({r.doc_id() for r in out}) == 7

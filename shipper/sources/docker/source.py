@@ -46,6 +46,7 @@ Emit = Callable[[list[Record]], Awaitable[None]]
 # One read is at most this much; its lines go downstream as one batch (queue hops per batch).
 # After a container stops, the final catch-up read waits this long for dockerd's log copier.
 FINAL_READ_DELAY_S = 0.2
+FINAL_READS_MAX = 50
 READ_CHUNK = 256 * 1024
 # Stopped containers read at start (catch-up) at once: bounded, a host may hold thousands.
 CATCH_UP_CONCURRENCY = 8
@@ -63,6 +64,10 @@ _TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
 
 def _no_advance(container_id: str, time_ns: int) -> None:
     pass
+
+
+class StreamTorn(DockerError):
+    """A logs response that ended inside a frame: cut, to be read again from the newest line."""
 
 
 class StreamRefused(Exception):
@@ -429,7 +434,7 @@ class DockerSource:
                 # A start event while this stream was ending means: read on from the newest line.
                 # Stopped is re-checked after every await: a start must never be lost.
                 if self._stays_stopped(cid, fresh):
-                    if follow and fresh is not None:
+                    if fresh is not None:
                         decoder = await self._final_read(api, c, window, since, decoder)
                     if self._stays_stopped(cid, fresh):
                         await self._emit_lines(c, window, decoder.flush(), {})  # a last line without newline
@@ -467,16 +472,28 @@ class DockerSource:
 
     async def _final_read(self, api: DockerAPI, c: Container, window: AckWindow, since: int,
                           decoder: StreamDecoder) -> StreamDecoder:
-        """Once more, without following, from the newest line we have: dockerd may still be
-        copying the container's output into its log when the container is reported stopped
-        (seen with TTY containers: a follow stream that ended empty). What is read twice
-        has the same ids and comes back as 409s."""
-        await asyncio.sleep(FINAL_READ_DELAY_S)
-        try:
-            final, _ = await self._read(api, c, window, self._last_seen.get(c.id, since), False)
-        except (StreamRefused, *_TRANSIENT):
-            return decoder  # removed meanwhile: keep what the follow stream had
-        return final
+        """Reads on, without following, from the newest line we have, until a read brings
+        nothing new: dockerd may still be copying the container's output into its log when
+        the container is reported stopped (seen with TTY containers: a follow stream that
+        ended empty), and a response can end early, at a frame boundary or cut mid-frame
+        (seen under CPU load: a catch-up read ended mid-frame and the rest of the log was
+        never read). Lines read again are skipped (this process emitted them)."""
+        for _ in range(FINAL_READS_MAX):
+            await asyncio.sleep(FINAL_READ_DELAY_S)
+            marks = dict(self._emitted.get(c.id) or ())
+            try:
+                decoder, _ = await self._read(api, c, window, self._last_seen.get(c.id, since), False)
+            except StreamRefused:
+                return decoder  # removed meanwhile: keep what we had
+            except _TRANSIENT as exc:
+                METRICS.count("logship_docker_stream_errors_total")
+                log.warning("docker: final read of %s broke (%s); reading again", c.name, exc or type(exc).__name__)
+                continue
+            if dict(self._emitted.get(c.id) or ()) == marks:
+                return decoder
+        log.warning("docker: the log of %s (%s) still grew after %d final reads; leaving it", c.name, c.id[:12],
+                    FINAL_READS_MAX)
+        return decoder
 
     async def _inspect_or_none(self, api: DockerAPI, cid: str) -> Container | None:
         try:
@@ -512,6 +529,9 @@ class DockerSource:
                     if lines:
                         n += len(lines)
                         await self._emit_lines(c, window, lines, seq_state, skip)
+                if decoder.torn:
+                    # Cut inside a frame: not the end of the log. Its pieces must never become a line.
+                    raise StreamTorn(f"the logs response of {c.name} ended inside a frame")
         finally:
             for name, value in (("logship_truncated_lines_total", decoder.truncated_lines),
                                 ("logship_truncated_bytes_total", decoder.truncated_bytes),

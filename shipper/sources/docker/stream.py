@@ -177,6 +177,12 @@ class StreamDecoder:
         self.truncated_lines += 1
         self.truncated_bytes += nbytes
 
+    @property
+    def torn(self) -> bool:
+        """The bytes fed so far end inside a frame: the stream was cut (a TTY stream has no
+        frames: a last line without newline is all it can end with)."""
+        return bool(self._buf) and not self.tty
+
     def flush(self) -> list[Line]:
         """The unfinished lines (a last line without newline), when the stream ends."""
         out: list[Line] = []
