@@ -47,6 +47,7 @@ Emit = Callable[[list[Record]], Awaitable[None]]
 # After a container stops, the final catch-up read waits this long for dockerd's log copier.
 FINAL_READ_DELAY_S = 0.2
 FINAL_READS_MAX = 50
+TORN_RETRY_S = 1.0  # before a torn stream is read again
 READ_CHUNK = 256 * 1024
 # Stopped containers read at start (catch-up) at once: bounded, a host may hold thousands.
 CATCH_UP_CONCURRENCY = 8
@@ -428,8 +429,8 @@ class DockerSource:
                     # itself is gone, the event loop's reconnect cancels us and re-lists.
                     METRICS.count("logship_docker_stream_errors_total")
                     log.warning("docker: stream of %s broke (%s); re-reading", c.name, exc or type(exc).__name__)
-                    since = self._last_seen.get(cid, since)
-                    await asyncio.sleep(1.0)
+                    since = self._reread_since(cid, since)
+                    await asyncio.sleep(TORN_RETRY_S)
                     continue
                 # A start event while this stream was ending means: read on from the newest line.
                 # Stopped is re-checked after every await: a start must never be lost.
@@ -453,7 +454,7 @@ class DockerSource:
                 if fresh.pid != c.pid:
                     c.pid = fresh.pid
                     self.containers.add(c)
-                since = self._last_seen.get(cid, since)
+                since = self._reread_since(cid, since)
                 empty_ends = 0 if read else empty_ends + 1
                 await asyncio.sleep(min(0.05 * 2 ** empty_ends, 5.0) if empty_ends else 0)
         except StreamRefused:
@@ -482,7 +483,7 @@ class DockerSource:
             await asyncio.sleep(FINAL_READ_DELAY_S)
             marks = dict(self._emitted.get(c.id) or ())
             try:
-                decoder, _ = await self._read(api, c, window, self._last_seen.get(c.id, since), False)
+                decoder, _ = await self._read(api, c, window, self._reread_since(c.id, since), False)
             except StreamRefused:
                 return decoder  # removed meanwhile: keep what we had
             except _TRANSIENT as exc:
@@ -494,6 +495,14 @@ class DockerSource:
         log.warning("docker: the log of %s (%s) still grew after %d final reads; leaving it", c.name, c.id[:12],
                     FINAL_READS_MAX)
         return decoder
+
+    def _reread_since(self, cid: str, since: int) -> int:
+        """Where a re-read of a container's log starts: its newest line's time less the
+        overlap. stdout and stderr are stamped by two clocks: the line after the newest
+        one in the log can be the other stream's, with an earlier time (found by
+        tests/unit/test_exactly_once_model.py). What this process emitted already is skipped."""
+        newest = self._last_seen.get(cid)
+        return since if newest is None else max(0, newest - self._overlap_ns)
 
     async def _inspect_or_none(self, api: DockerAPI, cid: str) -> Container | None:
         try:
