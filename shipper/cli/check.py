@@ -165,7 +165,8 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check Docker, the state dir, BPF, kernel headers, BTF, tracefs, Elasticsearch and Kibana",
+    p = sub.add_parser("check",
+                       help="check Docker, the state dir, BPF, kernel headers, BTF, tracefs, Elasticsearch and Kibana",
                        description="Prints one line per check: `ok|FAIL|warn  name  detail  (fix: ...)`. "
                                    "eBPF prerequisites are FAIL with LOGSHIP_EBPF=on, warn with auto. "
                                    "Exit code 0 when nothing FAILed, 1 otherwise.")

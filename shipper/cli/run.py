@@ -17,7 +17,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     logging.getLogger("logship").info("starting; settings: %s", json.dumps(cfg.redacted(), default=str))
     try:
         run_forever(cfg)
-    except ElasticsearchStartError as exc:  # credentials or certificate: retrying cannot fix it, a traceback does not explain it
+    except ElasticsearchStartError as exc:  # credentials, certificate: no retry fixes it, no traceback explains it
         print(f"logship: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK

@@ -52,4 +52,5 @@ def test_check_fails_on_a_read_only_state_dir(es_url: str, tmp_path) -> None:
     finally:
         subprocess.run(["umount", str(ro)], check=True)
     assert code == 1
-    assert lines["state-dir"][0] == "FAIL" and "Read-only" in lines["state-dir"][1] and "(fix: " in lines["state-dir"][1]
+    status, detail = lines["state-dir"]
+    assert status == "FAIL" and "Read-only" in detail and "(fix: " in detail

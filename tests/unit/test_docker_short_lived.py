@@ -13,7 +13,8 @@ from shipper.core.container import ContainerRegistry
 from shipper.core.record import Record
 from shipper.sources.docker.source import DockerSource
 from shipper.sources.docker.stream import AttachDecoder, StreamDecoder, json_file_stream
-from tests.unit.fake_docker import FakeDocker, frame
+from tests.fakes import ScriptedDockerAPI as FakeDocker
+from tests.fakes import raw_frame as frame
 
 CID = "a" * 64
 T0 = "2026-12-01T10:00:00.000000001Z"

@@ -57,11 +57,13 @@ def test_a_resume_whose_oldest_line_is_past_the_checkpoint_reports_a_gap(tmp_pat
             out.extend(batch)
 
         async def scenario() -> None:
-            src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+            src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path,
+                               self_container_ids=set())
             src._resumed_at[C.id] = 1000
             window = src.acks.window(C.id, 1000)
             await src._emit_lines(C, window, [Line("stdout", first_ts, b"a"), Line("stdout", first_ts + 1, b"b")], {})
-            await src._emit_lines(C, window, [Line("stdout", first_ts + 5_000_000_000, b"c")], {})  # only the first read
+            # only the first read after the resume is looked at
+            await src._emit_lines(C, window, [Line("stdout", first_ts + 5_000_000_000, b"c")], {})
         asyncio.run(scenario())
         return out
 

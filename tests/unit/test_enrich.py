@@ -138,7 +138,9 @@ def test_a_record_orjson_refuses_is_repaired_alone_and_flagged():
     c = Container(id="c" * 64, name="app", image="img")
     e = Enricher("host")
     good = [Record(b"plain %d" % i, 1_700_000_000_000_000_000 + i, "stdout", c) for i in range(3)]
-    pid = Record(b"<13>Dec  1 10:00:00 host app[99999999999999999999]: hello", 1_700_000_000_000_000_010, "stdout", c)
+    # A parser that turns a 20-digit pid into an int (syslog's did): the fields as it would leave them.
+    pid = Record(b"app[99999999999999999999]: hello", 1_700_000_000_000_000_010, "stdout", c,
+                 fields={"message": "hello", "process.pid": 99999999999999999999})
     odd = Record(b"odd", 1_700_000_000_000_000_011, "stdout", c,
                  fields={"message": "odd", 1: "int key", "n": float("nan"), "b": b"\xff", "s": "\ud800", "o": object()})
     docs = [orjson.loads(d) for d in e.documents_json([good[0], pid, good[1], odd, good[2]])]

@@ -21,7 +21,8 @@ from shipper.core.record import Record
 from shipper.core.timefmt import iso_ns
 from shipper.sources.docker import source as source_mod
 from shipper.sources.docker.source import DockerSource
-from tests.unit.fake_docker import FakeDocker, frame
+from tests.fakes import ScriptedDockerAPI as FakeDocker
+from tests.fakes import raw_frame as frame
 
 CID = "m" * 64
 BASE = 1_764_583_200_000_000_000
@@ -64,7 +65,8 @@ def read_all(docker: ModelDocker, state: Path, ack) -> list[Record]:
         out.extend(batch)
 
     async def scenario() -> None:
-        src = DockerSource(DockerSettings(resume_overlap_s=SKEW_NS / 1e9 + 1e-9), emit, ContainerRegistry(), state_dir=state,
+        settings = DockerSettings(resume_overlap_s=SKEW_NS / 1e9 + 1e-9)
+        src = DockerSource(settings, emit, ContainerRegistry(), state_dir=state,
                            self_container_ids=set())
         await asyncio.wait_for(src._ship(docker, CID, False), 60)
         ack(out)
@@ -74,12 +76,14 @@ def read_all(docker: ModelDocker, state: Path, ack) -> list[Record]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.large_base_example,
-                                         HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.large_base_example,
+                                 HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=40),
        st.randoms(use_true_random=False), st.floats(0, 1), st.floats(0, 1))
-def test_every_line_under_exactly_one_id_across_a_kill(tmp_path_factory, steps, rng, acked, extra):
-    source_mod.FINAL_READ_DELAY_S = source_mod.TORN_RETRY_S = 0  # the model needs no real time
+def test_every_line_under_exactly_one_id_across_a_kill(tmp_path_factory, monkeypatch, steps, rng, acked, extra):
+    monkeypatch.setattr(source_mod, "FINAL_READ_DELAY_S", 0)  # the model needs no real time
+    monkeypatch.setattr(source_mod, "TORN_RETRY_S", 0)
     # One clock for the log's order, each stream's stamp behind it by up to SKEW (less than
     # the overlap: the design's assumption), nondecreasing per stream; equal times happen.
     clock, last, lines = BASE, {1: 0, 2: 0}, []

@@ -95,7 +95,8 @@ class DockerAPI:
         frames unless it has a TTY, no timestamps, no replay. Ends when the container's
         streams close (it exited). Use as `async with`."""
         assert self._logs_session is not None
-        return self._logs_session.post(f"/containers/{cid}/attach", params={"stream": "1", "stdout": "1", "stderr": "1"})
+        params = {"stream": "1", "stdout": "1", "stderr": "1"}
+        return self._logs_session.post(f"/containers/{cid}/attach", params=params)
 
     def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> Any:
         """The raw log stream (multiplexed frames unless the container has a TTY), with

@@ -318,7 +318,7 @@ class DockerSource:
         if not c.log_path:
             return None
         try:
-            return open(c.log_path, "rb")  # noqa: SIM115 - closed by the caller
+            return open(c.log_path, "rb")
         except OSError as exc:
             log.debug("docker: cannot open the json-file of %s (%s): %s", c.name, c.id[:12], exc)
             return None
