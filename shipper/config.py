@@ -100,6 +100,7 @@ class SpoolSettings:
 class HttpSettings:
     addr: str = setting("127.0.0.1:8080", "`host:port` of the HTTP server (/health, /metrics, /logs, /snapshots); empty = no server. Loopback by default: it serves log lines.")
     logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.", minimum=1)
+    logs_max_subscribers: int = setting(16, "Readers of /logs at once; one more is answered 503 (counted).", minimum=0)
 
 
 @dataclass(frozen=True, slots=True)

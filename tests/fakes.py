@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+import struct
 from typing import Any
 
 from shipper.core.record import Record
@@ -104,3 +107,81 @@ def inspect_body(cid: str, name: str, *, running: bool = False, finished: str = 
     return {"Id": cid, "Name": "/" + name, "Image": "sha256:1",
             "Config": {"Image": "local/busybox", "Labels": labels or {}, "Env": env or [], "Tty": False},
             "State": {"Running": running, "Pid": 4242 if running else 0, "FinishedAt": finished}}
+
+
+# ---- a scripted engine: state changes, attach, logs answers per call ----
+def raw_frame(stream: int, payload: bytes) -> bytes:
+    """One multiplexed frame around payload (stream 1 stdout, 2 stderr): attach streams, or logs with a stamp in it."""
+    return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+class _HeldContent:
+    def __init__(self, chunks: list[bytes], hold: asyncio.Event | None = None) -> None:
+        self.chunks = list(chunks)
+        self.hold = hold  # the stream stays open (a live container) until this is set
+
+    async def read(self, n: int = -1) -> bytes:
+        if self.chunks:
+            return self.chunks.pop(0)
+        if self.hold is not None:
+            await self.hold.wait()
+        return b""
+
+
+class _ScriptedResponse:
+    def __init__(self, status: int, chunks: Sequence[bytes] = (), hold: asyncio.Event | None = None,
+                 text: str = "") -> None:
+        self.status = status
+        self.content = _HeldContent(list(chunks), hold)
+        self._text = text
+
+    async def text(self) -> str:
+        return self._text
+
+    async def __aenter__(self) -> "_ScriptedResponse":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+class ScriptedDockerAPI:
+    """A canned engine whose containers change state during a test: attach streams that stay
+    open until told, logs answers (200 or a refusal) popped per call, inspect per state."""
+
+    def __init__(self) -> None:
+        self.inspects: dict[str, dict[str, Any]] = {}
+        self.attach_chunks: dict[str, list[bytes]] = {}
+        self.attach_end: dict[str, asyncio.Event] = {}
+        self.logs_answers: dict[str, list[tuple[int, list[bytes]]]] = {}  # popped per logs call
+        self.calls: list[tuple[str, str]] = []
+
+    def container(self, cid: str, *, status: str = "created", auto_remove: bool = True, log_path: str = "",
+                  tty: bool = False) -> None:
+        self.inspects[cid] = {"Id": cid, "Name": "/" + cid[:6], "Config": {"Image": "img", "Tty": tty},
+                              "State": {"Status": status, "Running": status == "running"},
+                              "HostConfig": {"AutoRemove": auto_remove}, "LogPath": log_path}
+
+    def set_status(self, cid: str, status: str) -> None:
+        if status == "removed":
+            self.inspects.pop(cid, None)
+        else:
+            st = self.inspects[cid]["State"]
+            st["Status"], st["Running"] = status, status == "running"
+
+    async def inspect(self, cid: str) -> dict[str, Any]:
+        self.calls.append(("inspect", cid))
+        if cid not in self.inspects:
+            raise LookupError(cid)
+        return self.inspects[cid]
+
+    def attach(self, cid: str) -> _ScriptedResponse:
+        self.calls.append(("attach", cid))
+        hold = self.attach_end.setdefault(cid, asyncio.Event())
+        return _ScriptedResponse(200, self.attach_chunks.get(cid, []), hold)
+
+    def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> _ScriptedResponse:
+        self.calls.append(("logs", cid))
+        answers = self.logs_answers.get(cid) or [(404, [])]
+        status, chunks = answers.pop(0) if len(answers) > 1 else answers[0]
+        return _ScriptedResponse(status, chunks, text="refused")

@@ -106,6 +106,25 @@ def check_snapshots(cfg: Config) -> Result:
                   f"rings on per-syscall tracepoints ({n} syscalls; fentry not used: {why}); {scope}")
 
 
+def check_state_dir(cfg: Config) -> Result:
+    """The shipper writes checkpoints and the spool there (fsync'd): write a file to know."""
+    d = Path(cfg.pipeline.state_dir)
+    probe = d / f".logship-check-{os.getpid()}"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        return Result("FAIL", "state-dir", f"{d}: cannot write ({exc.strerror or exc})",
+                      "make it writable (a volume, not a read-only mount) or set LOGSHIP_STATE_DIR")
+    return Result("ok", "state-dir", f"{d} (writable)")
+
+
 def check_es(cfg: Config) -> Result:
     from shipper.sinks.elasticsearch.client import es_session, es_version
 
@@ -152,7 +171,8 @@ def check_kibana(cfg: Config) -> Result:
 
 
 CHECKS: tuple[Callable[[Config], Result], ...] = (
-    check_docker, check_bpf, check_headers, check_btf, check_tracefs, check_snapshots, check_es, check_kibana,
+    check_docker, check_state_dir, check_bpf, check_headers, check_btf, check_tracefs, check_snapshots, check_es,
+    check_kibana,
 )
 
 
@@ -166,7 +186,8 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check Docker, BPF, kernel headers, BTF, tracefs, Elasticsearch and Kibana",
+    p = sub.add_parser("check",
+                       help="check Docker, the state dir, BPF, kernel headers, BTF, tracefs, Elasticsearch and Kibana",
                        description="Prints one line per check: `ok|FAIL|warn  name  detail  (fix: ...)`. "
                                    "eBPF prerequisites are FAIL with LOGSHIP_EBPF=on, warn with auto. "
                                    "Exit code 0 when nothing FAILed, 1 otherwise.")

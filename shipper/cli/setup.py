@@ -10,7 +10,7 @@ import sys
 import aiohttp
 
 from shipper.cli import kibana
-from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE
 from shipper.config import Config
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
 
@@ -38,10 +38,19 @@ async def import_kibana(cfg: Config) -> int:
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
     from shipper.sinks.elasticsearch.templates import setup_indices
 
+    from elasticsearch import AuthenticationException, AuthorizationException
+
+    from shipper.sinks.elasticsearch.sink import redact_url
+    urls = ",".join(redact_url(u) for u in cfg.elasticsearch.url)
     try:
         changed = setup_indices(cfg.elasticsearch)
+    except (AuthenticationException, AuthorizationException) as exc:
+        print(f"FAIL  elasticsearch templates: {urls} refused the credentials (HTTP {exc.meta.status})  (fix: check "
+              "LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD or LOGSHIP_ES_API_KEY, and that the user may manage index "
+              "templates)", file=sys.stderr)
+        return EXIT_REFUSED
     except Exception as exc:  # noqa: BLE001 - the client raises many kinds; all mean the same to the user
-        print(f"FAIL  elasticsearch templates: {exc}  (fix: `logship check`)", file=sys.stderr)
+        print(f"FAIL  elasticsearch templates: {urls} unreachable: {exc}  (fix: `logship check`)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(f"ok    elasticsearch templates: {'updated ' + ', '.join(changed) if changed else 'already up to date'}")
     if args.skip_kibana:
@@ -73,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "sets the kibana_system password "
                                    "when LOGSHIP_KIBANA_SYSTEM_PASSWORD is set, then imports kibana/*.ndjson into "
                                    "LOGSHIP_KIBANA_URL (waiting up to LOGSHIP_KIBANA_SETUP_TIMEOUT_S for Kibana). "
-                                   "Exit codes: 0 done, 1 Kibana refused, 3 Elasticsearch/Kibana unreachable.")
+                                   "Exit codes: 0 done, 1 Kibana refused, 3 Elasticsearch/Kibana unreachable, "
+                                   "4 Elasticsearch refused the credentials.")
     p.add_argument("--skip-kibana", action="store_true", help="only the Elasticsearch templates")
     p.set_defaults(func=cmd_setup)

@@ -25,7 +25,9 @@ class Container:
     finished_ns: int = 0  # State.FinishedAt of a stopped container, epoch ns (0 = running / never)
     running: bool = False
     log_driver: str = ""  # HostConfig.LogConfig.Type, e.g. json-file
-    log_path: str = ""  # the json-file's path on the daemon's host (LogPath)
+    auto_remove: bool = False  # HostConfig.AutoRemove (`docker run --rm`): its log is gone once it exits
+    status: str = ""  # State.Status: created, running, exited, removing, ...
+    log_path: str = ""  # LogPath: the json-file dockerd writes (set once it started; "" for other drivers)
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any], label_keys: tuple[str, ...] = COMPOSE_LABELS) -> "Container":
@@ -47,7 +49,9 @@ class Container:
             finished_ns=rfc3339_ns(state.get("FinishedAt") or ""),
             running=bool(state.get("Running")),
             log_driver=((data.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "",
-            log_path=data.get("LogPath") or "",
+            auto_remove=bool((data.get("HostConfig") or {}).get("AutoRemove")),
+            status=str(state.get("Status") or ""),
+            log_path=str(data.get("LogPath") or ""),
         )
 
     def ecs(self) -> dict[str, Any]:

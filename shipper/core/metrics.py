@@ -97,17 +97,17 @@ class Metrics:
         for name in sorted(self.counters):
             self._head(lines, name, "counter")
             for key, v in sorted(self.counters[name].items()):
-                lines.append(f"{name}{_labels(key)} {v:g}")
+                lines.append(f"{name}{_labels(key)} {_num(v)}")
         gauge_names = sorted(set(self.gauges) | set(self.values))
         for name in gauge_names:
             samples: list[str] = []
             if name in self.gauges:
                 try:
-                    samples.append(f"{name} {float(self.gauges[name]()):g}")
+                    samples.append(f"{name} {_num(float(self.gauges[name]()))}")
                 except Exception:  # noqa: BLE001 - a gauge must never break the scrape
                     pass
             for key, v in sorted(self.values.get(name, {}).items()):
-                samples.append(f"{name}{_labels(key)} {v:g}")
+                samples.append(f"{name}{_labels(key)} {_num(v)}")
             if samples:
                 self._head(lines, name, "gauge")
                 lines.extend(samples)
@@ -119,7 +119,7 @@ class Metrics:
                     cumulative += n
                     lines.append(f"{name}_bucket{_labels(key + (('le', repr(float(bound))),))} {cumulative}")
                 lines.append(f"{name}_bucket{_labels(key + (('le', '+Inf'),))} {h.count}")
-                lines.append(f"{name}_sum{_labels(key)} {h.sum:g}")
+                lines.append(f"{name}_sum{_labels(key)} {_num(h.sum)}")
                 lines.append(f"{name}_count{_labels(key)} {h.count}")
         return "\n".join(lines) + "\n"
 
@@ -127,6 +127,19 @@ class Metrics:
         if name in self.help:
             lines.append(f"# HELP {name} {_esc_help(self.help[name])}")
         lines.append(f"# TYPE {name} {kind}")
+
+
+def _num(v: float) -> str:
+    """A sample value exactly: integers in full (a counter past a million, `{:g}` rounded
+    to 6 digits), other floats as their shortest round-trip form (timestamps keep their
+    fraction), and Prometheus' spellings of the non-finite values."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "+Inf" if v > 0 else "-Inf"
+    if float(v).is_integer() and abs(v) < 2**63:
+        return str(int(v))
+    return repr(float(v))
 
 
 def _labels(key: LabelKey) -> str:
@@ -146,3 +159,50 @@ METRICS.histogram(BULK_LATENCY, help="Duration of one bulk request to Elasticsea
 METRICS.describe(LAST_BULK_OK, "Unix time of the last bulk request Elasticsearch answered 200.")
 METRICS.describe(SPOOL_BYTES, "Bytes held in the disk spool.")
 METRICS.describe(CHECKPOINT_LAG, "Age of the oldest container checkpoint behind its newest read line (seconds).")
+# The counters' descriptions, one place for all (tests/unit/test_metrics.py: every family in the code has one).
+for _name, _help in {
+    "logship_lines_in_total": "Lines the sources handed to the pipeline (by source).",
+    "logship_encoded_bytes_total": "Bytes of bulk items encoded for Elasticsearch (by source).",
+    "logship_parse_errors_total": "Lines a parser failed on: shipped unparsed, flagged logship.parse_error.",
+    "logship_records_repaired_total": "Records whose fields JSON cannot hold as they were (big integers, odd keys, "
+                                      "bytes): repaired and flagged logship.repaired (by reason).",
+    "logship_multiline_joined_lines_total": "Lines joined into a multi-line record (stack traces).",
+    "logship_truncated_lines_total": "Lines cut at the line length bound (flagged logship.truncated).",
+    "logship_truncated_bytes_total": "Bytes dropped from lines cut at the line length bound.",
+    "logship_checkpoint_writes_total": "Checkpoint file writes.",
+    "logship_checkpoint_errors_total": "Checkpoint files that could not be written or read (by reason).",
+    "logship_docker_reconnects_total": "Reconnections to the Docker engine (event stream ended or failed).",
+    "logship_docker_stream_errors_total": "Container log streams torn by an error and re-read from their newest line.",
+    "logship_docker_stream_refused_total": "Log streams the engine refused (409: removed; or logging driver none).",
+    "logship_docker_streams_total": "Log streams opened, by where the bytes came from "
+                                    "(via: file = the json-file read directly, api = the logs endpoint).",
+    "logship_docker_reattach_total": "Log streams of running containers that ended and were opened again.",
+    "logship_docker_bad_entries_total": "Log entries without a Docker timestamp (kept, next to their neighbour).",
+    "logship_docker_attach_late_total": "Auto-remove containers that were already running when attach joined them.",
+    "logship_docker_attach_lines_total": "Lines of removed auto-remove containers shipped from their attach stream.",
+    "logship_docker_attach_dropped_lines_total": "Lines of a removed container lost over the attach hold bound.",
+    "logship_docker_json_file_reads_total": "Removed auto-remove containers shipped from their (still open) json-file.",
+    "logship_docker_unread_containers_total": "Removed auto-remove containers whose first lines may be lost (attach "
+                                              "joined late, log and file gone).",
+    "logship_docker_gaps_total": "Resumes that found lines rotated away by dockerd before they were read (each also "
+                                 "an event document, event.action log-gap).",
+    "logship_docker_gap_seconds_total": "Seconds of log history lost to such gaps (checkpoint to oldest line left).",
+    "logship_es_delivered_total": "Documents Elasticsearch holds (2xx or 409 already held).",
+    "logship_es_rejected_total": "Documents Elasticsearch refused (4xx), dead-lettered (by reason).",
+    "logship_es_deadletter_failed_total": "Dead letters Elasticsearch refused too.",
+    "logship_es_item_retries_total": "Bulk items Elasticsearch answered 429/5xx, retried (by status).",
+    "logship_es_retried_items_total": "Bulk items sent again after a failed attempt.",
+    "logship_es_request_errors_total": "Bulk requests that failed as a whole (transport, 5xx; by reason).",
+    "logship_es_spooled_total": "Bulk items written to the disk spool while Elasticsearch failed.",
+    "logship_es_spooled_busy_total": "Bulk items spooled because every request slot stayed busy.",
+    "logship_es_replayed_total": "Bulk items replayed from the disk spool.",
+    "logship_spool_written_total": "Frames written to the disk spool.",
+    "logship_spool_full_waits_total": "Times the full spool paused the input.",
+    "logship_spool_quarantined_total": "Spool segments set aside as unreadable.",
+    "logship_http_start_errors_total": "Times the HTTP server could not listen (shipping went on without it).",
+    "logship_ebpf_drops_total": "eBPF events lost (ring buffer full, by reason).",
+    "logship_ebpf_unclaimed_events_total": "eBPF events of processes in no shipped container.",
+    "logship_snapshots_store_failed_total": "Snapshots that could not be stored.",
+    "logship_snapshots_stored_total": "Snapshots stored in Elasticsearch.",
+}.items():
+    METRICS.describe(_name, _help)

@@ -11,13 +11,14 @@ from shipper.core.container import Container
 
 # Values of Record.stream
 STDOUT, STDERR, FILE, SYSLOG = "stdout", "stderr", "file", "syslog"
+EVENT = "event"  # a fact the shipper reports about a container's log (e.g. a gap), not a line of it
 
 
 @dataclass(slots=True)
 class Record:
     message: bytes  # one line (no trailing newline) or one syslog datagram, bytes as written
     time_ns: int  # when it was written: Docker's or the kernel's clock, epoch nanoseconds
-    stream: str  # STDOUT | STDERR | FILE | SYSLOG
+    stream: str  # STDOUT | STDERR | FILE | SYSLOG | EVENT
     container: Container
     seq: int = 0  # order among records of the same (container, stream, time_ns)
     source: str = "docker"  # "docker" | "ebpf"

@@ -6,8 +6,10 @@
                  `Accept: application/x-ndjson` (or `?format=ndjson`); filters `container`, `level`, `text`.
 - anything registered with `HttpServer.add_routes()` before start (e.g. /snapshots/{id}).
 
-The /logs tap costs one attribute test per batch while nobody listens; with listeners each
-gets a bounded queue, and a slow one loses lines (counted) instead of slowing the pipeline.
+The /logs tap costs one attribute test per batch while nobody listens; with listeners the
+pipeline hands each a reference to the runs of the batch it wants (its container filter is
+matched once per container, not per line), bounded in lines: a slow one loses lines
+(counted) instead of slowing the pipeline; the readers are bounded in number.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any, Awaitable, Callable, Iterable, cast
 import orjson
 from aiohttp import web
 
-from shipper.core.aio import get_within
+from shipper.core.aio import wait_event
 from shipper.config import ElasticsearchSettings, HttpSettings
 from shipper.sinks.elasticsearch.client import es_session, es_version
 from shipper.core.metrics import LAST_BULK_OK, METRICS
+from shipper.core.record import Record
 
 log = logging.getLogger("logship.http")
 
@@ -34,6 +37,8 @@ Route = tuple[str, str, Handler]
 NDJSON = "application/x-ndjson"
 LOGS_DROPPED = "logship_http_logs_dropped_total"
 METRICS.describe(LOGS_DROPPED, "Lines a /logs subscriber lost because it read slower than the pipeline shipped.")
+LOGS_REFUSED = "logship_http_logs_refused_total"
+METRICS.describe(LOGS_REFUSED, "/logs readers turned away (503): LOGSHIP_HTTP_LOGS_MAX_SUBSCRIBERS were reading.")
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -58,13 +63,18 @@ class LogFilter:
     def from_query(cls, q: Any) -> "LogFilter":
         return cls(q.get("container", ""), q.get("level", ""), q.get("text", ""))
 
+    def matches_container(self, name: str, cid: str) -> bool:
+        pat = self.container
+        return not pat or pat in name or fnmatch.fnmatchcase(name, pat) or (len(pat) >= 4 and cid.startswith(pat))
+
+    @property
+    def per_line(self) -> bool:
+        """Whether the filter needs each line's fields (level, text), not just its container."""
+        return bool(self.level or self.text)
+
     def matches(self, doc: dict[str, Any]) -> bool:
-        if self.container:
-            name = str(doc.get("container.name", ""))
-            cid = str(doc.get("container.id", ""))
-            pat = self.container
-            if not (pat in name or fnmatch.fnmatchcase(name, pat) or (len(pat) >= 4 and cid.startswith(pat))):
-                return False
+        if not self.matches_container(str(doc.get("container.name", "")), str(doc.get("container.id", ""))):
+            return False
         if self.level:
             wanted = {x.strip().lower() for x in self.level.split(",") if x.strip()}
             if str(doc.get("log.level", "")).lower() not in wanted:
@@ -75,58 +85,108 @@ class LogFilter:
 
 
 class Subscriber:
-    __slots__ = ("filter", "queue")
+    """One /logs reader: the runs of documents (JSON) offered to it, bounded in lines. The
+    pipeline only appends references to runs of the batch it already encoded; the reader's
+    own task decodes, filters by level/text and renders them."""
 
-    def __init__(self, flt: LogFilter, maxsize: int) -> None:
+    __slots__ = ("closed", "filter", "lines", "max_lines", "runs", "wake")
+
+    def __init__(self, flt: LogFilter, max_lines: int) -> None:
         self.filter = flt
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.max_lines = max_lines
+        self.runs: list[tuple[list[bytes], int, int]] = []
+        self.lines = 0
+        self.wake = asyncio.Event()
+        self.closed = False
+
+    def offer(self, docs: list[bytes], i: int, j: int) -> int:
+        """Queues docs[i:j]; returns how many lines it had to drop (the reader is too slow)."""
+        n = j - i
+        if self.lines + n > self.max_lines:
+            return n
+        self.runs.append((docs, i, j))
+        self.lines += n
+        self.wake.set()
+        return 0
+
+    def take(self) -> list[bytes]:
+        out = [d for docs, i, j in self.runs for d in docs[i:j]]
+        self.runs, self.lines = [], 0
+        self.wake.clear()
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
 
 
 class LogHub:
-    """Fan-out of enriched documents to /logs subscribers."""
+    """Fan-out of the shipped documents to /logs subscribers, at most `max_subscribers`.
+    Per batch: one offer per subscriber that reads everything; subscribers with a container
+    filter get the runs of their containers (which subscribers a container's run goes to
+    is worked out once per container, not per line). Nobody subscribed: not even that."""
 
-    def __init__(self, queue_lines: int = 1000) -> None:
+    def __init__(self, queue_lines: int = 1000, max_subscribers: int = 16) -> None:
         self.queue_lines = queue_lines
+        self.max_subscribers = max_subscribers
         self.subscribers: set[Subscriber] = set()
+        self._everything: tuple[Subscriber, ...] = ()
+        self._by_container: tuple[Subscriber, ...] = ()
+        self._targets: dict[tuple[str, str], tuple[Subscriber, ...]] = {}
         METRICS.gauge("logship_http_logs_subscribers", lambda: len(self.subscribers), "Readers of /logs right now.")
 
     @property
     def active(self) -> bool:
         return bool(self.subscribers)
 
-    def subscribe(self, flt: LogFilter) -> Subscriber:
+    def subscribe(self, flt: LogFilter) -> Subscriber | None:
+        """None when `max_subscribers` are reading already."""
+        if len(self.subscribers) >= self.max_subscribers:
+            METRICS.count(LOGS_REFUSED)
+            return None
         sub = Subscriber(flt, self.queue_lines)
         self.subscribers.add(sub)
+        self._regroup()
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+        self._regroup()
 
-    def publish(self, docs: Iterable[dict[str, Any]]) -> None:
+    def _regroup(self) -> None:
+        self._everything = tuple(s for s in self.subscribers if not s.filter.container)
+        self._by_container = tuple(s for s in self.subscribers if s.filter.container)
+        self._targets.clear()
+
+    def publish(self, records: list[Record], docs: list[bytes]) -> None:
+        """The documents (JSON, as sent to Elasticsearch) of a batch of records."""
         dropped = 0
-        subs = tuple(self.subscribers)
-        for doc in docs:
-            for sub in subs:
-                if sub.filter.matches(doc):
-                    try:
-                        sub.queue.put_nowait(doc)
-                    except asyncio.QueueFull:
-                        dropped += 1
+        for sub in self._everything:
+            dropped += sub.offer(docs, 0, len(docs))
+        if self._by_container:
+            targets, n, i = self._targets, len(records), 0
+            while i < n:
+                c = records[i].container
+                j = i + 1
+                while j < n and records[j].container is c:
+                    j += 1
+                key = (c.id, c.name)
+                subs = targets.get(key)
+                if subs is None:
+                    if len(targets) >= 4096:
+                        targets.clear()
+                    subs = targets[key] = tuple(s for s in self._by_container
+                                                if s.filter.matches_container(c.name, c.id))
+                for sub in subs:
+                    dropped += sub.offer(docs, i, j)
+                i = j
         if dropped:
             METRICS.count(LOGS_DROPPED, dropped, reason="slow_subscriber")
 
     def close(self) -> None:
-        """Ends every stream: END tells the handler to finish the response."""
+        """Ends every stream."""
         for sub in tuple(self.subscribers):
-            while True:
-                try:
-                    sub.queue.put_nowait(END)
-                    break
-                except asyncio.QueueFull:
-                    sub.queue.get_nowait()
-
-
-END: dict[str, Any] = {}  # the end-of-stream marker in a subscriber's queue (compared by identity)
+            sub.close()
 
 
 def plain_line(doc: dict[str, Any]) -> bytes:
@@ -236,28 +296,28 @@ class HttpServer:
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         as_json = NDJSON in request.headers.get("Accept", "") or request.query.get("format") == "ndjson"
-        render = ndjson_line if as_json else plain_line
+        flt = LogFilter.from_query(request.query)
+        sub = self.hub.subscribe(flt)
+        if sub is None:
+            return web.Response(status=503, text=f"/logs has {self.hub.max_subscribers} readers already "
+                                                 "(LOGSHIP_HTTP_LOGS_MAX_SUBSCRIBERS)\n")
         resp = web.StreamResponse(headers={"Content-Type": NDJSON if as_json else "text/plain; charset=utf-8",
                                            "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        sub = self.hub.subscribe(LogFilter.from_query(request.query))
         try:
-            while True:
-                doc = await get_within(sub.queue, 15.0)
-                if doc is None:  # nothing for 15 s
+            await resp.prepare(request)
+            while not sub.closed:
+                if not await wait_event(sub.wake, 15.0):  # nothing for 15 s
                     if request.transport is None or request.transport.is_closing():
                         break  # the reader left while no line matched its filter
                     continue
-                if doc is END:
-                    break
-                chunk = [render(doc)]
-                while not sub.queue.empty():  # drain what piled up: one write per wake-up
-                    more = sub.queue.get_nowait()
-                    if more is END:
-                        await resp.write(b"".join(chunk))
-                        return resp
-                    chunk.append(render(more))
-                await resp.write(b"".join(chunk))
+                docs = sub.take()
+                if as_json and not flt.per_line:
+                    chunk = b"".join(d + b"\n" for d in docs)  # the documents as they are
+                else:
+                    loads, render = orjson.loads, ndjson_line if as_json else plain_line
+                    chunk = b"".join(render(doc) for doc in map(loads, docs) if not flt.per_line or flt.matches(doc))
+                if chunk:
+                    await resp.write(chunk)
         except ConnectionResetError:
             pass  # the reader went away
         finally:

@@ -12,6 +12,7 @@ from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+
 from shipper.core.aio import get_within
 from shipper.config import Config, ConfigError
 from shipper.core.container import ContainerRegistry
@@ -63,7 +64,7 @@ class Pipeline:
         self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
-        self.hub = LogHub(config.http.logs_queue_lines)
+        self.hub = LogHub(config.http.logs_queue_lines, config.http.logs_max_subscribers)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
         if self.snapshots is not None:
@@ -117,13 +118,10 @@ class Pipeline:
 
     async def _forward(self, batch: list[Record]) -> None:
         """Parse, enrich and encode complete records and hand them to the sink's queue."""
+        docs = self.enricher.documents_json(batch)  # a record orjson refuses is repaired there, alone
         if self.hub.active:  # the /logs tap costs this one test while nobody listens
-            document, encode = self.enricher.document, self.sink.encode
-            docs = [document(r) for r in batch]
-            self.hub.publish(docs)
-            encoded = [encode(r, d) for r, d in zip(batch, docs, strict=True)]
-        else:
-            encoded = self.sink.encode_batch(batch, self.enricher.documents_json(batch))
+            self.hub.publish(batch, docs)
+        encoded = self.sink.encode_batch(batch, docs)
         if encoded:
             METRICS.count("logship_encoded_bytes_total", sum(map(len, encoded)), source=batch[0].source)
         for r in batch:

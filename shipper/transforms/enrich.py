@@ -3,14 +3,22 @@ document (flat ECS keys), with what the parsers found in the line."""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from datetime import tzinfo
 from typing import Any, NamedTuple
 
 import orjson
 
 import parsers
+from shipper.core.metrics import METRICS
 from shipper.core.record import SYSLOG, Record
 from shipper.core.timefmt import SECOND_PREFIX_CACHE, iso_ns, second_prefix
+
+log = logging.getLogger("logship.enrich")
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+REPAIRED = "logship_records_repaired_total"
 
 def decode(data: bytes) -> str:
     # Invalid UTF-8 is kept visible (U+FFFD), never a reason to drop the line.
@@ -18,6 +26,66 @@ def decode(data: bytes) -> str:
         return data.decode()
     except UnicodeDecodeError:
         return data.decode("utf-8", "replace")
+
+
+def _repair(value: Any, how: set[str]) -> Any:
+    """A JSON-safe copy of value: what orjson refuses becomes a string (integers beyond
+    64 bits, keys that are not strings, bytes, strings with lone surrogates, other types);
+    NaN and infinities become null (as orjson writes them). `how` collects what was done."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+            return value
+        except UnicodeEncodeError:
+            how.add("surrogates")
+            return value.encode("utf-8", "replace").decode()
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if _INT64[0] <= value <= _INT64[1]:
+            return value
+        how.add("big_int")
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        how.add("not_finite")
+        return None
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                how.add("key_type")
+            out[_repair(k if isinstance(k, str) else str(k), how)] = _repair(v, how)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_repair(v, how) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        how.add("bytes")
+        return decode(bytes(value))
+    how.add("type")
+    return str(value)
+
+
+def dumps_fields(fields: dict[str, Any], record: Record | None = None) -> bytes:
+    """orjson.dumps(fields); a record whose fields orjson refuses is repaired and flagged
+    (`logship.repaired`: what was changed), never a reason to fail its batch. Only a
+    record that cannot be made JSON even so (never seen) is reduced to its message,
+    flagged `logship.encode_error`."""
+    try:
+        return orjson.dumps(fields)
+    except TypeError as exc:
+        how: set[str] = set()
+        fixed = _repair(fields, how)
+        fixed["logship.repaired"] = sorted(how) or [str(exc)]
+        METRICS.count(REPAIRED, reason=",".join(sorted(how)) or "other")
+        log.debug("enrich: repaired a record orjson refused (%s): %s", exc, sorted(how))
+        try:
+            return orjson.dumps(fixed)
+        except TypeError as exc2:
+            METRICS.count(REPAIRED, reason="reduced")
+            message = decode(record.message) if record is not None else ""
+            return orjson.dumps({"message": message, "logship.encode_error": str(exc2)})
 
 
 class _Shared(NamedTuple):
@@ -40,6 +108,7 @@ class Enricher:
         self.parse = parse
         # container id -> (its name when cached, stream -> _Shared): a rename re-computes
         self._shared: dict[str, tuple[str, dict[str, _Shared]]] = {}
+        self._parse_error_logged = -1e9
 
     def shared(self, record: Record) -> _Shared:
         """The fields every line of the record's stream has in common (stream, host,
@@ -57,10 +126,20 @@ class Enricher:
         return got
 
     def parsed_fields(self, record: Record) -> dict[str, Any]:
-        """The parser's fields for the record (cached on it: triggers read them too)."""
+        """The parser's fields for the record (cached on it: triggers read them too). A
+        parser that fails on a line (untrusted bytes) costs that line its parsed fields, flagged."""
         if not record.fields and self.parse:
-            fields = parsers.parse(record.message, hint="syslog" if record.stream == SYSLOG else None, tz=self.tz,
-                                   want_datetime=False)
+            try:
+                fields = parsers.parse(record.message, hint="syslog" if record.stream == SYSLOG else None, tz=self.tz,
+                                       want_datetime=False)
+            except Exception as exc:  # noqa: BLE001 - any parser bug: this line only, counted and flagged
+                METRICS.count("logship_parse_errors_total")
+                now = time.monotonic()
+                if now - self._parse_error_logged >= 10.0:  # a log line per 10 s, never one per line
+                    self._parse_error_logged = now
+                    log.warning("enrich: the parser failed on a line (%r); shipped unparsed, flagged "
+                                "logship.parse_error (logship_parse_errors_total counts them)", exc)
+                fields = {"message": decode(record.message), "logship.parse_error": repr(exc)[:200]}
             line_ns = fields.pop("logship.timestamp_ns", None)
             if line_ns is not None:
                 fields["logship.line_timestamp"] = iso_ns(line_ns)
@@ -98,7 +177,11 @@ class Enricher:
                     fields.pop(key, None)
             secs, frac = divmod(r.time_ns, 1_000_000_000)
             prefix = prefixes.get(secs) or second_prefix(secs)
-            append(b'{"@timestamp":"%s%09dZ",%s,%s}' % (prefix[1], frac, dumps(fields)[1:-1], shared.json))
+            try:
+                body = dumps(fields)
+            except TypeError:  # one record's fields orjson refuses: repaired, the others untouched
+                body = dumps_fields(fields, r)
+            append(b'{"@timestamp":"%s%09dZ",%s,%s}' % (prefix[1], frac, body[1:-1], shared.json))
         return out
 
     def _own_fields(self, record: Record) -> dict[str, Any]:

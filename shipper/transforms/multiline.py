@@ -13,7 +13,9 @@ from typing import Callable
 from parsers.multiline import Event, MultilineJoiner
 from shipper.core.acks import deliver
 from shipper.core.metrics import METRICS
-from shipper.core.record import SYSLOG, Record
+from shipper.core.record import EVENT, SYSLOG, Record
+
+_WHOLE = (SYSLOG, EVENT)
 
 StreamKey = tuple[str, str]
 
@@ -64,7 +66,7 @@ class MultilineStage:
         s: _Stream | None = None
         last: tuple[object, str, str | None] | None = None  # the stream of the previous record
         for r in batch:
-            if r.stream == SYSLOG:
+            if r.stream in _WHOLE:  # datagrams and events are whole records, never parts of a trace
                 out.append(r)
                 continue
             if last is None or r.container is not last[0] or r.stream is not last[1] or r.path is not last[2]:

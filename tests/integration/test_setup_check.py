@@ -24,9 +24,10 @@ def _check(**env: str) -> tuple[int, dict[str, tuple[str, str]]]:
     return r.returncode, lines
 
 
-def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf_ready: None) -> None:
-    code, lines = _check(LOGSHIP_ES_URL=es_url)
-    assert set(lines) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "snapshots", "elasticsearch", "kibana"}
+def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf_ready: None, tmp_path) -> None:
+    code, lines = _check(LOGSHIP_ES_URL=es_url, LOGSHIP_STATE_DIR=str(tmp_path / "state"))
+    assert set(lines) == {"docker", "state-dir", "bpf", "kernel-headers", "btf", "tracefs", "snapshots",
+                          "elasticsearch", "kibana"}
     assert code == 0, lines
     # which mechanism the syscall rings run on: fentry, or tracepoints with the reason fentry is not used
     assert lines["snapshots"][0] == "ok" and re.search(r"rings on (fentry|per-syscall tracepoints .*fentry not used)",
@@ -42,3 +43,18 @@ def test_check_fails_with_a_fix_for_unreachable_services() -> None:
     assert code == 1
     for name in ("elasticsearch", "kibana", "docker"):
         assert lines[name][0] == "FAIL" and "(fix: " in lines[name][1], lines[name]
+
+
+def test_check_fails_on_a_read_only_state_dir(es_url: str, tmp_path) -> None:
+    """A read-only mount (root ignores permission bits, so the test makes a real one)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "--bind", str(ro), str(ro)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        code, lines = _check(LOGSHIP_ES_URL=es_url, LOGSHIP_STATE_DIR=str(ro), LOGSHIP_EBPF="off")
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+    assert code == 1
+    status, detail = lines["state-dir"]
+    assert status == "FAIL" and "Read-only" in detail and "(fix: " in detail

@@ -53,3 +53,33 @@ def test_tail_shows_a_coloured_error_line(shipper: Callable[..., Any], container
     finally:
         tail.terminate()
         tail.wait(10)
+
+
+def test_tail_shows_each_line_of_an_exited_container_once(shipper: Callable[..., Any], containers: Callable[..., Any],
+                                                          busybox: str, tmp_path: Path, es: Any,
+                                                          index_prefix: str) -> None:
+    """The final read after a container stops starts at its newest line: that line used to be
+    emitted again (the live view and logship_lines_in_total showed it twice; ES stored it once)."""
+    from tests.conftest import count_docs
+    port = free_port()
+    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
+    name = f"once-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "tail.out"
+    with open(out, "wb") as f, open(tmp_path / "tail.err", "wb") as err:
+        tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", "--no-color", "--container", name],
+                                cwd=ROOT, env=ship.env, stdout=f, stderr=err)
+    try:
+        wait_until(lambda: "logship_http_logs_subscribers 1" in ship.metrics() or tail.poll() is not None, 20,
+                   what="`logship tail` to subscribe")
+        c = containers(busybox, ["sh", "-c", "sleep 1; echo first; echo second; echo last"], name=name)
+        c.wait(timeout=30)
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", {"term": {"container.id": c.id}}) >= 3, 60,
+                   what="3 documents")
+        wait_until(lambda: f"stream of {name}" in ship.log() and "ended" in ship.log(), 30, what="the stream to end")
+        import time
+        time.sleep(1.0)  # a repeated line would show by now
+        lines = [line.split()[-1] for line in out.read_text(errors="replace").splitlines() if name in line]
+        assert lines == ["first", "second", "last"], lines
+    finally:
+        tail.terminate()
+        tail.wait(10)

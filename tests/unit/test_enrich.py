@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from shipper.core.container import Container
 from shipper.core.timefmt import iso_ns
@@ -152,3 +153,52 @@ def test_doc_ids_are_time_ordered_across_streams():
     ids = [r.doc_id() for r in rs]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert ids[0].startswith(f"{5:016x}")
+
+
+def test_a_record_orjson_refuses_is_repaired_alone_and_flagged():
+    """One line with a 20-digit pid (and other things orjson refuses) in a batch: every
+    other line is encoded as usual, that one repaired (big integers as strings) and flagged."""
+    import orjson
+
+    from shipper.core.container import Container
+    from shipper.core.record import Record
+    from shipper.transforms.enrich import Enricher
+
+    c = Container(id="c" * 64, name="app", image="img")
+    e = Enricher("host")
+    good = [Record(b"plain %d" % i, 1_700_000_000_000_000_000 + i, "stdout", c) for i in range(3)]
+    # A parser that turns a 20-digit pid into an int (syslog's did): the fields as it would leave them.
+    pid = Record(b"app[99999999999999999999]: hello", 1_700_000_000_000_000_010, "stdout", c,
+                 fields={"message": "hello", "process.pid": 99999999999999999999})
+    odd_fields: dict[Any, Any] = {"message": "odd", 1: "int key", "n": float("nan"), "b": b"\xff", "s": "\ud800",
+                                  "o": object()}
+    odd = Record(b"odd", 1_700_000_000_000_000_011, "stdout", c, fields=odd_fields)
+    docs = [orjson.loads(d) for d in e.documents_json([good[0], pid, good[1], odd, good[2]])]
+    assert [d["message"] for d in docs] == ["plain 0", "hello", "plain 1", "odd", "plain 2"]
+    assert all("logship.repaired" not in d for d in (docs[0], docs[2], docs[4]))
+    assert docs[1]["process.pid"] == "99999999999999999999" and docs[1]["logship.repaired"] == ["big_int"]
+    assert docs[3]["1"] == "int key" and docs[3]["n"] is None and docs[3]["b"] == "\ufffd"
+    assert docs[3]["s"] == "?" and docs[3]["o"].startswith("<object")
+    assert docs[3]["logship.repaired"] == ["bytes", "key_type", "not_finite", "surrogates", "type"]
+
+
+def test_a_parser_failure_costs_only_that_line(monkeypatch):
+    import orjson
+
+    import parsers
+    from shipper.core.container import Container
+    from shipper.core.record import Record
+    from shipper.transforms.enrich import Enricher
+
+    real = parsers.parse
+
+    def flaky(data, **kw):
+        if data == b"boom":
+            raise ValueError("parser bug")
+        return real(data, **kw)
+
+    monkeypatch.setattr(parsers, "parse", flaky)
+    c = Container(id="c" * 64, name="app", image="img")
+    docs = [orjson.loads(d) for d in Enricher("host").documents_json(
+        [Record(m, 1_700_000_000_000_000_000, "stdout", c) for m in (b"a", b"boom", b"b")])]
+    assert [d["message"] for d in docs] == ["a", "boom", "b"] and "parser bug" in docs[1]["logship.parse_error"]

@@ -8,16 +8,25 @@ import json
 from typing import Any, Awaitable, Callable
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from shipper.config import ElasticsearchSettings, HttpSettings
 from shipper.runtime.http import LOGS_DROPPED, EsProbe, HttpServer, LogFilter, LogHub, parse_addr
+from shipper.core.container import Container
 from shipper.core.metrics import METRICS
+from shipper.core.record import Record
 
 DOC = {"@timestamp": "t", "message": "ERROR boom", "stream": "stdout", "container.name": "web-1",
        "container.id": "abcdef0123456789", "log.level": "error"}
+WEB = Container(id="abcdef0123456789", name="web-1", image="i")
+
+
+def batch(docs: list[dict[str, Any]], container: Container = WEB) -> tuple[list[Record], list[bytes]]:
+    """What the pipeline hands the tap: the records and their documents' JSON."""
+    return [Record(b"", 0, "stdout", container) for _ in docs], [orjson.dumps(d) for d in docs]
 
 
 def test_filters() -> None:
@@ -45,9 +54,10 @@ def test_slow_subscriber_loses_lines_counted_and_never_blocks() -> None:
         assert not hub.active
         sub = hub.subscribe(LogFilter())
         before = METRICS.total(LOGS_DROPPED)
-        hub.publish([DOC] * 10)  # synchronous: returns at once whatever the reader does
-        assert sub.queue.qsize() == 3
-        assert METRICS.total(LOGS_DROPPED) - before == 7
+        for _ in range(4):
+            hub.publish(*batch([DOC] * 3))  # synchronous: returns at once whatever the reader does
+        assert sub is not None and sub.lines == 3 and len(sub.take()) == 3
+        assert METRICS.total(LOGS_DROPPED) - before == 9
         hub.unsubscribe(sub)
         assert not hub.active
     asyncio.run(go())
@@ -115,7 +125,7 @@ def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
                     if len(hub.subscribers) == 2:
                         break
                     await asyncio.sleep(0.02)
-                hub.publish([{**DOC, "log.level": "info", "message": "hello"}, DOC])
+                hub.publish(*batch([{**DOC, "log.level": "info", "message": "hello"}, DOC]))
                 first = json.loads(await asyncio.wait_for(rj.content.readline(), 5))
                 assert first["message"] == "ERROR boom"  # the info line was filtered out
                 assert await asyncio.wait_for(rt.content.readline(), 5) == b"web-1 stdout hello\n"
@@ -158,4 +168,21 @@ def test_empty_addr_means_no_server_and_taken_port_is_not_fatal() -> None:
             assert clash.bound is None
         finally:
             await first.stop()
+    asyncio.run(go())
+
+
+def test_subscribers_are_bounded_and_get_only_their_containers_runs() -> None:
+    async def go() -> None:
+        hub = LogHub(queue_lines=100, max_subscribers=2)
+        web = hub.subscribe(LogFilter(container="web"))
+        everything = hub.subscribe(LogFilter())
+        assert web is not None and everything is not None and hub.subscribe(LogFilter()) is None
+        db = Container(id="0123456789abcdef", name="db-1", image="i")
+        r_web, d_web = batch([DOC, DOC])
+        r_db, d_db = batch([{**DOC, "container.name": "db-1"}], db)
+        hub.publish(r_web[:1] + r_db + r_web[1:], d_web[:1] + d_db + d_web[1:])
+        assert [orjson.loads(d)["container.name"] for d in web.take()] == ["web-1", "web-1"]
+        assert len(everything.take()) == 3
+        hub.unsubscribe(web)
+        assert hub.subscribe(LogFilter(container="db")) is not None
     asyncio.run(go())

@@ -56,3 +56,40 @@ def test_the_global_registry_renders() -> None:
     from shipper.core.metrics import METRICS
     METRICS.observe(BULK_LATENCY, 0.02)
     assert BULK_LATENCY in _families(METRICS)
+
+
+def test_values_are_rendered_exactly():
+    from shipper.core.metrics import Metrics
+    m = Metrics()
+    m.count("big_total", 123_456_789)
+    m.count("big_total", 1)
+    m.set("ts_seconds", 1_764_626_000.123456)
+    m.set("nan_value", float("nan"))
+    m.gauge("inf_value", lambda: float("inf"), "x")
+    out = m.render()
+    assert "big_total 123456790\n" in out and "ts_seconds 1764626000.123456\n" in out
+    assert "nan_value NaN\n" in out and "inf_value +Inf\n" in out
+
+
+def test_every_metric_family_in_the_code_has_help():
+    import importlib
+    import pkgutil
+    import re
+    from pathlib import Path
+
+    import shipper
+    from shipper.core.metrics import METRICS
+    root = Path(shipper.__file__).parent
+    for mod in pkgutil.walk_packages([str(root)], "shipper."):
+        if "ebpf" not in mod.name and not mod.name.endswith("__main__"):
+            importlib.import_module(mod.name)
+    names: set[str] = set()
+    inline: set[str] = set()  # METRICS.gauge("name", fn, "help"): described where it is registered
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        names |= set(re.findall(r'"(logship_[a-z_]+)"', text))
+        inline |= set(re.findall(r'METRICS\.gauge\("(logship_[a-z_]+)",[^\n]*,\s*"', text))
+        inline |= set(re.findall(r'METRICS\.gauge\("(logship_[a-z_]+)",[^\n]*,\n\s*"', text))
+    names -= {"logship_hash"}
+    missing = sorted(n for n in names if n not in METRICS.help and n not in inline)
+    assert not missing, missing

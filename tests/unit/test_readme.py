@@ -44,3 +44,19 @@ def test_readme_sections() -> None:
     for lib in ("aiohttp", "uvloop", "orjson", "python-dateutil", "docker", "elasticsearch", "bcc", "hypothesis",
                 "prometheus-client"):
         assert f"**{lib}**" in README, lib
+
+
+def test_every_logship_variable_the_docs_name_is_accepted() -> None:
+    """A LOGSHIP_* name in the README or the compose file that `logship run` rejects (unknown
+    setting) would send users into a configuration error."""
+    from shipper.config import load
+    docs = README + (ROOT / "docker-compose.yml").read_text()
+    named = sorted(set(re.findall(r"\bLOGSHIP_[A-Z0-9_]*[A-Z0-9]\b", docs)) - {"LOGSHIP_CONFIG"})
+    rejected = []
+    for name in named:
+        try:
+            load(env={name: ""})
+        except Exception as exc:  # noqa: BLE001 - only "unknown setting" matters here
+            if "unknown setting" in str(exc):
+                rejected.append(name)
+    assert not rejected, rejected

@@ -89,6 +89,15 @@ class DockerAPI:
                 if line.strip():
                     yield json.loads(line)
 
+    def attach(self, cid: str) -> Any:
+        """The container's stdout/stderr as the process writes them, from the moment the
+        response headers arrive (dockerd joins the container's output before it answers):
+        frames unless it has a TTY, no timestamps, no replay. Ends when the container's
+        streams close (it exited). Use as `async with`."""
+        assert self._logs_session is not None
+        params = {"stream": "1", "stdout": "1", "stderr": "1"}
+        return self._logs_session.post(f"/containers/{cid}/attach", params=params)
+
     def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> Any:
         """The raw log stream (multiplexed frames unless the container has a TTY), with
         Docker's RFC3339Nano timestamp in front of every entry. Use as `async with`."""

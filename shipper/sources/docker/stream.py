@@ -8,6 +8,7 @@ import re
 import struct
 from typing import Callable, NamedTuple
 
+
 from shipper.core.timefmt import parse_docker_time
 
 _split_simple: Callable[[bytes, int, int], tuple[list[Line], int]] | None
@@ -175,6 +176,12 @@ class StreamDecoder:
         self.truncated_lines += 1
         self.truncated_bytes += nbytes
 
+    @property
+    def torn(self) -> bool:
+        """The bytes fed so far end inside a frame: the stream was cut (a TTY stream has no
+        frames: a last line without newline is all it can end with)."""
+        return bool(self._buf) and not self.tty
+
     def flush(self) -> list[Line]:
         """The unfinished lines (a last line without newline), when the stream ends."""
         out: list[Line] = []
@@ -188,4 +195,79 @@ class StreamDecoder:
         for s, (ts, buf, cut, pieces) in self._parts.items():
             out.append(Line(s, ts, bytes(buf), cut, pieces > 1))
         self._parts.clear()
+        return out
+
+
+class AttachDecoder:
+    """The attach stream of one container -> whole lines. Unlike the logs endpoint, attach
+    carries what the process wrote, as written: frames (or a TTY's raw bytes) cut where
+    the writes were, no timestamps. Lines are split on newlines per stream and cut at
+    `max_bytes` (the rest of an over-long line dropped and counted, as StreamDecoder)."""
+
+    __slots__ = ("_buf", "_open", "max_bytes", "truncated_bytes", "truncated_lines", "tty")
+
+    def __init__(self, max_bytes: int = 1 << 20, tty: bool = False) -> None:
+        self.max_bytes = max_bytes
+        self.tty = tty
+        self._buf = b""  # an unfinished frame header or payload
+        self._open: dict[str, list] = {}  # stream -> [bytearray of the unfinished line, cut?]
+        self.truncated_bytes = 0
+        self.truncated_lines = 0
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes, bool]]:
+        """(stream, line, truncated) for each line completed by chunk."""
+        out: list[tuple[str, bytes, bool]] = []
+        if self.tty:
+            self._text("stdout", chunk, out)
+            return out
+        buf = self._buf + chunk if self._buf else chunk
+        pos, n = 0, len(buf)
+        while n - pos >= 8:
+            kind, size = _HEADER.unpack_from(buf, pos)
+            if n - pos - 8 < size:
+                break
+            self._text(STREAM_NAMES[kind] if kind < 3 else "stdout", buf[pos + 8:pos + 8 + size], out)
+            pos += 8 + size
+        self._buf = buf[pos:]
+        return out
+
+    def _text(self, stream: str, data: bytes, out: list[tuple[str, bytes, bool]]) -> None:
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            piece = data[start:] if nl < 0 else data[start:nl]
+            if nl < 0 and not piece:
+                return
+            part = self._open.get(stream)
+            if part is None and nl >= 0 and len(piece) <= self.max_bytes:
+                out.append((stream, piece[:-1] if self.tty and piece.endswith(b"\r") else piece, False))
+            else:
+                if part is None:
+                    part = self._open[stream] = [bytearray(), False]
+                room = self.max_bytes - len(part[0])
+                if len(piece) > room:
+                    if not part[1]:
+                        self.truncated_lines += 1
+                    part[1] = True
+                    self.truncated_bytes += len(piece) - max(room, 0)
+                    piece = piece[:max(room, 0)]
+                part[0] += piece
+                if nl >= 0:
+                    out.append(self._close(stream))
+            if nl < 0:
+                return
+            start = nl + 1
+
+    def _close(self, stream: str) -> tuple[str, bytes, bool]:
+        data, cut = self._open.pop(stream)
+        line = bytes(data)
+        if self.tty and line.endswith(b"\r"):
+            line = line[:-1]
+        return stream, line, cut
+
+    def flush(self) -> list[tuple[str, bytes, bool]]:
+        """The unfinished lines (a last line without newline) at the end of the stream."""
+        self._buf = b""
+        out = [self._close(s) for s in list(self._open) if self._open[s][0] or self._open[s][1]]
+        self._open.clear()
         return out

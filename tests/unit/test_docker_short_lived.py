@@ -1,0 +1,150 @@
+"""Short-lived (auto-remove) containers, on canned event sequences: exactly one path ships
+each container's lines (logs endpoint, else its json-file, else what attach held), and
+the json-file path gives the same ids as the logs endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, cast
+from pathlib import Path
+
+from shipper.config import DockerSettings
+from shipper.core.container import ContainerRegistry
+from shipper.core.record import Record
+from shipper.sources.docker.source import DockerSource
+from shipper.sources.docker.stream import AttachDecoder
+from tests.fakes import ScriptedDockerAPI as FakeDocker
+from tests.fakes import raw_frame as frame
+
+CID = "a" * 64
+T0 = "2026-12-01T10:00:00.000000001Z"
+T1 = "2026-12-01T10:00:00.000000002Z"
+
+
+def logs_stream(lines: list[tuple[int, str, bytes]]) -> bytes:
+    return b"".join(frame(k, t.encode() + b" " + d) for k, t, d in lines)
+
+
+def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record], DockerSource]:
+    """Feeds the events (("create"|"start"|"exit"|"removed"|"sleep", arg)) to a source; returns what it emitted."""
+    out: list[Record] = []
+
+    async def emit(batch: list[Record]) -> None:
+        out.extend(batch)
+
+    async def scenario() -> DockerSource:
+        src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        for what, arg in events:
+            await asyncio.sleep(0.01)
+            if what == "sleep":
+                await asyncio.sleep(arg)
+            elif what in ("create", "start"):
+                src._on_event(cast(Any, docker), {"Action": what, "id": CID})
+            elif what == "status":
+                docker.set_status(CID, arg)
+            elif what == "attach_end":
+                docker.attach_end[CID].set()
+        for _ in range(200):
+            if all(t.done() for t in src._streams.values()):
+                break
+            await asyncio.sleep(0.05)
+        await src._stop_streams()
+        return src
+
+    return out, asyncio.run(scenario())
+
+
+def quick_exit(docker: FakeDocker, logs_status: int, log_path: str = "") -> list:
+    """create -> start -> (exits, removed at once): the logs endpoint answers logs_status."""
+    docker.container(CID, status="created", log_path=log_path)
+    docker.attach_chunks[CID] = [frame(1, b"one\ntw"), frame(1, b"o\n"), frame(2, b"err\n")]
+    docker.logs_answers[CID] = [(logs_status, [logs_stream([(1, T0, b"one\n"), (1, T0, b"two\n"),
+                                                            (2, T1, b"err\n")])])]
+    return [("create", None), ("sleep", 0.05), ("status", "running"), ("start", None), ("attach_end", None),
+            ("status", "removing")]
+
+
+def test_logs_endpoint_ships_when_it_opens_and_attach_is_dropped(tmp_path):
+    """Also: the final read after the stop returns the same lines again; none is emitted twice."""
+    docker = FakeDocker()
+    out, _ = run(docker, quick_exit(docker, 200), tmp_path)
+    assert [(r.stream, r.message, r.time_ns % 10) for r in out] == [("stdout", b"one", 1), ("stdout", b"two", 1),
+                                                                    ("stderr", b"err", 2)]
+    assert ("attach", CID) in docker.calls
+
+
+def test_refused_logs_fall_back_to_the_json_file_with_the_same_ids(tmp_path):
+    path = tmp_path / "c-json.log"
+    path.write_text("".join(json.dumps({"log": d, "stream": s, "time": t}) + "\n"
+                            for d, s, t in [("one\n", "stdout", T0), ("two\n", "stdout", T0), ("err\n", "stderr", T1)]))
+    docker = FakeDocker()
+    via_file, _ = run(docker, quick_exit(docker, 409, str(path)), tmp_path / "a")
+    docker = FakeDocker()
+    via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
+    assert [r.message for r in via_file] == [b"one", b"two", b"err"]
+    assert [r.doc_id() for r in via_file] == [r.doc_id() for r in via_logs]
+
+
+def test_refused_logs_without_file_ship_what_attach_held(tmp_path):
+    docker = FakeDocker()
+    out, _ = run(docker, quick_exit(docker, 409, str(tmp_path / "gone.log")), tmp_path)
+    assert [(r.stream, r.message) for r in out] == [("stdout", b"one"), ("stdout", b"two"), ("stderr", b"err")]
+    assert len({r.doc_id() for r in out}) == 3
+    assert all(r.on_delivered is None for r in out)  # never re-read: nothing to checkpoint
+
+
+def test_removed_before_inspect_ships_what_attach_held(tmp_path):
+    docker = FakeDocker()
+    events = quick_exit(docker, 409)
+    events[-1] = ("status", "removed")
+    events.insert(2, ("status", "removed"))  # gone before the start is handled
+    out, _ = run(docker, events[:3] + [("start", None), ("attach_end", None)], tmp_path)
+    assert [r.message for r in out] == [b"one", b"two", b"err"]
+
+
+def test_not_auto_remove_drops_attach_and_ships_through_logs_after_start(tmp_path):
+    docker = FakeDocker()
+    docker.container(CID, status="created", auto_remove=False)
+    docker.attach_chunks[CID] = [frame(1, b"ignored\n")]
+    docker.logs_answers[CID] = [(200, [logs_stream([(1, T0, b"one\n")])])]
+    out, _ = run(docker, [("create", None), ("sleep", 0.1), ("status", "running"), ("start", None),
+                          ("sleep", 0.1), ("status", "exited")], tmp_path)
+    assert [r.message for r in out] == [b"one"]
+
+
+def test_attach_decoder_splits_writes_into_lines_per_stream():
+    d = AttachDecoder(max_bytes=5)
+    raw = frame(1, b"ab\ncd") + frame(2, b"x\n") + frame(1, b"e\n1234567\n") + frame(1, b"tail")
+    got = d.feed(raw[:7]) + d.feed(raw[7:])
+    assert got == [("stdout", b"ab", False), ("stderr", b"x", False), ("stdout", b"cde", False),
+                   ("stdout", b"12345", True)]
+    assert d.flush() == [("stdout", b"tail", False)] and d.truncated_bytes == 2
+    tty = AttachDecoder(tty=True)
+    assert tty.feed(b"a\r\nb") == [("stdout", b"a", False)] and tty.flush() == [("stdout", b"b", False)]
+
+
+def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_path):
+    """Seen under CPU load: a catch-up read of a stopped container ended inside a frame; the
+    torn piece became a line of its own (a duplicate with another id) and the rest of the
+    log was never read. Now the cut is a torn stream: read again from the newest line, and
+    the final reads go on until one brings nothing new."""
+    t = [f"2026-12-01T10:00:00.00000000{i}Z" for i in range(1, 8)]
+    lines = [(1, t[i], b"seq %d\n" % (i + 1)) for i in range(7)]
+    cut = logs_stream(lines[:3]) + logs_stream(lines[3:4])[:12]  # line 4's frame cut after its header
+    docker = FakeDocker()
+    docker.container(CID, status="exited", auto_remove=False)
+    docker.logs_answers[CID] = [(200, [cut]), (200, [logs_stream(lines[2:5])]),  # re-read: ends early, at a frame
+                                (200, [logs_stream(lines[4:])])]  # the rest; then again the same: nothing new
+    out: list[Record] = []
+
+    async def emit(batch: list[Record]) -> None:
+        out.extend(batch)
+
+    async def scenario() -> None:
+        src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        await asyncio.wait_for(src._ship(cast(Any, docker), CID, False), 30)
+
+    asyncio.run(scenario())
+    assert [r.message for r in out] == [b"seq %d" % i for i in range(1, 8)]
+    assert len({r.doc_id() for r in out}) == 7
