@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from shipper.core.masking import mask_credentials
+
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the variable and what it expects."""
@@ -98,7 +100,11 @@ class SpoolSettings:
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    addr: str = setting("127.0.0.1:8080", "`host:port` of the HTTP server (/health, /metrics, /logs, /snapshots); empty = no server. Loopback by default: it serves log lines.")
+    addr: str = setting("127.0.0.1:8080", "`host:port` of the TCP HTTP server: /health and /metrics; the control routes (/logs, /snapshots/*) only with LOGSHIP_HTTP_TOKEN set; empty = no TCP server.")
+    socket: str = setting("", "Unix socket of the control plane (every route; `logship tail` and `logship snapshot` use it): empty = `<state_dir>/control.sock`, `off` = none.")
+    socket_group: str = setting("", "Group allowed to use the control socket (mode 0660); empty = its owner only (0600).")
+    token: str = setting("", "Opens the control routes on TCP to requests carrying it (`Authorization: Bearer TOKEN`, or Basic auth with it as the password); compared in constant time. Empty = control routes on the unix socket only.", secret=True)
+    allowed_hosts: tuple[str, ...] = setting(("localhost", "127.0.0.1", "::1"), "Host header names (port ignored) the TCP server answers; any other gets 421 (DNS rebinding). Add the name a browser uses for LOGSHIP_KIBANA_SHIPPER_URL.")
     logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.", minimum=1)
 
 
@@ -127,6 +133,7 @@ class SnapshotSettings:
     capture_data: bool = setting(True, "Keep the first data_bytes of I/O data; false compiles the copy out: no payload byte is kept (paths and addresses still are).")
     redact: bool = setting(True, "Scrub common secrets (password=, Authorization:, bearer tokens, API keys, MySQL auth packets) from data excerpts.")
     redact_patterns: tuple[str, ...] = setting((), "Extra regexes whose matches are scrubbed from data excerpts (comma-separated).")
+    arming: bool = setting(False, "Allow adding and removing trigger rules at run time (POST /snapshots/arm, DELETE /snapshots/rules/N, `logship snapshot --arm`); off = those answer 403.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,16 +170,31 @@ class Config:
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     ebpf: EbpfSettings = field(default_factory=EbpfSettings)
 
+    def control_socket(self) -> Path | None:
+        """Where the control plane's unix socket is (None: `LOGSHIP_HTTP_SOCKET=off`)."""
+        if self.http.socket == "off":
+            return None
+        return Path(self.http.socket) if self.http.socket else self.pipeline.state_dir / "control.sock"
+
     def redacted(self) -> dict[str, dict[str, Any]]:
-        """The settings as a dict with secrets masked, for logs and `logship config`."""
+        """The settings as a dict with secrets masked, for logs and `logship config`: secret
+        settings whole, and the password inside any URL (`LOGSHIP_ES_URL=https://u:pw@es`)."""
         out: dict[str, dict[str, Any]] = {}
         for name in SECTIONS:
             sect = getattr(self, name)
             out[name] = {
-                f.name: ("***" if f.metadata["secret"] and getattr(sect, f.name) else getattr(sect, f.name))
+                f.name: ("***" if f.metadata["secret"] and getattr(sect, f.name) else _masked(getattr(sect, f.name)))
                 for f in fields(sect)
             }
         return out
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, tuple):
+        return tuple(mask_credentials(v) if isinstance(v, str) else v for v in value)
+    return value
 
 
 def env_name(section: str, field_name: str) -> str:

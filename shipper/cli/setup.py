@@ -12,6 +12,7 @@ import aiohttp
 from shipper.cli import kibana
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.config import Config
+from shipper.core.masking import mask_credentials
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
 
 
@@ -62,7 +63,7 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         print(f"FAIL  kibana: {exc or type(exc).__name__}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    print(f"ok    kibana: imported {n} saved objects into {cfg.kibana.url}")
+    print(f"ok    kibana: imported {n} saved objects into {mask_credentials(cfg.kibana.url)}")
     return EXIT_OK
 
 
