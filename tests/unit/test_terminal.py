@@ -23,7 +23,7 @@ def test_escape_sequences_shown_escaped() -> None:
 
 
 def test_every_c0_but_tab_del_c1_and_bidi() -> None:
-    for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]:
+    for code in [*range(0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]:
         assert inert(chr(code)) == ("\\n" if code == 10 else "\\r" if code == 13 else f"\\x{code:02x}")
     for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c":
         assert inert(ch) == f"\\u{ord(ch):04x}"
