@@ -59,6 +59,7 @@ class ElasticsearchSettings:
     username: str = setting("", "Basic-auth user name.")
     password: str = setting("", "Basic-auth password.", secret=True)
     api_key: str = setting("", "API key (the base64 `id:key` form), instead of basic auth.", secret=True)
+    api_key_file: str = setting("", "Read the API key from this file at start (what `logship setup --api-key-file` writes); overrides LOGSHIP_ES_API_KEY.")
     ca_file: str = setting("", "CA certificate file (PEM) to verify the server's TLS certificate.")
     verify_certs: bool = setting(True, "Verify TLS certificates (never turn off outside a lab).")
     index_prefix: str = setting("logship", "Index name prefix: log lines go to `<prefix>-YYYY.MM.DD`.")
@@ -286,7 +287,21 @@ def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | No
     unknown_env = sorted(k for k in env if k.startswith("LOGSHIP_") and k not in known_env and k not in _NOT_SETTINGS)
     if unknown_env:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown_env)}; `logship config --markdown` lists them all")
-    return Config(**sections)
+    return Config(**{**sections, "elasticsearch": _with_key_file(sections["elasticsearch"])})
+
+
+def _with_key_file(es: ElasticsearchSettings) -> ElasticsearchSettings:
+    """The key file read once here, so every Elasticsearch client sees a plain `api_key`."""
+    if not es.api_key_file:
+        return es
+    try:
+        key = Path(es.api_key_file).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"LOGSHIP_ES_API_KEY_FILE={es.api_key_file}: {exc.strerror} "
+                          "(`logship setup --api-key-file` writes it)") from None
+    if not key:
+        raise ConfigError(f"LOGSHIP_ES_API_KEY_FILE={es.api_key_file}: the file is empty")
+    return dataclasses.replace(es, api_key=key)
 
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.

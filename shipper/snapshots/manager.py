@@ -122,7 +122,8 @@ class SnapshotManager:
         """Stores finished snapshots. `source` (the eBPF source) is attached to once its
         probe is loaded: its `.bpf` holds the rings, its `.table` names fds."""
         try:
-            await self.store.put_template()
+            if self.store.settings.setup:  # off when `logship setup` put it: the writer key may not
+                await self.store.put_template()
         except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
             log.warning("snapshot index template not put yet: %r", exc)
         while self.maps is None and source is not None:
