@@ -52,7 +52,8 @@ def setup_security(cfg: Config, args: argparse.Namespace) -> int:
                 return EXIT_FAILURE
             return EXIT_OK
         names = asyncio.run(security.put_roles(es))
-        print(f"ok    elasticsearch roles: {', '.join(names)} (give people in Kibana the {es.index_prefix}_viewer role)")
+        print(f"ok    elasticsearch roles: {', '.join(names)} "
+              f"(give people in Kibana the {es.index_prefix}_viewer role)")
         if args.api_key_file:
             path = Path(args.api_key_file)
             name = f"{es.index_prefix}-shipper-{cfg.pipeline.hostname}"
@@ -103,7 +104,8 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("setup",
-                       help="create the Elasticsearch index templates and roles, import the Kibana objects (idempotent)",
+                       help="create the Elasticsearch index templates and roles, import the Kibana objects "
+                            "(idempotent)",
                        description="Puts the index templates (only those that changed), the roles "
                                    "<prefix>_writer, <prefix>_snapshot_reader, <prefix>_viewer (security on), "
                                    "sets the kibana_system password "

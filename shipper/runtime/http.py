@@ -150,7 +150,8 @@ END: dict[str, Any] = {}  # the end-of-stream marker in a subscriber's queue (co
 def plain_line(doc: dict[str, Any]) -> bytes:
     """One line for `curl .../logs` in a terminal: the container's text made inert (shipper.core.terminal)."""
     where = doc.get("log.file.path") or doc.get("stream", "")
-    return f"{inert(str(doc.get('container.name', '-')))} {inert(str(where))} {inert(str(doc.get('message', '')))}\n".encode()
+    name, msg = inert(str(doc.get("container.name", "-"))), inert(str(doc.get("message", "")))
+    return f"{name} {inert(str(where))} {msg}\n".encode()
 
 
 def ndjson_line(doc: dict[str, Any]) -> bytes:
@@ -308,8 +309,8 @@ class HttpServer:
         # The HTTP side is an aid, not the job: a listener that cannot start must not stop the shipping.
         if self.control_socket is not None:
             try:
-                sock = bind_control_socket(self.control_socket, self.settings.socket_group)
-                await web.SockSite(await self._runner(tcp=False), sock).start()
+                unix = bind_control_socket(self.control_socket, self.settings.socket_group)
+                await web.SockSite(await self._runner(tcp=False), unix).start()
                 self.socket_path = self.control_socket
                 log.info("http: control socket %s", self.control_socket)
             except (OSError, KeyError) as exc:  # KeyError: no such group

@@ -150,7 +150,8 @@ class SecureES:
                        str(home / "bin" / "elasticsearch"), "-d", "-p", str(self.state / "pid"),
                        "-Ediscovery.type=single-node", "-Enetwork.host=127.0.0.1", f"-Ehttp.port={self.port}",
                        f"-Etransport.port={self.port + 100}", f"-Epath.data={data}", f"-Epath.logs={logs}",
-                       "-Ecluster.routing.allocation.disk.threshold_enabled=false", "-Eaction.destructive_requires_name=false",
+                       "-Ecluster.routing.allocation.disk.threshold_enabled=false",
+                       "-Eaction.destructive_requires_name=false",
                        "-Expack.security.enabled=true", "-Expack.security.http.ssl.enabled=false",
                        "-Expack.security.transport.ssl.enabled=false"])
         if r.returncode != 0:

@@ -72,7 +72,8 @@ def assert_hardened(shipper: dict, env: dict[str, str]) -> None:
     # Elasticsearch: the writer API key setup minted, no superuser, no template management.
     senv = shipper["environment"]
     assert "LOGSHIP_ES_PASSWORD" not in senv and "LOGSHIP_ES_USERNAME" not in senv
-    assert senv["LOGSHIP_ES_API_KEY_FILE"] == "/var/lib/logship-secrets/es-api-key" and senv["LOGSHIP_ES_SETUP"] == "false"
+    assert senv["LOGSHIP_ES_API_KEY_FILE"] == "/var/lib/logship-secrets/es-api-key"
+    assert senv["LOGSHIP_ES_SETUP"] == "false"
     assert senv["LOGSHIP_HTTP_TOKEN"] == env["LOGSHIP_HTTP_TOKEN"] and len(env["LOGSHIP_HTTP_TOKEN"]) >= 32
     # The container: no new privileges, our seccomp profile (not unconfined), read-only root, limits.
     assert shipper["cap_drop"] == ["ALL"]

@@ -116,8 +116,10 @@ def test_the_writer_key_ships_and_every_other_action_is_403(secured: dict[str, A
         "write another index": lambda: w.create(index=f"other-{prefix}", id="2", document={"m": 1}),
         "create a user": lambda: w.security.put_user(username=f"{prefix}-u", password="p4ssw0rd!", roles=["superuser"]),
         "mint itself an API key with more": lambda: w.security.create_api_key(
-            name="escalate", role_descriptors={"all": {"cluster": ["all"], "indices": [{"names": ["*"], "privileges": ["all"]}]}}),
-        "change cluster settings": lambda: w.cluster.put_settings(persistent={"cluster.routing.allocation.enable": "none"}),
+            name="escalate",
+            role_descriptors={"all": {"cluster": ["all"], "indices": [{"names": ["*"], "privileges": ["all"]}]}}),
+        "change cluster settings": lambda: w.cluster.put_settings(
+            persistent={"cluster.routing.allocation.enable": "none"}),
     }
     # Not here: _delete_by_query (the reindex module is not in the integ-test distribution); reading
     # index templates is allowed, by the cluster `monitor` privilege the health calls need.
@@ -135,7 +137,8 @@ def test_the_shipper_ships_with_only_the_writer_key(secured: dict[str, Any], con
     from tests.conftest import Shipper
     prefix, admin = secured["prefix"], secured["admin"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    env.update({"LOGSHIP_ES_URL": admin.transport.node_pool.get().base_url, "LOGSHIP_ES_API_KEY_FILE": str(secured["key_file"]),
+    env.update({"LOGSHIP_ES_URL": admin.transport.node_pool.get().base_url,
+                "LOGSHIP_ES_API_KEY_FILE": str(secured["key_file"]),
                 "LOGSHIP_ES_SETUP": "false", "LOGSHIP_ES_INDEX_PREFIX": prefix, "LOGSHIP_EBPF": "off",
                 "LOGSHIP_STATE_DIR": str(tmp_path / "state"), "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2",
                 "LOGSHIP_HTTP_ADDR": f"127.0.0.1:{free_port()}", "PYTHONUNBUFFERED": "1"})
@@ -146,7 +149,8 @@ def test_the_shipper_ships_with_only_the_writer_key(secured: dict[str, Any], con
 
         def found() -> int:
             admin.indices.refresh(index=f"{prefix}-*", ignore_unavailable=True)
-            return int(admin.count(index=f"{prefix}-*", query={"match_phrase": {"message": "shipped-with-the-writer-key"}})["count"])
+            q = {"match_phrase": {"message": "shipped-with-the-writer-key"}}
+            return int(admin.count(index=f"{prefix}-*", query=q)["count"])
         wait_until(lambda: found() == 1, 60, what=f"the line shipped with the writer key\n{s.log()[-2000:]}")
         assert "403" not in s.log() and "security_exception" not in s.log(), s.log()[-3000:]
         assert secured["key"] not in s.log()

@@ -39,7 +39,8 @@ def compose_shipper(tmp: Path) -> tuple[dict[str, Any], dict[str, str]]:
     shutil.copy(ROOT / "docker-compose.yml", d)
     shutil.copytree(ROOT / "compose", d / "compose")
     subprocess.run([str(d / "compose" / "init-env.sh")], capture_output=True, text=True, check=True)
-    env = dict(line.split("=", 1) for line in (d / ".env").read_text().splitlines() if line and not line.startswith("#"))
+    lines = (d / ".env").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     cfg = subprocess.run(["docker-compose", "config"], cwd=d, capture_output=True, text=True, timeout=60, check=True)
     return yaml.safe_load(cfg.stdout)["services"]["shipper"], env
 
@@ -98,7 +99,8 @@ def test_the_image_hardened_as_composed_ships_and_needs_each_capability(
         state = tmp_path / f"state-{n}"
         state.mkdir()
         env = {"LOGSHIP_ES_URL": secured["admin_env"]["LOGSHIP_ES_URL"], "LOGSHIP_ES_INDEX_PREFIX": prefix,
-               "LOGSHIP_EBPF": "on", "LOGSHIP_HTTP_ADDR": f"127.0.0.1:{free_port()}", "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2",
+               "LOGSHIP_EBPF": "on", "LOGSHIP_HTTP_ADDR": f"127.0.0.1:{free_port()}",
+               "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2",
                "LOGSHIP_SNAPSHOT_ENABLED": "false"}
         name = f"hardened-{tag}-{n}"
         run = subprocess.run(["docker", "run", "-d", "--name", name, "--label", "logship.ignore=true",
