@@ -38,3 +38,24 @@ def test_log_formatter_masks() -> None:
     finally:
         lg.removeHandler(h)
     assert buf.getvalue() == "bulk to https://elastic:***@es:9200 failed\n"
+
+
+def test_health_probe_masks_the_url_it_reports() -> None:
+    import asyncio
+
+    from shipper.config import ElasticsearchSettings
+    from shipper.runtime.http import EsProbe
+
+    status = asyncio.run(EsProbe(ElasticsearchSettings(url=("http://elastic:s3cret@127.0.0.1:9",))).status())
+    assert status["reachable"] is False and status["url"] == "http://elastic:***@127.0.0.1:9"
+    assert "s3cret" not in json.dumps(status)
+
+
+def test_logship_config_output_masks(capsys: object) -> None:
+    import argparse
+
+    from shipper.cli.config_cmd import cmd_config
+    cfg = config.load({"LOGSHIP_ES_URL": "https://elastic:s3cret@es:9200"})
+    cmd_config(cfg, argparse.Namespace(markdown=False))
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "s3cret" not in out and "https://elastic:***@es:9200" in out
