@@ -58,6 +58,7 @@ class Scenario:
     def __init__(self, es: Any, prefix: str, containers: Callable[..., Any], busybox: str, debian: str) -> None:
         self.es, self.prefix, self.containers, self.busybox = es, prefix, containers, busybox
         self.tag = uuid.uuid4().hex[:8]
+        self.include = f"early-{self.tag},fresh-{self.tag}-*"  # only these: the host's other containers are not ours
         # Opened before any shipper starts, written through the old fd twice a second, as uid 1000
         # (Debian: the busybox image's directories are not open to other users).
         containers(debian, EARLY, name=f"early-{self.tag}", user="1000", tmpfs={"/logs": "mode=1777"})
@@ -96,7 +97,8 @@ def test_each_capability_is_needed(shipper: Callable[..., Shipper], es: Any, ind
 
     def attempt(with_caps: list[str], n: int) -> dict[str, Any]:
         s = shipper(start=False, LOGSHIP_EBPF="on", LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}",
-                    LOGSHIP_SNAPSHOT_ENABLED="false", LOGSHIP_STATE_DIR=str(tmp_path / f"state-{n}"))
+                    LOGSHIP_SNAPSHOT_ENABLED="false", LOGSHIP_STATE_DIR=str(tmp_path / f"state-{n}"),
+                    LOGSHIP_DOCKER_INCLUDE=scenario.include)
         bounding = ",".join(["-all", *(f"+{c}" for c in with_caps)])
         log = open(s.log_path, "ab")
         s.proc = subprocess.Popen(["setpriv", "--no-new-privs", f"--bounding-set={bounding}", "--inh-caps=-all", "--",
@@ -172,7 +174,8 @@ def test_the_image_hardened_as_composed_ships(secured: dict[str, Any], container
     shutil.copy(secured["key_file"], secrets / "es-api-key")
     scenario = Scenario(admin, prefix, containers, busybox, debian_image)
     env = {"LOGSHIP_ES_URL": secured["admin_env"]["LOGSHIP_ES_URL"], "LOGSHIP_ES_INDEX_PREFIX": prefix,
-           "LOGSHIP_EBPF": "on", "LOGSHIP_HTTP_ADDR": f"127.0.0.1:{free_port()}", "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2"}
+           "LOGSHIP_EBPF": "on", "LOGSHIP_HTTP_ADDR": f"127.0.0.1:{free_port()}", "LOGSHIP_ES_FLUSH_INTERVAL_S": "0.2",
+           "LOGSHIP_DOCKER_INCLUDE": scenario.include}
     name = f"hardened-{scenario.tag}"
     run = subprocess.run(["docker", "run", "-d", "--name", name, "--label", "logship.ignore=true",
                           *docker_run_args(svc, state, secrets, env, knows_bpf), TAG],
