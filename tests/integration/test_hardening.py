@@ -168,7 +168,7 @@ def test_the_image_hardened_as_composed_ships(secured: dict[str, Any], container
         print("this Docker engine does not know CAP_BPF/CAP_PERFMON: giving CAP_SYS_ADMIN in their place")
 
     prefix, admin = secured["prefix"], secured["admin"]
-    secrets, state = tmp_path / "secrets", tmp_path / "state"
+    secrets, state = tmp_path / "shipper-secrets", tmp_path / "shipper-state"
     secrets.mkdir()
     state.mkdir()
     shutil.copy(secured["key_file"], secrets / "es-api-key")
@@ -194,6 +194,9 @@ def test_the_image_hardened_as_composed_ships(secured: dict[str, Any], container
         assert result == {"probe": True, "fresh": True, "early": True}, (result, logs()[-3000:])
         assert "security_exception" not in logs() and secured["key"] not in logs()
         inspect = docker_client.containers.get(name).attrs["HostConfig"]
-        assert inspect["ReadonlyRootfs"] and "no-new-privileges:true" in inspect["SecurityOpt"]
+        opts = inspect["SecurityOpt"]
+        assert inspect["ReadonlyRootfs"] and "no-new-privileges=true" in opts
+        assert any(o.startswith("seccomp=") and "perf_event_open" in o for o in opts)  # our profile, not unconfined
+        assert inspect["CapDrop"] == ["ALL"] and inspect["PidsLimit"] == svc["pids_limit"]
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
