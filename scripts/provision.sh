@@ -4,7 +4,7 @@
 # Elasticsearch, and the project virtualenv. Shared by `make run`, `make test`
 # and `.ci/run`. One line of progress per step; a failure says what and how to fix.
 #
-# usage: scripts/provision.sh [all|packages|tracefs|headers|docker|images|debian-image|es-start|es-stop|es-url|venv]...
+# usage: scripts/provision.sh [all|packages|tracefs|headers|docker|images|debian-image|es-download|es-start|es-stop|es-url|venv]...
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +19,8 @@ DOCKER_SOCK=/var/run/docker.sock
 SPEEDUPS='import parsers._keywords, shipper.sources.docker._frames'  # built in place by `pip install -e .` (setup.py)
 APT_PACKAGES=(docker.io busybox-static python3-bpfcc bpfcc-tools linux-headers-amd64 python3-venv
               debootstrap docker-compose nginx-light openssl unzip curl iproute2 procps maven
-              gcc python3-dev)  # gcc, python3-dev: the C speed-ups (setup.py)
+              gcc python3-dev openjdk-17-jdk-headless tmux)  # gcc, python3-dev: the C speed-ups (setup.py);
+              # javac: the tests' Elasticsearch security shim (tests/integration/es_plugin); tmux: terminal tests
 
 say() { printf 'provision: %s\n' "$*"; }
 die() { printf 'provision: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -203,6 +204,7 @@ for s in "$@"; do
     all) step_packages; step_tracefs; step_headers; step_docker; step_images; step_venv; step_es_start ;;
     packages) step_packages ;; tracefs) step_tracefs ;; headers) step_headers ;; docker) step_docker ;; images) step_images ;;
     debian-image) step_debian_image ;; venv) step_venv ;;
+    es-download) step_es_download; echo "$CACHE/elasticsearch-$(es_version_installed)" ;;
     es-start) step_es_start ;; es-stop) step_es_stop ;; es-url) echo "${LOGSHIP_ES_URL:-$(es_url)}" ;;
     *) die "unknown step '$s'" ;;
   esac

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from shipper.core.masking import mask_credentials
+
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the variable and what it expects."""
@@ -57,6 +59,7 @@ class ElasticsearchSettings:
     username: str = setting("", "Basic-auth user name.")
     password: str = setting("", "Basic-auth password.", secret=True)
     api_key: str = setting("", "API key (the base64 `id:key` form), instead of basic auth.", secret=True)
+    api_key_file: str = setting("", "Read the API key from this file at start (what `logship setup --api-key-file` writes); overrides LOGSHIP_ES_API_KEY.")
     ca_file: str = setting("", "CA certificate file (PEM) to verify the server's TLS certificate.")
     verify_certs: bool = setting(True, "Verify TLS certificates (never turn off outside a lab).")
     index_prefix: str = setting("logship", "Index name prefix: log lines go to `<prefix>-YYYY.MM.DD`.")
@@ -98,7 +101,11 @@ class SpoolSettings:
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    addr: str = setting("127.0.0.1:8080", "`host:port` of the HTTP server (/health, /metrics, /logs, /snapshots); empty = no server. Loopback by default: it serves log lines.")
+    addr: str = setting("127.0.0.1:8080", "`host:port` of the TCP HTTP server: /health and /metrics; the control routes (/logs, /snapshots/*) only with LOGSHIP_HTTP_TOKEN set; empty = no TCP server.")
+    socket: str = setting("", "Unix socket of the control plane (every route; `logship tail` and `logship snapshot` use it): empty = `<state_dir>/control.sock`, `off` = none.")
+    socket_group: str = setting("", "Group allowed to use the control socket (mode 0660); empty = its owner only (0600).")
+    token: str = setting("", "Opens the control routes on TCP to requests carrying it (`Authorization: Bearer TOKEN`, or Basic auth with it as the password); compared in constant time. Empty = control routes on the unix socket only.", secret=True)
+    allowed_hosts: tuple[str, ...] = setting(("localhost", "127.0.0.1", "::1"), "Host header names (port ignored) the TCP server answers; any other gets 421 (DNS rebinding). Add the name a browser uses for LOGSHIP_KIBANA_SHIPPER_URL.")
     logs_queue_lines: int = setting(1000, "Lines buffered per /logs subscriber; a slower reader loses lines (counted), never the pipeline.", minimum=1)
     logs_max_subscribers: int = setting(16, "Readers of /logs at once; one more is answered 503 (counted).", minimum=0)
 
@@ -129,6 +136,7 @@ class SnapshotSettings:
     capture_data: bool = setting(True, "Keep the first data_bytes of I/O data; false compiles the copy out: no payload byte is kept (paths and addresses still are).")
     redact: bool = setting(True, "Scrub secrets from data excerpts, per fd stream: secret key names, Authorization/Cookie headers, token shapes (JWT, PEM, URI userinfo, cloud and VCS tokens) and protocols (PostgreSQL, Redis, MySQL auth, SMTP/IMAP/POP3 AUTH).")
     redact_patterns: tuple[str, ...] = setting((), "Extra regexes (RE2) whose matches are scrubbed from data excerpts (comma-separated).")
+    arming: bool = setting(False, "Allow adding and removing trigger rules at run time (POST /snapshots/arm, DELETE /snapshots/rules/N, `logship snapshot --arm`); off = those answer 403.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,16 +173,31 @@ class Config:
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     ebpf: EbpfSettings = field(default_factory=EbpfSettings)
 
+    def control_socket(self) -> Path | None:
+        """Where the control plane's unix socket is (None: `LOGSHIP_HTTP_SOCKET=off`)."""
+        if self.http.socket == "off":
+            return None
+        return Path(self.http.socket) if self.http.socket else self.pipeline.state_dir / "control.sock"
+
     def redacted(self) -> dict[str, dict[str, Any]]:
-        """The settings as a dict with secrets masked, for logs and `logship config`."""
+        """The settings as a dict with secrets masked, for logs and `logship config`: secret
+        settings whole, and the password inside any URL (`LOGSHIP_ES_URL=https://u:pw@es`)."""
         out: dict[str, dict[str, Any]] = {}
         for name in SECTIONS:
             sect = getattr(self, name)
             out[name] = {
-                f.name: ("***" if f.metadata["secret"] and getattr(sect, f.name) else getattr(sect, f.name))
+                f.name: ("***" if f.metadata["secret"] and getattr(sect, f.name) else _masked(getattr(sect, f.name)))
                 for f in fields(sect)
             }
         return out
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, tuple):
+        return tuple(mask_credentials(v) if isinstance(v, str) else v for v in value)
+    return value
 
 
 def env_name(section: str, field_name: str) -> str:
@@ -266,7 +289,21 @@ def load(env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | No
     unknown_env = sorted(k for k in env if k.startswith("LOGSHIP_") and k not in known_env and k not in _NOT_SETTINGS)
     if unknown_env:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown_env)}; `logship config --markdown` lists them all")
-    return Config(**sections)
+    return Config(**{**sections, "elasticsearch": _with_key_file(sections["elasticsearch"])})
+
+
+def _with_key_file(es: ElasticsearchSettings) -> ElasticsearchSettings:
+    """The key file read once here, so every Elasticsearch client sees a plain `api_key`."""
+    if not es.api_key_file:
+        return es
+    try:
+        key = Path(es.api_key_file).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"LOGSHIP_ES_API_KEY_FILE={es.api_key_file}: {exc.strerror} "
+                          "(`logship setup --api-key-file` writes it)") from None
+    if not key:
+        raise ConfigError(f"LOGSHIP_ES_API_KEY_FILE={es.api_key_file}: the file is empty")
+    return dataclasses.replace(es, api_key=key)
 
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.

@@ -12,6 +12,7 @@ from typing import Callable
 
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from shipper.config import Config
+from shipper.core.masking import mask_credentials
 
 CAP_SYS_ADMIN, CAP_BPF = 21, 39
 
@@ -181,7 +182,7 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     for check in CHECKS:
         r = check(cfg)
         failed |= r.status == "FAIL"
-        print(r.line(), flush=True)
+        print(mask_credentials(r.line()), flush=True)  # the URLs quoted may carry a password
     return EXIT_FAILURE if failed else EXIT_OK
 
 

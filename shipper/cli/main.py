@@ -9,11 +9,21 @@ import sys
 from shipper import config as config_mod
 from shipper.cli import register_all
 from shipper.cli.exit_codes import EXIT_CONFIG
+from shipper.core.masking import mask_credentials
+
+
+class MaskingFormatter(logging.Formatter):
+    """The last line of defence: a URL with a password in it never reaches the log as it is,
+    whichever message (an exception's text, a client library's) carried it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_credentials(super().format(record))
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:

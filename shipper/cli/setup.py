@@ -1,17 +1,22 @@
-"""`logship setup`: Elasticsearch index templates, the `kibana_system` password (when
-configured), then the Kibana saved objects. Every step is idempotent: run it again at will."""
+"""`logship setup`: Elasticsearch index templates, the least-privilege roles (and, with
+--api-key-file, the shipper's API key: shipper/sinks/elasticsearch/security.py) when
+Elasticsearch has security on, the `kibana_system` password (when configured), then the
+Kibana saved objects. Every step is idempotent: run it again at will. Run it as an
+administrator; the shipper itself then needs only the writer key."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 import aiohttp
 
 from shipper.cli import kibana
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE
 from shipper.config import Config
+from shipper.core.masking import mask_credentials
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
 
 
@@ -35,6 +40,34 @@ async def import_kibana(cfg: Config) -> int:
         return await kibana.import_objects(s, cfg.kibana.url, kibana.to_ndjson(objects))
 
 
+def setup_security(cfg: Config, args: argparse.Namespace) -> int:
+    from shipper.sinks.elasticsearch import security
+
+    es = cfg.elasticsearch
+    try:
+        if not asyncio.run(security.security_enabled(es)):
+            print("skip  elasticsearch roles: security is off in Elasticsearch (every client is a superuser)")
+            if args.api_key_file:
+                print("FAIL  shipper API key: Elasticsearch has no security, so no API keys", file=sys.stderr)
+                return EXIT_FAILURE
+            return EXIT_OK
+        names = asyncio.run(security.put_roles(es))
+        print(f"ok    elasticsearch roles: {', '.join(names)} "
+              f"(give people in Kibana the {es.index_prefix}_viewer role)")
+        if args.api_key_file:
+            path = Path(args.api_key_file)
+            name = f"{es.index_prefix}-shipper-{cfg.pipeline.hostname}"
+            made = asyncio.run(security.ensure_shipper_key(es, path, name))
+            print(f"ok    shipper API key {name}: {'created, written to' if made else 'still valid in'} {path}")
+    except security.SecurityError as exc:
+        print(f"FAIL  elasticsearch security: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        print(f"FAIL  elasticsearch security: {mask_credentials(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
     from shipper.sinks.elasticsearch.templates import setup_indices
 
@@ -53,6 +86,9 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
         print(f"FAIL  elasticsearch templates: {urls} unreachable: {exc}  (fix: `logship check`)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(f"ok    elasticsearch templates: {'updated ' + ', '.join(changed) if changed else 'already up to date'}")
+    code = setup_security(cfg, args)
+    if code != EXIT_OK:
+        return code
     if args.skip_kibana:
         print("skip  kibana: --skip-kibana")
         return EXIT_OK
@@ -71,18 +107,23 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         print(f"FAIL  kibana: {exc or type(exc).__name__}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    print(f"ok    kibana: imported {n} saved objects into {cfg.kibana.url}")
+    print(f"ok    kibana: imported {n} saved objects into {mask_credentials(cfg.kibana.url)}")
     return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("setup",
-                       help="create the Elasticsearch index templates and import the Kibana objects (idempotent)",
-                       description="Puts the index templates (only those that changed), "
+                       help="create the Elasticsearch index templates and roles, import the Kibana objects "
+                            "(idempotent)",
+                       description="Puts the index templates (only those that changed), the roles "
+                                   "<prefix>_writer, <prefix>_snapshot_reader, <prefix>_viewer (security on), "
                                    "sets the kibana_system password "
                                    "when LOGSHIP_KIBANA_SYSTEM_PASSWORD is set, then imports kibana/*.ndjson into "
                                    "LOGSHIP_KIBANA_URL (waiting up to LOGSHIP_KIBANA_SETUP_TIMEOUT_S for Kibana). "
                                    "Exit codes: 0 done, 1 Kibana refused, 3 Elasticsearch/Kibana unreachable, "
                                    "4 Elasticsearch refused the credentials.")
-    p.add_argument("--skip-kibana", action="store_true", help="only the Elasticsearch templates")
+    p.add_argument("--skip-kibana", action="store_true", help="only the Elasticsearch templates and roles")
+    p.add_argument("--api-key-file", default="", metavar="FILE",
+                   help="also mint the shipper's API key (writer + snapshot reader roles) into FILE (mode 0600), "
+                        "unless the key already there still works; the shipper reads it with LOGSHIP_ES_API_KEY_FILE")
     p.set_defaults(func=cmd_setup)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -13,46 +14,49 @@ import aiohttp
 import orjson
 
 from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli.control import Endpoint, add_url_argument, endpoint
 from shipper.config import Config
+from shipper.core.terminal import inert
 
 
-async def _admin(base: str, method: str, path: str, body: str = "") -> tuple[int, Any]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        async with s.request(method, base.rstrip("/") + path, data=body.encode()) as r:
+async def _admin(ep: Endpoint, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+    async with ep.session(aiohttp.ClientTimeout(total=10)) as s:
+        # JSON even for DELETE: the shipper takes state changes as application/json only (a CSRF guard).
+        async with s.request(method, ep.base + path, json=body) as r:
             raw = await r.read()
             try:
                 return r.status, orjson.loads(raw)
             except orjson.JSONDecodeError:
-                return r.status, raw.decode(errors="replace")
+                return r.status, inert(raw.decode(errors="replace").strip())
 
 
 def _control(cfg: Config, args: argparse.Namespace) -> int:
-    base = args.url or (f"http://{cfg.http.addr}" if cfg.http.addr else "")
-    if not base:
-        print("logship snapshot: LOGSHIP_HTTP_ADDR is empty (the shipper serves no /snapshots); pass --url",
-              file=sys.stderr)
+    ep = endpoint(cfg, args)
+    if ep is None:
+        print("logship snapshot: LOGSHIP_HTTP_SOCKET is off; pass --url (and LOGSHIP_HTTP_TOKEN)", file=sys.stderr)
         return EXIT_CONFIG
+    call: tuple[str, str, dict[str, Any] | None]
     if args.arm:
-        call = ("POST", "/snapshots/arm", args.arm)
+        call = ("POST", "/snapshots/arm", {"rule": args.arm})
     elif args.disarm is not None:
-        call = ("DELETE", f"/snapshots/rules/{args.disarm}", "")
+        call = ("DELETE", f"/snapshots/rules/{args.disarm}", {})
     else:
-        call = ("GET", "/snapshots/rules", "")
+        call = ("GET", "/snapshots/rules", None)
     try:
-        status, answer = asyncio.run(_admin(base, *call))
+        status, answer = asyncio.run(_admin(ep, *call))
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"logship snapshot: cannot reach the shipper at {base}: {exc or type(exc).__name__}", file=sys.stderr)
+        print(f"logship snapshot: cannot reach the shipper at {ep.shown}: {exc or type(exc).__name__}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if status >= 300:
         print(f"logship snapshot: {answer.get('error') if isinstance(answer, dict) else answer}", file=sys.stderr)
         return EXIT_CONFIG if status == 400 else EXIT_FAILURE
     if args.arm:
-        print(f"armed rule {answer['id']}: {answer['rule']}")
+        print(f"armed rule {answer['id']}: {inert(answer['rule'])}")
     elif args.disarm is not None:
         print(f"removed rule {args.disarm}")
     else:
         for r in answer:
-            print(f"{r['id']}\t{r['rule']}")
+            print(f"{r['id']}\t{inert(r['rule'])}")
     return EXIT_OK
 
 
@@ -74,7 +78,9 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
         print(f"logship snapshot: no snapshot {args.id} in {cfg.elasticsearch.index_prefix}-snapshots-*",
               file=sys.stderr)
         return EXIT_FAILURE
-    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n" if args.json else render(doc))
+    # ensure_ascii: JSON escapes C0 controls but not C1 or bidi characters; \u-escaping every non-ASCII
+    # character keeps the container's bytes inert on a terminal (render() does so for the text form).
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n" if args.json else render(doc))
     return EXIT_OK
 
 
@@ -88,5 +94,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add a trigger rule to the running shipper, e.g. 'container=web and message~Database'")
     p.add_argument("--rules", action="store_true", help="list the running shipper's armed rules")
     p.add_argument("--disarm", type=int, default=None, metavar="N", help="remove armed rule N")
-    p.add_argument("--url", default="", help="shipper base URL for --arm/--rules/--disarm (default: http://LOGSHIP_HTTP_ADDR)")
+    add_url_argument(p)
     p.set_defaults(func=cmd_snapshot)

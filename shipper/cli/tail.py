@@ -1,6 +1,8 @@
 """`logship tail [TEXT]`: the lines being shipped, live, in colour (like sysdig's spy_logs):
 container, stream or file path, message. Reads the running shipper's /logs endpoint;
-the filters run in the shipper, so only matching lines cross the socket."""
+the filters run in the shipper, so only matching lines cross the socket. Every field is made
+inert (shipper.core.terminal) before it is printed: a container's escape sequences never
+reach the terminal."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import aiohttp
 import orjson
 
 from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
+from shipper.cli.control import Endpoint, add_url_argument, endpoint
 from shipper.config import Config
+from shipper.core.terminal import inert
 
 RESET = "\x1b[0m"
 RED, YELLOW, DIM, BOLD_RED = "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1;31m"
@@ -42,9 +46,11 @@ def severity(doc: dict[str, Any]) -> str:
 
 
 def format_line(doc: dict[str, Any], colour: bool) -> str:
-    name = str(doc.get("container.name") or doc.get("container.id", "-")[:12])
-    where = str(doc.get("log.file.path") or doc.get("stream") or "-")
-    msg = str(doc.get("message", ""))
+    # Everything from the document is the container's (or its creator's) text: made inert before
+    # logship's own colours go around it.
+    name = inert(str(doc.get("container.name") or doc.get("container.id", "-")[:12]))
+    where = inert(str(doc.get("log.file.path") or doc.get("stream") or "-"))
+    msg = inert(str(doc.get("message", "")))
     if not colour:
         return f"{name} {where} {msg}"
     sev = severity(doc)
@@ -53,12 +59,13 @@ def format_line(doc: dict[str, Any], colour: bool) -> str:
     return f"{name_c}{name}{RESET} {DIM}{where}{RESET} {msg_c}{msg}{RESET if msg_c else ''}"
 
 
-async def stream(url: str, params: dict[str, str], out: TextIO, colour: bool) -> None:
+async def stream(ep: Endpoint, params: dict[str, str], out: TextIO, colour: bool) -> None:
     timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=None)
-    async with aiohttp.ClientSession(timeout=timeout) as s:
-        async with s.get(url, params=params, headers={"Accept": "application/x-ndjson"}) as r:
+    async with ep.session(timeout) as s:
+        async with s.get(ep.base + "/logs", params=params, headers={"Accept": "application/x-ndjson"}) as r:
             if r.status != 200:
-                raise aiohttp.ClientResponseError(r.request_info, r.history, status=r.status, message=await r.text())
+                raise aiohttp.ClientResponseError(r.request_info, r.history, status=r.status,
+                                                  message=inert((await r.text()).strip()))
             async for raw in r.content:
                 if raw.strip():
                     out.write(format_line(orjson.loads(raw), colour) + "\n")
@@ -66,20 +73,20 @@ async def stream(url: str, params: dict[str, str], out: TextIO, colour: bool) ->
 
 
 def cmd_tail(cfg: Config, args: argparse.Namespace) -> int:
-    addr = args.url or (f"http://{cfg.http.addr}" if cfg.http.addr else "")
-    if not addr:
-        print("logship tail: LOGSHIP_HTTP_ADDR is empty (the shipper serves no /logs); pass --url", file=sys.stderr)
+    ep = endpoint(cfg, args)
+    if ep is None:
+        print("logship tail: LOGSHIP_HTTP_SOCKET is off; pass --url (and LOGSHIP_HTTP_TOKEN)", file=sys.stderr)
         return EXIT_CONFIG
     params = {k: v for k, v in (("container", args.container), ("level", args.level),
                                 ("text", args.text or args.filter)) if v}
     colour = sys.stdout.isatty() if args.color is None else args.color
     try:
-        asyncio.run(stream(addr.rstrip("/") + "/logs", params, sys.stdout, colour))
+        asyncio.run(stream(ep, params, sys.stdout, colour))
     except KeyboardInterrupt:
         return EXIT_OK
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"logship tail: cannot read {addr}/logs: {exc or type(exc).__name__} "
-              "(is `logship run` running, with LOGSHIP_HTTP_ADDR pointing there?)", file=sys.stderr)
+        print(f"logship tail: cannot read /logs from {ep.shown}: {exc or type(exc).__name__} "
+              "(is `logship run` running with this state dir, and may you open its socket?)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print("logship tail: the shipper closed the stream (stopped?)", file=sys.stderr)
     return EXIT_UNAVAILABLE
@@ -94,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--container", default="", help="container name (substring or glob) or id prefix")
     p.add_argument("--level", default="", help="comma-separated log levels, e.g. error,critical")
     p.add_argument("--text", default="", help="same as FILTER")
-    p.add_argument("--url", default="", help="shipper base URL (default: http://LOGSHIP_HTTP_ADDR)")
+    add_url_argument(p)
     p.add_argument("--color", "--colour", dest="color", action="store_true", default=None,
                    help="colour even when not a terminal")
     p.add_argument("--no-color", "--no-colour", dest="color", action="store_false", help="never colour")

@@ -1,4 +1,14 @@
-"""The shipper's HTTP server (aiohttp.web, loopback by default):
+"""The shipper's HTTP server (aiohttp.web), on two listeners:
+
+- the control socket, a unix socket in the state dir (mode 0600, or 0660 for LOGSHIP_HTTP_SOCKET_GROUP):
+  every route; `logship tail` and `logship snapshot` use it. File permissions are its authentication.
+- TCP (LOGSHIP_HTTP_ADDR, loopback by default): /health and /metrics; the other routes only for
+  requests carrying LOGSHIP_HTTP_TOKEN (401 otherwise, 403 when no token is configured).
+  Every TCP request must name an allowed Host (421 otherwise: DNS rebinding).
+- On both, a state-changing request (not GET/HEAD) carrying any Origin is refused (403: CSRF from a
+  browser) and must be `application/json` (415: a text/plain POST is a CORS "simple request").
+
+Routes:
 
 - `GET /health`  JSON: per-stage status, Elasticsearch reachable, last successful bulk; 200 or 503.
 - `GET /metrics` Prometheus text exposition of shipper.core.metrics.METRICS.
@@ -15,9 +25,15 @@ matched once per container, not per line), bounded in lines: a slow one loses li
 from __future__ import annotations
 
 import asyncio
+import base64
 import fnmatch
+import grp
+import hmac
 import logging
+import os
+import socket
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, cast
 
@@ -25,6 +41,8 @@ import orjson
 from aiohttp import web
 
 from shipper.core.aio import wait_event
+from shipper.core.masking import mask_credentials
+from shipper.core.terminal import inert
 from shipper.config import ElasticsearchSettings, HttpSettings
 from shipper.sinks.elasticsearch.client import es_session, es_version
 from shipper.core.metrics import LAST_BULK_OK, METRICS
@@ -190,8 +208,10 @@ class LogHub:
 
 
 def plain_line(doc: dict[str, Any]) -> bytes:
+    """One line for `curl .../logs` in a terminal: the container's text made inert (shipper.core.terminal)."""
     where = doc.get("log.file.path") or doc.get("stream", "")
-    return f"{doc.get('container.name', '-')} {where} {doc.get('message', '')}\n".encode()
+    name, msg = inert(str(doc.get("container.name", "-"))), inert(str(doc.get("message", "")))
+    return f"{name} {inert(str(where))} {msg}\n".encode()
 
 
 def ndjson_line(doc: dict[str, Any]) -> bytes:
@@ -215,66 +235,174 @@ class EsProbe:
         result: dict[str, Any] = {"reachable": False}
         async with es_session(self.settings, timeout_s=3.0) as s:
             for url in self.settings.url:
+                shown = mask_credentials(url)  # /health is unauthenticated: never a password in it
                 try:
-                    result = {"reachable": True, "url": url, "version": await es_version(s, url)}
+                    result = {"reachable": True, "url": shown, "version": await es_version(s, url)}
                     break
                 except Exception as exc:  # noqa: BLE001 - any failure is "not reachable"
-                    result = {"reachable": False, "url": url, "error": str(exc) or type(exc).__name__}
+                    result = {"reachable": False, "url": shown,
+                              "error": mask_credentials(str(exc)) or type(exc).__name__}
         self._at, self._result = time.monotonic(), result
         return result
+
+
+# ---- access control ---------------------------------------------------------------
+PUBLIC_PATHS = frozenset({"/health", "/metrics"})  # served on TCP without a token
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ACCESS_REFUSED = "logship_http_refused_total"
+METRICS.describe(ACCESS_REFUSED, "HTTP requests refused by the access checks, by reason.")
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header: `a.b:80` -> `a.b`, `[::1]:80` -> `::1`; lower case."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def token_matches(authorization: str, token: str) -> bool:
+    """`Bearer TOKEN`, or `Basic base64(any-user:TOKEN)` (so a browser following a Kibana link
+    can be asked for it); constant-time comparison."""
+    scheme, _, cred = authorization.partition(" ")
+    offered = b""
+    if scheme.lower() == "bearer":
+        offered = cred.strip().encode()
+    elif scheme.lower() == "basic":
+        try:
+            offered = base64.b64decode(cred.strip(), validate=True).partition(b":")[2]
+        except ValueError:
+            return False
+    return bool(offered) and hmac.compare_digest(offered, token.encode())
+
+
+def access_check(request: web.Request, settings: HttpSettings, tcp: bool) -> web.Response | None:
+    """None when the request may proceed; else the refusal (and nothing has been done)."""
+    def refuse(status: int, reason: str, why: str, **headers: str) -> web.Response:
+        METRICS.count(ACCESS_REFUSED, reason=reason)
+        return web.Response(status=status, text=why + "\n", headers=headers)
+
+    if tcp:
+        allowed = {h.lower().strip("[]") for h in settings.allowed_hosts}
+        if host_name(request.headers.get("Host", "")) not in allowed:
+            return refuse(421, "host", "this Host is not in LOGSHIP_HTTP_ALLOWED_HOSTS")
+        if request.path not in PUBLIC_PATHS:
+            if not settings.token:
+                return refuse(403, "no_token", "the control routes are on the unix socket only "
+                                               "(set LOGSHIP_HTTP_TOKEN to serve them over TCP)")
+            if not token_matches(request.headers.get("Authorization", ""), settings.token):
+                return refuse(401, "token", "a valid LOGSHIP_HTTP_TOKEN is required",
+                              **{"WWW-Authenticate": 'Basic realm="logship", charset="UTF-8"'})
+    if request.method not in SAFE_METHODS:
+        if "Origin" in request.headers:
+            return refuse(403, "origin", "cross-origin (or any browser-origin) state changes are refused")
+        if request.content_type != "application/json":
+            return refuse(415, "content_type", "state-changing requests must be application/json")
+    return None
+
+
+def guard(settings: HttpSettings, tcp: bool) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return access_check(request, settings, tcp) or await handler(request)
+    return middleware
+
+
+def bind_control_socket(path: Path, group: str) -> socket.socket:
+    """A listening-ready unix socket at `path`, mode 0600 from birth (0660 with `group`). An old
+    socket there is removed: the state lock makes this process the only shipper of the state dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_socket():
+        path.unlink()
+    elif path.exists():
+        raise OSError(f"{path} exists and is not a socket")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.fchmod(sock.fileno(), 0o600)  # before bind: the file is created with this mode, no window
+        sock.bind(str(path))
+        if group:
+            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        os.chmod(path, 0o660 if group else 0o600)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 # ---- the server -------------------------------------------------------------------
 class HttpServer:
     def __init__(self, settings: HttpSettings, hub: LogHub, *,
-                 stages: Callable[[], dict[str, str]] = dict, es: EsProbe | None = None) -> None:
+                 stages: Callable[[], dict[str, str]] = dict, es: EsProbe | None = None,
+                 control_socket: Path | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.stages = stages
         self.es = es
+        self.control_socket = control_socket
         self._routes: list[Route] = [
             ("GET", "/health", self.health), ("GET", "/metrics", self.metrics), ("GET", "/logs", self.logs),
         ]
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
+        self._started = False
         self.bound: tuple[str, int] | None = None
+        self.socket_path: Path | None = None
 
     def add_routes(self, routes: Iterable[Route]) -> None:
         """Register extra handlers (method, path, handler); before start(): aiohttp freezes its router."""
-        if self._runner is not None:
+        if self._started:
             raise RuntimeError("add_routes() after the HTTP server started")
         self._routes.extend(routes)
 
-    async def start(self) -> None:
-        if not self.settings.addr:
-            return
-        host, port = parse_addr(self.settings.addr)
-        app = web.Application()
+    async def _runner(self, tcp: bool) -> web.AppRunner:
+        app = web.Application(middlewares=[guard(self.settings, tcp)])
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
         # handler_cancellation: a /logs reader that hangs up ends its handler (and its subscription) at once.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-                                     handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                               handler_cancellation=True)
+        await runner.setup()
+        self._runners.append(runner)
+        return runner
+
+    async def start(self) -> None:
+        self._started = True
+        # The HTTP side is an aid, not the job: a listener that cannot start must not stop the shipping.
+        if self.control_socket is not None:
+            try:
+                unix = bind_control_socket(self.control_socket, self.settings.socket_group)
+                await web.SockSite(await self._runner(tcp=False), unix).start()
+                self.socket_path = self.control_socket
+                log.info("http: control socket %s", self.control_socket)
+            except (OSError, KeyError) as exc:  # KeyError: no such group
+                METRICS.count("logship_http_start_errors_total", reason=type(exc).__name__)
+                log.error("http: no control socket at %s (%s); `logship tail` needs --url and a token",
+                          self.control_socket, exc)
+        if not self.settings.addr:
+            return
+        host, port = parse_addr(self.settings.addr)
+        runner = await self._runner(tcp=True)
+        site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError as exc:
-            # The HTTP side is an aid, not the job: a taken port must not stop the shipping.
             METRICS.count("logship_http_start_errors_total", reason=type(exc).__name__)
-            log.error("http: cannot listen on %s (%s); running without /health, /metrics, /logs",
+            log.error("http: cannot listen on %s (%s); running without /health, /metrics on TCP",
                       self.settings.addr, exc)
-            await self._runner.cleanup()
-            self._runner = None
             return
         server = cast("asyncio.Server | None", site._server)  # aiohttp types it as the abstract base
         sock = server.sockets[0] if server and server.sockets else None
         self.bound = sock.getsockname()[:2] if sock else (host, port)
-        log.info("http: listening on %s:%d", *self.bound)
+        log.info("http: listening on %s:%d (control routes %s)", *self.bound,
+                 "with the token" if self.settings.token else "on the unix socket only")
 
     async def stop(self) -> None:
         self.hub.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        if self.socket_path is not None:
+            self.socket_path.unlink(missing_ok=True)
+            self.socket_path = None
 
     # ---- handlers ----
     async def health(self, request: web.Request) -> web.Response:

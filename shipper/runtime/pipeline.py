@@ -66,7 +66,8 @@ class Pipeline:
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines, config.http.logs_max_subscribers)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
-        self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
+        self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch),
+                               control_socket=config.control_socket())
         if self.snapshots is not None:
             self.http.add_routes(snapshot_routes(self.snapshots))
 

@@ -1,9 +1,14 @@
 """HTTP handlers of the snapshots, registered on the shipper's server (shipper/runtime/http.py):
 
 - `GET /snapshots/{id}`        the snapshot as sysdig-style text (Kibana links here); `?format=json` the document
-- `POST /snapshots/arm`        body: a rule (`container=web and message~Database`); 200 {"id", "rule"}, 400 + why
+- `POST /snapshots/arm`        body `{"rule": "container=web and message~Database"}` (application/json);
+                               200 {"id", "rule"}, 400 + why
 - `GET /snapshots/rules`       the run-time rules
-- `DELETE /snapshots/rules/{id}`"""
+- `DELETE /snapshots/rules/{id}`
+
+Arming and disarming answer 403 unless LOGSHIP_SNAPSHOT_ARMING is on: a rule makes the probe copy
+a thread's syscall data into Elasticsearch, so changing the rules at run time is opt-in. Who may
+call at all is decided by shipper/runtime/http.py (the control socket, or TCP with the token)."""
 
 from __future__ import annotations
 
@@ -33,10 +38,23 @@ def routes(manager: Any) -> list[tuple[str, str, Any]]:
             return web.Response(status=404, text=f"no snapshot {sid}\n")
         if request.query.get("format") == "json":
             return _json(doc)
-        return web.Response(text=doc.get("text") or render(doc))
+        # Rendered again rather than the stored `text`: documents stored before the sanitizer was applied
+        # (or written by anyone with write access to the index) must not reach a terminal raw.
+        return web.Response(text=render(doc))
+
+    def arming_off() -> web.Response | None:
+        if manager.settings.arming:
+            return None
+        return _json({"error": "run-time rules are off (set LOGSHIP_SNAPSHOT_ARMING=true to allow them)"}, 403)
 
     async def arm(request: web.Request) -> web.Response:
-        text = (await request.text()).strip()
+        if (off := arming_off()) is not None:
+            return off
+        try:
+            body = orjson.loads(await request.read())
+            text = body["rule"].strip()
+        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+            return _json({"error": 'expected a JSON body {"rule": "..."}'}, 400)
         try:
             rid, rule = manager.triggers.arm(text)
         except RuleError as exc:
@@ -47,6 +65,8 @@ def routes(manager: Any) -> list[tuple[str, str, Any]]:
         return _json([{"id": rid, "rule": r.text} for rid, r in manager.triggers.armed.items()])
 
     async def disarm(request: web.Request) -> web.Response:
+        if (off := arming_off()) is not None:
+            return off
         try:
             rid = int(request.match_info["id"])
         except ValueError:

@@ -177,7 +177,8 @@ class SnapshotManager:
         """Loads the ring program, follows the registry's containers into and out of scope,
         stores finished snapshots. `source` (the eBPF source) names fds (its `.table`)."""
         try:
-            await self.store.put_template()
+            if self.store.settings.setup:  # off when `logship setup` put it: the writer key may not
+                await self.store.put_template()
         except Exception as exc:  # noqa: BLE001 - ES may come later; the sink's setup also puts it
             log.warning("snapshot index template not put yet: %r", exc)
         while source is not None and not source.ready.is_set():

@@ -3,11 +3,15 @@
     23:40:09.408938827 httpd (28599) < recvfrom fd=14(->127.0.0.1:3306) size=4096 res=72 data=...Access denied...
 
 `<` is a completed syscall (its exit, with the arguments of its entry), `>` one still in
-progress when the window closed. Gaps (ring overwrites, lost events) are shown, never hidden."""
+progress when the window closed. Gaps (ring overwrites, lost events) are shown, never hidden.
+Every line goes through shipper.core.terminal.inert: the data excerpts, paths and the log
+line are the container's bytes and must not act on the reader's terminal."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from shipper.core.terminal import inert
 
 
 def clock(ts_ns: int) -> str:
@@ -61,4 +65,4 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(event_line(ev, comm, tid))
     if not doc.get("events"):
         lines.append("# no syscalls recorded for this thread in the window")
-    return "\n".join(lines) + "\n"
+    return "".join(inert(line) + "\n" for line in lines)

@@ -1,8 +1,10 @@
 """Snapshot documents to and from Elasticsearch with direct small requests.
 
 Not through the log sink: snapshots are rare, large, go to their own index and have
-no checkpoint to advance, so one `PUT _doc/<id>` each (retried a few times, failures
-counted) is simpler than teaching the bulk path a second document kind."""
+no checkpoint to advance, so one `PUT <index>/_create/<id>` each (retried a few times, failures
+counted) is simpler than teaching the bulk path a second document kind. `_create`, not `_doc`:
+the shipper's writer role has `create_doc` only, so it can never overwrite a stored snapshot;
+a 409 (a retry after a lost answer) means it is already there."""
 
 from __future__ import annotations
 
@@ -49,9 +51,9 @@ class SnapshotStore:
         for attempt in range(self.attempts):
             try:
                 async with es_session(self.settings, timeout_s=self.settings.timeout_s) as s:
-                    async with s.put(f"{self._url()}/{index}/_doc/{sid}?refresh=true", data=body,
+                    async with s.put(f"{self._url()}/{index}/_create/{sid}?refresh=true", data=body,
                                      headers={"Content-Type": "application/json"}) as r:
-                        if r.status < 300:
+                        if r.status < 300 or r.status == 409:
                             METRICS.count(STORED)
                             return True
                         text = (await r.text())[:300]

@@ -3,9 +3,14 @@ shared one on 9200. Started through scripts/provision.sh with its own data dir."
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
+import signal
 import subprocess
+import time
 import urllib.request
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -64,3 +69,125 @@ def es_private() -> Iterator[PrivateES]:
 def es_busy() -> Iterator[PrivateES]:
     """On 9252, with a one-slot write queue: answers 429 under concurrent bulks."""
     yield from private_es(9252, "-Ethread_pool.write.size=1 -Ethread_pool.write.queue_size=1")
+
+
+# ---- Elasticsearch with security on -------------------------------------------------
+SHIM = ROOT / "tests/integration/es_plugin"
+ES_USER = "logship-es"
+
+
+class SecureES:
+    """A private Elasticsearch with x-pack security on (plain HTTP on 127.0.0.1, single node), its
+    own home (the integ-test distribution plus the analysis shim, see es_plugin/) and config dir,
+    the `elastic` superuser's password set through the keystore's bootstrap.password."""
+
+    def __init__(self, port: int, password: str = "elastic-test-pw") -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.password = password
+        self.state = ROOT / ".state" / f"es-secure-{port}"
+
+    def _run(self, args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, timeout=300, **kw)  # type: ignore[call-overload]
+
+    def healthy(self) -> bool:
+        req = urllib.request.Request(self.url + "/_cluster/health")
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"elastic:{self.password}".encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def _home(self) -> Path:
+        r = self._run([str(ROOT / "scripts/provision.sh"), "es-download"], env={**os.environ, "LOGSHIP_ES_URL": ""})
+        if r.returncode != 0:
+            raise RuntimeError(f"provision.sh es-download: {r.stdout}{r.stderr}")
+        dist = Path(r.stdout.strip().splitlines()[-1])
+        home = ROOT / ".state" / f"es-home-secure-{dist.name}"
+        plugin = home / "plugins" / "logship-analysis-shim"
+        if not (plugin / "logship-analysis-shim.jar").exists():
+            if shutil.which("javac") is None:
+                raise RuntimeError("no javac: install openjdk-17-jdk-headless (scripts/provision.sh packages)")
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.copytree(dist, home, symlinks=True)
+            build = self.state / "shim-build"
+            shutil.rmtree(build, ignore_errors=True)
+            build.mkdir(parents=True)
+            sources = [str(p) for p in (SHIM / "src").rglob("*.java")]
+            for cmd in (["javac", "-d", str(build / "classes"), "-cp", f"{home / 'lib'}/*", *sources],
+                        ["jar", "cf", str(build / "logship-analysis-shim.jar"), "-C", str(build / "classes"), "."]):
+                r = self._run(cmd)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{cmd[0]}: {r.stderr}")
+            plugin.mkdir(parents=True)
+            shutil.copy(build / "logship-analysis-shim.jar", plugin)
+            version = dist.name.rsplit("-", 1)[1]
+            (plugin / "plugin-descriptor.properties").write_text(
+                (SHIM / "plugin-descriptor.properties").read_text().replace("@VERSION@", version))
+        return home
+
+    def start(self) -> None:
+        if self.healthy():
+            return
+        home = self._home()
+        conf, data, logs = self.state / "config", self.state / "data", self.state / "logs"
+        shutil.rmtree(self.state / "config", ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)  # a fresh cluster: the bootstrap password only seeds an empty one
+        shutil.copytree(home / "config", conf)
+        (conf / "elasticsearch.keystore").unlink(missing_ok=True)
+        data.mkdir(parents=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        self._run(["chown", "-R", ES_USER, str(home), str(self.state)])
+        java_home = str(Path(os.path.realpath(shutil.which("java") or "java")).parent.parent)
+        env = ["env", f"ES_JAVA_HOME={java_home}", f"ES_PATH_CONF={conf}"]
+        ks = str(home / "bin" / "elasticsearch-keystore")
+        for args, stdin in (([ks, "create"], None), ([ks, "add", "-x", "bootstrap.password"], self.password)):
+            r = self._run(["runuser", "-u", ES_USER, "--", *env, *args], input=stdin)
+            if r.returncode != 0:
+                raise RuntimeError(f"elasticsearch-keystore {args[1]}: {r.stdout}{r.stderr}")
+        r = self._run(["runuser", "-u", ES_USER, "--", *env, "ES_JAVA_OPTS=-Xms512m -Xmx512m",
+                       str(home / "bin" / "elasticsearch"), "-d", "-p", str(self.state / "pid"),
+                       "-Ediscovery.type=single-node", "-Enetwork.host=127.0.0.1", f"-Ehttp.port={self.port}",
+                       f"-Etransport.port={self.port + 100}", f"-Epath.data={data}", f"-Epath.logs={logs}",
+                       "-Ecluster.routing.allocation.disk.threshold_enabled=false",
+                       "-Eaction.destructive_requires_name=false",
+                       "-Expack.security.enabled=true", "-Expack.security.http.ssl.enabled=false",
+                       "-Expack.security.transport.ssl.enabled=false"])
+        if r.returncode != 0:
+            raise RuntimeError(f"elasticsearch start: {r.stdout}{r.stderr}")
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            time.sleep(1)
+        raise RuntimeError(f"secure Elasticsearch on {self.port} not healthy after 180 s; see {logs}")
+
+    def stop(self) -> None:
+        pidf = self.state / "pid"
+        if not pidf.exists():
+            return
+        pid = int(pidf.read_text().strip() or 0)
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.5)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        pidf.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def es_secure() -> Iterator[SecureES]:
+    """On 9256, security on: for the least-privilege tests (roles, the shipper's API key)."""
+    es = SecureES(9256)
+    try:
+        es.start()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        infra_missing("a private Elasticsearch with security on (9256)", str(exc)[-800:])
+    yield es
+    if not os.environ.get("LOGSHIP_TEST_KEEP"):
+        es.stop()

@@ -63,5 +63,5 @@ def test_hosts_round_robin_skips_dead():
 
 
 def test_urls_in_logs_lose_their_credentials():
-    assert redact_url("https://u:pw@es:9200/x") == "https://***@es:9200/x"
+    assert redact_url("https://u:pw@es:9200/x") == "https://u:***@es:9200/x"
     assert redact_url("http://es:9200/a@b") == "http://es:9200/a@b"

@@ -63,8 +63,12 @@ def test_slow_subscriber_loses_lines_counted_and_never_blocks() -> None:
     asyncio.run(go())
 
 
+TOKEN = "t0ken"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 async def _serve(hub: LogHub, **kw: Any) -> HttpServer:
-    server = HttpServer(HttpSettings(addr="127.0.0.1:0"), hub, **kw)
+    server = HttpServer(HttpSettings(addr="127.0.0.1:0", token=TOKEN), hub, **kw)
     await server.start()
     assert server.bound
     return server
@@ -117,7 +121,7 @@ def test_health_reports_stages_and_elasticsearch() -> None:
 
 def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
     async def check(url: str, hub: LogHub, server: HttpServer) -> None:
-        async with aiohttp.ClientSession() as s:
+        async with aiohttp.ClientSession(headers=AUTH) as s:
             async with s.get(url + "/logs", params={"level": "error"},
                              headers={"Accept": "application/x-ndjson"}) as rj, \
                        s.get(url + "/logs", params={"container": "web"}) as rt:
@@ -143,11 +147,12 @@ def test_added_routes_are_served_and_late_adds_refused() -> None:
 
     async def go() -> None:
         hub = LogHub()
-        server = HttpServer(HttpSettings(addr="127.0.0.1:0"), hub)
+        server = HttpServer(HttpSettings(addr="127.0.0.1:0", token=TOKEN), hub)
         server.add_routes([("GET", "/snapshots/{id}", snapshot)])
         await server.start()
         try:
-            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port(server)}/snapshots/x1") as r:
+            async with aiohttp.ClientSession(headers=AUTH) as s, \
+                    s.get(f"http://127.0.0.1:{port(server)}/snapshots/x1") as r:
                 assert await r.text() == "snap x1"
             with pytest.raises(RuntimeError):
                 server.add_routes([("GET", "/late", snapshot)])

@@ -67,6 +67,7 @@ from shipper.sinks.elasticsearch.deadletter import deadletter_item
 from shipper.sinks.elasticsearch.judge import Verdict, item_results, verdict
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
 from shipper.sinks.elasticsearch.templates import setup_indices_async
+from shipper.core.masking import mask_credentials
 from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")
@@ -121,10 +122,8 @@ class _Hosts:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its `user:password@` part, for logs and errors."""
-    scheme, sep, rest = url.partition("://")
-    host, at, tail = rest.partition("@")
-    return f"{scheme}{sep}***@{tail}" if at and "/" not in host else url
+    """The URL with its password masked, for logs and errors (shipper.core.masking)."""
+    return mask_credentials(url)
 
 
 class ElasticsearchSink:
