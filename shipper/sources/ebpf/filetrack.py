@@ -73,18 +73,19 @@ def open_regular(opener: "Iterator[int]") -> tuple[int, os.stat_result] | None:
 
 
 def _writer_files(tgid: int, fd: int, path: str, container_pid: int) -> Iterator[int]:
-    """The file a write went to: the writer's fd first, then its path in the writer's or the
-    container's root."""
+    """The file a write went to: the writer's fd while it still names that file (renamed or
+    deleted since is fine: app.log.1, "app.log (deleted)"; a shell's `>>` has moved its fd 1
+    back to stdout by now), then its path in the writer's or the container's root."""
+    link = f"/proc/{tgid}/fd/{fd}"
     try:
-        yield os.open(f"/proc/{tgid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-        return
+        if os.readlink(link).startswith(path):
+            yield os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError:
         pass
     for pid in (tgid, container_pid):
         if pid:
             try:
                 yield open_in_root(f"/proc/{pid}/root", path)
-                return
             except OSError:
                 continue
 
