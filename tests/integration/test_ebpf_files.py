@@ -120,3 +120,78 @@ def test_health_says_starting_until_the_probe_is_attached(bpf_ready, es, shipper
     assert after["stages"]["ebpf-source"] == "running"
     # The compile takes seconds: /health answered before it was done and said so.
     assert seen == "starting", first
+
+
+# logrotate's two modes, done by the writing process itself between two lines (the same
+# system calls logrotate makes): `create` renames the file and makes a new one, the writer
+# reopens it (logging's WatchedFileHandler notices the new inode); `copytruncate` copies
+# the file aside and truncates it under the writer's O_APPEND fd.
+ROTATE_CREATE = """
+import logging, logging.handlers, os, time
+p = "/var/log/rot.log"
+h = logging.handlers.WatchedFileHandler(p)
+h.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("app"); log.addHandler(h); log.setLevel(logging.INFO)
+for i in range(1, 3001):
+    log.info("rot %d", i)
+    if i % 1000 == 0 and i < 3000:
+        if os.path.exists(p + ".1"):
+            os.rename(p + ".1", p + ".2")
+        os.rename(p, p + ".1")
+        open(p, "a").close()
+    time.sleep(0.001)
+"""
+
+ROTATE_COPYTRUNCATE = """
+import os, shutil, time
+p = "/var/log/rot.log"
+f = open(p, "a", buffering=1)
+for i in range(1, 3001):
+    f.write("rot %d\\n" % i)
+    if i % 1000 == 0 and i < 3000:
+        shutil.copyfile(p, p + ".1")
+        os.truncate(p, 0)
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.parametrize("mode", ["create", "copytruncate"])
+def test_logrotate_during_writing_every_line_once(bpf_ready, es, index_prefix, shipper, containers, debian_image,
+                                                  mode):
+    script = ROTATE_CREATE if mode == "create" else ROTATE_COPYTRUNCATE
+    s = _start(shipper)
+    c = containers(debian_image, ["sh", "-c", f"sleep 2; python3 -c '{script}'; sleep 600"], network_mode="none")
+    try:
+        wait_until(lambda: _count(es, index_prefix, c.id) >= 3000, 120, 1, what="3000 lines")
+    except AssertionError:
+        pass  # judged below, with what is missing
+    time.sleep(2)  # a duplicate would show up now
+    docs = _docs(es, index_prefix, c.id)
+    nums = Counter(int(d["message"].split()[1]) for d in docs)
+    missing = sorted(set(range(1, 3001)) - set(nums))
+    assert not missing, (len(missing), missing[:20], c.exec_run(["sh", "-c", "wc -l /var/log/rot.log*"]).output)
+    assert sum(nums.values()) == 3000, [n for n, k in nums.items() if k > 1][:10]
+    assert {d["log.file.path"] for d in docs} == {"/var/log/rot.log"}
+    if mode == "copytruncate":  # each truncation starts a new generation of offsets from 0
+        assert sorted(d["log.offset"] for d in docs if d["message"] in ("rot 1", "rot 1001", "rot 2001")) == [0, 0, 0]
+    assert "truncated=" not in s.log()
+
+
+def test_dev_log_bound_from_the_host_is_captured(bpf_ready, es, index_prefix, shipper, containers, busybox, tmp_path):
+    """No syslog daemon in the container: the README's one-line fix, a /dev/log bound from
+    the host (here a datagram socket the test keeps, standing in for the host's syslog)."""
+    import socket
+    path = tmp_path / "devlog"
+    host_syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host_syslog.bind(str(path))
+    try:
+        _start(shipper)
+        c = containers(busybox, ["sh", "-c", "sleep 2; logger -t app -p local3.err 'via the host socket'; sleep 600"],
+                       network_mode="none", volumes={str(path): {"bind": "/dev/log", "mode": "rw"}})
+        q = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"stream": "syslog"}}]}}
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 1, 60, what="the syslog record")
+        [d] = search_all(es, f"{index_prefix}-2*", q)
+        assert d["message"] == "via the host socket" and d["log.syslog.appname"] == "app"
+        assert host_syslog.recv(4096).endswith(b"via the host socket")  # the host got it too
+    finally:
+        host_syslog.close()

@@ -131,6 +131,7 @@ class TrackedFile:
         self.gen += 1
         self.file_id = f"{self.dev}:{self.ino}:{self.gen}"
         self.cursor = 0
+        self.synced = False  # writes still in the ring from before the cut are not in the file: check each
 
     def close(self) -> None:
         try:
@@ -211,7 +212,9 @@ class FileTracker:
             return None
         n = len(data)
         try:
-            if tf.cursor is None or not tf.synced or n < written:
+            # (an fstat is the whole cost of the common case: a file shorter than where this
+            # write would end was truncated, copytruncate's way, and the write is elsewhere)
+            if tf.cursor is None or not tf.synced or n < written or tf.size() < tf.cursor + written:
                 found = self._locate(tf, data, written)
                 if found is None:
                     self.notes["caught_up"] += 1

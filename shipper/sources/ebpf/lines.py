@@ -12,7 +12,7 @@ import fnmatch
 Line = tuple[bytes, int, bool, int]  # (line without newline, time_ns of its first byte, truncated, file offset or -1)
 
 DEFAULT_INCLUDE = ("*.log*", "*_log*", "/var/log/*")
-DEFAULT_EXCLUDE = ("*.gz",)
+DEFAULT_EXCLUDE = ("*.gz", "*.log.[0-9]*", "*.log-[0-9]*")  # (config.EbpfSettings.exclude_paths)
 
 
 class PathFilter:
