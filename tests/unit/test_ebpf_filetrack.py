@@ -48,6 +48,7 @@ def test_a_write_the_file_no_longer_holds_stays_truncated(tmp_path):
 def test_after_a_catch_up_writes_already_read_back_are_dropped(tmp_path):
     ft, tf = tracked(tmp_path / "a.log", b"one\ntwo\nthree\n")
     tf.cursor, tf.handover_ns = 14, 100  # the catch-up read it all at monotonic time 100
+    tf.shipped_unclaimed(0, 14)
     assert ft.place(tf, b"one\n", 4, 50) is None  # ended before the hand-over
     assert ft.place(tf, b"three\n", 6, 150) is None  # ended after it, but its bytes were read
     with open(tmp_path / "a.log", "ab") as f:

@@ -94,7 +94,7 @@ class TrackedFile:
     """One log file of one container, open for reading."""
 
     __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced", "used_ns",
-                 "file_id")
+                 "file_id", "unclaimed")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -107,6 +107,14 @@ class TrackedFile:
         self.handover_ns = 0  # writes that ended before this (monotonic ns) were read back by a catch-up
         self.synced = False  # the cursor was confirmed by a write found at it
         self.used_ns = time.monotonic_ns()
+        # Ranges shipped without their own write event (a catch-up, bytes found before a
+        # write): a write found inside one was shipped; found before the cursor elsewhere,
+        # the file was truncated and has grown past the cursor again.
+        self.unclaimed: list[tuple[int, int]] = []
+
+    def shipped_unclaimed(self, start: int, end: int) -> None:
+        self.unclaimed.append((start, end))
+        del self.unclaimed[:-64]
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -132,6 +140,7 @@ class TrackedFile:
         self.file_id = f"{self.dev}:{self.ino}:{self.gen}"
         self.cursor = 0
         self.synced = False  # writes still in the ring from before the cut are not in the file: check each
+        self.unclaimed = []
 
     def close(self) -> None:
         try:
@@ -232,6 +241,7 @@ class FileTracker:
             tf.synced = True
             if before:
                 self.notes["unseen_bytes"] += len(before)
+                tf.shipped_unclaimed(off - len(before), off)
                 return off - len(before), before + data, len(data) < written
             return off, data, len(data) < written
         except OSError:
@@ -265,7 +275,12 @@ class FileTracker:
             return lo + p, buf[cur - lo:p]
         p = buf.rfind(data, 0, cur - lo)
         if p >= 0 and lo + p + written <= cur:
-            return None
+            p += lo
+            if any(a <= p and p + written <= b for a, b in tf.unclaimed):
+                return None
+            self.notes["truncated_files"] += 1  # cut and grown past the cursor again since
+            tf.truncated()
+            return p, b""
         return -1, b""
 
 

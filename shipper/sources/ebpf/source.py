@@ -363,6 +363,7 @@ class EbpfSource:
         asm = LineAssembler(self.settings.max_line_bytes)
         clock = mtime_ns - time.monotonic_ns()  # (_add_lines adds it to the monotonic time below)
         key, pos, n, now = (0, "catch-up"), tf.cursor, 0, time.monotonic_ns()
+        start = pos
         while pos < end:
             chunk = tf.read(pos, min(READ_CHUNK, end - pos))
             if not chunk:
@@ -380,6 +381,7 @@ class EbpfSource:
             n += 1
         elif rest:
             pos = rest[0][3]
+        tf.shipped_unclaimed(start, pos)
         tf.cursor = pos
         if asm.overflows:
             self._drops["partial_overflow"] += asm.overflows
