@@ -41,8 +41,8 @@ def test_a_write_longer_than_the_copy_is_read_back(tmp_path):
 
 def test_a_write_the_file_no_longer_holds_stays_truncated(tmp_path):
     ft, tf = tracked(tmp_path / "a.log", b"x" * 5000)
-    off, data, short = ft.place(tf, b"x" * 4096, 9000, 1)  # (the file was cut since)
-    assert short and len(data) < 9000
+    placed = ft.place(tf, b"x" * 4096, 9000, 1)  # (the file was cut since)
+    assert placed is not None and placed[2] and len(placed[1]) < 9000
 
 
 def test_after_a_catch_up_writes_already_read_back_are_dropped(tmp_path):
@@ -98,7 +98,9 @@ def test_a_rotated_file_is_found_by_its_identity(tmp_path):
     st = os.stat(p)
     os.rename(p, tmp_path / "var/log/app.log.1")
     p.write_bytes(b"new\n")
-    fd, path = find_by_identity(str(tmp_path), "/var/log/app.log", st.st_dev, st.st_ino)
+    found = find_by_identity(str(tmp_path), "/var/log/app.log", st.st_dev, st.st_ino)
+    assert found is not None
+    fd, path = found
     os.close(fd)
     assert path == "/var/log/app.log.1"
     assert find_by_identity(str(tmp_path), "/var/log/app.log", st.st_dev, st.st_ino + 10**9) is None

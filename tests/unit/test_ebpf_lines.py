@@ -75,7 +75,8 @@ def test_default_path_filter():
               "/data/debug.log.txt"):
         assert f(p), p
     # (logrotate's old files: what a rotation copies into them was shipped when first written)
-    for p in ("/var/log/app.log.gz", "/tmp/a.log.1", "/var/log/app.log-20261201", "/tmp/data.txt", "/etc/passwd", "/app/catalog.json", "/dev/null"):
+    for p in ("/var/log/app.log.gz", "/tmp/a.log.1", "/var/log/app.log-20261201",
+              "/tmp/data.txt", "/etc/passwd", "/app/catalog.json", "/dev/null"):
         assert not f(p), p
 
 

@@ -93,8 +93,8 @@ def _writer_files(tgid: int, fd: int, path: str, container_pid: int) -> Iterator
 class TrackedFile:
     """One log file of one container, open for reading."""
 
-    __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced", "used_ns",
-                 "file_id", "unclaimed")
+    __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced",
+                 "file_id", "unclaimed", "known_size", "size_ns")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -106,11 +106,14 @@ class TrackedFile:
         self.cursor: int | None = None  # where the next write lands; None: not located yet
         self.handover_ns = 0  # writes that ended before this (monotonic ns) were read back by a catch-up
         self.synced = False  # the cursor was confirmed by a write found at it
-        self.used_ns = time.monotonic_ns()
         # Ranges shipped without their own write event (a catch-up, bytes found before a
         # write): a write found inside one was shipped; found before the cursor elsewhere,
         # the file was truncated and has grown past the cursor again.
         self.unclaimed: list[tuple[int, int]] = []
+        # The file's size as of monotonic time size_ns (covers every write that ended before);
+        # size_ns is also when the file was last written, for closing idle ones.
+        self.known_size = st.st_size
+        self.size_ns = time.monotonic_ns()
 
     def shipped_unclaimed(self, start: int, end: int) -> None:
         self.unclaimed.append((start, end))
@@ -121,7 +124,15 @@ class TrackedFile:
         return self.container, self.dev, self.ino
 
     def size(self) -> int:
-        return os.fstat(self.fd).st_size
+        t = time.monotonic_ns()
+        self.known_size = os.fstat(self.fd).st_size
+        self.size_ns = t
+        return self.known_size
+
+    def size_after(self, ktime: int) -> int:
+        """The size at some time after a write that ended at ktime: one fstat serves every
+        write of a poll's batch that ended before it."""
+        return self.known_size if ktime < self.size_ns else self.size()
 
     def read(self, offset: int, n: int) -> bytes:
         out: list[bytes] = []
@@ -149,6 +160,7 @@ class TrackedFile:
             pass
 
 
+_UNSEEN: TrackedFile | None = object()  # type: ignore[assignment]
 Placed = tuple[int, bytes, bool]  # (offset of the write's bytes or -1, the bytes, still short of the write)
 
 
@@ -168,10 +180,9 @@ class FileTracker:
         """The file a write event is about (None: it cannot be opened, e.g. deleted and its
         writer gone: the probe's copy is all there is)."""
         k = (tgid, fd, fdval)
-        if k in self._by_fd:
-            tf = self._by_fd[k]
-            if tf is None or tf.fd >= 0:
-                return tf
+        tf = self._by_fd.get(k, _UNSEEN)
+        if tf is not _UNSEEN and (tf is None or tf.fd >= 0):
+            return tf
         got = open_regular(_writer_files(tgid, fd, path, container_pid))
         tf = None
         if got is not None:
@@ -190,7 +201,7 @@ class FileTracker:
 
     def add(self, tf: TrackedFile) -> TrackedFile:
         if len(self.files) >= MAX_OPEN:
-            self.close(min(self.files.values(), key=lambda f: f.used_ns))
+            self.close(min(self.files.values(), key=lambda f: f.size_ns))
         self.files[tf.key] = tf
         return tf
 
@@ -201,7 +212,7 @@ class FileTracker:
         self.notes["closed"] += 1
 
     def close_idle(self, now_ns: int) -> None:
-        for tf in [f for f in self.files.values() if now_ns - f.used_ns > IDLE_NS]:
+        for tf in [f for f in self.files.values() if now_ns - f.size_ns > IDLE_NS]:
             self.close(tf)
         self._by_fd = {k: v for k, v in self._by_fd.items() if v is None or v.fd >= 0}
 
@@ -215,15 +226,14 @@ class FileTracker:
         """The whole write `written` bytes long of which the probe copied `data`: its offset
         and bytes (read back from the file past the copy). None: the write was already read
         back by a catch-up (its bytes are shipped)."""
-        tf.used_ns = time.monotonic_ns()
         if ktime < tf.handover_ns:
             self.notes["caught_up"] += 1
             return None
         n = len(data)
         try:
-            # (an fstat is the whole cost of the common case: a file shorter than where this
-            # write would end was truncated, copytruncate's way, and the write is elsewhere)
-            if tf.cursor is None or not tf.synced or n < written or tf.size() < tf.cursor + written:
+            # (the common case costs an fstat per batch: a file shorter than where this write
+            # would end was truncated, copytruncate's way, and the write is elsewhere)
+            if tf.cursor is None or not tf.synced or n < written or tf.size_after(ktime) < tf.cursor + written:
                 found = self._locate(tf, data, written)
                 if found is None:
                     self.notes["caught_up"] += 1
