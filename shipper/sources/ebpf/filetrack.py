@@ -94,7 +94,7 @@ class TrackedFile:
     """One log file of one container, open for reading."""
 
     __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced",
-                 "file_id", "unclaimed", "known_size", "size_ns")
+                 "file_id", "unclaimed", "known_size", "size_ns", "announced")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -110,6 +110,7 @@ class TrackedFile:
         # write): a write found inside one was shipped; found before the cursor elsewhere,
         # the file was truncated and has grown past the cursor again.
         self.unclaimed: list[tuple[int, int]] = []
+        self.announced: str | None = None  # the file_id whose ack window the source has set up
         # The file's size as of monotonic time size_ns (covers every write that ended before);
         # size_ns is also when the file was last written, for closing idle ones.
         self.known_size = st.st_size
@@ -129,10 +130,6 @@ class TrackedFile:
         self.size_ns = t
         return self.known_size
 
-    def size_after(self, ktime: int) -> int:
-        """The size at some time after a write that ended at ktime: one fstat serves every
-        write of a poll's batch that ended before it."""
-        return self.known_size if ktime < self.size_ns else self.size()
 
     def read(self, offset: int, n: int) -> bytes:
         out: list[bytes] = []
@@ -226,21 +223,29 @@ class FileTracker:
         """The whole write `written` bytes long of which the probe copied `data`: its offset
         and bytes (read back from the file past the copy). None: the write was already read
         back by a catch-up (its bytes are shipped)."""
+        cur = tf.cursor
+        try:
+            # The common case, at the cost of an fstat per batch: a whole copy that fits in the
+            # file at the cursor (a file shorter than that was truncated: copytruncate's way).
+            if tf.synced and cur is not None and len(data) == written and ktime >= tf.handover_ns and (
+                    tf.known_size if ktime < tf.size_ns else tf.size()) >= cur + written:
+                tf.cursor = cur + written
+                return cur, data, False
+        except OSError:
+            pass
+        return self._place(tf, data, written, ktime)
+
+    def _place(self, tf: TrackedFile, data: bytes, written: int, ktime: int) -> Placed | None:
         if ktime < tf.handover_ns:
             self.notes["caught_up"] += 1
             return None
         n = len(data)
         try:
-            # (the common case costs an fstat per batch: a file shorter than where this write
-            # would end was truncated, copytruncate's way, and the write is elsewhere)
-            if tf.cursor is None or not tf.synced or n < written or tf.size_after(ktime) < tf.cursor + written:
-                found = self._locate(tf, data, written)
-                if found is None:
-                    self.notes["caught_up"] += 1
-                    return None
-                off, before = found
-            else:
-                off, before = tf.cursor, b""  # the common case: no file access at all
+            found = self._locate(tf, data, written)
+            if found is None:
+                self.notes["caught_up"] += 1
+                return None
+            off, before = found
             if off < 0:
                 self.notes["unplaced"] += 1
                 return -1, data, n < written

@@ -72,6 +72,8 @@ class LineAssembler:
             # The common case: whole lines in one write.
             if offset < 0:
                 return [(ln, t, False, -1) for ln in data[:-1].split(b"\n")]
+            if data.find(b"\n") == len(data) - 1:  # one line: the usual write
+                return [(data[:-1], t, False, offset)]
             for ln in data[:-1].split(b"\n"):
                 out.append((ln, t, False, offset))
                 offset += len(ln) + 1

@@ -352,6 +352,7 @@ class EbpfSource:
                                  "truncation are lost")
                 tf.truncated()
             self._window_files[(c.id, tf.file_id)] = (tf, tf.cursor)
+            tf.announced = tf.file_id
             n = self._read_back(c, tf, path, size, st.st_mtime_ns)
             log.info("ebpf: caught up %s in %s from offset %d: %d lines", path, c.name, cp.offset, n)
 
@@ -488,7 +489,9 @@ class EbpfSource:
             offset, data, truncated = placed
             if offset >= 0:
                 file_id = tf.file_id
-                self._window_files.setdefault((c.id, file_id), (tf, offset))
+                if tf.announced is not file_id:  # the first placed write of this generation
+                    tf.announced = file_id
+                    self._window_files.setdefault((c.id, file_id), (tf, offset))
         if truncated:  # neither the probe's copy nor the file had the rest of the write
             self._drops["truncated"] += 1
         lines = self.lines.feed(key, data, ev.ktime, truncated, offset)
