@@ -9,7 +9,7 @@ path inside the writer's or the container's root (openat2 RESOLVE_IN_ROOT: a con
 symlink cannot point the root-privileged shipper at a host file). A cursor follows it:
 the offset where its next write lands. Writes land at the cursor in ring order (the
 append-mode writer of a log, one file position), which is checked against the file
-wherever it has to be read anyway:
+wherever it has to be read anyway (otherwise one fstat per batch checks it still fits):
 - a write longer than the copy: the copy must be found at the cursor; the rest is read back;
 - the first write seen in a file, and the first ones after a catch-up: located by their
   content (after the hand-over point, or before it: then already read back, dropped);
