@@ -9,9 +9,14 @@
    running (poll thread, fd table, line assembly, Records to a counting emit): every line
    must arrive, drops (kernel ring full, user space) must be 0; consumer CPU is this
    process's CPU time over the run (cores).
+3. Buffered: 400,000 lines of 48 bytes through Python's 8 KiB buffered writer, as fast as
+   it goes: each write carries ~170 lines, of which the probe copies 4 KiB and the source
+   reads the rest back from the file. Lines/s (written to all received) and the consumer's
+   CPU per line; every line must arrive whole.
 
 Prints human lines, then a last line of JSON:
-`{"slowdown", "added_ns_per_write", "drops", "consumer_cpu", ...}`.
+`{"slowdown", "added_ns_per_write", "drops", "consumer_cpu", "buffered_lines_per_s",
+"buffered_cpu_ns_per_line", ...}`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ ROUNDS = 15
 WRITES = 100_000
 RATE = 50_000
 SECONDS = 30
+BUFFERED_LINES = 400_000
 
 # Paced writer for the sustained run: `n` lines at `rate`/s, prints how long it took.
 PACED = r"""
@@ -89,6 +95,23 @@ def start_container() -> str:
     except subprocess.CalledProcessError:
         sh(str(ROOT / "scripts" / "provision.sh"), "debian-image")
     return sh("docker", "run", "-d", "--rm", "--network", "none", "--label", "logship.bench=1", IMAGE, "sleep", "3600")
+
+
+# Buffered writer: `n` 48-byte lines through a text file opened with `buffering` bytes.
+BUFFERED = r"""
+import sys, time
+n, buffering, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+start = time.monotonic()
+with open(path, "a", buffering=buffering) as f:
+    for i in range(n):
+        f.write("line %06d " % i + "x" * 35 + "\n")
+print(time.monotonic() - start)
+"""
+
+
+def write_buffered(cid: str, n: int, buffering: int = 8192, path: str = "/var/log/buffered.log") -> float:
+    out = sh("docker", "exec", cid, "python3", "-c", BUFFERED, str(n), str(buffering), path)
+    return float(out)
 
 
 def write_paced(cid: str, n: int, rate: int, path: str = "/var/log/bench.log") -> float:
@@ -211,6 +234,33 @@ async def sustained(cid: str) -> dict[str, float]:
             "rate": n / took}
 
 
+async def buffered(cid: str) -> dict[str, float]:
+    from shipper.sources.ebpf.source import EbpfSource
+
+    received = whole = 0
+    want_len = 47
+
+    async def emit(batch: list) -> None:
+        nonlocal received, whole
+        received += len(batch)
+        whole += sum(1 for r in batch if len(r.message) == want_len and not r.truncated)
+
+    registry = ContainerRegistry()
+    task = await EbpfSource(EbpfSettings(), emit, registry, mode="on").start()
+    registry.add(Container(id=cid, name="bench", image=IMAGE, pid=0))
+    await asyncio.sleep(0.3)
+    n = BUFFERED_LINES
+    cpu0, t0 = time.process_time(), time.monotonic()
+    took = await asyncio.to_thread(write_buffered, cid, n)
+    deadline = time.monotonic() + 60
+    while received < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return {"lines": n, "received": received, "whole": whole, "writer_s": took, "wall_s": wall, "cpu_s": cpu}
+
+
 def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench/ebpf.py needs root (BPF)")
@@ -227,6 +277,11 @@ def main() -> None:
         print(f"sustained: {s['lines']:.0f} lines at {s['rate']:.0f}/s over {s['writer_s']:.1f} s, "
               f"received {s['received']:.0f} (missing {lost:.0f}), drops {s['drops']:.0f}, "
               f"consumer {s['cpu_s'] / s['wall_s']:.2f} cores")
+        b = asyncio.run(buffered(cid))
+        print(f"buffered: {b['lines']:.0f} lines of 48 bytes through an 8 KiB writer in {b['writer_s']:.2f} s, "
+              f"received {b['received']:.0f} ({b['whole']:.0f} whole) in {b['wall_s']:.2f} s: "
+              f"{b['received'] / b['wall_s']:.0f} lines/s, consumer {b['cpu_s'] / b['received'] * 1e9:.0f} "
+              f"CPU ns per line")
         print(json.dumps({
             "slowdown": round(added / base, 4),
             "added_ns_per_write": round(added, 1),
@@ -237,6 +292,9 @@ def main() -> None:
             "sustained_rate": round(s["rate"]),
             "added_ns_per_untraced_write": round(o["host"][2], 1),
             "lines_missing": lost,
+            "buffered_lines_per_s": round(b["received"] / b["wall_s"]),
+            "buffered_cpu_ns_per_line": round(b["cpu_s"] / max(1, b["received"]) * 1e9),
+            "buffered_lines_missing": b["lines"] - b["whole"],
         }))
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)

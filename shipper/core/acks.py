@@ -48,14 +48,16 @@ class AckWindow:
         """Records read and not yet delivered."""
         return self._outstanding
 
-    def track(self, records: list[Record]) -> None:
-        """Register records in arrival order; their delivery calls back into this window."""
+    def track(self, records: list[Record], marks: list[int] | None = None) -> None:
+        """Register records in arrival order; their delivery calls back into this window.
+        `marks`: what the watermark becomes once each is delivered (default: its time; the
+        eBPF source's files use the byte offset after the line)."""
         n = self._base + len(self._times)
         for r in records:
             r.ack_pos = n
             r.on_delivered = self
             n += 1
-        self._times.extend([r.time_ns for r in records])
+        self._times.extend([r.time_ns for r in records] if marks is None else marks)
         self._done.extend([False] * len(records))
         self._outstanding += len(records)
 

@@ -1,5 +1,6 @@
 """Per-container checkpoints: the Docker timestamp up to which Elasticsearch holds
-every line, kept in one small JSON file in the state dir.
+every line, kept in one small JSON file in the state dir; and per in-container log
+file (the eBPF source), the byte offset up to which it holds the file.
 
 Written atomically (temp file, fsync, rename, fsync of the directory), so a crash
 leaves the old or the new file, never a torn one; and coalesced (at most every
@@ -12,7 +13,9 @@ import json
 import logging
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from shipper.core.metrics import METRICS
 
@@ -147,16 +150,114 @@ class CheckpointStore:
     async def run(self) -> None:
         """Saves when something changed, at most once per interval (flush_soon() only
         shortens the wait); also refreshes alive_ns every few seconds."""
-        last = time.monotonic()
-        while True:
-            # Plain sleeps, not wait_for/asyncio.timeout: on Python 3.11 both can swallow a
-            # cancel that coincides with the timeout, and shutdown then waits forever.
-            waited = 0.0
-            while waited < self.interval_s and not self._wake.is_set():
-                await asyncio.sleep(_TICK_S)
-                waited += _TICK_S
-            self._wake.clear()
-            if self._dirty or time.monotonic() - last > 10 * self.interval_s:
-                self.save()
-                last = time.monotonic()
-                await asyncio.sleep(self.interval_s)
+        await save_periodically(self)
+
+
+class _Saved(Protocol):
+    interval_s: float
+    _dirty: bool
+    _wake: asyncio.Event
+
+    def save(self) -> None: ...
+
+
+async def save_periodically(store: _Saved) -> None:
+    last = time.monotonic()
+    while True:
+        # Plain sleeps, not wait_for/asyncio.timeout: on Python 3.11 both can swallow a
+        # cancel that coincides with the timeout, and shutdown then waits forever.
+        waited = 0.0
+        while waited < store.interval_s and not store._wake.is_set():
+            await asyncio.sleep(_TICK_S)
+            waited += _TICK_S
+        store._wake.clear()
+        if store._dirty or time.monotonic() - last > 10 * store.interval_s:
+            store.save()
+            last = time.monotonic()
+            await asyncio.sleep(store.interval_s)
+
+
+FILES_NAME = "ebpf-file-checkpoints.json"
+FILE_KEEP_NS = 7 * 86400 * 10**9  # entries not advanced for this long are dropped at load
+
+
+@dataclass
+class FileCheckpoint:
+    """How far Elasticsearch holds one in-container log file: every byte before `offset`
+    of the file with this identity (device, inode; `gen` counts the truncations seen, whose
+    content restarts at offset 0). `path` is where the container saw it."""
+    container: str
+    path: str
+    dev: int
+    ino: int
+    gen: int = 0
+    offset: int = 0
+    saved_ns: int = 0
+
+    @property
+    def key(self) -> str:
+        return file_key(self.container, self.dev, self.ino)
+
+
+def file_key(container: str, dev: int, ino: int) -> str:
+    return f"{container}:{dev}:{ino}"
+
+
+class FileCheckpointStore:
+    """The eBPF source's per-file checkpoints (Filebeat's registry, in effect): same atomic
+    file and coalesced writes as CheckpointStore, in their own file."""
+
+    def __init__(self, state_dir: Path, interval_s: float = 1.0) -> None:
+        self.path = Path(state_dir) / FILES_NAME
+        self.interval_s = interval_s
+        self.files: dict[str, FileCheckpoint] = {}
+        self._dirty = False
+        self._wake = asyncio.Event()
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_bytes())
+            now = time.time_ns()
+            for v in raw.get("files", []):
+                cp = FileCheckpoint(str(v["container"]), str(v["path"]), int(v["dev"]), int(v["ino"]),
+                                    int(v.get("gen", 0)), int(v["offset"]), int(v.get("saved_ns", 0)))
+                if now - cp.saved_ns < FILE_KEEP_NS:
+                    self.files[cp.key] = cp
+        except FileNotFoundError:
+            pass
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            METRICS.count("logship_checkpoint_errors_total", reason="corrupt")
+            log.error("checkpoints: %s is unreadable (%s); log files are followed from their current end",
+                      self.path, exc)
+
+    def of_container(self, container: str) -> list[FileCheckpoint]:
+        return [cp for cp in list(self.files.values()) if cp.container == container]
+
+    def advance(self, cp: FileCheckpoint) -> None:
+        """A newer delivered prefix of a file; an older generation (late acks of lines from
+        before a truncation) never overwrites a newer one."""
+        cur = self.files.get(cp.key)
+        if cur is not None and (cur.gen, cur.offset) >= (cp.gen, cp.offset):
+            return
+        cp.saved_ns = time.time_ns()
+        self.files[cp.key] = cp
+        self._dirty = True
+
+    def forget(self, key: str) -> None:
+        if self.files.pop(key, None) is not None:
+            self._dirty = True
+
+    def save(self) -> None:
+        body = json.dumps({"files": [asdict(cp) for cp in list(self.files.values())]}, separators=(",", ":"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, body.encode())
+            self._dirty = False
+            METRICS.count("logship_checkpoint_writes_total")
+        except OSError as exc:
+            METRICS.count("logship_checkpoint_errors_total", reason="write")
+            log.error("checkpoints: cannot write %s: %s", self.path, exc)
+
+    async def run(self) -> None:
+        await save_periodically(self)

@@ -201,6 +201,7 @@ for _name, _help in {
     "logship_spool_quarantined_total": "Spool segments set aside as unreadable.",
     "logship_http_start_errors_total": "Times the HTTP server could not listen (shipping went on without it).",
     "logship_ebpf_drops_total": "eBPF events lost (ring buffer full, by reason).",
+    "logship_ebpf_file_events_total": "Log-file events of the eBPF source, by kind (read back, caught up, truncated, rotated, ...).",
     "logship_ebpf_unclaimed_events_total": "eBPF events of processes in no shipped container.",
     "logship_snapshots_store_failed_total": "Snapshots that could not be stored.",
     "logship_snapshots_stored_total": "Snapshots stored in Elasticsearch.",

@@ -29,6 +29,10 @@ class Record:
     truncated: bool = False
     partial_merged: bool = False
     snapshot_id: str | None = None  # the syscall window taken for this line (logship.snapshot.id)
+    # eBPF file records whose place in the file is known: the file's identity ("dev:ino:gen");
+    # `seq` is then the line's byte offset (log.offset) and the _id is (container, file_id,
+    # offset), the same whether the line was captured live or read back from the file.
+    file_id: str | None = None
     # Parser and enrichment output: flat ECS keys, set by the parse stage.
     fields: dict[str, Any] = field(default_factory=dict)
     # Called once Elasticsearch holds the record (2xx/409 or dead-lettered): drives checkpoints.
@@ -43,11 +47,17 @@ class Record:
         collide within a stream, and being time-ordered they keep Lucene's id lookups
         local (a new id falls past the terms of older segments, which are skipped by
         their term range). (The sink formats the same id straight into bytes: ID_FORMAT.)"""
-        return (ID_FORMAT % (self.time_ns, self.id_prefix(), self.seq)).decode()
+        return (ID_FORMAT % (self.id_time(), self.id_prefix(), self.seq)).decode()
+
+    def id_time(self) -> int:
+        """The id's time part: 0 for records placed by file offset (their time is not what
+        identifies them: a line read back from the file has no write time of its own)."""
+        return self.time_ns if self.file_id is None else 0
 
     def id_prefix(self) -> bytes:
         """The hashed stream identity: 16 URL-safe base64 characters."""
-        key = (self.container.id, self.source, self.path or self.stream)
+        key = (self.container.id, self.source, self.path or self.stream) if self.file_id is None else (
+            self.container.id, self.source, "file:" + self.file_id)
         prefix = _id_prefix.get(key)
         if prefix is None:
             if len(_id_prefix) >= 4096:

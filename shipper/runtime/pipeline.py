@@ -59,8 +59,8 @@ class Pipeline:
         self.sink = ElasticsearchSink(config.elasticsearch, config.spool, config.pipeline.state_dir)
         self.containers = ContainerRegistry()
         self.docker = DockerSource(config.docker, self.emit, self.containers, state_dir=config.pipeline.state_dir)
-        self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf) \
-            if config.pipeline.ebpf != "off" else None
+        self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf,
+                               state_dir=config.pipeline.state_dir) if config.pipeline.ebpf != "off" else None
         self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
@@ -72,9 +72,14 @@ class Pipeline:
             self.http.add_routes(snapshot_routes(self.snapshots))
 
     def stage_status(self) -> dict[str, str]:
-        """running | stopped | failed, per stage: the /health answer."""
-        return {name: "running" if not t.done() else "failed" if not t.cancelled() and t.exception() else "stopped"
-                for name, t in self.tasks.items()}
+        """running | starting | stopped | failed, per stage: the /health answer. The eBPF source
+        is "starting" while its probe compiles and attaches (not healthy: in-container files
+        written meanwhile are only caught up for files that have a checkpoint)."""
+        out = {name: "running" if not t.done() else "failed" if not t.cancelled() and t.exception() else "stopped"
+               for name, t in self.tasks.items()}
+        if self.ebpf is not None and out.get("ebpf-source") == "running" and self.ebpf.state == "starting":
+            out["ebpf-source"] = "starting"
+        return out
 
     async def emit(self, batch: list[Record]) -> None:
         METRICS.count("logship_lines_in_total", len(batch), source=batch[0].source)
@@ -133,16 +138,24 @@ class Pipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sink.start()
-        sources = [asyncio.create_task(self.docker.run(), name="docker-source")]
-        if self.ebpf is not None:
-            sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
-        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf, self.containers), name="snapshots") \
-            if self.snapshots else None
+        sources: list[asyncio.Task[Any]] = []
         process = asyncio.create_task(self._process(), name="process")
         sink = asyncio.create_task(self.sink.run(self.encoded), name="es-sink")
         stopper = asyncio.create_task(stop.wait())
-        self.tasks.update({t.get_name(): t for t in (*sources, process, sink)})
-        await self.http.start()
+        self.tasks.update({t.get_name(): t for t in (process, sink)})
+        if self.ebpf is not None:
+            # The probe is compiled and attached before the containers are followed (and
+            # "following events" is said): what they write from then on is captured.
+            sources.append(asyncio.create_task(self.ebpf.run(), name="ebpf-source"))
+            self.tasks["ebpf-source"] = sources[-1]
+            await self.http.start()  # (/health says "starting" meanwhile)
+            await self._settled(self.ebpf, sources[-1], stopper)
+        else:
+            await self.http.start()
+        sources.append(asyncio.create_task(self.docker.run(), name="docker-source"))
+        self.tasks["docker-source"] = sources[-1]
+        snapshots = asyncio.create_task(self.snapshots.run(self.ebpf, self.containers), name="snapshots") \
+            if self.snapshots else None
         done, _ = await asyncio.wait([*sources, process, sink, stopper], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper and t.exception():
@@ -165,12 +178,21 @@ class Pipeline:
             await asyncio.gather(snapshots, return_exceptions=True)
         await self.sink.close()
         self.docker.close()  # the final checkpoints, now that the sink has delivered what it could
+        if self.ebpf is not None:
+            self.ebpf.close()
         await self.http.stop()
         log.info("stopped")
         for t in sources:  # LOGSHIP_EBPF=on and the probe could not start: exit non-zero
             exc = t.exception() if t.done() and not t.cancelled() else None
             if isinstance(exc, EbpfUnavailable):
                 raise exc
+
+
+    @staticmethod
+    async def _settled(ebpf: EbpfSource, task: "asyncio.Task[Any]", stopper: "asyncio.Task[Any]") -> None:
+        """Until the probe is attached or known not to start (or its task ended, or a stop signal)."""
+        while not ebpf.settled.is_set() and not task.done() and not stopper.done():
+            await asyncio.sleep(0.05)
 
 
 async def run(config: Config) -> None:

@@ -201,6 +201,8 @@ class Enricher:
             doc["process.name"] = record.comm
         if record.path is not None:
             doc["log.file.path"] = record.path
+            if record.file_id is not None:
+                doc["log.offset"] = record.seq
         if record.truncated:
             doc["logship.truncated"] = True
         if record.partial_merged:

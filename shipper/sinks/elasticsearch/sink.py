@@ -238,6 +238,7 @@ class ElasticsearchSink:
         container: object = None
         stream = source = ""
         path: str | None = ""
+        file_id: str | None = None
         day_start = day_end = 0
         index = prefix = b""
         for r, doc in zip(records, docs, strict=True):
@@ -246,9 +247,11 @@ class ElasticsearchSink:
                 index = self.index_name(t)
                 day_start = t // DAY_NS * DAY_NS
                 day_end = day_start + DAY_NS
-            if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source:
+            if r.container is not container or r.stream is not stream or r.path is not path or r.source is not source \
+                    or r.file_id is not file_id:
                 prefix, container, stream, path, source = r.id_prefix(), r.container, r.stream, r.path, r.source
-            append(item % (index, t, prefix, r.seq, doc))
+                file_id = r.file_id
+            append(item % (index, t if file_id is None else 0, prefix, r.seq, doc))
         return out
 
     # ---- the loop ---------------------------------------------------------------

@@ -57,7 +57,7 @@ def log_mappings() -> dict[str, Any]:
             "host": obj(name=KW, hostname=KW),
             "container": obj(id=KW, name=KW, image=obj(name=KW), labels=FLAT),
             "log": obj(
-                level=KW, logger=KW, file=obj(path=KW), origin=obj(file=obj(name=KW, line=LONG)),
+                level=KW, logger=KW, file=obj(path=KW), offset=LONG, origin=obj(file=obj(name=KW, line=LONG)),
                 syslog=obj(
                     facility=obj(code=LONG, name=KW), severity=obj(code=LONG, name=KW), priority=LONG,
                     appname=KW, procid=KW, msgid=KW, hostname=KW, version=KW, structured_data=FLAT,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 
-Line = tuple[bytes, int, bool]  # (line without newline, time_ns of its first byte, truncated)
+Line = tuple[bytes, int, bool, int]  # (line without newline, time_ns of its first byte, truncated, file offset or -1)
 
 DEFAULT_INCLUDE = ("*.log*", "*_log*", "/var/log/*")
-DEFAULT_EXCLUDE = ("*.gz",)
+DEFAULT_EXCLUDE = ("*.gz", "*.log.[0-9]*", "*.log-[0-9]*")  # (config.EbpfSettings.exclude_paths)
 
 
 class PathFilter:
@@ -35,12 +35,13 @@ class PathFilter:
 
 
 class _Partial:
-    __slots__ = ("buf", "first_ns", "last_ns", "discarding")
+    __slots__ = ("buf", "first_ns", "last_ns", "discarding", "offset")
 
-    def __init__(self, t: int) -> None:
+    def __init__(self, t: int, offset: int) -> None:
         self.buf = bytearray()
         self.first_ns = t
         self.last_ns = t
+        self.offset = offset  # of the line's first byte in its file, -1: not known
         self.discarding = False  # the line outgrew max_line: its rest is skipped up to the newline
 
 
@@ -61,25 +62,33 @@ class LineAssembler:
     def __contains__(self, key: Key) -> bool:
         return key in self._partials
 
-    def feed(self, key: Key, data: bytes, t: int, truncated: bool = False) -> list[Line]:
+    def feed(self, key: Key, data: bytes, t: int, truncated: bool = False, offset: int = -1) -> list[Line]:
         """The complete lines in data (after what key had buffered). `truncated`: the
-        write was longer than what the probe captured, so the line in progress ends here."""
+        write's bytes end before the write did (neither the probe's copy nor the file had
+        the rest), so the line in progress ends here. `offset`: where data starts in its file."""
         out: list[Line] = []
         p = self._partials.get(key)
         if p is None and not truncated and data.endswith(b"\n") and len(data) <= self.max_line:
             # The common case: whole lines in one write.
-            return [(ln, t, False) for ln in data[:-1].split(b"\n")]
+            if offset < 0:
+                return [(ln, t, False, -1) for ln in data[:-1].split(b"\n")]
+            if data.find(b"\n") == len(data) - 1:  # one line: the usual write
+                return [(data[:-1], t, False, offset)]
+            for ln in data[:-1].split(b"\n"):
+                out.append((ln, t, False, offset))
+                offset += len(ln) + 1
+            return out
         start = 0
         while start < len(data):
             nl = data.find(b"\n", start)
             piece = data[start:] if nl < 0 else data[start:nl]
             if p is None:
-                p = _Partial(t)
+                p = _Partial(t, offset + start if offset >= 0 else -1)
             if not p.discarding:
                 room = self.max_line - len(p.buf)
                 if len(piece) > room:
                     p.buf += piece[:room]
-                    out.append((bytes(p.buf), p.first_ns, True))
+                    out.append((bytes(p.buf), p.first_ns, True, p.offset))
                     self.overflows += 1
                     p.buf.clear()
                     p.discarding = True
@@ -89,12 +98,12 @@ class LineAssembler:
             if nl < 0:
                 break
             if not p.discarding:
-                out.append((bytes(p.buf), p.first_ns, False))
+                out.append((bytes(p.buf), p.first_ns, False, p.offset))
             p = None
             start = nl + 1
         if p is not None and truncated:
             if not p.discarding:
-                out.append((bytes(p.buf), p.first_ns, True))
+                out.append((bytes(p.buf), p.first_ns, True, p.offset))
             p = None
         if p is None:
             self._partials.pop(key, None)
@@ -108,7 +117,7 @@ class LineAssembler:
         p = self._partials.pop(key, None)
         if p is None or p.discarding or not p.buf:
             return []
-        return [(bytes(p.buf), p.first_ns, False)]
+        return [(bytes(p.buf), p.first_ns, False, p.offset)]
 
     def keys(self) -> list[Key]:
         return list(self._partials)

@@ -11,12 +11,19 @@ the kernel counts drops.
 Containers are known from the ContainerRegistry (shipped ones only). A container writes
 before Docker reports it, so the probe also traces new cgroups under Docker's parent
 cgroup; their events are held here (HOLD_NS) and replayed, in order, once the registry
-reports the container, or released and untraced when it never does (LOGSPOUT=ignore)."""
+reports the container, or released and untraced when it never does (LOGSPOUT=ignore).
+
+Log files are also followed as files (filetrack.py): each write is placed at its offset,
+bytes past the probe's copy are read back from the file, and per-file checkpoints (the
+offset up to which Elasticsearch holds the file) let a restart catch each file up from
+where it was before live capture takes over. File records' ids are (container, file
+identity, offset): a line read back and the same line captured live are one document."""
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import os
 import queue
@@ -29,12 +36,15 @@ from typing import Any, Callable, Coroutine
 
 from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
 from shipper.config import EbpfSettings
+from shipper.core.acks import AckWindow
+from shipper.core.checkpoints import FileCheckpoint, FileCheckpointStore, file_key
 from shipper.core.container import Container, ContainerRegistry
 from shipper.core.metrics import METRICS
 from shipper.core.record import FILE, SYSLOG, Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf.diagnose import Facts, diagnose, explain_failure
 from shipper.sources.ebpf.fdtable import FdTable, links_to_a_stream
+from shipper.sources.ebpf.filetrack import READ_CHUNK, FileTracker, TrackedFile, find_by_identity, open_in_root
 from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 
 log = logging.getLogger("logship.ebpf")
@@ -108,7 +118,7 @@ def container_pids(container_id: str) -> list[int]:
 
 class EbpfSource:
     def __init__(self, settings: EbpfSettings, emit: Emit, registry: ContainerRegistry, *, mode: str = "auto",
-                 self_tgid: int | None = None) -> None:
+                 self_tgid: int | None = None, state_dir: Path | None = None) -> None:
         self.settings = settings
         self.emit = emit
         self.registry = registry
@@ -119,6 +129,13 @@ class EbpfSource:
         self.is_log = PathFilter(settings.paths, settings.exclude_paths)
         self.lines = LineAssembler(settings.max_line_bytes, int(settings.partial_timeout_s * 1e9))
         self.ready = threading.Event()  # set once the probe is attached and the poll thread runs
+        self.settled = threading.Event()  # ... or once it is known that it will not be
+        self.state = "starting"  # starting (compiling, attaching) | attached | unavailable: /health
+        self.files = FileTracker()
+        self.checkpoints = FileCheckpointStore(state_dir) if state_dir is not None else None
+        self._windows: dict[tuple[str, str], AckWindow] = {}  # (container id, file_id) -> its delivered prefix
+        self._window_files: dict[tuple[str, str], tuple[TrackedFile, int]] = {}  # ... -> (file, first offset)
+        self._notes_seen: Counter[str] = Counter()
         self._offset = realtime_offset_ns()
         self._by_cgroup: dict[int, Container] = {}
         self._cgroup_of: dict[str, int] = {}
@@ -129,7 +146,7 @@ class EbpfSource:
         self._batch: list[Record] = []
         self._batch_since = 0
         self._seq: dict[tuple[str, str], int] = {}
-        self._writer: dict[tuple[int, str], tuple[Container, int, str]] = {}  # partial-line key -> who wrote it
+        self._writer: dict[tuple[int, str], tuple[Container, int, str, str | None]] = {}  # partial line -> writer
         self._drops: Counter[str] = Counter()
         self._kernel_drops = [0] * len(E.DROP_REASONS)
         self._unreported: Counter[str] = Counter()
@@ -163,7 +180,13 @@ class EbpfSource:
                 raise EbpfUnavailable(msg) from None
             log.warning("ebpf: not started, container log files and /dev/log are not shipped "
                         "(LOGSHIP_EBPF=auto; =off silences this): %s", msg)
+            self.state = "unavailable"
+            self.settled.set()
             await asyncio.Future()  # stay "running": the Docker source goes on alone
+        finally:
+            if self.probe is None and self.mode == "on":
+                self.state = "unavailable"
+                self.settled.set()
         self.probe.open_events(self._on_raw)
         parent = docker_parent_cgroup()
         if parent is not None:
@@ -171,11 +194,15 @@ class EbpfSource:
         self.registry.subscribe(self)
         thread = threading.Thread(target=self._poll_loop, name="ebpf-poll", daemon=True)
         thread.start()
+        saver = asyncio.create_task(self.checkpoints.run(), name="ebpf-file-checkpoints") if self.checkpoints else None
+        self.state = "attached"
         self.ready.set()
+        self.settled.set()
         METRICS.gauge("logship_ebpf_processes", lambda: len(self.table), "Processes in the eBPF source's fd table.")
         METRICS.gauge("logship_ebpf_partial_lines", lambda: len(self.lines), "Lines waiting for their newline.")
         METRICS.gauge("logship_ebpf_held_bytes", lambda: self._held_bytes,
                       "Bytes of events of new containers waiting for Docker to report them.")
+        METRICS.gauge("logship_ebpf_files_open", lambda: len(self.files), "Log files the eBPF source holds open.")
         log.info("ebpf: probe attached (capture %d bytes, ring %d pages, paths %s)", self.probe.capture,
                  self.settings.ring_pages, ",".join(self.settings.paths))
         try:
@@ -184,11 +211,21 @@ class EbpfSource:
             self._stop.set()
             await asyncio.shield(asyncio.to_thread(thread.join))
             self.probe.close()
+            if saver is not None:
+                saver.cancel()
+
+    def close(self) -> None:
+        """The final file checkpoints, once the sink has delivered what it could."""
+        if self.checkpoints is not None:
+            self.checkpoints.save()
+        for tf in list(self.files.files.values()):
+            self.files.close(tf)
 
     async def start(self) -> "asyncio.Task[None]":
-        """run() as a task, returned once the probe is attached (or raising why it could not)."""
+        """run() as a task, returned once the probe is attached, or (LOGSHIP_EBPF=auto) once it
+        is known it will not be; raises why it could not start (LOGSHIP_EBPF=on)."""
         task = asyncio.create_task(self.run(), name="ebpf-source")
-        while not self.ready.is_set():
+        while not self.settled.is_set():
             await asyncio.sleep(0.05)
             if task.done():
                 task.result()
@@ -259,10 +296,94 @@ class EbpfSource:
             except queue.Empty:
                 return
             if cmd[0] == "scan":
+                c = self._by_cgroup.get(cmd[2])
+                if c is not None:  # first, so held and live writes find their files placed
+                    self._catch_up(c)
                 self._replay(cmd[2])
                 self._scan(cmd[1])
             elif cmd[0] == "forget":
-                self._by_cgroup.pop(cmd[1], None)
+                c = self._by_cgroup.pop(cmd[1], None)
+                if c is not None:
+                    self.files.forget_container(c.id)
+
+    # ---- catch-up: what checkpointed files got while the shipper was away ------------------
+    def _catch_up(self, c: Container) -> None:
+        """Each checkpointed file of the container, from its checkpoint to its end, before
+        live capture takes over: writes that ended before the hand-over point were read here
+        and are dropped live (FileTracker.place), later ones land at the cursor. What cannot
+        be read back (the file rotated away and deleted, or truncated, meanwhile) is a gap:
+        counted and reported with its range."""
+        if self.checkpoints is None or not c.pid:
+            return
+        root = f"/proc/{c.pid}/root"
+        for cp in self.checkpoints.of_container(c.id):
+            if (c.id, cp.dev, cp.ino) in self.files.files:
+                continue  # followed already (the container was reported again)
+            path, fd = cp.path, -1
+            try:
+                fd = open_in_root(root, cp.path)
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != (cp.dev, cp.ino):
+                    os.close(fd)
+                    fd = -1
+            except OSError:
+                pass
+            if fd < 0:
+                found = find_by_identity(root, cp.path, cp.dev, cp.ino)
+                if found is None:
+                    self._gap(c, cp, "gone (rotated away and deleted, or the container's file system changed)")
+                    self.checkpoints.forget(cp.key)
+                    continue
+                fd, path = found
+                st = os.fstat(fd)
+            tf = self.files.add(TrackedFile(c.id, cp.path, fd, st, cp.gen))
+            tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
+            size = tf.size()
+            tf.cursor = cp.offset
+            if size < cp.offset:
+                self._gap(c, cp, f"truncated to {size} bytes; bytes written after offset {cp.offset} before the "
+                                 "truncation are lost")
+                tf.truncated()
+            self._window_files[(c.id, tf.file_id)] = (tf, tf.cursor)
+            tf.announced = tf.file_id
+            n = self._read_back(c, tf, path, size, st.st_mtime_ns)
+            log.info("ebpf: caught up %s in %s from offset %d: %d lines", path, c.name, cp.offset, n)
+
+    def _read_back(self, c: Container, tf: TrackedFile, path: str, end: int, mtime_ns: int) -> int:
+        """Lines of [cursor, end) of the file; the cursor ends after the last whole line (a
+        line still being written is completed by its live write). Their write time is not
+        known: they carry the file's modification time."""
+        assert tf.cursor is not None
+        asm = LineAssembler(self.settings.max_line_bytes)
+        clock = mtime_ns - time.monotonic_ns()  # (_add_lines adds it to the monotonic time below)
+        key, pos, n, now = (0, "catch-up"), tf.cursor, 0, time.monotonic_ns()
+        start = pos
+        while pos < end:
+            chunk = tf.read(pos, min(READ_CHUNK, end - pos))
+            if not chunk:
+                break
+            lines = asm.feed(key, chunk, now, False, pos)
+            pos += len(chunk)
+            if lines:
+                self._add_lines(c, None, None, None, path, lines, tf.file_id, clock)
+                n += len(lines)
+            if len(self._batch) >= BATCH_MAX:
+                self._submit()
+        rest = asm.flush(key)
+        if rest and time.time_ns() - mtime_ns > self.settings.partial_timeout_s * 1e9:
+            self._add_lines(c, None, None, None, path, rest, tf.file_id, clock)  # its writer is done with it
+            n += 1
+        elif rest:
+            pos = rest[0][3]
+        tf.shipped_unclaimed(start, pos)
+        tf.cursor = pos
+        if asm.overflows:
+            self._drops["partial_overflow"] += asm.overflows
+        return n
+
+    def _gap(self, c: Container, cp: FileCheckpoint, why: str) -> None:
+        self._drops["file_gap"] += 1
+        log.warning("ebpf: gap in %s of %s (%s): from offset %d: %s", cp.path, c.name, c.id[:12], cp.offset, why)
 
     def _scan(self, container_id: str) -> None:
         """Fds the container's processes opened before the probe saw them."""
@@ -334,11 +455,11 @@ class EbpfSource:
             self._drops["unknown_container"] += 1
             return
         truncated = bool(ev.flags & E.WF_TRUNCATED)
-        if truncated:
-            self._drops["truncated"] += 1
         desc = self.table.lookup(ev.tgid, ev.fd)
         if ev.flags & E.WF_SYSLOG_ADDR or desc == DEV_LOG or (desc is None and ev.fdval & 0xFF == E.FD_SYSLOG):
             # (one datagram, or one write to a stream socket, is one message)
+            if truncated:
+                self._drops["truncated"] += 1
             msg = syslog_message(ev.data)
             if msg:
                 self._add(Record(message=msg, time_ns=ev.ktime + self._offset, stream=SYSLOG, container=c,
@@ -352,22 +473,41 @@ class EbpfSource:
             self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)  # e.g. a dup of a non-log file: stop sending it
             return
         key = (ev.tgid, desc)
-        lines = self.lines.feed(key, ev.data, ev.ktime, truncated)
+        data, offset, file_id = ev.data, -1, None
+        tf = self.files.for_write(c.id, c.pid, ev.tgid, ev.fd, ev.fdval, desc)
+        if tf is not None:
+            placed = self.files.place(tf, ev.data, ev.arg1, ev.ktime)
+            if placed is None:  # read back from the file already (catch-up)
+                return
+            offset, data, truncated = placed
+            if offset >= 0:
+                file_id = tf.file_id
+                if tf.announced is not file_id:  # the first placed write of this generation
+                    tf.announced = file_id
+                    self._window_files.setdefault((c.id, file_id), (tf, offset))
+        if truncated:  # neither the probe's copy nor the file had the rest of the write
+            self._drops["truncated"] += 1
+        lines = self.lines.feed(key, data, ev.ktime, truncated, offset)
         if self.lines.overflows:
             self._drops["partial_overflow"] += self.lines.overflows
             self.lines.overflows = 0
         if lines:
-            self._add_lines(c, ev.tgid, ev.tid, ev.comm, desc, lines)
+            self._add_lines(c, ev.tgid, ev.tid, ev.comm, desc, lines, file_id)
         if key in self.lines:  # a partial line waits: remember who wrote it for its flush
-            self._writer[key] = (c, ev.tid, ev.comm)
+            self._writer[key] = (c, ev.tid, ev.comm, file_id)
 
-    def _add_lines(self, c: Container, tgid: int, tid: int, comm: str, path: str,
-                   lines: list[tuple[bytes, int, bool]]) -> None:
-        off, add, seq_key = self._offset, self._batch.append, (c.id, path)
+    def _add_lines(self, c: Container, tgid: int | None, tid: int | None, comm: str | None, path: str,
+                   lines: list[tuple[bytes, int, bool, int]], file_id: str | None, clock: int | None = None) -> None:
+        """Records of lines; those with a file offset are identified by it (file_id)."""
+        off, add, seq_key = self._offset if clock is None else clock, self._batch.append, (c.id, path)
         if not self._batch:
             self._batch_since = time.monotonic_ns()
         seq = self._seq.get(seq_key, 0)
-        for data, t, trunc in lines:
+        for data, t, trunc, pos in lines:
+            if pos >= 0 and file_id is not None:
+                add(Record(message=data, time_ns=t + off, stream=FILE, container=c, seq=pos, source="ebpf", pid=tgid,
+                           tid=tid, comm=comm, path=path, truncated=trunc, file_id=file_id))
+                continue
             add(Record(message=data, time_ns=t + off, stream=FILE, container=c, seq=seq, source="ebpf", pid=tgid,
                        tid=tid, comm=comm, path=path, truncated=trunc))
             seq += 1
@@ -444,6 +584,7 @@ class EbpfSource:
         kernel's fd map, which would otherwise fill up and stop marking new log fds."""
         for tgid in [t for t in self.table.processes() if not pid_alive(t)]:
             self._forget_process(tgid)
+        self.files.close_idle(time.monotonic_ns())
         self._offset = realtime_offset_ns()  # follows NTP adjustments of the wall clock
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
@@ -461,8 +602,8 @@ class EbpfSource:
         lines = self.lines.flush(key)
         who = self._writer.pop(key, None)
         if lines and who is not None:
-            c, tid, comm = who
-            self._add_lines(c, key[0], tid, comm, key[1], lines)
+            c, tid, comm, file_id = who
+            self._add_lines(c, key[0], tid, comm, key[1], lines, file_id)
 
     def _expire(self, now: int) -> None:
         for key in self.lines.expired(now):
@@ -482,9 +623,37 @@ class EbpfSource:
                 self._drops["shutdown"] += len(batch)
                 return
         assert self._loop is not None
-        fut = asyncio.run_coroutine_threadsafe(self.emit(batch), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._emit_tracked(batch), self._loop)
         self._futures.add(fut)
         fut.add_done_callback(self._emitted)
+
+    async def _emit_tracked(self, batch: list[Record]) -> None:
+        """On the event loop (where the sink acknowledges): file records join their file's
+        ack window, whose delivered prefix is the file's checkpoint."""
+        if self.checkpoints is not None:
+            runs: dict[tuple[str, str], list[Record]] = {}
+            for r in batch:
+                if r.file_id is not None:
+                    runs.setdefault((r.container.id, r.file_id), []).append(r)
+            for k, recs in runs.items():
+                self._window(k).track(recs, [r.seq + len(r.message) + 1 for r in recs])
+        await self.emit(batch)
+
+    def _window(self, k: tuple[str, str]) -> AckWindow:
+        w = self._windows.get(k)
+        if w is None:
+            tf, first = self._window_files[k]
+            gen, store = tf.gen, self.checkpoints
+            assert store is not None
+
+            def advanced(_key: str, mark: int) -> None:
+                store.advance(FileCheckpoint(tf.container, tf.path, tf.dev, tf.ino, gen, mark))
+            w = self._windows[k] = AckWindow(file_key(*tf.key), advanced, first)
+            if len(self._windows) > 4 * 4096:  # windows of files long gone (all delivered)
+                for old in [key for key, win in self._windows.items() if not len(win) and key != k][:4096]:
+                    del self._windows[old]
+                    self._window_files.pop(old, None)
+        return w
 
     def _emitted(self, fut: Future[None]) -> None:
         self._futures.discard(fut)
@@ -500,6 +669,12 @@ class EbpfSource:
         if self._drops and self._loop is not None:
             drops, self._drops = self._drops, Counter()
             self._loop.call_soon_threadsafe(self._export, drops)
+        notes = self.files.notes - self._notes_seen
+        if notes and self._loop is not None:
+            self._notes_seen = self.files.notes.copy()
+            for kind, n in notes.items():
+                self._loop.call_soon_threadsafe(functools.partial(METRICS.count, "logship_ebpf_file_events_total", n,
+                                                                  kind=kind))
 
     def _export(self, drops: Counter[str]) -> None:
         """Counts and (at most once per interval) reports drops; runs on the event loop."""

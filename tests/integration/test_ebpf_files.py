@@ -1,0 +1,197 @@
+"""In-container log files, every byte: writes longer than the probe's copy are read back
+from the file, and per-file checkpoints carry a file across shipper restarts.
+Real containers, the real kernel, the real Elasticsearch."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.conftest import count_docs, search_all, wait_until
+
+EBPF = {"LOGSHIP_EBPF": "on"}
+
+# 2,000 lines of 48 bytes through Python's buffered text writer (it flushes `buffering`
+# bytes at a time: each write() syscall carries dozens of lines, cut mid-line).
+BUFFERED = """
+import sys
+n, buffering = 2000, int(sys.argv[1])
+with open("/var/log/app.log", "a", buffering=buffering) as f:
+    for i in range(1, n + 1):
+        f.write("line %06d " % i + "x" * 35 + "\\n")
+"""
+
+# A line every 50 ms, each appended by the shell (open, write, close), 1,400 in all.
+PACED = "i=1; while [ $i -le 1400 ]; do echo \"paced $i\" >> /var/log/paced.log; i=$((i+1)); usleep 50000; done"
+
+
+def _start(shipper: Any, **env: str) -> Any:
+    s = shipper(**EBPF, **env)  # "following events" is said once the probe is attached
+    assert "ebpf: probe attached" in s.log(), s.log()[-3000:]
+    return s
+
+
+def _docs(es: Any, prefix: str, container_id: str) -> list[dict]:
+    return search_all(es, f"{prefix}-2*", {"bool": {"filter": [
+        {"term": {"container.id": container_id}}, {"term": {"stream": "file"}}]}})
+
+
+def _count(es: Any, prefix: str, container_id: str) -> int:
+    return count_docs(es, f"{prefix}-2*", {"bool": {"filter": [
+        {"term": {"container.id": container_id}}, {"term": {"stream": "file"}}]}})
+
+
+@pytest.mark.parametrize("buffering", [8192, 65536])
+def test_buffered_writer_every_line_whole_and_in_order(bpf_ready, es, index_prefix, shipper, containers,
+                                                       debian_image, buffering):
+    s = _start(shipper)
+    c = containers(debian_image, ["sh", "-c", f"sleep 2; python3 -c '{BUFFERED}' {buffering}; sleep 600"],
+                   network_mode="none")
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 2000, 90, what="2000 file lines")
+    time.sleep(1.5)  # a duplicate or a piece would show up now
+    docs = sorted(_docs(es, index_prefix, c.id), key=lambda d: d["log.offset"])
+    want = ["line %06d " % i + "x" * 35 for i in range(1, 2001)]
+    assert [d["message"] for d in docs] == want  # all, whole, in file order, once
+    assert [d["log.offset"] for d in docs] == [48 * i for i in range(2000)]
+    assert not [d for d in docs if d.get("logship.truncated")]
+    assert {d["process.name"] for d in docs} == {"python3"}
+    assert "truncated=" not in s.log()
+
+
+def _restart_case(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox: str, kill: bool) -> None:
+    s = _start(shipper)
+    c = containers(busybox, ["sh", "-c", "sleep 2; " + PACED + "; sleep 600"], network_mode="none")
+    wait_until(lambda: _count(es, index_prefix, c.id) >= 200, 60, what="the first 200 lines")
+    if kill:
+        time.sleep(1.5)  # a checkpoint is written (at most once a second); lines go on after it
+        s.kill()
+    else:
+        assert s.stop() == 0
+    s2 = _start(shipper)
+    wait_until(lambda: c.exec_run(["sh", "-c", "wc -l < /var/log/paced.log"]).output.strip() == b"1400", 300, 1,
+               what="the writer's 1400 lines")
+    try:
+        wait_until(lambda: _count(es, index_prefix, c.id) >= 1400, 60, 1, what="1400 lines")
+    except AssertionError:
+        pass  # judged below, with what is missing
+    time.sleep(2)  # a duplicate would show up now
+    docs = _docs(es, index_prefix, c.id)
+    nums = Counter(int(d["message"].split()[1]) for d in docs)
+    missing = sorted(set(range(1, 1401)) - set(nums))
+    assert not missing, (len(missing), missing[:10], missing[-10:], s2.log()[-4000:])
+    assert sum(nums.values()) == 1400, [n for n, k in nums.items() if k > 1][:10]
+    assert "caught up /var/log/paced.log" in s2.log(), s2.log()[-3000:]
+    assert "gap in" not in s2.log()
+
+
+def test_sigterm_restart_1400_of_1400_from_the_file(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _restart_case(es, index_prefix, shipper, containers, busybox, kill=False)
+
+
+def test_sigkill_restart_1400_of_1400_none_twice(bpf_ready, es, index_prefix, shipper, containers, busybox):
+    _restart_case(es, index_prefix, shipper, containers, busybox, kill=True)
+
+
+def test_health_says_starting_until_the_probe_is_attached(bpf_ready, es, shipper):
+    import urllib.error
+    import urllib.request
+    s = shipper(start=False, LOGSHIP_EBPF="on", LOGSHIP_HTTP_ADDR="127.0.0.1:18931")
+    s.start(wait_ready=False)
+
+    def health() -> dict | None:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:18931/health", timeout=5) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())
+        except OSError:
+            return None
+
+    first = wait_until(health, 60, 0.05, what="/health")
+    s.wait_for_log("following events")
+    assert first["stages"].get("ebpf-source") in ("starting", "running")
+    seen = first["stages"].get("ebpf-source")
+    after = wait_until(lambda: (h := health()) and h["stages"].get("ebpf-source") == "running" and h, 30,
+                       what="ebpf-source running")
+    assert after["stages"]["ebpf-source"] == "running"
+    # The compile takes seconds: /health answered before it was done and said so.
+    assert seen == "starting", first
+
+
+# logrotate's two modes, done by the writing process itself between two lines (the same
+# system calls logrotate makes): `create` renames the file and makes a new one, the writer
+# reopens it (logging's WatchedFileHandler notices the new inode); `copytruncate` copies
+# the file aside and truncates it under the writer's O_APPEND fd.
+ROTATE_CREATE = """
+import logging, logging.handlers, os, time
+p = "/var/log/rot.log"
+h = logging.handlers.WatchedFileHandler(p)
+h.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("app"); log.addHandler(h); log.setLevel(logging.INFO)
+for i in range(1, 3001):
+    log.info("rot %d", i)
+    if i % 1000 == 0 and i < 3000:
+        if os.path.exists(p + ".1"):
+            os.rename(p + ".1", p + ".2")
+        os.rename(p, p + ".1")
+        open(p, "a").close()
+    time.sleep(0.001)
+"""
+
+ROTATE_COPYTRUNCATE = """
+import os, shutil, time
+p = "/var/log/rot.log"
+f = open(p, "a", buffering=1)
+for i in range(1, 3001):
+    f.write("rot %d\\n" % i)
+    if i % 1000 == 0 and i < 3000:
+        shutil.copyfile(p, p + ".1")
+        os.truncate(p, 0)
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.parametrize("mode", ["create", "copytruncate"])
+def test_logrotate_during_writing_every_line_once(bpf_ready, es, index_prefix, shipper, containers, debian_image,
+                                                  mode):
+    script = ROTATE_CREATE if mode == "create" else ROTATE_COPYTRUNCATE
+    s = _start(shipper)
+    c = containers(debian_image, ["sh", "-c", f"sleep 2; python3 -c '{script}'; sleep 600"], network_mode="none")
+    try:
+        wait_until(lambda: _count(es, index_prefix, c.id) >= 3000, 120, 1, what="3000 lines")
+    except AssertionError:
+        pass  # judged below, with what is missing
+    time.sleep(2)  # a duplicate would show up now
+    docs = _docs(es, index_prefix, c.id)
+    nums = Counter(int(d["message"].split()[1]) for d in docs)
+    missing = sorted(set(range(1, 3001)) - set(nums))
+    assert not missing, (len(missing), missing[:20], c.exec_run(["sh", "-c", "wc -l /var/log/rot.log*"]).output)
+    assert sum(nums.values()) == 3000, [n for n, k in nums.items() if k > 1][:10]
+    assert {d["log.file.path"] for d in docs} == {"/var/log/rot.log"}
+    if mode == "copytruncate":  # each truncation starts a new generation of offsets from 0
+        assert sorted(d["log.offset"] for d in docs if d["message"] in ("rot 1", "rot 1001", "rot 2001")) == [0, 0, 0]
+    assert "truncated=" not in s.log()
+
+
+def test_dev_log_bound_from_the_host_is_captured(bpf_ready, es, index_prefix, shipper, containers, busybox, tmp_path):
+    """No syslog daemon in the container: the README's one-line fix, a /dev/log bound from
+    the host (here a datagram socket the test keeps, standing in for the host's syslog)."""
+    import socket
+    path = tmp_path / "devlog"
+    host_syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host_syslog.bind(str(path))
+    try:
+        _start(shipper)
+        c = containers(busybox, ["sh", "-c", "sleep 2; logger -t app -p local3.err 'via the host socket'; sleep 600"],
+                       network_mode="none", volumes={str(path): {"bind": "/dev/log", "mode": "rw"}})
+        q = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"stream": "syslog"}}]}}
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 1, 60, what="the syslog record")
+        [d] = search_all(es, f"{index_prefix}-2*", q)
+        assert d["message"] == "via the host socket" and d["log.syslog.appname"] == "app"
+        assert host_syslog.recv(4096).endswith(b"via the host socket")  # the host got it too
+    finally:
+        host_syslog.close()

@@ -1,0 +1,136 @@
+"""Where a captured write landed in its file, and the bytes past the probe's copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shipper.core.checkpoints import FileCheckpoint, FileCheckpointStore
+from shipper.core.container import Container
+from shipper.core.record import FILE, Record
+from shipper.sources.ebpf.filetrack import FileTracker, TrackedFile, find_by_identity, open_in_root
+
+
+def tracked(path: Path, content: bytes) -> tuple[FileTracker, TrackedFile]:
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    ft = FileTracker()
+    return ft, ft.add(TrackedFile("c1", "/var/log/app.log", fd, os.fstat(fd)))
+
+
+def test_the_first_write_seen_is_found_at_the_end(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"old\nnew\n")
+    assert ft.place(tf, b"new\n", 4, 1) == (4, b"new\n", False)
+    assert tf.cursor == 8 and tf.synced
+
+
+def test_the_first_write_seen_is_found_by_content_when_more_followed(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"old\nfirst\nsecond\n")
+    assert ft.place(tf, b"first\n", 6, 1) == (4, b"first\n", False)
+    assert ft.place(tf, b"second\n", 7, 2) == (10, b"second\n", False)  # at the cursor: no file access
+
+
+def test_a_write_longer_than_the_copy_is_read_back(tmp_path):
+    body = b"".join(b"line %06d\n" % i for i in range(2000))
+    ft, tf = tracked(tmp_path / "a.log", body)
+    half = len(body) // 2
+    assert ft.place(tf, body[:4096], half, 1) == (0, body[:half], False)
+    assert ft.place(tf, body[half:half + 4096], len(body) - half, 2) == (half, body[half:], False)
+    assert ft.notes["read_back"] == 2
+
+
+def test_a_write_the_file_no_longer_holds_stays_truncated(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"x" * 5000)
+    placed = ft.place(tf, b"x" * 4096, 9000, 1)  # (the file was cut since)
+    assert placed is not None and placed[2] and len(placed[1]) < 9000
+
+
+def test_after_a_catch_up_writes_already_read_back_are_dropped(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"one\ntwo\nthree\n")
+    tf.cursor, tf.handover_ns = 14, 100  # the catch-up read it all at monotonic time 100
+    tf.shipped_unclaimed(0, 14)
+    assert ft.place(tf, b"one\n", 4, 50) is None  # ended before the hand-over
+    assert ft.place(tf, b"three\n", 6, 150) is None  # ended after it, but its bytes were read
+    with open(tmp_path / "a.log", "ab") as f:
+        f.write(b"four\n")
+    assert ft.place(tf, b"four\n", 5, 160) == (14, b"four\n", False)
+
+
+def test_bytes_nobody_reported_are_shipped_with_the_next_write(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"lost event\nseen\n")
+    tf.cursor, tf.synced = 0, False
+    assert ft.place(tf, b"seen\n", 5, 1) == (0, b"lost event\nseen\n", False)
+    assert ft.notes["unseen_bytes"] == 11
+
+
+def test_a_truncated_file_starts_a_new_generation(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"a" * 99 + b"\n")
+    tf.cursor, tf.synced = 100, True
+    (tmp_path / "a.log").write_bytes(b"after\n")  # copytruncate, then a write
+    first_id = tf.file_id
+    assert ft.place(tf, b"after\n", 6, 1) == (0, b"after\n", False)
+    assert tf.gen == 1 and tf.file_id != first_id and tf.cursor == 6
+
+
+def test_paths_resolve_inside_the_root_never_outside(tmp_path):
+    root = tmp_path / "root"
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/log/app.log").write_bytes(b"inside\n")
+    (tmp_path / "secret").write_bytes(b"host file\n")
+    os.symlink(str(tmp_path / "secret"), root / "var/log/evil.log")  # absolute: resolved in the root
+    fd = open_in_root(str(root), "/var/log/app.log")
+    assert os.read(fd, 100) == b"inside\n"
+    os.close(fd)
+    try:
+        fd = open_in_root(str(root), "/var/log/evil.log")
+    except OSError:
+        return  # (nothing at that path inside the root)
+    try:
+        assert os.read(fd, 100) != b"host file\n"
+    finally:
+        os.close(fd)
+
+
+def test_a_rotated_file_is_found_by_its_identity(tmp_path):
+    (tmp_path / "var/log").mkdir(parents=True)
+    p = tmp_path / "var/log/app.log"
+    p.write_bytes(b"x\n")
+    st = os.stat(p)
+    os.rename(p, tmp_path / "var/log/app.log.1")
+    p.write_bytes(b"new\n")
+    found = find_by_identity(str(tmp_path), "/var/log/app.log", st.st_dev, st.st_ino)
+    assert found is not None
+    fd, path = found
+    os.close(fd)
+    assert path == "/var/log/app.log.1"
+    assert find_by_identity(str(tmp_path), "/var/log/app.log", st.st_dev, st.st_ino + 10**9) is None
+
+
+def test_file_checkpoints_round_trip_and_never_go_back_a_generation(tmp_path):
+    s = FileCheckpointStore(tmp_path)
+    s.advance(FileCheckpoint("c1", "/var/log/app.log", 1, 2, 0, 100))
+    s.advance(FileCheckpoint("c1", "/var/log/app.log", 1, 2, 1, 10))  # after a truncation
+    s.advance(FileCheckpoint("c1", "/var/log/app.log", 1, 2, 0, 500))  # a late ack of the old generation
+    s.save()
+    again = FileCheckpointStore(tmp_path)
+    [cp] = again.of_container("c1")
+    assert (cp.gen, cp.offset, cp.path) == (1, 10, "/var/log/app.log")
+    assert again.of_container("c2") == []
+
+
+def test_file_record_ids_depend_on_the_offset_not_the_time():
+    c = Container(id="c1", name="n", image="i")
+    live = Record(b"x", 111, FILE, c, seq=4096, source="ebpf", path="/var/log/app.log", file_id="1:2:0")
+    read_back = Record(b"x", 999, FILE, c, seq=4096, source="ebpf", path="/var/log/app.log.1", file_id="1:2:0")
+    other_gen = Record(b"x", 111, FILE, c, seq=4096, source="ebpf", path="/var/log/app.log", file_id="1:2:1")
+    assert live.doc_id() == read_back.doc_id() != other_gen.doc_id()
+
+
+def test_writes_from_before_a_truncation_are_not_given_offsets_of_the_new_content(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"old 1\n")
+    tf.cursor, tf.synced = 0, True
+    assert ft.place(tf, b"old 1\n", 6, 1) == (0, b"old 1\n", False)
+    (tmp_path / "a.log").write_bytes(b"new 1\n")  # old 2 was written, copied away, truncated; then new 1
+    assert ft.place(tf, b"old 2\n", 6, 2) == (-1, b"old 2\n", False)  # shipped, by time (not in the file)
+    assert ft.place(tf, b"new 1\n", 6, 3) == (0, b"new 1\n", False)
+    assert tf.gen == 1
