@@ -65,7 +65,8 @@ class Pipeline:
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
         self.hub = LogHub(config.http.logs_queue_lines)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
-        self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch))
+        self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch),
+                               sink=self.sink.block.status)
         if self.snapshots is not None:
             self.http.add_routes(snapshot_routes(self.snapshots))
 
