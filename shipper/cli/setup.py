@@ -13,6 +13,7 @@ from shipper.cli import kibana
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.config import Config
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
+from shipper.sinks.elasticsearch.retention import describe_plan
 
 
 async def set_kibana_system_password(cfg: Config) -> None:
@@ -36,14 +37,15 @@ async def import_kibana(cfg: Config) -> int:
 
 
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
-    from shipper.sinks.elasticsearch.templates import setup_indices
+    from shipper.sinks.elasticsearch.templates import setup_all
 
     try:
-        changed = setup_indices(cfg.elasticsearch)
+        changed, plan = setup_all(cfg.elasticsearch)
     except Exception as exc:  # noqa: BLE001 - the client raises many kinds; all mean the same to the user
         print(f"FAIL  elasticsearch templates: {exc}  (fix: `logship check`)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(f"ok    elasticsearch templates: {'updated ' + ', '.join(changed) if changed else 'already up to date'}")
+    print(f"ok    retention: {describe_plan(cfg.elasticsearch, plan)}")
     if args.skip_kibana:
         print("skip  kibana: --skip-kibana")
         return EXIT_OK

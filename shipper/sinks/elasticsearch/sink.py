@@ -68,9 +68,10 @@ from shipper.core.record import ID_FORMAT, Record
 from shipper.sinks.elasticsearch.blocks import WriteBlock, block_reason
 from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
-from shipper.sinks.elasticsearch.judge import Verdict, is_block, item_results, verdict
+from shipper.sinks.elasticsearch import retention
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
-from shipper.sinks.elasticsearch.templates import setup_indices_async
+from shipper.sinks.elasticsearch.judge import Verdict, is_block, item_results, verdict
+from shipper.sinks.elasticsearch.templates import setup_all_async
 from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")
@@ -150,6 +151,7 @@ class ElasticsearchSink:
         self._acks: collections.deque[tuple[Position, Record]] = collections.deque()
         self._replay_wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self._say = _RateLimitedLog()
         self.block = WriteBlock()
         dead_letters = index_for_day(settings.index_prefix, "", DEADLETTER)  # every day's: `<prefix>-deadletter-`
@@ -197,18 +199,32 @@ class ElasticsearchSink:
             if self._templates_ready:
                 return True
             try:
-                await setup_indices_async(self.s)
+                _, plan = await setup_all_async(self.s)
             except Exception as exc:  # noqa: BLE001 - any failure: retried before the next bulk
                 self._say(logging.WARNING, "setup", "elasticsearch: index templates not put yet: %s", exc)
                 return False
             self._templates_ready = True
+            if plan.shipper_deletes and self._retention is None:
+                self._retention = asyncio.create_task(self._retention_loop(), name="es-retention")
             return True
+
+    async def _retention_loop(self) -> None:
+        """Without ILM: deletes expired daily indices every `retention_check_s` (set-up did it once at start)."""
+        while True:
+            await asyncio.sleep(self.s.retention_check_s)
+            try:
+                async with es_session(self.s) as session:
+                    await retention.delete_expired(session, self.s)
+            except Exception as exc:  # noqa: BLE001 - tried again next round; shipping goes on
+                METRICS.count("logship_es_retention_errors_total")
+                self._say(logging.WARNING, "retention", "retention: could not delete expired indices: %s", exc)
 
     async def close(self) -> None:
         """Waits a little for requests in flight, then spools what they still hold."""
-        if self._replayer:
-            self._replayer.cancel()
-            await asyncio.gather(self._replayer, return_exceptions=True)
+        for task in (self._replayer, self._retention):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=min(self.s.timeout_s, 10.0))
             for t in late:
