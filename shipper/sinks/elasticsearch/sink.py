@@ -104,6 +104,7 @@ class _Hosts:
 
     def __init__(self, urls: tuple[str, ...]) -> None:
         self.urls = [u.rstrip("/") for u in urls]
+        self.names = [redact_url(u) for u in self.urls]  # a metric label: never the credentials
         self._dead_until = [0.0] * len(self.urls)
         self._fails = [0] * len(self.urls)
         self._i = 0
@@ -453,6 +454,7 @@ class ElasticsearchSink:
             return batch, True
         body = b"".join([it[1] for it in batch])
         host = self._hosts.pick()
+        METRICS.count("logship_es_bulk_requests_total", host=self._hosts.names[host])
         started = time.monotonic()
         try:
             async with self._session.post(self._hosts.urls[host] + "/_bulk", data=body) as r:
