@@ -8,8 +8,8 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import subprocess
-from pathlib import Path
 import urllib.request
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

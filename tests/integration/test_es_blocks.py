@@ -87,5 +87,6 @@ def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipp
     finally:
         es.cluster.put_settings(persistent={**normal, "cluster.routing.allocation.disk.threshold_enabled": None,
                                             "cluster.info.update.interval": None})
-        es.options(ignore_status=404).indices.put_settings(index=logs, settings={"index.blocks.read_only_allow_delete": None})
+        es.options(ignore_status=404).indices.put_settings(index=logs,
+                                                           settings={"index.blocks.read_only_allow_delete": None})
         es.options(ignore_status=404).indices.delete(index=logs)

@@ -21,7 +21,8 @@ from shipper.sinks.elasticsearch.sink import ElasticsearchSink
 FLOOD = {"type": "cluster_block_exception",
          "reason": "index [p-2026.11.20] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage "
                    "watermark, index has read-only-allow-delete block];"}
-WRITE_BLOCK = {"type": "cluster_block_exception", "reason": "index [p-2026.11.20] blocked by: [FORBIDDEN/8/index write (api)];"}
+WRITE_BLOCK = {"type": "cluster_block_exception",
+               "reason": "index [p-2026.11.20] blocked by: [FORBIDDEN/8/index write (api)];"}
 REJECTED = {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}
 MAPPING = {"type": "document_parsing_exception", "reason": "failed to parse field [log.level]"}
 
@@ -51,7 +52,8 @@ class FakeBulk:
             elif self.refuse and self.refuse[1] is not MAPPING:  # a cluster block covers the dead letters too
                 items.append({"create": {**meta, "status": self.refuse[0], "error": self.refuse[1]}})
             elif key in self.held:
-                items.append({"create": {**meta, "status": 409, "error": {"type": "version_conflict_engine_exception"}}})
+                conflict = {"type": "version_conflict_engine_exception"}
+                items.append({"create": {**meta, "status": 409, "error": conflict}})
             else:
                 self.held[key] = source
                 items.append({"create": {**meta, "status": 201}})
@@ -93,7 +95,8 @@ async def until(pred: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def ship_through_block(url: str, fake: FakeBulk, tmp: Path | None, caplog: Any, n: int = 300) -> ElasticsearchSink:
+async def ship_through_block(url: str, fake: FakeBulk, tmp: Path | None, caplog: Any,
+                             n: int = 300) -> ElasticsearchSink:
     """Sends n items while `fake` refuses, checks the blocked state, lifts the block, waits for all."""
     s = ElasticsearchSettings(url=(url,), index_prefix="p", setup=False, bulk_max_docs=50, retry_max_s=0.1,
                               linger_s=0.0, flush_interval_s=0.05)

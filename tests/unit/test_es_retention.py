@@ -19,7 +19,8 @@ from shipper.sinks.elasticsearch.templates import index_templates
 S = ElasticsearchSettings(index_prefix="p")
 TODAY = dt.date(2026, 12, 1)
 # What the integration-test distribution (8.19.9, no x-pack-ilm) answers to GET _ilm/status.
-NO_ILM = (405, {"error": "Incorrect HTTP method for uri [/_ilm/status] and method [GET], allowed: [POST]", "status": 405})
+NO_ILM = (405, {"error": "Incorrect HTTP method for uri [/_ilm/status] and method [GET], allowed: [POST]",
+                "status": 405})
 
 
 def test_policies_default_ages_and_kept_kinds():

@@ -27,6 +27,9 @@ log = logging.getLogger("logship.es")
 
 WRITES_BLOCKED = "logship_es_writes_blocked"
 BLOCKED_ITEMS = "logship_es_blocked_items_total"
+LIFT_HINT = ("free disk space (the flood-stage block lifts by itself below the high watermark) or lift the block "
+             "(PUT <index>/_settings {\"index.blocks.read_only_allow_delete\": null})")
+OVERLOAD_HINT = "the cluster rejects every write (write queues full): it needs more capacity or fewer writers"
 
 
 def block_reason(error: Mapping[str, Any]) -> str:
@@ -48,7 +51,7 @@ class WriteBlock:
     def active(self) -> bool:
         return self.since is not None
 
-    def refused(self, reason: str, items: int) -> None:
+    def refused(self, reason: str, items: int, hint: str = LIFT_HINT) -> None:
         """Items were refused for a cluster reason: logs the first time only."""
         METRICS.count(BLOCKED_ITEMS, items)
         self.held += items
@@ -56,8 +59,7 @@ class WriteBlock:
             self.since, self.reason = time.time(), reason
             METRICS.set(WRITES_BLOCKED, 1)
             log.error("elasticsearch: writes blocked (%s); holding lines (spooling to disk if it lasts), never "
-                      "dead-lettering them; free disk space or lift the block "
-                      "(PUT _all/_settings {\"index.blocks.read_only_allow_delete\": null})", reason)
+                      "dead-lettering them; %s", reason, hint)
 
     def accepted(self) -> None:
         """A write went through: the block, if there was one, is over."""

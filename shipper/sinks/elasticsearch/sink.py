@@ -65,7 +65,7 @@ from shipper.core.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
-from shipper.sinks.elasticsearch.blocks import WriteBlock, block_reason
+from shipper.sinks.elasticsearch.blocks import OVERLOAD_HINT, WriteBlock, block_reason
 from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
 from shipper.sinks.elasticsearch import retention
@@ -524,7 +524,8 @@ class ElasticsearchSink:
         elif all_429:
             self._failure()
             if self._down_long():
-                self.block.refused(f"429 on every item for {self.spool_settings.after_s:g} s or more", refused)
+                self.block.refused(f"429 on every item for {self.spool_settings.after_s:g} s or more", refused,
+                                   OVERLOAD_HINT)
         else:
             self._all_accepted()
 
