@@ -157,7 +157,8 @@ def check_retention(cfg: Config) -> Result:
                 who = f"{why}: the shipper deletes expired daily indices ({r.ages(s)})"
             today = dt.datetime.now(dt.timezone.utc).date()
             olds = r.oldest(s, await r.daily_indices(session, s))
-            late = [k for k in r.KINDS if k.name in olds and k.days(s) and (today - olds[k.name][1]).days > k.days(s) + 1]
+            late = [k for k in r.KINDS
+                    if k.name in olds and k.days(s) and (today - olds[k.name][1]).days > k.days(s) + 1]
             parts = [f"oldest {k} {i} ({(today - d).days} days)" for k, (i, d) in sorted(olds.items())]
             return f"{who}; {'; '.join(parts) or 'no daily index yet'}", bool(late) and s.retention != "off"
 

@@ -36,6 +36,7 @@ def health(addr: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipper, containers, busybox):  # noqa: F811
     from elasticsearch import Elasticsearch
     es = Elasticsearch(es_blockable.url, request_timeout=120)

@@ -40,6 +40,16 @@ def ship(cluster: PrivateCluster, index_prefix: str, shipper: Any, containers: A
     return es, s, c, n
 
 
+def restore(cluster: PrivateCluster) -> None:
+    """Every node up again for the next test; a failure here must not hide the test's own."""
+    for node in cluster.nodes:
+        try:
+            if not node.healthy():
+                node.start()
+        except RuntimeError as exc:
+            print(f"could not restart node-{node.port}: {exc}")
+
+
 def finish(es: Any, s: Any, c: Any, index_prefix: str, n: int) -> None:
     q = {"term": {"container.id": c.id}}
     c.wait(timeout=600)
@@ -49,6 +59,7 @@ def finish(es: Any, s: Any, c: Any, index_prefix: str, n: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # three JVMs starting on a loaded 2-core machine take minutes each
 def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
     es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 60, 18981)
     q = {"term": {"container.id": c.id}}
@@ -69,12 +80,11 @@ def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, s
         print(f"SIGKILL of node-{victim.port} (primary of {today}) under 5k lines/s, back after 30 s: "
               f"{n} lines, each once")
     finally:
-        for node in es_cluster.nodes:
-            if not node.healthy():
-                node.start()
+        restore(es_cluster)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_rolling_restart_under_load(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
     es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 150, 18982)
     q = {"term": {"container.id": c.id}}
@@ -88,6 +98,4 @@ def test_rolling_restart_under_load(es_cluster, index_prefix, shipper, container
         finish(es, s, c, index_prefix, n)
         print(f"rolling restart of 3 nodes under 5k lines/s: {n} lines, each once")
     finally:
-        for node in es_cluster.nodes:
-            if not node.healthy():
-                node.start()
+        restore(es_cluster)

@@ -44,6 +44,7 @@ def fleet(docker_client: Any, busybox: str) -> Iterator[list[PrivateDockerd]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_three_hosts_into_one_cluster(es_cluster, fleet, index_prefix, shipper, tmp_path):  # noqa: F811
     from elasticsearch import Elasticsearch
     es = Elasticsearch(es_cluster.urls, request_timeout=120, retry_on_timeout=True, max_retries=5)

@@ -16,7 +16,7 @@ from aiohttp import web
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import METRICS
 from shipper.sinks.elasticsearch.blocks import WRITES_BLOCKED, is_block
-from shipper.sinks.elasticsearch.sink import ElasticsearchSink
+from shipper.sinks.elasticsearch.sink import ElasticsearchSink, Item
 
 FLOOD = {"type": "cluster_block_exception",
          "reason": "index [p-2026.11.20] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage "
@@ -43,7 +43,7 @@ class FakeBulk:
             return web.json_response({"error": err, "status": st}, status=st)
         lines = (await request.read()).split(b"\n")
         items = []
-        for action, source in zip(lines[0::2], lines[1::2]):
+        for action, source in zip(lines[0::2], lines[1::2], strict=False):
             meta = orjson.loads(action)["create"]
             key = (meta["_index"], meta["_id"])
             if self.refuse and not meta["_index"].startswith("p-deadletter"):
@@ -82,7 +82,7 @@ async def fake_es() -> AsyncIterator[tuple[FakeBulk, str]]:
     await runner.cleanup()
 
 
-def items(n: int) -> list[tuple[None, bytes]]:
+def items(n: int) -> list[Item]:
     return [(None, b'{"create":{"_index":"p-2026.11.20","_id":"id%d"}}\n{"message":"line %d"}\n' % (i, i))
             for i in range(n)]
 

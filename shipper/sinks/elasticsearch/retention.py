@@ -31,6 +31,7 @@ import orjson
 
 from shipper.config import ElasticsearchSettings
 from shipper.core.metrics import METRICS
+from shipper.sinks.elasticsearch.indices import DEADLETTER, SNAPSHOTS
 
 log = logging.getLogger("logship.es_setup")
 
@@ -40,16 +41,17 @@ RETENTION_DELETED = "logship_es_retention_deleted_indices_total"
 @dataclass(frozen=True)
 class Kind:
     name: str  # policy and template suffix
-    infix: str  # between `<prefix>-` and the date in the index name
+    index_kind: str  # the kind of indices.py ("" for the log lines)
     days: Callable[[ElasticsearchSettings], int]
 
 
 KINDS = (
     Kind("logs", "", lambda s: s.retention_days),
-    Kind("deadletter", "deadletter-", lambda s: s.deadletter_retention_days),
-    Kind("snapshots", "snapshots-", lambda s: s.snapshot_retention_days),
+    Kind(DEADLETTER, DEADLETTER, lambda s: s.deadletter_retention_days),
+    Kind(SNAPSHOTS, SNAPSHOTS, lambda s: s.snapshot_retention_days),
 )
-_DAILY = re.compile(r"(?P<infix>deadletter-|snapshots-)?(?P<day>\d{4}\.\d{2}\.\d{2})")
+_KIND_NAMES = "|".join(k.index_kind for k in KINDS if k.index_kind)
+_DAILY = re.compile(r"(?:(?P<kind>" + _KIND_NAMES + r")-)?(?P<day>\d{4}\.\d{2}\.\d{2})")
 
 
 def policy_name(s: ElasticsearchSettings, kind: Kind) -> str:
@@ -82,8 +84,8 @@ def index_kind(s: ElasticsearchSettings, index: str) -> tuple[Kind, dt.date] | N
         day = dt.datetime.strptime(m["day"], "%Y.%m.%d").date()
     except ValueError:
         return None
-    infix = m["infix"] or ""
-    return next(k for k in KINDS if k.infix == infix), day
+    kind = m["kind"] or ""
+    return next(k for k in KINDS if k.index_kind == kind), day
 
 
 def expired(s: ElasticsearchSettings, indices: list[str], today: dt.date) -> list[str]:
