@@ -42,8 +42,11 @@ class PrivateES:
             env["LOGSHIP_ES_SERIES"] = self.series
         if self.heap:
             env["LOGSHIP_ES_HEAP"] = self.heap
-        r = subprocess.run([str(ROOT / "scripts/provision.sh"), step], env=env, capture_output=True, text=True,
-                           timeout=300)
+        try:  # a JVM start takes minutes on a loaded 2-core machine (three at once: more)
+            r = subprocess.run([str(ROOT / "scripts/provision.sh"), step], env=env, capture_output=True, text=True,
+                               timeout=900)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"provision.sh {step} on {self.port} took over 900 s: {exc.stdout!r}") from None
         if r.returncode != 0:
             raise RuntimeError(f"provision.sh {step} on {self.port} failed:\n{r.stdout}\n{r.stderr}")
 
