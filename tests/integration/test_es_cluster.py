@@ -64,7 +64,7 @@ def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, s
     es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 60, 18981)
     q = {"term": {"container.id": c.id}}
     try:
-        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 120, what="lines flowing")
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
         today = sorted(es.indices.get(index=f"{index_prefix}-*").body)[-1]
         victim = es_cluster.node(primary_node(es, today))
         os.kill(victim.pid(), signal.SIGKILL)
@@ -89,7 +89,7 @@ def test_rolling_restart_under_load(es_cluster, index_prefix, shipper, container
     es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 150, 18982)
     q = {"term": {"container.id": c.id}}
     try:
-        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 120, what="lines flowing")
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
         for node in es_cluster.nodes:
             node.stop()  # SIGTERM, as an orchestrator's restart does
             node.start()  # waits for the node to answer in the cluster
