@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -32,7 +33,16 @@ class PrivateES:
         return ROOT / ".state" / f"es-{self.port}" / "pid"
 
     def pid(self) -> int:
-        return int(self.pid_file.read_text())
+        """The node's JVM: from its pid file, else (a start that lost the race rewrote or removed it)
+        the process listening on its HTTP port."""
+        try:
+            return int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            out = subprocess.run(["ss", "-Hltnp", f"sport = :{self.port}"], capture_output=True, text=True).stdout
+            m = re.search(r"pid=(\d+)", out)
+            if m is None:
+                raise RuntimeError(f"no process listens on {self.port}") from None
+            return int(m[1])
 
     def _provision(self, step: str) -> None:
         env = {**os.environ, "LOGSHIP_ES_URL": "", "LOGSHIP_ES_PORT": str(self.port),
