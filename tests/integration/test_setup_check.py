@@ -29,6 +29,9 @@ def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf
     assert set(lines) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "snapshots", "elasticsearch", "retention",
                           "kibana"}
     assert code == 0, lines
+    # which mechanism the syscall rings run on: fentry, or tracepoints with the reason fentry is not used
+    assert lines["snapshots"][0] == "ok" and re.search(r"rings on (fentry|per-syscall tracepoints .*fentry not used)",
+                                                        lines["snapshots"][1]), lines["snapshots"]
     series = os.environ.get("LOGSHIP_ES_SERIES", "8.19")
     assert lines["elasticsearch"][0] == "ok" and series in lines["elasticsearch"][1]
     assert lines["retention"][0] in ("ok", "warn")
