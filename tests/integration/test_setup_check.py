@@ -26,8 +26,8 @@ def _check(**env: str) -> tuple[int, dict[str, tuple[str, str]]]:
 
 def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf_ready: None) -> None:
     code, lines = _check(LOGSHIP_ES_URL=es_url)
-    assert set(lines) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "snapshots", "elasticsearch", "retention",
-                          "kibana"}
+    assert set(lines) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "snapshots", "elasticsearch",
+                          "retention", "kibana"}
     assert code == 0, lines
     # which mechanism the syscall rings run on: fentry, or tracepoints with the reason fentry is not used
     assert lines["snapshots"][0] == "ok" and re.search(r"rings on (fentry|per-syscall tracepoints .*fentry not used)",
