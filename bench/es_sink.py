@@ -8,9 +8,10 @@ median of 3 alternating runs after a warm-up. Latency: records written at 5k lin
 flush 1 s, refresh 1 s); a poller counts searchable documents every 50 ms; a line's
 write-to-searchable latency is the first poll whose count covers its position.
 
-Runs on a private Elasticsearch (port 9253, started and stopped here). Also measured:
-elasticsearch-py's async streaming bulk helper on the same documents (the alternative to the lean
-writer). Last line: JSON {docs_per_s, loader_docs_per_s, ratio, p99_latency_s, es_py_helper_docs_per_s}.
+Runs on a private Elasticsearch (port 9253, started and stopped here; LOGSHIP_ES_SERIES=9.2 for
+9.x). Also measured: elasticsearch-py's async streaming bulk helper on the same documents (the
+alternative to the lean writer). Last line: JSON {docs_per_s, loader_docs_per_s, ratio,
+p99_latency_s, es_py_helper_docs_per_s, es_version}.
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ def main() -> None:
     print("starting a private Elasticsearch on 9253 ...", flush=True)
     private.start()
     url = private.url
+    version = next(iter(req(f"{url}/_nodes/_local")["nodes"].values()))["version"]
+    print(f"Elasticsearch {version} (LOGSHIP_ES_SERIES picks the series: 8.19, 9.2)", flush=True)
     try:
         sink_rates, loader_rates, client_rates = [], [], []
         for run in range(-1, 3):  # run -1 warms ES up (JIT, first indices) and is not counted
@@ -232,7 +235,7 @@ def main() -> None:
               f"p99 write-to-searchable at 5k lines/s: {p99:.2f} s")
         print(json.dumps({"docs_per_s": round(sink_median), "loader_docs_per_s": round(loader),
                           "ratio": round(sink_median / loader, 3), "p99_latency_s": round(p99, 3),
-                          "es_py_helper_docs_per_s": round(client)}))
+                          "es_py_helper_docs_per_s": round(client), "es_version": version}))
     finally:
         private.stop()
 

@@ -10,10 +10,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="$ROOT/.cache"
 STATE="$ROOT/.state"
+# The supported series: 8.19 (the default) and 9.2 (LOGSHIP_ES_SERIES=9.2; needs Java 21+).
 ES_MAJOR_MINOR=${LOGSHIP_ES_SERIES:-8.19}
-# Newest 8.x patch seen on Maven Central when this was written; newer patches are probed on first download.
-ES_FLOOR_PATCH=9
+# Newest patch of each series seen on Maven Central when this was written; newer ones are probed on first download.
+case "$ES_MAJOR_MINOR" in 8.19) ES_FLOOR_PATCH=9 ;; 9.2) ES_FLOOR_PATCH=4 ;; *) ES_FLOOR_PATCH=0 ;; esac
+case "$ES_MAJOR_MINOR" in 7.*|8.*) ES_JAVA_MIN=17 ;; *) ES_JAVA_MIN=21 ;; esac
 ES_PORT=${LOGSHIP_ES_PORT:-9200}
+ES_HEAP=${LOGSHIP_ES_HEAP:-1g}
+# A multi-node cluster on loopback: the HTTP ports of all its nodes (transport = HTTP + 100), e.g. 9281,9282,9283;
+# each node is started by its own `es-start` with LOGSHIP_ES_PORT set to one of them. Empty: single-node discovery.
+ES_CLUSTER_PORTS=${LOGSHIP_ES_CLUSTER_PORTS:-}
 ES_USER=logship-es
 DOCKER_SOCK=/var/run/docker.sock
 SPEEDUPS='import parsers._keywords, shipper.sources.docker._frames'  # built in place by `pip install -e .` (setup.py)
@@ -111,9 +117,9 @@ es_healthy() {
   curl -fsS --max-time 2 "$1/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1
 }
 
-es_version_installed() {  # newest unpacked version, or nothing
+es_version_installed() {  # newest unpacked version of the series, or nothing
   local d best=""
-  for d in "$CACHE"/elasticsearch-*/; do [ -x "$d/bin/elasticsearch" ] && best="$best ${d%/}"; done
+  for d in "$CACHE"/elasticsearch-"$ES_MAJOR_MINOR".*/; do [ -x "$d/bin/elasticsearch" ] && best="$best ${d%/}"; done
   for d in $best; do echo "${d##*/elasticsearch-}"; done | sort -V | tail -1
 }
 
@@ -140,6 +146,23 @@ step_es_download() {
 
 es_url() { echo "http://127.0.0.1:$ES_PORT"; }
 
+java_major() {  # JAVA_HOME -> its feature version (17, 21, 25), or nothing
+  [ -x "$1/bin/java" ] || return 0
+  "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -1
+}
+
+es_java_home() {  # a JDK that runs this series: LOGSHIP_ES_JAVA_HOME, the `java` on PATH, then /usr/lib/jvm/* and /opt/*
+  local c m cands=()
+  [ -n "${LOGSHIP_ES_JAVA_HOME:-}" ] && cands+=("$LOGSHIP_ES_JAVA_HOME")
+  command -v java >/dev/null 2>&1 && cands+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
+  for c in /usr/lib/jvm/* /opt/* /opt/java/*; do [ -x "$c/bin/java" ] && cands+=("$c"); done
+  for c in "${cands[@]}"; do
+    m=$(java_major "$c")
+    if [ -n "$m" ] && [ "$m" -ge "$ES_JAVA_MIN" ]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
 step_es_start() {
   if [ -n "${LOGSHIP_ES_URL:-}" ]; then
     es_healthy "$LOGSHIP_ES_URL" && { say "elasticsearch: using LOGSHIP_ES_URL=$LOGSHIP_ES_URL"; return; }
@@ -153,10 +176,17 @@ step_es_start() {
   id -u "$ES_USER" >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
   mkdir -p "$data/data" "$data/logs"
   as_root chown -R "$ES_USER" "$home" "$data"
-  say "elasticsearch: starting $v on $url (1 GiB heap, data in ${data#"$ROOT"/})"
-  local java_home; java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
-  as_root runuser -u "$ES_USER" -- env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms1g -Xmx1g" "$home/bin/elasticsearch" -d -p "$data/pid" \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" -Etransport.port=$((ES_PORT + 100)) \
+  local java_home
+  java_home=$(es_java_home) || die "elasticsearch: $v needs Java $ES_JAVA_MIN+; none under PATH, /usr/lib/jvm or /opt (Debian 12 ships 17 only): install a JDK $ES_JAVA_MIN+ (e.g. Temurin) and set LOGSHIP_ES_JAVA_HOME"
+  local discovery=(-Ediscovery.type=single-node) p seeds="" masters=""
+  if [ -n "$ES_CLUSTER_PORTS" ]; then
+    for p in ${ES_CLUSTER_PORTS//,/ }; do seeds="$seeds,127.0.0.1:$((p + 100))"; masters="$masters,node-$p"; done
+    discovery=(-Ediscovery.seed_hosts="${seeds#,}" -Ecluster.initial_master_nodes="${masters#,}"
+               -Ecluster.name="logship-${ES_CLUSTER_PORTS%%,*}" -Enode.name="node-$ES_PORT")
+  fi
+  say "elasticsearch: starting $v on $url ($ES_HEAP heap, Java $(java_major "$java_home"), data in ${data#"$ROOT"/})"
+  as_root runuser -u "$ES_USER" -- env ES_JAVA_HOME="$java_home" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" "$home/bin/elasticsearch" -d -p "$data/pid" \
+    "${discovery[@]}" -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" -Etransport.port=$((ES_PORT + 100)) \
     -Epath.data="$data/data" -Epath.logs="$data/logs" -Ecluster.routing.allocation.disk.threshold_enabled=false \
     -Eaction.destructive_requires_name=false -Expack.security.enabled=false ${LOGSHIP_ES_EXTRA_OPTS:-} >"$data/start.log" 2>&1 \
     || die "elasticsearch: start failed; see ${data#"$ROOT"/}/start.log"

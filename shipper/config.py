@@ -74,6 +74,11 @@ class ElasticsearchSettings:
     refresh_interval: str = setting("1s", "Refresh interval of the log indices: how soon a line is searchable.")
     setup: bool = setting(True, "At start, create/update the index templates (idempotent; `logship setup` does the same).")
     retry_max_s: float = setting(30.0, "Longest backoff between retries of 429/5xx/unreachable bulk items (seconds, with jitter).")
+    retention: str = setting("auto", "Who deletes expired daily indices: `ilm` (ILM policies attached through the index templates; fails when the cluster has no ILM), `shipper` (the shipper and `logship setup` delete them by the date in their name), `auto` (ILM when the cluster has it, else the shipper), `off` (kept forever).", choices=("auto", "ilm", "shipper", "off"))
+    retention_days: int = setting(30, "Log line indices (`<prefix>-YYYY.MM.DD`) are deleted when older than this many days; 0 = kept forever.")
+    deadletter_retention_days: int = setting(30, "Dead-letter indices are deleted when older than this many days; 0 = kept forever.")
+    snapshot_retention_days: int = setting(7, "Snapshot indices are deleted when older than this many days; 0 = kept forever.")
+    retention_check_s: float = setting(3600.0, "Without ILM: how often the shipper looks for expired indices (seconds).", minimum=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +312,8 @@ def _with_key_file(es: ElasticsearchSettings) -> ElasticsearchSettings:
 
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.
-_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
+_NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_CLUSTER_PORTS", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_HEAP", "LOGSHIP_ES_JAVA_HOME",
+                          "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EXTRA_LOGHUB", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
 
 
 def markdown_table() -> str:

@@ -173,7 +173,10 @@ def _search_hits_once(es: Any, index: str, query: dict[str, Any], size: int,
     for name in names if isinstance(names, list) else []:
         after = None
         while True:
-            kw: dict[str, Any] = {"index": name, "query": query, "size": min(size, 10000), "sort": ["_doc"]}
+            # The same shard copies for every page (a custom preference string): a primary and its
+            # replica order `_doc` differently, so pages from both overlap and skip documents.
+            kw: dict[str, Any] = {"index": name, "query": query, "size": min(size, 10000), "sort": ["_doc"],
+                                  "preference": "logship-tests"}
             if source is not None:
                 kw["_source"] = source
             if after is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,9 @@ def check_state_dir(cfg: Config) -> Result:
     return Result("ok", "state-dir", f"{d} (writable)")
 
 
+SUPPORTED_MAJORS = ("8.", "9.")
+
+
 def check_es(cfg: Config) -> Result:
     from shipper.sinks.elasticsearch.client import es_session, es_version
 
@@ -142,10 +146,50 @@ def check_es(cfg: Config) -> Result:
         return Result("FAIL", "elasticsearch", f"{','.join(cfg.elasticsearch.url)}: {str(exc) or type(exc).__name__}",
                       "start Elasticsearch or set LOGSHIP_ES_URL / LOGSHIP_ES_USERNAME / LOGSHIP_ES_PASSWORD")
     versions = [f.rsplit(" ", 1)[1] for f in found]
-    if any(not v.startswith("8.") for v in versions):
-        return Result("warn", "elasticsearch", "; ".join(found),
-                      "logship is built and tested against Elasticsearch 8.x")
+    if any(not v.startswith(SUPPORTED_MAJORS) for v in versions):
+        return Result("warn", "elasticsearch", "; ".join(found), "logship is built and tested against Elasticsearch "
+                      "8.19 and 9.2 (8.x and 9.x)")
     return Result("ok", "elasticsearch", "; ".join(found))
+
+
+def check_retention(cfg: Config) -> Result:
+    """Who deletes expired indices (the ILM policy as stored, or the shipper), and the oldest index of each kind."""
+    from shipper.sinks.elasticsearch import retention as r
+    from shipper.sinks.elasticsearch.client import es_session
+
+    s = cfg.elasticsearch
+
+    async def probe() -> tuple[str, bool]:
+        async with es_session(s, timeout_s=5) as session:
+            url = s.url[0].rstrip("/")
+            ilm, why = await r.has_ilm(session, url)
+            use_ilm = ilm and s.retention in ("auto", "ilm")
+            if s.retention == "off":
+                who = "off: indices are kept forever"
+            elif use_ilm:
+                name = r.policy_name(s, r.KINDS[0])
+                async with session.get(f"{url}/_ilm/policy/{name}") as resp:
+                    body = await resp.json(content_type=None) if resp.status == 200 else {}
+                delete = ((((body.get(name) or {}).get("policy") or {}).get("phases") or {}).get("delete") or {})
+                who = f"ILM policy {name}: delete after {delete.get('min_age', '?')}" if delete else \
+                    f"ILM policy {name} missing: run `logship setup`"
+            else:
+                who = f"{why}: the shipper deletes expired daily indices ({r.ages(s)})"
+            today = dt.datetime.now(dt.timezone.utc).date()
+            olds = r.oldest(s, await r.daily_indices(session, s))
+            late = [k for k in r.KINDS
+                    if k.name in olds and k.days(s) and (today - olds[k.name][1]).days > k.days(s) + 1]
+            parts = [f"oldest {k} {i} ({(today - d).days} days)" for k, (i, d) in sorted(olds.items())]
+            return f"{who}; {'; '.join(parts) or 'no daily index yet'}", bool(late) and s.retention != "off"
+
+    try:
+        detail, late = asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001
+        return Result("FAIL", "retention", f"{str(exc) or type(exc).__name__}", "check the Elasticsearch check above")
+    if late:
+        return Result("warn", "retention", detail, "an index outlived its retention: run `logship setup`, check ILM "
+                      "(GET _ilm/explain) or that a shipper is running")
+    return Result("ok", "retention", detail)
 
 
 def check_kibana(cfg: Config) -> Result:
@@ -173,6 +217,7 @@ def check_kibana(cfg: Config) -> Result:
 
 CHECKS: tuple[Callable[[Config], Result], ...] = (
     check_docker, check_state_dir, check_bpf, check_headers, check_btf, check_tracefs, check_snapshots, check_es,
+    check_retention,
     check_kibana,
 )
 

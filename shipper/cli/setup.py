@@ -18,6 +18,7 @@ from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNA
 from shipper.config import Config
 from shipper.core.masking import mask_credentials
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
+from shipper.sinks.elasticsearch.retention import describe_plan
 
 
 async def set_kibana_system_password(cfg: Config) -> None:
@@ -69,16 +70,22 @@ def setup_security(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
-    from shipper.sinks.elasticsearch.templates import setup_indices
+    from shipper.sinks.elasticsearch.templates import setup_all
 
     from elasticsearch import AuthenticationException, AuthorizationException
+
+    from shipper.sinks.elasticsearch.retention import RetentionRefused
 
     from shipper.sinks.elasticsearch.sink import redact_url
     urls = ",".join(redact_url(u) for u in cfg.elasticsearch.url)
     try:
-        changed = setup_indices(cfg.elasticsearch)
-    except (AuthenticationException, AuthorizationException) as exc:
-        print(f"FAIL  elasticsearch templates: {urls} refused the credentials (HTTP {exc.meta.status})  (fix: check "
+        changed, plan = setup_all(cfg.elasticsearch)
+    except (AuthenticationException, AuthorizationException, RetentionRefused) as exc:
+        status = exc.status if isinstance(exc, RetentionRefused) else exc.meta.status
+        if status not in (401, 403):
+            print(f"FAIL  elasticsearch templates: {urls}: {exc}  (fix: `logship check`)", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        print(f"FAIL  elasticsearch templates: {urls} refused the credentials (HTTP {status})  (fix: check "
               "LOGSHIP_ES_USERNAME/LOGSHIP_ES_PASSWORD or LOGSHIP_ES_API_KEY, and that the user may manage index "
               "templates)", file=sys.stderr)
         return EXIT_REFUSED
@@ -86,6 +93,7 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
         print(f"FAIL  elasticsearch templates: {urls} unreachable: {exc}  (fix: `logship check`)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(f"ok    elasticsearch templates: {'updated ' + ', '.join(changed) if changed else 'already up to date'}")
+    print(f"ok    retention: {describe_plan(cfg.elasticsearch, plan)}")
     code = setup_security(cfg, args)
     if code != EXIT_OK:
         return code

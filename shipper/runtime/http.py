@@ -10,7 +10,8 @@
 
 Routes:
 
-- `GET /health`  JSON: per-stage status, Elasticsearch reachable, last successful bulk; 200 or 503.
+- `GET /health`  JSON: per-stage status, Elasticsearch reachable (and `writes_blocked` while it refuses writes:
+                 status `degraded`), last successful bulk; 200 or 503.
 - `GET /metrics` Prometheus text exposition of shipper.core.metrics.METRICS.
 - `GET /logs`    live stream of the shipped lines (logspout's endpoint): plain text, or NDJSON with
                  `Accept: application/x-ndjson` (or `?format=ndjson`); filters `container`, `level`, `text`.
@@ -333,12 +334,13 @@ def bind_control_socket(path: Path, group: str) -> socket.socket:
 class HttpServer:
     def __init__(self, settings: HttpSettings, hub: LogHub, *,
                  stages: Callable[[], dict[str, str]] = dict, es: EsProbe | None = None,
-                 control_socket: Path | None = None) -> None:
+                 control_socket: Path | None = None, sink: Callable[[], dict[str, Any]] = dict) -> None:
         self.settings = settings
         self.hub = hub
         self.stages = stages
         self.es = es
         self.control_socket = control_socket
+        self.sink = sink
         self._routes: list[Route] = [
             ("GET", "/health", self.health), ("GET", "/metrics", self.metrics), ("GET", "/logs", self.logs),
         ]
@@ -410,10 +412,13 @@ class HttpServer:
         es = await self.es.status() if self.es else {"reachable": None}
         last = METRICS.value(LAST_BULK_OK)
         ok = all(v == "running" for v in stages.values()) and es.get("reachable") is not False
+        sink = self.sink()
+        # Blocked writes: the shipper holds and spools, a restart would not help: 200, but not "ok".
+        status = "unhealthy" if not ok else "degraded" if sink.get("writes_blocked") else "ok"
         body = {
-            "status": "ok" if ok else "unhealthy",
+            "status": status,
             "stages": stages,
-            "elasticsearch": es,
+            "elasticsearch": {**es, **sink},
             "last_successful_bulk": None if last is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)),
         }
         return web.Response(body=orjson.dumps(body), status=200 if ok else 503, content_type="application/json")

@@ -67,7 +67,7 @@ class Pipeline:
         self.hub = LogHub(config.http.logs_queue_lines, config.http.logs_max_subscribers)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch),
-                               control_socket=config.control_socket())
+                               control_socket=config.control_socket(), sink=self.sink.block.status)
         if self.snapshots is not None:
             self.http.add_routes(snapshot_routes(self.snapshots))
 

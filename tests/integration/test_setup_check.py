@@ -27,12 +27,14 @@ def _check(**env: str) -> tuple[int, dict[str, tuple[str, str]]]:
 def test_check_passes_on_a_provisioned_host(es_url: str, docker_client: Any, bpf_ready: None, tmp_path) -> None:
     code, lines = _check(LOGSHIP_ES_URL=es_url, LOGSHIP_STATE_DIR=str(tmp_path / "state"))
     assert set(lines) == {"docker", "state-dir", "bpf", "kernel-headers", "btf", "tracefs", "snapshots",
-                          "elasticsearch", "kibana"}
+                          "elasticsearch", "retention", "kibana"}
     assert code == 0, lines
     # which mechanism the syscall rings run on: fentry, or tracepoints with the reason fentry is not used
     assert lines["snapshots"][0] == "ok" and re.search(r"rings on (fentry|per-syscall tracepoints .*fentry not used)",
                                                         lines["snapshots"][1]), lines["snapshots"]
-    assert lines["elasticsearch"][0] == "ok" and "8.19" in lines["elasticsearch"][1]
+    series = os.environ.get("LOGSHIP_ES_SERIES", "8.19")
+    assert lines["elasticsearch"][0] == "ok" and series in lines["elasticsearch"][1]
+    assert lines["retention"][0] in ("ok", "warn")
     assert lines["docker"][0] == "ok" and lines["tracefs"][0] == "ok"
     assert lines["kibana"][0] == "warn"  # no LOGSHIP_KIBANA_URL
 

@@ -52,10 +52,12 @@ def answer(*results: dict[str, Any]) -> bytes:
     (429, REJECTED["error"], False, Verdict.RETRY), (429, REJECTED["error"], True, Verdict.RETRY),
     (500, INTERNAL["error"], False, Verdict.RETRY), (502, {}, False, Verdict.RETRY),
     (503, UNAVAILABLE["error"], False, Verdict.RETRY), (504, {}, False, Verdict.RETRY),
-    # Cluster blocks, as the sink handles them today: the disk flood-stage block is a 429 and is
-    # retried; a write block (403) is judged like any other refusal. Extend judge.verdict to change it.
-    (429, BLOCK_DISK["error"], False, Verdict.RETRY),
-    (403, BLOCK_WRITE["error"], False, Verdict.DEAD_LETTER),
+    # Cluster blocks: the cluster refuses writes, the document is not at fault: held back and
+    # retried, never dead-lettered, whatever the status (429 flood stage, 403 write block), even
+    # for a dead letter.
+    (429, BLOCK_DISK["error"], False, Verdict.BLOCKED),
+    (403, BLOCK_WRITE["error"], False, Verdict.BLOCKED),
+    (403, BLOCK_WRITE["error"], True, Verdict.BLOCKED),
 ])
 def test_verdict_of_each_item_status(status, error, dead, want):
     assert verdict(status, error, dead) is want
@@ -101,9 +103,9 @@ def test_mixed_answer_acks_the_held_retries_the_busy_and_dead_letters_the_refuse
     assert session.sent == [b"".join(d for _, d in batch)]
     assert [msg(it) for it in again] == [b"line 2", b"line 3", b"line 4", b"line 5", b"line 6"]
     retried = {msg(it) for it in again if it in batch}
-    assert retried == {b"line 3", b"line 4", b"line 6"}  # 429, 503, the disk block: the same bytes again
+    assert retried == {b"line 3", b"line 4", b"line 5", b"line 6"}  # 429, 503, both blocks: the same bytes again
     dead = [(msg(it), orjson.loads(it[1].split(b"\n")[0])) for it in again if msg(it) not in retried]
-    assert [m for m, _ in dead] == [b"line 2", b"line 5"]
+    assert [m for m, _ in dead] == [b"line 2"]
     assert all(a["create"]["_index"] == "p-deadletter-2026.11.21" for _, a in dead)
 
 

@@ -119,6 +119,26 @@ def test_health_reports_stages_and_elasticsearch() -> None:
     _run(check, stages=lambda: dict(stages), es=EsProbe(ElasticsearchSettings(url=("http://127.0.0.1:9",))))
 
 
+def test_health_says_degraded_while_writes_are_blocked() -> None:
+    from shipper.sinks.elasticsearch.blocks import WriteBlock
+    block = WriteBlock()
+
+    async def check(url: str, hub: LogHub, server: HttpServer) -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/health") as r:
+                body = await r.json()
+                assert r.status == 200 and body["status"] == "ok" and body["elasticsearch"]["writes_blocked"] is False
+            block.refused("cluster_block_exception: flood stage", 5)
+            async with s.get(url + "/health") as r:
+                body = await r.json()
+                assert r.status == 200 and body["status"] == "degraded"  # a restart would not help
+                assert body["elasticsearch"]["writes_blocked"] is True and "flood" in body["elasticsearch"]["reason"]
+            block.accepted()
+            async with s.get(url + "/health") as r:
+                assert (await r.json())["status"] == "ok"
+    _run(check, stages=lambda: {"es-sink": "running"}, sink=block.status)
+
+
 def test_logs_streams_filtered_ndjson_and_plain_text() -> None:
     async def check(url: str, hub: LogHub, server: HttpServer) -> None:
         async with aiohttp.ClientSession(headers=AUTH) as s:

@@ -19,7 +19,10 @@ latency while ES keeps up, full bulks as soon as every slot is busy.
 
 Per item: 2xx and 409 (the `_id` is deterministic, see Record.doc_id: 409 = already
 held) are delivered; 429/5xx and transport errors are retried, the failed items only,
-with exponential backoff and jitter; any other 4xx (mapping/parse rejection) sends the
+with exponential backoff and jitter, and so is a `cluster_block_exception` (a flood-stage
+read-only block, an operator's write block: the cluster refuses, not the document; see
+blocks.py: held and spooled, never dead-lettered, one log line when it starts and one when
+it lifts); any other 4xx (mapping/parse rejection) sends the
 document, as an unindexed string with the error, to `<prefix>-deadletter-YYYY.MM.DD`
 (same `_id`, so that too is idempotent) and counts as delivered.
 
@@ -62,12 +65,14 @@ from shipper.core.aio import get_within, wait_event
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.metrics import BULK_LATENCY, LAST_BULK_OK, METRICS
 from shipper.core.record import ID_FORMAT, Record
+from shipper.sinks.elasticsearch.blocks import OVERLOAD_HINT, WriteBlock, block_reason
 from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
-from shipper.sinks.elasticsearch.judge import Verdict, item_results, verdict
+from shipper.sinks.elasticsearch import retention
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
-from shipper.sinks.elasticsearch.templates import setup_indices_async
 from shipper.core.masking import mask_credentials
+from shipper.sinks.elasticsearch.judge import Verdict, is_block, item_results, verdict
+from shipper.sinks.elasticsearch.templates import setup_all_async
 from shipper.sinks.spool import Position, Spool
 
 log = logging.getLogger("logship.es")
@@ -100,6 +105,7 @@ class _Hosts:
 
     def __init__(self, urls: tuple[str, ...]) -> None:
         self.urls = [u.rstrip("/") for u in urls]
+        self.names = [redact_url(u) for u in self.urls]  # a metric label: never the credentials
         self._dead_until = [0.0] * len(self.urls)
         self._fails = [0] * len(self.urls)
         self._i = 0
@@ -145,7 +151,9 @@ class ElasticsearchSink:
         self._acks: collections.deque[tuple[Position, Record]] = collections.deque()
         self._replay_wake = asyncio.Event()
         self._replayer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self._say = _RateLimitedLog()
+        self.block = WriteBlock()
         dead_letters = index_for_day(settings.index_prefix, "", DEADLETTER)  # every day's: `<prefix>-deadletter-`
         self._dl_prefix = b'{"create":{"_index":"' + dead_letters.encode()
 
@@ -191,18 +199,32 @@ class ElasticsearchSink:
             if self._templates_ready:
                 return True
             try:
-                await setup_indices_async(self.s)
+                _, plan = await setup_all_async(self.s)
             except Exception as exc:  # noqa: BLE001 - any failure: retried before the next bulk
                 self._say(logging.WARNING, "setup", "elasticsearch: index templates not put yet: %s", exc)
                 return False
             self._templates_ready = True
+            if plan.shipper_deletes and self._retention is None:
+                self._retention = asyncio.create_task(self._retention_loop(), name="es-retention")
             return True
+
+    async def _retention_loop(self) -> None:
+        """Without ILM: deletes expired daily indices every `retention_check_s` (set-up did it once at start)."""
+        while True:
+            await asyncio.sleep(self.s.retention_check_s)
+            try:
+                async with es_session(self.s) as session:
+                    await retention.delete_expired(session, self.s)
+            except Exception as exc:  # noqa: BLE001 - tried again next round; shipping goes on
+                METRICS.count("logship_es_retention_errors_total")
+                self._say(logging.WARNING, "retention", "retention: could not delete expired indices: %s", exc)
 
     async def close(self) -> None:
         """Waits a little for requests in flight, then spools what they still hold."""
-        if self._replayer:
-            self._replayer.cancel()
-            await asyncio.gather(self._replayer, return_exceptions=True)
+        for task in (self._replayer, self._retention):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=min(self.s.timeout_s, 10.0))
             for t in late:
@@ -434,6 +456,7 @@ class ElasticsearchSink:
             return batch, True
         body = b"".join([it[1] for it in batch])
         host = self._hosts.pick()
+        METRICS.count("logship_es_bulk_requests_total", host=self._hosts.names[host])
         started = time.monotonic()
         try:
             async with self._session.post(self._hosts.urls[host] + "/_bulk", data=body) as r:
@@ -451,28 +474,34 @@ class ElasticsearchSink:
             if status >= 500:
                 self._hosts.failed(host)
                 self._failure()
+            elif self._request_blocked(raw, len(batch)):
+                return batch, True
             METRICS.count("logship_es_request_errors_total", reason=f"http_{status}")
             self._say(logging.WARNING, f"http{status}", "elasticsearch: bulk answered %d: %s; retrying",
                       status, raw[:300].decode(errors="replace"))
             return batch, True
         self._hosts.ok(host)
-        self._failing_since = None
-        METRICS.set(LAST_BULK_OK, time.time())
         results = item_results(raw)
         if results is None:
+            self._all_accepted()
             self._delivered(batch)
             return [], False
         again: list[Item] = []
         ok: list[Item] = []
         failed = False
+        blocked: dict[str, Any] | None = None  # the first cluster-block error of this answer
+        too_many = 0
         for item, (st, error) in zip(batch, results, strict=False):
             v = verdict(st, error, item[1].startswith(self._dl_prefix))
             if v is Verdict.HELD:
                 ok.append(item)
-            elif v is Verdict.RETRY:
+            elif v is Verdict.RETRY or v is Verdict.BLOCKED:  # the cluster's fault, not the line's: hold it
                 again.append(item)
                 failed = True
                 METRICS.count("logship_es_item_retries_total", status=str(st))
+                if blocked is None and v is Verdict.BLOCKED:
+                    blocked = error
+                too_many += st == 429
             elif v is Verdict.GIVE_UP:  # even the dead letter was refused: give up on it
                 METRICS.count("logship_es_deadletter_failed_total")
                 log.error("elasticsearch: refused the dead letter too (%s); the line is dropped", error or None)
@@ -484,8 +513,42 @@ class ElasticsearchSink:
                           error.get("type"), str(error.get("reason"))[:300])
                 again.append((item[0], deadletter_item(item[1], error, self.s.index_prefix)))
         self._delivered(ok)
+        self._judge_cluster(blocked, all_429=too_many == len(batch), refused=len(again))
         return again, failed
 
+    def _judge_cluster(self, blocked: dict[str, Any] | None, *, all_429: bool, refused: int) -> None:
+        """After a 200 answer with errors: a block on writes, or 429 on every item for
+        `spool.after_s`, counts as Elasticsearch failing (so the spool takes over) and
+        puts the sink in the blocked state; anything else means it is taking writes."""
+        if blocked is not None:
+            self._failure()
+            self.block.refused(block_reason(blocked), refused)
+        elif all_429:
+            self._failure()
+            if self._down_long():
+                self.block.refused(f"429 on every item for {self.spool_settings.after_s:g} s or more", refused,
+                                   OVERLOAD_HINT)
+        else:
+            self._all_accepted()
+
+    def _request_blocked(self, raw: bytes, n: int) -> bool:
+        """A whole bulk refused with a cluster block (`cluster.blocks.read_only`): held like blocked items."""
+        try:
+            error = (orjson.loads(raw) or {}).get("error")
+        except (orjson.JSONDecodeError, AttributeError):
+            return False
+        if not isinstance(error, dict) or not is_block(error):
+            return False
+        self._failure()
+        self.block.refused(block_reason(error), n)
+        return True
+
+    def _all_accepted(self) -> None:
+        self._failing_since = None
+        self.block.accepted()
+
     def _delivered(self, items: list[Item]) -> None:
+        if items:
+            METRICS.set(LAST_BULK_OK, time.time())
         METRICS.count("logship_es_delivered_total", len(items))
         deliver([rec for rec, _ in items])

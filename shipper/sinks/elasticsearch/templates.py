@@ -15,12 +15,16 @@ module). The log template's pattern `<prefix>-*` also matches the more specific 
 so theirs must have a HIGHER priority than LOG_PRIORITY (DEADLETTER_PRIORITY,
 SNAPSHOT_PRIORITY; tests/unit/test_es_encode.py checks the order).
 
+Retention (retention.py) is decided first: with ILM each template names its policy
+(`index.lifecycle.name`), without it `logship setup` and the shipper delete expired indices.
+
 Idempotence: every body carries `_meta.logship_hash`, the hash of the body itself;
 a template whose stored hash matches is left alone, so a second run changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any, Callable
@@ -28,8 +32,10 @@ from typing import Any, Callable
 import orjson
 
 from shipper.config import ElasticsearchSettings
-from shipper.sinks.elasticsearch.client import es_client_kwargs
+from shipper.sinks.elasticsearch import retention
+from shipper.sinks.elasticsearch.client import es_client_kwargs, es_session
 from shipper.sinks.elasticsearch.indices import DEADLETTER, index_pattern
+from shipper.sinks.elasticsearch.retention import RetentionPlan, ilm_policies
 from shipper.sinks.elasticsearch.mappings import FLAT, KW, LONG, UNINDEXED, obj
 from shipper.sinks.elasticsearch.snapshot_template import snapshot_template
 
@@ -121,9 +127,17 @@ def _with_hash(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "_meta": {**body.get("_meta", {}), "managed_by": "logship", "logship_hash": digest}}
 
 
-def index_templates(settings: ElasticsearchSettings) -> dict[str, dict[str, Any]]:
-    """Template name -> body (with its `_meta.logship_hash`), from every provider."""
-    return dict((name, _with_hash(body)) for name, body in (p(settings) for p in TEMPLATE_PROVIDERS))
+def index_templates(settings: ElasticsearchSettings, ilm: bool = False) -> dict[str, dict[str, Any]]:
+    """Template name -> body (with its `_meta.logship_hash`), from every provider. With `ilm`,
+    each template whose kind expires carries its ILM policy (retention.py: same name)."""
+    policies = ilm_policies(settings) if ilm else {}
+    out = {}
+    for name, body in (p(settings) for p in TEMPLATE_PROVIDERS):
+        if name in policies:
+            tpl = body.get("template", {})
+            body = {**body, "template": {**tpl, "settings": {**tpl.get("settings", {}), "index.lifecycle.name": name}}}
+        out[name] = _with_hash(body)
+    return out
 
 
 def _stored_hash(resp: Any) -> str | None:
@@ -138,23 +152,36 @@ def _stale(templates: dict[str, dict[str, Any]], stored: dict[str, Any]) -> list
 
 
 def setup_indices(settings: ElasticsearchSettings) -> list[str]:
-    """Puts every template whose stored hash differs; returns the names it changed."""
+    """Retention (ILM policies, or expired indices deleted), then every template whose stored
+    hash differs; returns the names of the templates and policies it changed."""
+    return setup_all(settings)[0]
+
+
+def setup_all(settings: ElasticsearchSettings) -> tuple[list[str], RetentionPlan]:
+    """setup_indices, and the retention plan it followed."""
     from elasticsearch import Elasticsearch
 
-    templates = index_templates(settings)
+    plan = asyncio.run(prepare_retention(settings))
+    templates = index_templates(settings, ilm=plan.ilm)
     with Elasticsearch(**es_client_kwargs(settings)) as es:
         get = es.options(ignore_status=404).indices.get_index_template
         changed = _stale(templates, {name: get(name=name).body for name in templates})
         for name in changed:
             es.indices.put_index_template(name=name, **templates[name])
-    return _report(changed)
+    return _report(plan.changed + changed), plan
 
 
 async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
     """The same as setup_indices, for the pipeline's start."""
+    return (await setup_all_async(settings))[0]
+
+
+async def setup_all_async(settings: ElasticsearchSettings) -> tuple[list[str], RetentionPlan]:
+    """setup_indices_async, and the retention plan it followed (the sink runs shipper-side deletion by it)."""
     from elasticsearch import AsyncElasticsearch
 
-    templates = index_templates(settings)
+    plan = await prepare_retention(settings)
+    templates = index_templates(settings, ilm=plan.ilm)
     es = AsyncElasticsearch(**es_client_kwargs(settings))
     try:
         get = es.options(ignore_status=404).indices.get_index_template
@@ -163,7 +190,16 @@ async def setup_indices_async(settings: ElasticsearchSettings) -> list[str]:
             await es.indices.put_index_template(name=name, **templates[name])
     finally:
         await es.close()
-    return _report(changed)
+    return _report(plan.changed + changed), plan
+
+
+async def prepare_retention(settings: ElasticsearchSettings) -> RetentionPlan:
+    """ILM policies where the cluster has ILM; else the expired daily indices deleted now."""
+    async with es_session(settings) as session:
+        plan = await retention.prepare(session, settings)
+        if plan.shipper_deletes:
+            plan.deleted = await retention.delete_expired(session, settings)
+    return plan
 
 
 def _report(changed: list[str]) -> list[str]:

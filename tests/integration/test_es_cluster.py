@@ -1,0 +1,101 @@
+"""A real 3-node cluster on loopback (tests/integration/private_es.py: 512 MiB heaps, replicas
+1): the node holding the primary of today's index SIGKILLed under 5k lines/s and restarted
+30 s later; a rolling restart of all three. Bulks go to the surviving nodes (LOGSHIP_ES_URL
+lists all three), a returning node gets bulks again, and every line is stored exactly once."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import count_docs, wait_until
+from tests.integration.private_es import PrivateCluster, es_cluster  # noqa: F401 - fixture
+from tests.integration.test_es_faults import assert_exactly_once, writer
+
+
+def requests_to(s: Any, url: str) -> float:
+    m = re.search(r'^logship_es_bulk_requests_total\{host="%s"\} (\S+)$' % re.escape(url), s.metrics(), re.M)
+    return float(m[1]) if m else 0.0
+
+
+def primary_node(es: Any, index: str) -> str:
+    rows = es.cat.shards(index=index, format="json", h="prirep,state,node").body
+    return next(r["node"] for r in rows if r["prirep"] == "p" and r["state"] == "STARTED")
+
+
+def ship(cluster: PrivateCluster, index_prefix: str, shipper: Any, containers: Any, busybox: str, seconds: int,
+         port: int) -> tuple[Any, Any, Any, int]:
+    from elasticsearch import Elasticsearch
+    es = Elasticsearch(cluster.urls, request_timeout=120, retry_on_timeout=True, max_retries=5)
+    name = f"cluster-{index_prefix}"
+    s = shipper(LOGSHIP_ES_URL=",".join(cluster.urls), LOGSHIP_ES_REPLICAS="1", LOGSHIP_SPOOL_AFTER_S="5",
+                LOGSHIP_DOCKER_INCLUDE=name, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
+    cmd, n = writer(seconds)
+    c = containers(busybox, cmd, name=name)
+    return es, s, c, n
+
+
+def restore(cluster: PrivateCluster) -> None:
+    """Every node up again for the next test; a failure here must not hide the test's own."""
+    for node in cluster.nodes:
+        try:
+            if not node.healthy():
+                node.start()
+        except RuntimeError as exc:
+            print(f"could not restart node-{node.port}: {exc}")
+
+
+def finish(es: Any, s: Any, c: Any, index_prefix: str, n: int) -> None:
+    q = {"term": {"container.id": c.id}}
+    c.wait(timeout=600)
+    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 600, interval=3, what=f"{n} lines")
+    time.sleep(3)  # anything late would be a duplicate
+    assert_exactly_once(es, f"{index_prefix}-*", c.id, n)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)  # three JVMs starting on a loaded 2-core machine take minutes each
+def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
+    es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 60, 18981)
+    q = {"term": {"container.id": c.id}}
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
+        today = sorted(es.indices.get(index=f"{index_prefix}-*").body)[-1]
+        victim = es_cluster.node(primary_node(es, today))
+        os.kill(victim.pid(), signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: primary_node(es, today) != f"node-{victim.port}", 120, what="a replica promoted")
+        before = count_docs(es, f"{index_prefix}-*", q)
+        time.sleep(max(0.0, 30 - (time.monotonic() - killed_at)))
+        assert count_docs(es, f"{index_prefix}-*", q) > before, "no line stored while the node was down"
+        victim.start()
+        sent = requests_to(s, victim.url)
+        finish(es, s, c, index_prefix, n)
+        wait_until(lambda: requests_to(s, victim.url) > sent, 120, what="bulks to the returned node")
+        print(f"SIGKILL of node-{victim.port} (primary of {today}) under 5k lines/s, back after 30 s: "
+              f"{n} lines, each once")
+    finally:
+        restore(es_cluster)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_rolling_restart_under_load(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
+    es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 150, 18982)
+    q = {"term": {"container.id": c.id}}
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
+        for node in es_cluster.nodes:
+            node.stop()  # SIGTERM, as an orchestrator's restart does
+            node.start()  # waits for the node to answer in the cluster
+            es.options(request_timeout=200, ignore_status=408).cluster.health(
+                wait_for_status="green", timeout="180s", index=f"{index_prefix}-*")
+        finish(es, s, c, index_prefix, n)
+        print(f"rolling restart of 3 nodes under 5k lines/s: {n} lines, each once")
+    finally:
+        restore(es_cluster)
