@@ -26,6 +26,7 @@ fields (see :data:`_CANDIDATE`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -74,6 +75,23 @@ _MON = re.compile(r"(?:[A-Za-z]{3},? {1,2})?([A-Za-z]{3})\.? {1,2}([0-9]{1,2}),?
                   r"([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC + r"(?: ([0-9]{4})(?![0-9:]))?")
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC + "(?![0-9:])")
 _EPOCH = re.compile(r"(1[0-9]{9}|1[0-9]{12})(?:\.([0-9]{1,9}))?(?=[\s|\],;)]|$)")
+# Every stamp _stamp_at and time_only read holds a digit then ":" or "." then a digit (a time of
+# day), or six digits in a row (a compact date, an epoch): a head without one has no stamp, and
+# this one C-level scan turns down most free text before any anchored pattern runs.
+_STAMPISH = re.compile(r"[0-9](?:[:.][0-9]|[0-9]{5})")
+
+
+def _stampish_py(line: str, end: int) -> bool:
+    """False when ``line[:end]`` cannot hold a stamp (the reference of the C version)."""
+    return _STAMPISH.search(line, 0, end) is not None
+
+
+try:  # the C version (parsers/_keywords.c) makes the check nearly free; without a compiler, the regex
+    from parsers import _keywords
+except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
+    stampish: Callable[[str, int], bool] = _stampish_py
+else:
+    stampish = _keywords.stampish
 _OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?| [+-][0-9]{2}:?[0-9]{2}| (?:UTC|GMT))(?![0-9A-Za-z:])")
 # One header field: a bracketed group (may hold spaces) or a run of non-blanks.
 _FIELD = re.compile(r"[\[(<][^\]\)>\n]{0,200}[\])>]:?|[^\s|]{1,80}")
@@ -206,6 +224,8 @@ def prose_start(line: str) -> bool:
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """A line with a header stamp; None when there is none (the caller keeps it as free text)."""
+    if not stampish(line, HEAD):
+        return None
     head = line[:HEAD]
     found = find_stamp(head)
     if found is None:
