@@ -6,7 +6,11 @@
  * keyword occurs as a whole word (a maximal run of [A-Za-z0-9_], as regex \b sees it),
  * in any case, within the first 4096 characters. Non-ASCII text goes to the Python
  * version (Unicode word boundaries and case rules), given once with set_fallback().
- * tests/test_speedups.py checks both agree. */
+ * tests/test_speedups.py checks both agree.
+ *
+ * Also stampish(): the generic header reader's pre-check (parsers/formats/generic.py
+ * _stampish_py, the regex [0-9](?:[:.][0-9]|[0-9]{5}) searched in text[:end]), which runs on
+ * every line no specific format claims; in C it costs that line next to nothing. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -97,7 +101,46 @@ static PyObject *set_fallback(PyObject *self, PyObject *fn) {
     Py_RETURN_NONE;
 }
 
+static inline int is_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
+
+/* True when text[:end] holds an ASCII digit followed by ':' or '.' and a digit, or six
+ * ASCII digits in a row. */
+static PyObject *stampish(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "stampish() takes (str, int)");
+        return NULL;
+    }
+    Py_ssize_t end = PyLong_AsSsize_t(args[1]);
+    if (end == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *text = args[0];
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (end < 0)
+        end = 0;
+    if (end > n)
+        end = n;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0; i + 2 < end; i++) {
+        if (!is_digit(PyUnicode_READ(kind, data, i)))
+            continue;
+        Py_UCS4 c = PyUnicode_READ(kind, data, i + 1);
+        if ((c == ':' || c == '.') && is_digit(PyUnicode_READ(kind, data, i + 2)))
+            Py_RETURN_TRUE;
+        if (i + 5 < end) {
+            Py_ssize_t k = i + 1;
+            while (k <= i + 5 && is_digit(PyUnicode_READ(kind, data, k)))
+                k++;
+            if (k > i + 5)
+                Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
+    {"stampish", (PyCFunction)(void (*)(void))stampish, METH_FASTCALL,
+     "stampish(text, end): the generic reader's stamp pre-check (generic._stampish_py), in C."},
     {"heuristic", heuristic, METH_O, "The level keyword heuristic (levels.heuristic), in C for ASCII text."},
     {"set_fallback", set_fallback, METH_O, "The Python heuristic that handles non-ASCII text."},
     {NULL, NULL, 0, NULL},

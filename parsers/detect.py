@@ -35,6 +35,11 @@ Parser = Callable[[str, datetime | None, tzinfo], dict[str, Any] | None]
 
 _ISO = re.compile(ISO_PATTERN)
 _LOGFMT_START = re.compile(r"@?[A-Za-z_][\w.\-/@#]*=")
+# Bound once: free_text runs on every unclaimed line, which must cost no more than before the generic reader.
+_stampish = generic.stampish
+_HEAD = generic.HEAD
+_prose_start = generic.prose_start
+_unknown = unknown.parse
 _PY_LEVELS = ("CRITICAL:", "ERROR:", "WARNING:", "INFO:", "DEBUG:", "NOTSET:", "FATAL:", "WARN:")
 
 
@@ -64,8 +69,11 @@ def _after_iso(line: str, st: datetime | None, tz: tzinfo, out: dict[str, Any], 
 
 def free_text(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any]:
     """A line no specific format claims: the generic header reader, else plain text."""
-    r = None if generic.prose_start(line) else _generic(line, st, tz)  # most free text: turned down first, cheaply
-    return r if r is not None else unknown.parse(line, st, tz)
+    # Most free text is turned down first, cheaply: no time of day / long number in its head, or a prose first word.
+    if not _stampish(line, _HEAD) or _prose_start(line):
+        return _unknown(line, st, tz)
+    r = _generic(line, st, tz)
+    return r if r is not None else _unknown(line, st, tz)
 
 
 def _digit(line: str, st: datetime | None, tz: tzinfo) -> dict[str, Any] | None:

@@ -23,8 +23,21 @@ def put_int(out: dict[str, Any], key: str, digits: str | None) -> None:
         out[key] = int(digits)
 
 
+_IS_IP: dict[str, bool] = {}  # client addresses repeat line after line: answer each once
+
+
 def is_ip(text: str) -> bool:
     """An IPv4 or IPv6 address (what ECS ``source.ip`` may hold), not a host name."""
+    r = _IS_IP.get(text)
+    if r is None:
+        r = _is_ip(text)
+        if len(_IS_IP) >= 4096:  # bounded: arbitrary input must not grow it forever
+            _IS_IP.clear()
+        _IS_IP[text] = r
+    return r
+
+
+def _is_ip(text: str) -> bool:
     if text.count(".") == 3 and text.replace(".", "").isdigit():  # the common case, without ipaddress
         parts = text.split(".")
         return text.isascii() and all(0 < len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)

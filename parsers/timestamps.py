@@ -368,11 +368,26 @@ ISO_PATTERN = (
 )
 
 
+_OFFSET_TZ: dict[str, tzinfo | None] = {}  # offset text -> offset_tz's answer; a line's zone repeats
+
+
 def offset_tz(off: str | None, default: tzinfo) -> tzinfo | None:
     """``Z``/``+hh:mm``/``-hhmm``/``+hh``/None -> tzinfo (cached); None when it is
     not an offset or out of range (hours > 23 or minutes > 59)."""
     if not off:
         return default
+    try:
+        return _OFFSET_TZ[off]
+    except KeyError:
+        pass
+    zone = _parse_offset(off)
+    if len(_OFFSET_TZ) >= 1024:  # bounded: arbitrary input must not grow it forever
+        _OFFSET_TZ.clear()
+    _OFFSET_TZ[off] = zone
+    return zone
+
+
+def _parse_offset(off: str) -> tzinfo | None:
     if off in ("Z", "z"):
         return UTC
     o = off.replace(":", "", 1) if off[3:4] == ":" else off
@@ -397,13 +412,32 @@ def set_iso_groups(out: dict[str, Any], g: tuple[str | None, ...], tz: tzinfo) -
                     frac_to_ns(frac) if frac else 0, zone)
 
 
+_CLF: dict[tuple[str, ...], tuple[int, tzinfo] | None] = {}  # an access log repeats each second's stamp
+
+
 def set_clf(out: dict[str, Any], day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
     """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
+    key = (day, mon, year, hh, mm, ss, off)
+    try:
+        r = _CLF[key]
+    except KeyError:
+        r = _clf(day, mon, year, hh, mm, ss, off)
+        if len(_CLF) >= 4096:  # bounded: arbitrary input must not grow it forever
+            _CLF.clear()
+        _CLF[key] = r
+    if r is None:
+        return False
+    out[NS], out[ZONE] = r
+    return True
+
+
+def _clf(day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> tuple[int, tzinfo] | None:
     mo = MONTHS.get(mon)
     zone = offset_tz(off, UTC)
     if mo is None or zone is None:
-        return False
-    return set_time(out, int(year), mo, int(day), int(hh), int(mm), int(ss), 0, zone)
+        return None
+    ns = build(int(year), mo, int(day), int(hh), int(mm), int(ss), 0, zone)
+    return None if ns is None else (ns, zone)
 
 
 def set_yearless(out: dict[str, Any], mo: int, d: int, hh: int, mm: int, ss: int, ns: int, tz: tzinfo,

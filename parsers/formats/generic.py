@@ -26,6 +26,7 @@ fields (see :data:`_CANDIDATE`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -58,6 +59,9 @@ _CANDIDATE = re.compile(
     # "07 Nov 2019", "Nov  7 ..." / "Thu Nov 7 ..." / "Thu, 07 Nov": the shape here, the name in find_stamp
     r"|[0-9]{1,2}[ /-][A-Za-z]{3}[ /-][0-9]{4}|[A-Za-z]{3}[.,]? {1,2}(?:[0-9]|[A-Za-z]{3} {1,2}[0-9]))"
 )
+_DIGITS = re.compile(r"[0-9]*")
+_YMD_SEPS = frozenset("-/.")
+_COMPACT_SEPS = frozenset("-T_ ")
 _FRAC = r"([.,:][0-9]{1,9})?"  # with its separator: ":5" is 5 ms, ".5" half a second
 _YMD = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[T_ -]|, ?)([0-9]{1,2})([:.])([0-9]{1,2})\6"
                   r"([0-9]{1,2})" + _FRAC)
@@ -74,6 +78,23 @@ _MON = re.compile(r"(?:[A-Za-z]{3},? {1,2})?([A-Za-z]{3})\.? {1,2}([0-9]{1,2}),?
                   r"([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC + r"(?: ([0-9]{4})(?![0-9:]))?")
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2}):([0-9]{2})" + _FRAC + "(?![0-9:])")
 _EPOCH = re.compile(r"(1[0-9]{9}|1[0-9]{12})(?:\.([0-9]{1,9}))?(?=[\s|\],;)]|$)")
+# Every stamp _stamp_at and time_only read holds a digit then ":" or "." then a digit (a time of
+# day), or six digits in a row (a compact date, an epoch): a head without one has no stamp, and
+# this one C-level scan turns down most free text before any anchored pattern runs.
+_STAMPISH = re.compile(r"[0-9](?:[:.][0-9]|[0-9]{5})")
+
+
+def _stampish_py(line: str, end: int) -> bool:
+    """False when ``line[:end]`` cannot hold a stamp (the reference of the C version)."""
+    return _STAMPISH.search(line, 0, end) is not None
+
+
+try:  # the C version (parsers/_keywords.c) makes the check nearly free; without a compiler, the regex
+    from parsers import _keywords
+except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
+    stampish: Callable[[str, int], bool] = _stampish_py
+else:
+    stampish = _keywords.stampish
 _OFFSET = re.compile(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?| [+-][0-9]{2}:?[0-9]{2}| (?:UTC|GMT))(?![0-9A-Za-z:])")
 # One header field: a bracketed group (may hold spaces) or a run of non-blanks.
 _FIELD = re.compile(r"[\[(<][^\]\)>\n]{0,200}[\])>]:?|[^\s|]{1,80}")
@@ -105,15 +126,29 @@ def _stamp_at(line: str, p: int) -> Stamp | None:
     """A stamp starting exactly at ``p``: ((year|None, month, day, h, m, s, ns), end, is_epoch)."""
     c = line[p]
     if "0" <= c <= "9":
-        m = _YMD.match(line, p)
+        # Each pattern opens with a digit run of given lengths and the character after it:
+        # the run decides which ones can match at all ("17:59:40" none), in their order.
+        k = _DIGITS.match(line, p).end() - p  # type: ignore[union-attr]  # [0-9]* always matches
+        sep = line[p + k : p + k + 1]
+        m = _YMD.match(line, p) if k == 4 and sep in _YMD_SEPS else None
         if m is not None:
             y, _, mo, d, h, _, mi, s, f = m.groups()
             return (int(y), int(mo), int(d), int(h), int(mi), int(s), _ns(f)), m.end(), False
-        m = _COMPACT.match(line, p)
+        m = _COMPACT.match(line, p) if k == 8 and sep in _COMPACT_SEPS else None
         if m is not None:
             y, mo, d, h1, mi1, s1, h2, mi2, s2, f = m.groups()
             h, mi, s = (h1, mi1, s1) if h1 is not None else (h2, mi2, s2)
             return (int(y), int(mo), int(d), int(h), int(mi), int(s), _ns(f)), m.end(), False
+        if k > 2:
+            m = _EPOCH.match(line, p) if (k == 10 or k == 13) and c == "1" else None
+            if m is None:
+                return None
+            digits, f = m.groups()
+            ns = int(digits) * (1_000_000_000 if len(digits) == 10 else 1_000_000)
+            frac_ns = frac_to_ns(f) if f else 0
+            return (None, 0, 0, 0, 0, 0, ns + frac_ns // (1 if len(digits) == 10 else 1000)), m.end(), True
+        if not sep or sep not in " /-.":  # what _DMONY, _MDY, _YY and _MD need after their 1-2 digits
+            return None
         m = _DMONY.match(line, p)
         if m is not None:
             d, mon, y, h, mi, s, f = m.groups()
@@ -134,12 +169,6 @@ def _stamp_at(line: str, p: int) -> Stamp | None:
         if m is not None:
             mo, _, d, h, mi, s, f = m.groups()
             return (None, int(mo), int(d), int(h), int(mi), int(s), _ns(f)), m.end(), False
-        m = _EPOCH.match(line, p)
-        if m is not None:
-            digits, f = m.groups()
-            ns = int(digits) * (1_000_000_000 if len(digits) == 10 else 1_000_000)
-            frac_ns = frac_to_ns(f) if f else 0
-            return (None, 0, 0, 0, 0, 0, ns + frac_ns // (1 if len(digits) == 10 else 1000)), m.end(), True
         return None
     if c.isascii() and c.isalpha():
         m = _MON.match(line, p)
@@ -206,6 +235,8 @@ def prose_start(line: str) -> bool:
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
     """A line with a header stamp; None when there is none (the caller keeps it as free text)."""
+    if not stampish(line, HEAD):
+        return None
     head = line[:HEAD]
     found = find_stamp(head)
     if found is None:

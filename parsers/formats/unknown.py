@@ -10,6 +10,8 @@ from typing import Any
 from .. import levels
 from ..timestamps import apply_source_time
 
+_heuristic = levels.heuristic  # bound once: this runs on every line of free text
+
 
 def parse(
     line: str, source_time: datetime | None, tz: tzinfo, stamped: dict[str, Any] | None = None
@@ -18,9 +20,9 @@ def parse(
     if stamped is not None and "logship.timestamp_ns" in stamped:
         out["logship.timestamp_ns"] = stamped["logship.timestamp_ns"]
         out["@timestamp"] = stamped.get("@timestamp")
-    else:
+    elif source_time is not None:  # tested here: most lines come without one, and the call costs
         apply_source_time(out, source_time, tz)
-    lvl = levels.heuristic(line)
+    lvl = _heuristic(line)
     if lvl is not None:
         out["log.level"] = lvl
     return out

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from parsers import levels
+from parsers.formats import generic
 from shipper.sources.docker import stream as docker_stream
 from shipper.sources.docker.stream import StreamDecoder
 from tests.conftest import infra_missing
@@ -34,6 +35,7 @@ def _built() -> None:
 
 def test_the_c_versions_are_the_ones_in_use():
     assert levels.heuristic is _keywords.heuristic
+    assert generic.stampish is _keywords.stampish
     assert docker_stream._split_simple is _frames.split
 
 
@@ -74,6 +76,26 @@ def test_keywords_agree_with_python_on_any_ascii(text: str):
 ])
 def test_keyword_edges(text: str, level: str | None):
     assert _keywords.heuristic(text) == levels._heuristic_py(text) == level
+
+
+# ---- the generic reader's stamp pre-check -----------------------------------------
+STAMP_BITS = ["1", "0", "9", "12", "123456", ":", ".", " ", "a", "-", "/", "\u0661", "\uff11", "é", "\U0001f600"]
+
+
+@settings(max_examples=examples(3000))
+@given(st.lists(st.one_of(st.sampled_from(STAMP_BITS), st.text(max_size=3)), max_size=20),
+       st.integers(min_value=-2, max_value=70))
+def test_stampish_agrees_with_python(parts: list[str], end: int):
+    text = "".join(parts)
+    assert _keywords.stampish(text, end) is generic._stampish_py(text, end)
+
+
+@pytest.mark.parametrize("text, end, found", [
+    ("12:00", 320, True), ("1.5", 320, True), ("1.5", 2, False), ("123456", 320, True), ("12345", 320, False),
+    ("x123456", 6, False), ("a1:b", 320, False), ("\u0661:\u0662", 320, False), ("é 1:2", 320, True), ("", 5, False),
+])
+def test_stampish_edges(text: str, end: int, found: bool):
+    assert _keywords.stampish(text, end) is generic._stampish_py(text, end) is found
 
 
 def test_keywords_refuse_what_is_not_text():
