@@ -190,7 +190,7 @@ def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix,
     with ThreadPoolExecutor(10) as pool:
         assert list(pool.map(run, range(n))) == [0] * n
     query = {"match_phrase": {"message": index_prefix}}
-    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= 5 * n, 120, what=f"{5 * n} documents")
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= 5 * n, 300, what=f"{5 * n} documents")
     time.sleep(1)
     got = sorted(tuple(int(x) for x in d["message"].split()[1:]) for d in search_all(es, f"{index_prefix}-2*", query))
     assert got == [(i, j) for i in range(n) for j in range(1, 6)]

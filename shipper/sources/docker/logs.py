@@ -36,8 +36,10 @@ async def open_log(api: DockerAPI, settings: DockerSettings, c: Container, since
                    running: Callable[[], Awaitable[bool]]) -> AsyncIterator[Opened]:
     """A decoder for the container's log and the chunks to feed it, from `since_ns` on
     (entries before it are left out); with `follow`, until the container stops."""
+    # An auto-remove container's file goes with it, mid-read: its log comes from the API, whose
+    # refusal (409) hands over to the removed-container paths of source.py.
     path = readable_log(c.log_driver, c.log_path, c.id, settings.files_root) \
-        if settings.read_files == "auto" else None
+        if settings.read_files == "auto" and not c.auto_remove else None
     if path is not None:
         METRICS.count("logship_docker_streams_total", via="file")
         yield (JsonFileDecoder(settings.max_line_bytes, c.tty, since_ns),
