@@ -57,24 +57,24 @@ def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipp
         got = es.indices.get_settings(index=logs, name="index.blocks.read_only_allow_delete").body
         return bool(got) and all(v["settings"] for v in got.values())
     try:
-        wait_until(lambda: count_docs(es, logs, q) > 20_000, 60, what="lines flowing")
+        wait_until(lambda: count_docs(es, logs, q) > 20_000, 180, what="lines flowing")
         es.cluster.put_settings(persistent=flood)
-        wait_until(read_only, 60, what="the flood-stage block")
+        wait_until(read_only, 180, what="the flood-stage block")
         blocked_at = time.monotonic()
-        wait_until(lambda: "writes blocked" in s.log(), 30, what="the shipper to see the block")
-        wait_until(lambda: health(addr)["elasticsearch"].get("writes_blocked"), 30, what="/health to say blocked")
+        wait_until(lambda: "writes blocked" in s.log(), 120, what="the shipper to see the block")
+        wait_until(lambda: health(addr)["elasticsearch"].get("writes_blocked"), 120, what="/health to say blocked")
         h = health(addr)
         assert h["status"] == "degraded" and "cluster_block_exception" in h["elasticsearch"]["reason"], h
         assert "logship_es_writes_blocked 1" in s.metrics()
-        wait_until(lambda: "spooling to disk" in s.log(), 30, what="the shipper to spool")
+        wait_until(lambda: "spooling to disk" in s.log(), 120, what="the shipper to spool")
         held = count_docs(es, logs, q)
         time.sleep(max(0.0, 60 - (time.monotonic() - blocked_at)))
         assert count_docs(es, logs, q) == held, f"the block let writes through: {s.log()[-2000:]}"
         es.cluster.put_settings(persistent=normal)
-        wait_until(lambda: not read_only(), 60, what="the disk monitor to release the block")
+        wait_until(lambda: not read_only(), 180, what="the disk monitor to release the block")
         c.wait(timeout=300)
         wait_until(lambda: count_docs(es, logs, q) >= n, 300, interval=2, what=f"{n} lines")
-        wait_until(lambda: "writes accepted again" in s.log(), 60, what="the shipper to see the block lifted")
+        wait_until(lambda: "writes accepted again" in s.log(), 180, what="the shipper to see the block lifted")
         time.sleep(2)  # anything late would be a duplicate
         assert_exactly_once(es, logs, c.id, n)
         assert count_docs(es, f"{index_prefix}-deadletter-*") == 0, "a blocked line went to the dead letters"
