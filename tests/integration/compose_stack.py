@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import ROOT
 
 STANDINS = ROOT / "tests" / "compose"
@@ -113,3 +115,31 @@ def build_images(work: Path, stack_version: str) -> dict[str, float]:
     shutil.copy(ROOT / "tests" / "contracts" / "kibana_import.json", kb_ctx / "opt" / "kibana-standin")
     times["kibana"] = _build(f"logship-test/kibana:{stack_version}", STANDINS / "kibana" / "Dockerfile", kb_ctx)
     return times
+
+
+def _grantable(cap: str, image: str) -> str:
+    """'' when this engine starts a container with `cap`, else why not."""
+    r = _run(["docker", "run", "--rm", "--network", "none", "--cap-add", cap, image, "true"], 300)
+    return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["?"])[0]
+
+
+def engine_compat(compose_text: str, image: str) -> tuple[str, list[str]]:
+    """docker-compose.yml with the shipper's capabilities this engine cannot grant replaced, the way
+    the README tells users of such engines: BPF/PERFMON unknown before Docker 23 -> SYS_ADMIN (it
+    includes both); a capability the engine itself lacks (a dockerd without CAP_SYS_RESOURCE, as on
+    these test machines) -> dropped. Returns the text and one note per change."""
+    caps = yaml.safe_load(compose_text)["services"]["shipper"].get("cap_add", [])
+    notes: list[str] = []
+    out = compose_text
+    for cap in caps:
+        why = _grantable(cap, image)
+        if not why:
+            continue
+        line = re.compile(rf"^([ \t]+)- {cap}\b[^\n]*\n", re.M)
+        if cap in ("BPF", "PERFMON") and "unknown capability" in why and "SYS_ADMIN" not in caps:
+            out, caps = line.sub(r"\1- SYS_ADMIN\n", out, count=1), [*caps, "SYS_ADMIN"]
+            notes.append(f"{cap} -> SYS_ADMIN ({why})")
+        else:
+            out = line.sub("", out, count=1)
+            notes.append(f"{cap} dropped ({why})")
+    return out, notes

@@ -6,7 +6,8 @@
 set -eu
 cd /usr/share/elasticsearch
 settings=$(mktemp)
-env | grep -E '^[a-z0-9_]+(\.[a-z0-9_]+)+=' >"$settings" || true
+# From the process's own environment block: sh drops names with a dot from the environment it passes on.
+tr '\0' '\n' </proc/$$/environ | grep -E '^[a-z0-9_]+(\.[a-z0-9_]+)+=' >"$settings" || true
 set --
 while IFS= read -r kv; do set -- "$@" "-E$kv"; done <"$settings"
 rm -f "$settings"
@@ -16,5 +17,8 @@ if [ -n "${ELASTIC_PASSWORD:-}" ]; then
     printf '%s' "$ELASTIC_PASSWORD" | elasticsearch-keystore add -x bootstrap.password
   fi
 fi
-# As the official image's elasticsearch.yml: listen on every interface of the container.
-exec elasticsearch -Enetwork.host=0.0.0.0 -Ecluster.name=docker-cluster "$@"
+# As the official image's elasticsearch.yml: listen on every interface of the container. No security
+# auto-configuration (it would write TLS and cluster.initial_master_nodes into elasticsearch.yml; the
+# official image's compose settings above already configure security explicitly).
+exec elasticsearch -Enetwork.host=0.0.0.0 -Ecluster.name=docker-cluster \
+  -Expack.security.autoconfiguration.enabled=false "$@"
