@@ -57,25 +57,25 @@ class Stack:
                 out[svc] = r.stdout.split()[0]
         return out
 
-    def es(self, path: str, body: Any = None, auth: tuple[str, str] | None = None) -> Any:
+    def es(self, path: str, body: Any = None, auth: tuple[str, str] | None = None, method: str | None = None) -> Any:
         user, pw = auth or ("elastic", self.dotenv()["ELASTIC_PASSWORD"])
         req = urllib.request.Request(f"http://127.0.0.1:{PORTS['ES_PORT']}{path}",
                                      data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json", "Authorization": "Basic "
-                                              + base64.b64encode(f"{user}:{pw}".encode()).decode()})
+                                              + base64.b64encode(f"{user}:{pw}".encode()).decode()}, method=method)
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
     def docs(self, query: dict[str, Any], size: int = 10000) -> list[dict[str, Any]]:
         try:
-            self.es("/logship-*/_refresh", {})
+            self.es("/logship-*/_refresh", method="POST")
             r = self.es("/logship-*,-logship-snapshots-*,-logship-deadletter-*/_search",
                         {"query": query, "size": size, "sort": [{"@timestamp": "asc"}]})
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return []
             raise
-        return [h["_source"] for h in r["hits"]["hits"]]
+        return [_flat(h["_source"]) for h in r["hits"]["hits"]]
 
     def of(self, container_id: str, stream: str | None = None) -> list[dict[str, Any]]:
         f: list[dict[str, Any]] = [{"term": {"container.id": container_id}}]
@@ -87,6 +87,17 @@ class Stack:
         r = subprocess.run(["docker", "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{end}}",
                             container_id], capture_output=True, text=True, timeout=60)
         return r.stdout.strip()
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} and {"a.b": 1} alike as {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _app(tag: str, script: str) -> str:
