@@ -28,7 +28,7 @@ from tests.conftest import ROOT, infra_missing, wait_until
 from tests.integration import compose_stack
 
 PROJECT = "logshipct"
-PORTS = {"ES_PORT": "19200", "KIBANA_PORT": "15601", "LOGSHIP_PORT": "18080"}  # beside the shared services
+PORTS = {"ES_PORT": "19200", "KIBANA_PORT": "15601", "SHIPPER_PORT": "18080"}  # beside the shared services
 STACK = ("elasticsearch", "kibana", "setup", "shipper")
 APP_IMAGE = "local/busybox:latest"
 
