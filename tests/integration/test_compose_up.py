@@ -101,7 +101,8 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _app(tag: str, script: str) -> str:
-    r = subprocess.run(["docker", "run", "-d", "--name", tag, "--label", "logship-compose-test=1", "--network",
+    r = subprocess.run(["docker", "run", "-d", "--name", tag, "--label", "logship-compose-test=1",
+                        "--label", "logship.snapshots=true", "--network",
                         "none", APP_IMAGE, "sh", "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
