@@ -79,7 +79,10 @@ def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipp
         assert_exactly_once(es, logs, c.id, n)
         assert count_docs(es, f"{index_prefix}-deadletter-*") == 0, "a blocked line went to the dead letters"
         log = s.log()
-        assert log.count("writes blocked") == 1 and log.count("writes accepted again") == 1, \
+        # One line each way per blocked episode, never one per item (the disk monitor may lift and set the
+        # block again while it settles: each is an episode of its own).
+        episodes = log.count("writes blocked")
+        assert 1 <= episodes <= 5 and log.count("writes accepted again") == episodes, \
             [ln for ln in log.splitlines() if "writes " in ln]
         assert health(addr)["elasticsearch"]["writes_blocked"] is False
         assert "logship_es_writes_blocked 0" in s.metrics()

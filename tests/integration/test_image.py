@@ -35,8 +35,8 @@ def test_image_builds_and_logship_check_runs_inside(docker_client: Any, debian_i
     run = subprocess.run(["docker", "run", "--rm", "-e", "LOGSHIP_ES_URL=http://127.0.0.1:9", TAG, "logship", "check"],
                          capture_output=True, text=True, timeout=120)
     checks = dict((name, status) for status, name in CHECK_LINE.findall(run.stdout))
-    assert set(checks) == {"docker", "bpf", "kernel-headers", "btf", "tracefs", "elasticsearch",
-                           "kibana"}, run.stdout + run.stderr
+    assert set(checks) == {"docker", "state-dir", "bpf", "kernel-headers", "btf", "tracefs", "snapshots",
+                           "elasticsearch", "retention", "kibana"}, run.stdout + run.stderr
     assert checks["elasticsearch"] == "FAIL" and run.returncode == 1  # nothing listens on :9
     assert checks["docker"] == "FAIL"  # no socket mounted in this bare run
     assert "(fix: " in run.stdout

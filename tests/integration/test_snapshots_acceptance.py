@@ -199,7 +199,8 @@ def test_snapshot_through_the_shipper(bpf_ready, containers, debian_image, denie
     assert out.returncode == 0, out.stderr
     assert "Access denied" in out.stdout and " < connect " in out.stdout
     assert "syscall rings attached" in s.log()
-    twin_lines = search_all(es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", {"term": {"container.id": twin.id}})
-    assert any("Database error" in str(d) for d in twin_lines), "the twin's line was shipped"
+    wait_until(lambda: any("Database error" in str(d) for d in search_all(
+        es, f"{index_prefix}-*,-{index_prefix}-snapshots-*", {"term": {"container.id": twin.id}})), 240,
+        what="the twin's line shipped (without a snapshot)")
     assert not search_all(es, f"{index_prefix}-snapshots-*", {"term": {"container.id": twin.id}}), \
         "a container not in scope got a snapshot"
