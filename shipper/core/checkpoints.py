@@ -41,6 +41,20 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.close(dfd)
 
 
+
+def _save_counted(path: Path, body: str) -> bool:
+    """One checkpoint file written atomically; a failure is counted and logged (the next
+    save tries again), never raised into the pipeline."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, body.encode())
+    except OSError as exc:
+        METRICS.count("logship_checkpoint_errors_total", reason="write")
+        log.error("checkpoints: cannot write %s: %s", path, exc)
+        return False
+    METRICS.count("logship_checkpoint_writes_total")
+    return True
+
 class CheckpointStore:
     """container id -> epoch ns; plus `alive_ns`, the last time the shipper saved,
     which tells which stopped containers ran while it was down."""
@@ -138,14 +152,8 @@ class CheckpointStore:
             self.alive_ns = time.time_ns()
         body = json.dumps({"alive_ns": self.alive_ns, "containers": self._positions, "ends": self._ends},
                           separators=(",", ":"))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, body.encode())
+        if _save_counted(self.path, body):
             self._dirty = False
-            METRICS.count("logship_checkpoint_writes_total")
-        except OSError as exc:
-            METRICS.count("logship_checkpoint_errors_total", reason="write")
-            log.error("checkpoints: cannot write %s: %s", self.path, exc)
 
     async def run(self) -> None:
         """Saves when something changed, at most once per interval (flush_soon() only
@@ -250,14 +258,8 @@ class FileCheckpointStore:
 
     def save(self) -> None:
         body = json.dumps({"files": [asdict(cp) for cp in list(self.files.values())]}, separators=(",", ":"))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, body.encode())
+        if _save_counted(self.path, body):
             self._dirty = False
-            METRICS.count("logship_checkpoint_writes_total")
-        except OSError as exc:
-            METRICS.count("logship_checkpoint_errors_total", reason="write")
-            log.error("checkpoints: cannot write %s: %s", self.path, exc)
 
     async def run(self) -> None:
         await save_periodically(self)
