@@ -113,7 +113,7 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
         print(f"FAIL  kibana: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"FAIL  kibana: {exc or type(exc).__name__}", file=sys.stderr)
+        print(f"FAIL  kibana: {mask_credentials(str(exc)) or type(exc).__name__}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print(f"ok    kibana: imported {n} saved objects into {mask_credentials(cfg.kibana.url)}")
     return EXIT_OK
