@@ -6,7 +6,6 @@ lists all three), a returning node gets bulks again, and every line is stored ex
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from typing import Any
@@ -16,11 +15,6 @@ import pytest
 from tests.conftest import count_docs, wait_until
 from tests.integration.private_es import PrivateCluster, es_cluster  # noqa: F401 - fixture
 from tests.integration.test_es_faults import assert_exactly_once, writer
-
-
-def requests_to(s: Any, url: str) -> float:
-    m = re.search(r'^logship_es_bulk_requests_total\{host="%s"\} (\S+)$' % re.escape(url), s.metrics(), re.M)
-    return float(m[1]) if m else 0.0
 
 
 def primary_node(es: Any, index: str) -> str:
