@@ -4,7 +4,7 @@ lifted: 0 lost, 0 duplicated, nothing dead-lettered, one log line each way.
 The flood stage is forced by watermarks no disk can meet (absolute free-space values of
 1000 TB) with the disk monitor on and polling every 10 s (its minimum): Elasticsearch's own
 DiskThresholdMonitor sets `index.blocks.read_only_allow_delete` on every index of the node,
-and releases it when the watermarks are reset. (A block set by hand is released by that
+and releases it when the watermarks are lifted. (A block set by hand is released by that
 monitor within ~30 s on a disk that is not full, so it cannot be held for 60 s.)"""
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipp
     wm = "cluster.routing.allocation.disk.watermark."
     flood = {"cluster.routing.allocation.disk.threshold_enabled": True, "cluster.info.update.interval": "10s",
              wm + "low": "1000tb", wm + "high": "1000tb", wm + "flood_stage": "1000tb"}
-    normal = {wm + "low": None, wm + "high": None, wm + "flood_stage": None}
+    # Lifted to absolute free-space values every disk meets, not to the defaults: on a disk already past
+    # the default high watermark (90%, e.g. a CI machine with 19 GB free of 252 GB) the monitor would
+    # never release the block.
+    normal = {wm + "low": "3mb", wm + "high": "2mb", wm + "flood_stage": "1mb"}
+    defaults = {wm + "low": None, wm + "high": None, wm + "flood_stage": None}
 
     def read_only() -> bool:
         got = es.indices.get_settings(index=logs, name="index.blocks.read_only_allow_delete").body
@@ -89,7 +93,7 @@ def test_read_only_block_60s_at_5k_lines_per_s(es_blockable, index_prefix, shipp
         print(f"blocked 60 s at 5k lines/s: {n} lines, each once; held at {held}; "
               f"{[ln for ln in log.splitlines() if 'writes ' in ln]}")
     finally:
-        es.cluster.put_settings(persistent={**normal, "cluster.routing.allocation.disk.threshold_enabled": None,
+        es.cluster.put_settings(persistent={**defaults, "cluster.routing.allocation.disk.threshold_enabled": None,
                                             "cluster.info.update.interval": None})
         es.options(ignore_status=404).indices.put_settings(index=logs,
                                                            settings={"index.blocks.read_only_allow_delete": None})
