@@ -20,6 +20,13 @@ from shipper.core.masking import mask_credentials
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
 from shipper.sinks.elasticsearch.retention import describe_plan
 
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def fail(step: str, why: str, code: int) -> int:
+    print(f"FAIL  {step}: {why}", file=sys.stderr)
+    return code
+
 
 async def set_kibana_system_password(cfg: Config) -> None:
     """Kibana logs in to Elasticsearch as the built-in `kibana_system` user, whose password
@@ -61,22 +68,18 @@ def setup_security(cfg: Config, args: argparse.Namespace) -> int:
             made = asyncio.run(security.ensure_shipper_key(es, path, name))
             print(f"ok    shipper API key {name}: {'created, written to' if made else 'still valid in'} {path}")
     except security.SecurityError as exc:
-        print(f"FAIL  elasticsearch security: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"FAIL  elasticsearch security: {mask_credentials(str(exc)) or type(exc).__name__}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return fail("elasticsearch security", str(exc), EXIT_FAILURE)
+    except NETWORK_ERRORS as exc:
+        return fail("elasticsearch security", mask_credentials(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE)
     return EXIT_OK
 
 
 def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
-    from shipper.sinks.elasticsearch.templates import setup_all
-
     from elasticsearch import AuthenticationException, AuthorizationException
 
     from shipper.sinks.elasticsearch.retention import RetentionRefused
-
     from shipper.sinks.elasticsearch.sink import redact_url
+    from shipper.sinks.elasticsearch.templates import setup_all
     urls = ",".join(redact_url(u) for u in cfg.elasticsearch.url)
     try:
         changed, plan = setup_all(cfg.elasticsearch)
@@ -110,11 +113,9 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
             return EXIT_OK
         n = asyncio.run(import_kibana(cfg))
     except kibana.KibanaError as exc:
-        print(f"FAIL  kibana: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"FAIL  kibana: {mask_credentials(str(exc)) or type(exc).__name__}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return fail("kibana", str(exc), EXIT_FAILURE)
+    except NETWORK_ERRORS as exc:
+        return fail("kibana", mask_credentials(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE)
     print(f"ok    kibana: imported {n} saved objects into {mask_credentials(cfg.kibana.url)}")
     return EXIT_OK
 

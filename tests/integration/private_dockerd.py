@@ -73,6 +73,14 @@ class PrivateDockerd:
         import docker
         return docker.DockerClient(base_url=self.host, timeout=120)
 
+    def load_image(self, image: str = IMAGE) -> None:
+        """`image` from the host's engine into this one (no registry here)."""
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        r = self.docker("load", stdin=save.stdout)
+        save.wait(120)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.decode())
+
     def cleanup(self) -> None:
         if self.proc is not None and self.proc.poll() is None and self.up():
             ids = self.docker("ps", "-aq").stdout.split()
@@ -102,11 +110,7 @@ def private_dockerd(docker_client: Any, busybox: str) -> Iterator[PrivateDockerd
     d.cleanup()  # a leftover of a crashed run
     try:
         d.start()
-        save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
-        r = d.docker("load", stdin=save.stdout)
-        save.wait(120)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr.decode())
+        d.load_image()
     except (RuntimeError, OSError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
         d.cleanup()
         infra_missing("a private dockerd", str(exc)[-500:])

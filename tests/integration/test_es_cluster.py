@@ -6,7 +6,9 @@ lists all three), a returning node gets bulks again, and every line is stored ex
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -17,21 +19,41 @@ from tests.integration.private_es import PrivateCluster, es_cluster  # noqa: F40
 from tests.integration.test_es_faults import assert_exactly_once, writer
 
 
+def requests_to(s: Any, url: str) -> float:
+    m = re.search(r'^logship_es_bulk_requests_total\{host="%s"\} (\S+)$' % re.escape(url), s.metrics(), re.M)
+    return float(m[1]) if m else 0.0
+
+
+def open_writer() -> list[str]:
+    """~5k numbered lines/s until /tmp/stop exists: the test, not a clock, decides when the writing ends
+    (a JVM restart on a loaded machine takes minutes), so a returning node still has lines to receive."""
+    return ["sh", "-c", "r=0; while [ ! -e /tmp/stop ]; do seq $((r*500+1)) $((r*500+500)) | sed 's/^/seq /'; "
+                        "r=$((r+1)); sleep 0.1; done"]
+
+
+def stop_writer(c: Any) -> int:
+    """Ends an open writer; the number of lines it wrote, read from dockerd's own copy."""
+    c.exec_run(["touch", "/tmp/stop"])
+    c.wait(timeout=120)
+    last = subprocess.run(["docker", "logs", "--tail", "1", c.id], capture_output=True, text=True,
+                          timeout=60).stdout.split()
+    return int(last[1])
+
+
 def primary_node(es: Any, index: str) -> str:
     rows = es.cat.shards(index=index, format="json", h="prirep,state,node").body
     return next(r["node"] for r in rows if r["prirep"] == "p" and r["state"] == "STARTED")
 
 
-def ship(cluster: PrivateCluster, index_prefix: str, shipper: Any, containers: Any, busybox: str, seconds: int,
-         port: int) -> tuple[Any, Any, Any, int]:
+def ship(cluster: PrivateCluster, index_prefix: str, shipper: Any, containers: Any, busybox: str,
+         cmd: list[str], port: int) -> tuple[Any, Any, Any]:
     from elasticsearch import Elasticsearch
     es = Elasticsearch(cluster.urls, request_timeout=120, retry_on_timeout=True, max_retries=5)
     name = f"cluster-{index_prefix}"
     s = shipper(LOGSHIP_ES_URL=",".join(cluster.urls), LOGSHIP_ES_REPLICAS="1", LOGSHIP_SPOOL_AFTER_S="5",
                 LOGSHIP_DOCKER_INCLUDE=name, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
-    cmd, n = writer(seconds)
     c = containers(busybox, cmd, name=name)
-    return es, s, c, n
+    return es, s, c
 
 
 def restore(cluster: PrivateCluster) -> None:
@@ -55,7 +77,8 @@ def finish(es: Any, s: Any, c: Any, index_prefix: str, n: int) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(2400)  # three JVMs starting on a loaded 2-core machine take minutes each
 def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
-    es, s, c, n = ship(es_cluster, index_prefix, shipper, containers, busybox, 60, 18981)
+    cmd, n = writer(60)
+    es, s, c = ship(es_cluster, index_prefix, shipper, containers, busybox, cmd, 18981)
     q = {"term": {"container.id": c.id}}
     try:
         wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
@@ -71,5 +94,29 @@ def test_primary_node_sigkilled_under_load_then_back(es_cluster, index_prefix, s
         finish(es, s, c, index_prefix, n)
         print(f"SIGKILL of node-{victim.port} (primary of {today}) under 5k lines/s, back after 30 s: "
               f"{n} lines, each once")
+    finally:
+        restore(es_cluster)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # three JVM restarts in turn on a loaded 2-core machine
+def test_rolling_restart_under_load(es_cluster, index_prefix, shipper, containers, busybox):  # noqa: F811
+    es, s, c = ship(es_cluster, index_prefix, shipper, containers, busybox, open_writer(), 18982)
+    q = {"term": {"container.id": c.id}}
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 20_000, 600, what="lines flowing")
+        for node in es_cluster.nodes:
+            node.stop()  # SIGTERM, as an orchestrator's restart does
+            node.start()  # waits for the node to answer in the cluster
+            es.options(request_timeout=300, ignore_status=408).cluster.health(
+                wait_for_status="green", timeout="240s", index=f"{index_prefix}-*")
+            sent = requests_to(s, node.url)
+
+            def got_bulks(url: str = node.url, before: float = sent) -> bool:
+                return requests_to(s, url) > before
+            wait_until(got_bulks, 120, what=f"bulks to the returned node-{node.port}")
+        n = stop_writer(c)
+        finish(es, s, c, index_prefix, n)
+        print(f"rolling restart of 3 nodes under 5k lines/s: {n} lines, each once; every returned node got bulks")
     finally:
         restore(es_cluster)

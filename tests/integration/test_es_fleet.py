@@ -29,11 +29,7 @@ def fleet(docker_client: Any, busybox: str) -> Iterator[list[PrivateDockerd]]:
         for d in engines:
             d.cleanup()
             d.start()
-            save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
-            r = d.docker("load", stdin=save.stdout)
-            save.wait(120)
-            if r.returncode != 0:
-                raise RuntimeError(r.stderr.decode())
+            d.load_image()
     except (RuntimeError, OSError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
         for d in engines:
             d.cleanup()

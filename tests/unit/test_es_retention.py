@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.fakes import serving
 from shipper.config import ElasticsearchSettings
 from shipper.sinks.elasticsearch import retention as r
 from shipper.sinks.elasticsearch.templates import index_templates
@@ -88,15 +89,8 @@ async def fake_es(ilm: bool) -> AsyncIterator[tuple[FakeES, str]]:
     app.router.add_get("/_ilm/status", f.status)
     app.router.add_get("/_ilm/policy/{name}", f.get_policy)
     app.router.add_put("/_ilm/policy/{name}", f.put_policy)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f, url
 
 
 def prepare(ilm: bool, mode: str = "auto", runs: int = 1) -> tuple[list[r.RetentionPlan], FakeES]:

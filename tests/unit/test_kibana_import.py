@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiohttp import web
 
+from tests.fakes import serving
 from shipper import config
 from shipper.cli import kibana
 from shipper.cli.setup import import_kibana
@@ -61,17 +62,11 @@ class FakeKibana:
         return web.json_response({"success": True, "successCount": len(objects),
                                   "successResults": [{"type": o["type"], "id": o["id"], "meta": {}} for o in objects]})
 
-    async def serve(self) -> tuple[web.AppRunner, str]:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/status", self.status)
         app.router.add_post("/api/saved_objects/_import", self.import_)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = cast(asyncio.Server, site._server)  # aiohttp types it as the abstract base
-        port = server.sockets[0].getsockname()[1]
-        return runner, f"http://127.0.0.1:{port}"
+        return app
 
 
 def _cfg(url: str, **extra: str) -> config.Config:
@@ -80,12 +75,9 @@ def _cfg(url: str, **extra: str) -> config.Config:
 
 def _run(fake: FakeKibana, **extra: str) -> list[int]:
     async def go() -> list[int]:
-        runner, url = await fake.serve()
-        try:
+        async with serving(fake.app()) as url:
             cfg = _cfg(url, **extra)
             return [await import_kibana(cfg), await import_kibana(cfg)]
-        finally:
-            await runner.cleanup()
     return asyncio.run(go())
 
 
@@ -112,8 +104,7 @@ def test_contract_fake_rejects_what_kibana_rejects() -> None:
     async def go() -> tuple[int, int]:
         import aiohttp
         fake = FakeKibana()
-        runner, url = await fake.serve()
-        try:
+        async with serving(fake.app()) as url:
             async with aiohttp.ClientSession() as s:
                 form = aiohttp.FormData()
                 form.add_field("file", b"{}\n", filename="x.ndjson")
@@ -124,8 +115,6 @@ def test_contract_fake_rejects_what_kibana_rejects() -> None:
                 async with s.post(url + "/api/saved_objects/_import", data=form, headers={"kbn-xsrf": "1"}) as r:
                     bad_name = r.status
             return no_xsrf, bad_name
-        finally:
-            await runner.cleanup()
     assert asyncio.run(go()) == (400, 415)
 
 
@@ -140,11 +129,8 @@ def test_wait_ready_gives_up_with_the_last_answer() -> None:
     async def go() -> None:
         import aiohttp
         fake = FakeKibana(starting=1000)
-        runner, url = await fake.serve()
-        try:
+        async with serving(fake.app()) as url:
             async with aiohttp.ClientSession() as s:
                 with pytest.raises(kibana.KibanaError, match="HTTP 503"):
                     await kibana.wait_ready(s, url, timeout_s=1.5)
-        finally:
-            await runner.cleanup()
     asyncio.run(go())

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes import serving
 from shipper.config import SnapshotSettings
 from shipper.snapshots.http_routes import routes
 from shipper.transforms.trigger_rules import RuleError
@@ -44,16 +45,8 @@ def _run(manager: Any, fn: Any) -> None:
         app = web.Application()
         for method, path, handler in routes(manager):
             app.router.add_route(method, path, handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            async with aiohttp.ClientSession() as s:
-                await fn(s, f"http://127.0.0.1:{port}")
-        finally:
-            await runner.cleanup()
+        async with serving(app) as url, aiohttp.ClientSession() as s:
+            await fn(s, url)
     asyncio.run(go())
 
 
