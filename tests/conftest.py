@@ -46,6 +46,18 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.2, w
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def wait_for_count(count: Callable[[], int], n: int, stall_s: float, interval: float = 3, what: str = "lines") -> None:
+    """Until `count()` reaches `n`, failing only when it stops growing for `stall_s`: a backlog
+    drains at whatever pace a loaded machine allows, but a stuck pipeline still fails."""
+    best, since = -1, time.monotonic()
+    while (got := count()) < n:
+        if got > best:
+            best, since = got, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            raise AssertionError(f"{what}: stuck at {got} of {n} for {stall_s}s")
+        time.sleep(interval)
+
+
 # ---- Docker ---------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def docker_client() -> Any:

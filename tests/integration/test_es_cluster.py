@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import count_docs, wait_until
+from tests.conftest import count_docs, wait_for_count, wait_until
 from tests.integration.private_es import PrivateCluster, es_cluster  # noqa: F401 - fixture
 from tests.integration.test_es_faults import assert_exactly_once, writer
 
@@ -69,7 +69,7 @@ def restore(cluster: PrivateCluster) -> None:
 def finish(es: Any, s: Any, c: Any, index_prefix: str, n: int) -> None:
     q = {"term": {"container.id": c.id}}
     c.wait(timeout=600)
-    wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 600, interval=3, what=f"{n} lines")
+    wait_for_count(lambda: count_docs(es, f"{index_prefix}-*", q), n, 300, what=f"{n} lines")
     time.sleep(3)  # anything late would be a duplicate
     assert_exactly_once(es, f"{index_prefix}-*", c.id, n)
 
