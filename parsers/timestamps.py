@@ -158,7 +158,7 @@ def from_datetime(stamp: datetime, tz: tzinfo = UTC) -> int:
 _EPOCH_IN: dict[tzinfo, datetime] = {UTC: _EPOCH}  # the epoch in each fixed-offset zone seen
 
 
-def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
+def _to_datetime_py(ns: int, zone: tzinfo = UTC, /) -> datetime:
     """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored).
     Fixed offsets add to the epoch in that zone (aware arithmetic is exact there); zones
     with DST convert, as wall-clock arithmetic would cross their transitions wrongly."""
@@ -170,6 +170,17 @@ def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
             epoch = _EPOCH_IN[zone] = _EPOCH.astimezone(zone)
         return epoch + timedelta(microseconds=ns // 1000)
     return (_EPOCH + timedelta(microseconds=ns // 1000)).astimezone(zone)
+
+
+# The C version (parsers/_stamps.c, built by setup.py) does fixed-offset zones in one call and
+# hands everything else to the Python one; without a compiler the Python one does all.
+try:
+    from parsers import _stamps
+except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
+    to_datetime = _to_datetime_py
+else:
+    _stamps.set_fallback(_to_datetime_py)
+    to_datetime = _stamps.to_datetime
 
 
 def from_epoch(value: float) -> int | None:
