@@ -146,3 +146,29 @@ def test_caches_stay_bounded_and_right_after_junk():
         detect._iso_prefixed(f"{i:04d}-99-99 99:{i % 100:02d}:00 junk", None, UTC)
         assert len(stamp_cache.ISO_MINUTES) <= stamp_cache._LIMIT
     assert norm(detect._iso_prefixed(good, None, UTC)) == norm(want)
+
+
+# ---- logfmt: all tokens at once (findall) vs one match object per token ----------------
+LOGFMT_BITS = ["k", "key", "=", '"', "\\", " ", "\t", "v", "msg", "level", "time", "2026-01-01T00:00:00Z", "info",
+               "x=1", '"a b"', "==", "\n", 'q="x \\" y"']
+
+
+def _logfmt_general(line: str) -> dict | None:
+    from parsers.formats import logfmt
+    return logfmt.parse_bounded(line, None, UTC)
+
+
+@settings(max_examples=examples(3000))
+@given(st.lists(st.one_of(st.sampled_from(LOGFMT_BITS), st.text(max_size=3)), max_size=80))
+def test_logfmt_findall_path_matches_the_general_one(parts: list[str]):
+    from parsers.formats import logfmt
+    line = "".join(parts)
+    if len(line) <= logfmt.SCAN_LIMIT:  # the general path then scans it all too: the same pairs
+        assert logfmt.parse(line, None, UTC) == _logfmt_general(line)
+
+
+def test_logfmt_findall_path_at_the_key_bound():
+    from parsers.formats import logfmt
+    for n in (63, 64, 65, 66):
+        for line in (" ".join(f"k{i}=v" for i in range(n)), " ".join(f"k{i}" if i % 3 else f"k{i}=" for i in range(n))):
+            assert logfmt.parse(line, None, UTC) == _logfmt_general(line)
