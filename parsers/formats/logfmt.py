@@ -31,11 +31,11 @@ def _unquote(v: str) -> str:
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
-    pairs: dict[str, Any] = {}
-    bare = dropped = 0
     if len(line) <= SCAN_LIMIT:  # no token starts past the limit: read them all at once
         tokens = _TOKEN_EQ.findall(line)
         if len(tokens) <= _structured.MAX_KEYS:  # nor can the pairs reach the bound before the last token
+            pairs: dict[str, Any] = {}
+            bare = 0
             for key, eq, value in tokens:
                 if not eq:
                     bare += 1
