@@ -172,3 +172,16 @@ def test_logfmt_findall_path_at_the_key_bound():
     for n in (63, 64, 65, 66):
         for line in (" ".join(f"k{i}=v" for i in range(n)), " ".join(f"k{i}" if i % 3 else f"k{i}=" for i in range(n))):
             assert logfmt.parse(line, None, UTC) == _logfmt_general(line)
+
+
+def test_dateutil_answers_are_cached_per_minute_and_bounded():
+    from parsers import timestamps
+    timestamps._FALLBACK.clear()
+    first = timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC)
+    assert first == (1610315259 * 10**9, first[1]) and first[1].utcoffset(None) == timedelta(hours=-5)
+    assert len(timestamps._FALLBACK) == 1 and timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC) == first
+    assert timestamps.parse_fallback("not a stamp at all", UTC) is None  # refusals are kept too
+    assert timestamps.parse_fallback("not a stamp at all", UTC) is None and len(timestamps._FALLBACK) == 2
+    for i in range(1100):
+        timestamps.parse_fallback(f"Jan 10 16:47:39 {2000 + i % 50} x{i}", UTC)
+    assert len(timestamps._FALLBACK) <= 1024
