@@ -442,22 +442,33 @@ def set_iso_groups(out: dict[str, Any], g: tuple[str | None, ...], tz: tzinfo) -
                     frac_to_ns(frac) if frac else 0, zone)
 
 
-_CLF: dict[tuple[str, ...], tuple[int, tzinfo] | None] = {}  # an access log repeats each second's stamp
+# An access log repeats each minute's stamp: (day, mon, year, hh, mm, off) -> (ns of its second 0, zone)
+_CLF: dict[tuple[str, ...], tuple[int, tzinfo] | None] = {}
 
 
 def set_clf(out: dict[str, Any], day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
-    """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
-    key = (day, mon, year, hh, mm, ss, off)
+    """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces (numbers as the CLF regexes match
+    them: ASCII digits). The offset is fixed, so a
+    second 0-59 adds to its minute's epoch; a leap second takes the full builder."""
+    key = (day, mon, year, hh, mm, off)
     try:
         r = _CLF[key]
     except KeyError:
-        r = _clf(day, mon, year, hh, mm, ss, off)
+        r = _clf(day, mon, year, hh, mm, "0", off)
         if len(_CLF) >= 4096:  # bounded: arbitrary input must not grow it forever
             _CLF.clear()
         _CLF[key] = r
     if r is None:
         return False
-    out[NS], out[ZONE] = r
+    s = int(ss)
+    if not 0 <= s < 60:
+        r = _clf(day, mon, year, hh, mm, ss, off)
+        if r is None:
+            return False
+        out[NS], out[ZONE] = r
+        return True
+    out[NS] = r[0] + s * 1_000_000_000
+    out[ZONE] = r[1]
     return True
 
 

@@ -185,3 +185,43 @@ def test_dateutil_answers_are_cached_per_minute_and_bounded():
     for i in range(1100):
         timestamps.parse_fallback(f"Jan 10 16:47:39 {2000 + i % 50} x{i}", UTC)
     assert len(timestamps._FALLBACK) <= 1024
+
+
+# ---- access logs: the per-minute CLF cache, the one-regex IPv4 check ----------------
+@settings(max_examples=examples(3000))
+@given(two(1, 31), st.sampled_from(["Jan", "Feb", "Dec", "feb", "Foo"]), st.sampled_from(["2024", "1900", "0000"]),
+       two(0, 24), two(0, 60), st.integers(0, 99).map("{:02d}".format),
+       st.sampled_from(["+0000", "-0700", "+0530", "+2400", "-9999", "+0060"]))
+def test_clf_minute_cache_matches_the_builder(day, mon, year, hh, mm, ss, off):
+    """Seconds as both callers' regexes give them (two ASCII digits); the rest may be junk."""
+    from parsers import timestamps
+    try:
+        want: object = timestamps._clf(day, mon, year, hh, mm, ss, off)
+    except Exception as exc:  # noqa: BLE001 -- both must fail alike
+        want = type(exc)
+    out: dict = {}
+    for _ in range(2):  # a miss, then a hit
+        try:
+            got: object = timestamps.set_clf(out, day, mon, year, hh, mm, ss, off)
+        except Exception as exc:  # noqa: BLE001 -- both must fail alike
+            got = type(exc)
+        if isinstance(want, type):
+            assert got is want
+        elif want is None:
+            assert got is False
+        else:
+            assert got is True and (out["logship.timestamp_ns"], out["@timestamp"]) == want
+
+
+def _is_ipv4_reference(text: str) -> bool:
+    parts = text.split(".")
+    return text.isascii() and all(0 < len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+
+
+@settings(max_examples=examples(3000))
+@given(st.lists(st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "", "1\u0661", "256"])),
+                min_size=4, max_size=4).map(".".join))
+def test_ipv4_check_matches_the_octet_rules(text: str):
+    from parsers import numbers
+    if text.count(".") == 3 and text.replace(".", "").isdigit():
+        assert numbers._is_ip(text) is _is_ipv4_reference(text)
