@@ -225,3 +225,25 @@ def test_ipv4_check_matches_the_octet_rules(text: str):
     from parsers import numbers
     if text.count(".") == 3 and text.replace(".", "").isdigit():
         assert numbers._is_ip(text) is _is_ipv4_reference(text)
+
+
+# ---- JSON: a flat object is copied, not walked ------------------------------------------
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=4)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(st.text(max_size=3), inner, max_size=4)),
+                           max_leaves=12)
+
+
+def _flatten_walked(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = None) -> tuple[dict, int]:
+    from parsers.formats import _structured
+    return _structured.flatten(obj, prefix, depth, {} if into is None else into)  # `into` closes the copy path
+
+
+@settings(max_examples=examples(3000))
+@given(st.one_of(st.dictionaries(st.text(max_size=3), JSON_VALUES, max_size=8),
+                 st.dictionaries(st.text(max_size=3), st.integers(), min_size=60, max_size=70),
+                 st.dictionaries(st.one_of(st.integers(), st.text(max_size=2)), st.integers(), max_size=5)))
+def test_flatten_copy_path_matches_the_walk(obj: dict):
+    from parsers.formats import _structured
+    got, want = _structured.flatten(obj), _flatten_walked(obj)
+    assert got == want and list(got[0]) == list(want[0])  # the same keys in the same order
