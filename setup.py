@@ -26,6 +26,7 @@ class BuildPyWithKibanaObjects(build_py):
 
 setup(cmdclass={"build_py": BuildPyWithKibanaObjects}, ext_modules=[
     Extension("parsers._keywords", ["parsers/_keywords.c"], optional=True, extra_compile_args=["-O2"]),
+    Extension("parsers._stamps", ["parsers/_stamps.c"], optional=True, extra_compile_args=["-O2"]),
     Extension("shipper.sources.docker._frames", ["shipper/sources/docker/_frames.c"], optional=True,
               extra_compile_args=["-O2"]),
 ])

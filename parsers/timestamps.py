@@ -158,7 +158,7 @@ def from_datetime(stamp: datetime, tz: tzinfo = UTC) -> int:
 _EPOCH_IN: dict[tzinfo, datetime] = {UTC: _EPOCH}  # the epoch in each fixed-offset zone seen
 
 
-def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
+def _to_datetime_py(ns: int, zone: tzinfo = UTC, /) -> datetime:
     """``@timestamp`` for epoch ns: an aware datetime in ``zone`` (microseconds, floored).
     Fixed offsets add to the epoch in that zone (aware arithmetic is exact there); zones
     with DST convert, as wall-clock arithmetic would cross their transitions wrongly."""
@@ -170,6 +170,17 @@ def to_datetime(ns: int, zone: tzinfo = UTC) -> datetime:
             epoch = _EPOCH_IN[zone] = _EPOCH.astimezone(zone)
         return epoch + timedelta(microseconds=ns // 1000)
     return (_EPOCH + timedelta(microseconds=ns // 1000)).astimezone(zone)
+
+
+# The C version (parsers/_stamps.c, built by setup.py) does fixed-offset zones in one call and
+# hands everything else to the Python one; without a compiler the Python one does all.
+try:
+    from parsers import _stamps
+except ImportError:  # pragma: no cover - built on every supported install; the fallback still works
+    to_datetime = _to_datetime_py
+else:
+    _stamps.set_fallback(_to_datetime_py)
+    to_datetime = _stamps.to_datetime
 
 
 def from_epoch(value: float) -> int | None:
@@ -295,13 +306,32 @@ _TZ_NAMES: dict[str, int] = {
 }
 
 
+_FALLBACK: dict[tuple[str, tzinfo, float], tuple[int, tzinfo] | None] = {}
+
+
 def parse_fallback(text: str, tz: tzinfo = UTC) -> tuple[int, tzinfo] | None:
-    """Slow path for odd formats: python-dateutil (imported lazily)."""
+    """Slow path for odd formats: python-dateutil (imported lazily). A service writes the same
+    odd stamp on many lines of a second, and a dateutil parse costs more than the rest of the
+    line (37% of the logfmt lines' time in bench/mix.py's mix, for 4% of them): answers are
+    kept per minute (dateutil fills a missing date with today's, so none outlives it long)."""
     if not text or len(text) > 64:
         return None
     r = parse_iso(text, tz)
     if r is not None:
         return r
+    key = (text, tz, _time.time() // 60)
+    try:
+        return _FALLBACK[key]
+    except KeyError:
+        pass
+    r = _parse_dateutil(text, tz)
+    if len(_FALLBACK) >= 1024:  # bounded: the texts come from the input
+        _FALLBACK.clear()
+    _FALLBACK[key] = r
+    return r
+
+
+def _parse_dateutil(text: str, tz: tzinfo) -> tuple[int, tzinfo] | None:
     try:
         from dateutil import parser as _dp  # lazy: only odd formats pay for it
 
@@ -412,22 +442,33 @@ def set_iso_groups(out: dict[str, Any], g: tuple[str | None, ...], tz: tzinfo) -
                     frac_to_ns(frac) if frac else 0, zone)
 
 
-_CLF: dict[tuple[str, ...], tuple[int, tzinfo] | None] = {}  # an access log repeats each second's stamp
+# An access log repeats each minute's stamp: (day, mon, year, hh, mm, off) -> (ns of its second 0, zone)
+_CLF: dict[tuple[str, ...], tuple[int, tzinfo] | None] = {}
 
 
 def set_clf(out: dict[str, Any], day: str, mon: str, year: str, hh: str, mm: str, ss: str, off: str) -> bool:
-    """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces."""
-    key = (day, mon, year, hh, mm, ss, off)
+    """Common Log Format ``10/Oct/2000:13:55:36 -0700`` pieces (numbers as the CLF regexes match
+    them: ASCII digits). The offset is fixed, so a
+    second 0-59 adds to its minute's epoch; a leap second takes the full builder."""
+    key = (day, mon, year, hh, mm, off)
     try:
         r = _CLF[key]
     except KeyError:
-        r = _clf(day, mon, year, hh, mm, ss, off)
+        r = _clf(day, mon, year, hh, mm, "0", off)
         if len(_CLF) >= 4096:  # bounded: arbitrary input must not grow it forever
             _CLF.clear()
         _CLF[key] = r
     if r is None:
         return False
-    out[NS], out[ZONE] = r
+    s = int(ss)
+    if not 0 <= s < 60:
+        r = _clf(day, mon, year, hh, mm, ss, off)
+        if r is None:
+            return False
+        out[NS], out[ZONE] = r
+        return True
+    out[NS] = r[0] + s * 1_000_000_000
+    out[ZONE] = r[1]
     return True
 
 

@@ -22,7 +22,7 @@ ES_HEAP=${LOGSHIP_ES_HEAP:-1g}
 ES_CLUSTER_PORTS=${LOGSHIP_ES_CLUSTER_PORTS:-}
 ES_USER=logship-es
 DOCKER_SOCK=/var/run/docker.sock
-SPEEDUPS='import parsers._keywords, shipper.sources.docker._frames'  # built in place by `pip install -e .` (setup.py)
+SPEEDUPS='import parsers._keywords, parsers._stamps, shipper.sources.docker._frames'  # built in place by `pip install -e .` (setup.py)
 APT_PACKAGES=(docker.io busybox-static python3-bpfcc bpfcc-tools linux-headers-amd64 python3-venv
               debootstrap docker-compose nginx-light openssl unzip curl iproute2 procps maven
               gcc python3-dev openjdk-17-jdk-headless tmux)  # gcc, python3-dev: the C speed-ups (setup.py);

@@ -40,6 +40,13 @@ CALLER_KEYS = ("caller", "source")
 def flatten(obj: dict[str, Any], prefix: str = "", depth: int = 1,
             into: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     """Flatten nested dicts with dotted keys; returns (flat, dropped_count)."""
+    if into is None and not prefix and len(obj) <= MAX_KEYS:
+        # The common object, flat already with text keys (as every JSON decoder gives them): a copy.
+        for k, v in obj.items():
+            if isinstance(v, dict) or type(k) is not str:
+                break
+        else:
+            return dict(obj), 0
     flat: dict[str, Any] = {} if into is None else into
     dropped = 0
     for k, v in obj.items():

@@ -14,6 +14,9 @@ from ..timestamps import apply_source_time
 from . import _structured
 
 _TOKEN = re.compile(r'([^\s="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
+# The same tokens for findall() (tuples made in C, no match objects): `=` captured, so that a
+# bare key ("flag": "") and an empty value ("key=": "=") stay apart.
+_TOKEN_EQ = re.compile(r'([^\s="]+)(=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
 _ESC = re.compile(r"\\(.)", re.DOTALL)
 _KEY_EQ = re.compile(r'(?<![^\s])[^\s="]+=')  # a token that is a key=..., for counting only
 SCAN_LIMIT = 8192  # characters read as pairs; beyond, tokens are only counted
@@ -28,6 +31,25 @@ def _unquote(v: str) -> str:
 
 
 def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    if len(line) <= SCAN_LIMIT:  # no token starts past the limit: read them all at once
+        tokens = _TOKEN_EQ.findall(line)
+        if len(tokens) <= _structured.MAX_KEYS:  # nor can the pairs reach the bound before the last token
+            pairs: dict[str, Any] = {}
+            bare = 0
+            for key, eq, value in tokens:
+                if not eq:
+                    bare += 1
+                    pairs.setdefault(key, True)
+                    continue
+                if value[:1] == '"' and len(value) > 1:
+                    value = _unquote(value)
+                pairs[key] = value
+            return _fields(line, pairs, bare, 0, source_time, tz)
+    return parse_bounded(line, source_time, tz)
+
+
+def parse_bounded(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any] | None:
+    """parse() for any line: token by token, up to the key and scan bounds."""
     pairs: dict[str, Any] = {}
     bare = dropped = 0
     for m in _TOKEN.finditer(line):
@@ -50,6 +72,11 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]
         elif value[:1] == '"' and len(value) > 1:
             value = _unquote(value)
         pairs[key] = value
+    return _fields(line, pairs, bare, dropped, source_time, tz)
+
+
+def _fields(line: str, pairs: dict[str, Any], bare: int, dropped: int, source_time: datetime | None,
+            tz: tzinfo) -> dict[str, Any] | None:
     if not pairs or bare > len(pairs) - bare:
         return None
     out: dict[str, Any] = {"message": line, "event.dataset": "logfmt"}

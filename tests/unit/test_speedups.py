@@ -1,16 +1,18 @@
-"""The C speed-ups (parsers/_keywords.c, shipper/sources/docker/_frames.c) give exactly what the
+"""The C speed-ups (parsers/_keywords.c, parsers/_stamps.c, shipper/sources/docker/_frames.c) give exactly what the
 Python code they stand in for gives, on generated input; and they are built."""
 
 from __future__ import annotations
 
 import importlib
 import struct
+from datetime import UTC, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from parsers import levels
+from parsers import levels, timestamps
 from parsers.formats import generic
 from shipper.sources.docker import stream as docker_stream
 from shipper.sources.docker.stream import StreamDecoder
@@ -18,17 +20,19 @@ from tests.conftest import infra_missing
 from tests.sizing import examples
 
 _keywords: Any
+_stamps: Any
 _frames: Any
 try:  # extension modules: typed as Any, the tests below hold them to the Python they stand in for
     _keywords = importlib.import_module("parsers._keywords")
+    _stamps = importlib.import_module("parsers._stamps")
     _frames = importlib.import_module("shipper.sources.docker._frames")
 except ImportError:  # pragma: no cover - asserted below
-    _keywords = _frames = None
+    _keywords = _stamps = _frames = None
 
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
-    if _keywords is None or _frames is None:
+    if _keywords is None or _stamps is None or _frames is None:
         infra_missing("the C speed-ups",
                       "built by `pip install -e .` with gcc and python3-dev; `make test` provisions them")
 
@@ -36,6 +40,7 @@ def _built() -> None:
 def test_the_c_versions_are_the_ones_in_use():
     assert levels.heuristic is _keywords.heuristic
     assert generic.stampish is _keywords.stampish
+    assert timestamps.to_datetime is _stamps.to_datetime
     assert docker_stream._split_simple is _frames.split
 
 
@@ -101,6 +106,56 @@ def test_stampish_edges(text: str, end: int, found: bool):
 def test_keywords_refuse_what_is_not_text():
     with pytest.raises(TypeError):
         _keywords.heuristic(b"error")
+
+
+# ---- @timestamp from epoch ns -------------------------------------------------------
+def _same_datetime(ns: int, zone: tzinfo) -> None:
+    try:
+        want: object = timestamps._to_datetime_py(ns, zone)
+    except (OverflowError, ValueError) as exc:
+        want = type(exc)
+    try:
+        got: object = _stamps.to_datetime(ns, zone)
+    except (OverflowError, ValueError) as exc:
+        got = type(exc)
+    assert got == want
+    if not isinstance(want, type):  # the same instant, fields, zone object and offset
+        assert (got.timetuple(), got.microsecond, got.tzinfo, got.utcoffset(), got.fold) == (  # type: ignore[attr-defined]
+            want.timetuple(), want.microsecond, want.tzinfo, want.utcoffset(), want.fold)  # type: ignore[attr-defined]
+
+
+ZONES = st.one_of(
+    st.just(UTC),
+    st.integers(-86399, 86399).map(lambda s: timezone(timedelta(seconds=s))),
+    st.integers(-1439, 1439).map(lambda m: timezone(timedelta(minutes=m))),
+    st.builds(lambda us: timezone(timedelta(microseconds=us)), st.integers(-86_399_999_999, 86_399_999_999)),
+    st.sampled_from([ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York"), ZoneInfo("UTC")]),
+)
+
+
+@settings(max_examples=examples(3000))
+@given(st.one_of(st.integers(timestamps.MIN_NS - 10**12, timestamps.MAX_NS + 10**12),
+                 st.integers(-10**18, 4 * 10**18), st.sampled_from([timestamps.MIN_NS, timestamps.MAX_NS, 0, -1])),
+       ZONES)
+def test_stamps_agree_with_python(ns: int, zone: tzinfo):
+    _same_datetime(ns, zone)
+
+
+@pytest.mark.parametrize("ns", [0, -1, -999, -1000, -1001, 1, 999, 1_700_000_000_123_456_789, 951_782_400 * 10**9,
+                                timestamps.MIN_NS, timestamps.MAX_NS, timestamps.MIN_NS - 1, timestamps.MAX_NS + 1,
+                                10**40, -(10**40)])
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=23, minutes=59)),
+                                  timezone(timedelta(seconds=1)), ZoneInfo("Europe/Paris")])
+def test_stamp_edges(ns: int, zone: tzinfo):
+    _same_datetime(ns, zone)  # the year 1 / 9999 bounds, an offset beyond them, floors of negative ns
+
+
+def test_stamps_default_to_utc_and_refuse_what_is_not_a_zone():
+    assert _stamps.to_datetime(0) == timestamps._to_datetime_py(0) and _stamps.to_datetime(0).tzinfo is UTC
+    with pytest.raises((TypeError, AttributeError)):
+        _stamps.to_datetime(0, "UTC")
+    with pytest.raises(TypeError):
+        _stamps.to_datetime()
 
 
 # ---- frames ----------------------------------------------------------------------

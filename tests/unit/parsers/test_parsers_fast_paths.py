@@ -146,3 +146,104 @@ def test_caches_stay_bounded_and_right_after_junk():
         detect._iso_prefixed(f"{i:04d}-99-99 99:{i % 100:02d}:00 junk", None, UTC)
         assert len(stamp_cache.ISO_MINUTES) <= stamp_cache._LIMIT
     assert norm(detect._iso_prefixed(good, None, UTC)) == norm(want)
+
+
+# ---- logfmt: all tokens at once (findall) vs one match object per token ----------------
+LOGFMT_BITS = ["k", "key", "=", '"', "\\", " ", "\t", "v", "msg", "level", "time", "2026-01-01T00:00:00Z", "info",
+               "x=1", '"a b"', "==", "\n", 'q="x \\" y"']
+
+
+def _logfmt_general(line: str) -> dict | None:
+    from parsers.formats import logfmt
+    return logfmt.parse_bounded(line, None, UTC)
+
+
+@settings(max_examples=examples(3000))
+@given(st.lists(st.one_of(st.sampled_from(LOGFMT_BITS), st.text(max_size=3)), max_size=80))
+def test_logfmt_findall_path_matches_the_general_one(parts: list[str]):
+    from parsers.formats import logfmt
+    line = "".join(parts)
+    if len(line) <= logfmt.SCAN_LIMIT:  # the general path then scans it all too: the same pairs
+        assert logfmt.parse(line, None, UTC) == _logfmt_general(line)
+
+
+def test_logfmt_findall_path_at_the_key_bound():
+    from parsers.formats import logfmt
+    for n in (63, 64, 65, 66):
+        for line in (" ".join(f"k{i}=v" for i in range(n)), " ".join(f"k{i}" if i % 3 else f"k{i}=" for i in range(n))):
+            assert logfmt.parse(line, None, UTC) == _logfmt_general(line)
+
+
+def test_dateutil_answers_are_cached_per_minute_and_bounded():
+    from parsers import timestamps
+    timestamps._FALLBACK.clear()
+    first = timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC)
+    assert first == (1610315259 * 10**9, first[1]) and first[1].utcoffset(None) == timedelta(hours=-5)
+    assert len(timestamps._FALLBACK) == 1 and timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC) == first
+    assert timestamps.parse_fallback("not a stamp at all", UTC) is None  # refusals are kept too
+    assert timestamps.parse_fallback("not a stamp at all", UTC) is None and len(timestamps._FALLBACK) == 2
+    for i in range(1100):
+        timestamps.parse_fallback(f"Jan 10 16:47:39 {2000 + i % 50} x{i}", UTC)
+    assert len(timestamps._FALLBACK) <= 1024
+
+
+# ---- access logs: the per-minute CLF cache, the one-regex IPv4 check ----------------
+@settings(max_examples=examples(3000))
+@given(two(1, 31), st.sampled_from(["Jan", "Feb", "Dec", "feb", "Foo"]), st.sampled_from(["2024", "1900", "0000"]),
+       two(0, 24), two(0, 60), st.integers(0, 99).map("{:02d}".format),
+       st.sampled_from(["+0000", "-0700", "+0530", "+2400", "-9999", "+0060"]))
+def test_clf_minute_cache_matches_the_builder(day, mon, year, hh, mm, ss, off):
+    """Seconds as both callers' regexes give them (two ASCII digits); the rest may be junk."""
+    from parsers import timestamps
+    try:
+        want: object = timestamps._clf(day, mon, year, hh, mm, ss, off)
+    except Exception as exc:  # noqa: BLE001 -- both must fail alike
+        want = type(exc)
+    out: dict = {}
+    for _ in range(2):  # a miss, then a hit
+        try:
+            got: object = timestamps.set_clf(out, day, mon, year, hh, mm, ss, off)
+        except Exception as exc:  # noqa: BLE001 -- both must fail alike
+            got = type(exc)
+        if isinstance(want, type):
+            assert got is want
+        elif want is None:
+            assert got is False
+        else:
+            assert got is True and (out["logship.timestamp_ns"], out["@timestamp"]) == want
+
+
+def _is_ipv4_reference(text: str) -> bool:
+    parts = text.split(".")
+    return text.isascii() and all(0 < len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+
+
+@settings(max_examples=examples(3000))
+@given(st.lists(st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "", "1\u0661", "256"])),
+                min_size=4, max_size=4).map(".".join))
+def test_ipv4_check_matches_the_octet_rules(text: str):
+    from parsers import numbers
+    if text.count(".") == 3 and text.replace(".", "").isdigit():
+        assert numbers._is_ip(text) is _is_ipv4_reference(text)
+
+
+# ---- JSON: a flat object is copied, not walked ------------------------------------------
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=4)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(st.text(max_size=3), inner, max_size=4)),
+                           max_leaves=12)
+
+
+def _flatten_walked(obj: dict, prefix: str = "", depth: int = 1, into: dict | None = None) -> tuple[dict, int]:
+    from parsers.formats import _structured
+    return _structured.flatten(obj, prefix, depth, {} if into is None else into)  # `into` closes the copy path
+
+
+@settings(max_examples=examples(3000))
+@given(st.one_of(st.dictionaries(st.text(max_size=3), JSON_VALUES, max_size=8),
+                 st.dictionaries(st.text(max_size=3), st.integers(), min_size=60, max_size=70),
+                 st.dictionaries(st.one_of(st.integers(), st.text(max_size=2)), st.integers(), max_size=5)))
+def test_flatten_copy_path_matches_the_walk(obj: dict):
+    from parsers.formats import _structured
+    got, want = _structured.flatten(obj), _flatten_walked(obj)
+    assert got == want and list(got[0]) == list(want[0])  # the same keys in the same order
