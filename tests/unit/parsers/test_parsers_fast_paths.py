@@ -178,6 +178,7 @@ def test_dateutil_answers_are_cached_per_minute_and_bounded():
     from parsers import timestamps
     timestamps._FALLBACK.clear()
     first = timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC)
+    assert first is not None
     assert first == (1610315259 * 10**9, first[1]) and first[1].utcoffset(None) == timedelta(hours=-5)
     assert len(timestamps._FALLBACK) == 1 and timestamps.parse_fallback("Sun Jan 10 16:47:39 EST 2021", UTC) == first
     assert timestamps.parse_fallback("not a stamp at all", UTC) is None  # refusals are kept too
