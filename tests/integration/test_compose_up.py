@@ -149,8 +149,9 @@ def stack(tmp_path: Path, docker_client: Any, debian_image: str, busybox: str) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open (issue 20): passed in a worktree, failed in a fresh clone with "
-                   "nothing beside it (cause not yet read; see the session note)")
+# pytest-timeout's 600 s default covers the fixture too: on a fresh machine (no image layer cached) the shipper
+# image alone (apt-get, pip) took longer than that on a loaded 2-core host; then ~8 min of story.
+@pytest.mark.timeout(3600)
 def test_compose_up_ships_restarts_and_upgrades(stack: Stack) -> None:
     t_start = time.monotonic()
     run = uuid.uuid4().hex[:8]
