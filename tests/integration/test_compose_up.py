@@ -149,8 +149,12 @@ def stack(tmp_path: Path, docker_client: Any, debian_image: str, busybox: str) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open (issue 20): passed in a worktree, failed in a fresh clone with "
-                   "nothing beside it (cause not yet read; see the session note)")
+# pytest-timeout's 600 s default covers the fixture too, and with no image layer cached (a fresh machine) the
+# builds alone take longer: on vfs every Dockerfile step copies the whole root file system, so the shipper image
+# took over 25 min at load 25-35 on 2 cores; then ~8 min of story. Each build is bounded by 1800 s itself.
+@pytest.mark.timeout(5400)
+@pytest.mark.xfail(strict=False, reason="open (issue 20): from cold (no layer cached) the image builds outlast the "
+                   "bounds: the shipper image took > 1800 s at load 25 on this machine; not yet seen passing cold")
 def test_compose_up_ships_restarts_and_upgrades(stack: Stack) -> None:
     t_start = time.monotonic()
     run = uuid.uuid4().hex[:8]
