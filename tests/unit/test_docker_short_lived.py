@@ -45,6 +45,8 @@ def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record],
                 docker.set_status(CID, arg)
             elif what == "attach_end":
                 docker.attach_end[CID].set()
+            elif what == "call":
+                arg()
         for _ in range(200):
             if all(t.done() for t in src._streams.values()):
                 break
@@ -84,6 +86,46 @@ def test_refused_logs_fall_back_to_the_json_file_with_the_same_ids(tmp_path):
     via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
     assert [r.message for r in via_file] == [b"one", b"two", b"err"]
     assert [r.doc_id() for r in via_file] == [r.doc_id() for r in via_logs]
+
+
+def json_file_lines(lines: list[tuple[str, str, str]]) -> bytes:
+    return "".join(json.dumps({"log": d, "stream": s, "time": t}) + "\n" for d, s, t in lines).encode()
+
+
+def test_an_opened_json_file_is_read_to_its_end_after_the_removal_unlinks_it(tmp_path):
+    """The auto-remove container's file is opened (and read) while it runs; it writes more,
+    exits and is removed (the file unlinked) before the follower reads the rest: every line
+    is read from the file still held open, once. (Through the logs endpoint, a follow stream
+    that ends early is followed by a 409 on the final read: the rest was lost.)"""
+    path = tmp_path / "c-json.log"
+    writer = open(path, "wb", buffering=0)  # dockerd's own fd: it writes on after the unlink
+    writer.write(json_file_lines([("one\n", "stdout", T0), ("two\n", "stdout", T0)]))
+    docker = FakeDocker()
+    docker.container(CID, status="created", log_path=str(path), log_driver="json-file")
+    docker.attach_chunks[CID] = [frame(1, b"attach only\n")]
+    docker.logs_answers[CID] = [(200, [logs_stream([(1, T0, b"one\n"), (1, T0, b"two\n")])]), (409, [])]
+
+    def exit_and_remove() -> None:
+        writer.write(json_file_lines([("err\n", "stderr", T1), ("last\n", "stdout", T1)]))
+        writer.close()
+        path.unlink()
+        docker.set_status(CID, "removed")
+
+    out, _ = run(docker, [("create", None), ("sleep", 0.05), ("status", "running"), ("start", None),
+                          ("sleep", 0.3), ("call", exit_and_remove), ("attach_end", None)], tmp_path / "state")
+    assert [(r.stream, r.message) for r in out] == [("stdout", b"one"), ("stdout", b"two"), ("stderr", b"err"),
+                                                    ("stdout", b"last")]
+
+
+def test_a_json_file_gone_before_it_opens_hands_over_to_the_api_and_attach(tmp_path):
+    """Removed between the check and the open: the file reader does not count as opened, the
+    logs endpoint is asked (409: removed) and what attach held ships."""
+    docker = FakeDocker()
+    events = quick_exit(docker, 409, str(tmp_path / "gone.log"))
+    docker.inspects[CID]["HostConfig"]["LogConfig"] = {"Type": "json-file"}
+    out, _ = run(docker, events, tmp_path)
+    assert [(r.stream, r.message) for r in out] == [("stdout", b"one"), ("stdout", b"two"), ("stderr", b"err")]
+    assert ("logs", CID) in docker.calls
 
 
 def test_refused_logs_without_file_ship_what_attach_held(tmp_path):

@@ -366,6 +366,8 @@ class DockerSource:
         (on_open is called then, once)."""
         c = inspected or await self._inspect_or_none(api, cid)
         if c is None:
+            if follow and on_open is None:
+                self._unread(cid)
             return False
         reason = self._not_shipped(c)
         if reason:
@@ -399,6 +401,7 @@ class DockerSource:
                  c.name, cid[:12], c.image, since)
         empty_ends = 0
         was_opened = False
+        lines_read = 0
 
         def opened() -> None:
             nonlocal was_opened
@@ -412,6 +415,7 @@ class DockerSource:
                 try:
                     async with (self._catch_up if not follow else contextlib.nullcontext()):
                         decoder, read = await self._read(api, c, window, since, follow, opened)
+                    lines_read += read
                     fresh = await self._inspect_or_none(api, cid)
                 except _TRANSIENT as exc:
                     # A torn stream: read again from the newest line we have. If the daemon
@@ -453,8 +457,16 @@ class DockerSource:
             self.containers.remove(cid)
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
-            log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
+            log.info("docker: stream of %s (%s) ended (%d lines read)", c.name, cid[:12], lines_read)
+        if not was_opened and follow and on_open is None and await self._inspect_or_none(api, cid) is None:
+            self._unread(cid)
         return was_opened
+
+    def _unread(self, cid: str) -> None:
+        """A container seen running that was removed before its log could be opened (an
+        auto-remove one whose events came too late to attach): whatever it wrote is lost."""
+        METRICS.count("logship_docker_unread_containers_total")
+        log.warning("docker: container %s was removed before its log could be read: its lines are lost", cid[:12])
 
     def _stays_stopped(self, cid: str, fresh: Container | None) -> bool:
         """Removed, or stopped with no start event since its stream ended."""
