@@ -11,7 +11,6 @@ import time
 from shipper.config import DockerSettings
 from shipper.core.container import ContainerRegistry
 from shipper.sources.docker.source import DockerSource
-import pytest
 
 from tests.conftest import count_docs, search_all, wait_until
 
