@@ -40,7 +40,8 @@ def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record],
             if what == "sleep":
                 await asyncio.sleep(arg)
             elif what in ("create", "start"):
-                src._on_event(cast(Any, docker), {"Action": what, "id": CID})
+                src._on_event(cast(Any, docker), {"Action": what, "id": CID, "Actor": {"ID": CID, "Attributes": {
+                    "name": CID[:6], "image": "img"}}})
             elif what == "status":
                 docker.set_status(CID, arg)
             elif what == "attach_end":
@@ -190,3 +191,33 @@ def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_p
     asyncio.run(scenario())
     assert [r.message for r in out] == [b"seq %d" % i for i in range(1, 8)]
     assert len({r.doc_id() for r in out}) == 7
+
+
+def test_removed_before_anything_could_read_it_is_counted_and_logged_unless_not_shipped(tmp_path, caplog):
+    """Its events handled too late (a loaded machine): attach and inspect find nothing. Its
+    lines cannot be had any more; that is counted and logged, not silent (and not for a
+    container the filters leave out anyway)."""
+    from shipper.core.metrics import METRICS
+    for include, counted in (((), 1), (("other-*",), 0)):
+        docker = FakeDocker()  # knows no container: attach opens, every inspect finds nothing
+        before = METRICS.get("logship_docker_unread_containers_total")
+
+        async def emit(batch: list[Record]) -> None:
+            pass
+
+        async def scenario() -> None:
+            src = DockerSource(DockerSettings(include=include), emit, ContainerRegistry(), state_dir=tmp_path,
+                               self_container_ids=set())
+            ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
+            src._on_event(cast(Any, docker), {"Action": "create", **ev})
+            src._on_event(cast(Any, docker), {"Action": "start", **ev})
+            docker.attach_end.setdefault(CID, asyncio.Event()).set()
+            for _ in range(100):
+                if all(t.done() for t in src._streams.values()):
+                    break
+                await asyncio.sleep(0.02)
+            await src._stop_streams()
+
+        asyncio.run(scenario())
+        assert METRICS.get("logship_docker_unread_containers_total") - before == counted
+    assert "was removed before its log could be read" in caplog.text

@@ -58,6 +58,8 @@ ALIVE_MARGIN_NS = 30 * 1_000_000_000
 ATTACH_HOLD_BYTES = 16 << 20
 # After its logs were refused, how long the attach stream of a dead container may take to end.
 ATTACH_DRAIN_S = 10.0
+# How many containers' event attributes are remembered (for containers removed before an inspect).
+EVENT_MEMORY = 4096
 
 
 _TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
@@ -95,6 +97,9 @@ class DockerSource:
         # from the newest line (final read, re-attach) starts with lines already sent downstream
         self._emitted: dict[str, dict[str, tuple[int, int]]] = {}
         self._start_seen: dict[str, asyncio.Event] = {}  # containers in their create phase
+        # name, image and labels of recently created containers, from their events: whether a
+        # container removed before it could be inspected would have been shipped at all
+        self._from_events: dict[str, Container] = {}
         self._resumed_at: dict[str, int] = {}  # container -> checkpoint it resumes from, until its first read
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
@@ -186,6 +191,10 @@ class DockerSource:
         actor = ev.get("Actor") or {}
         cid = ev.get("id") or actor.get("ID", "")
         if action == "create":
+            attrs = dict(actor.get("Attributes") or {})
+            if len(self._from_events) >= EVENT_MEMORY:
+                del self._from_events[next(iter(self._from_events))]
+            self._from_events[cid] = Container(cid, attrs.pop("name", ""), attrs.pop("image", ""), labels=attrs)
             self._on_create(api, cid)
         elif action in ("start", "restart"):
             started = self._start_seen.get(cid)
@@ -465,6 +474,9 @@ class DockerSource:
     def _unread(self, cid: str) -> None:
         """A container seen running that was removed before its log could be opened (an
         auto-remove one whose events came too late to attach): whatever it wrote is lost."""
+        seen = self._from_events.pop(cid, None)
+        if seen is not None and self._not_shipped(seen):
+            return  # not shipped anyway
         METRICS.count("logship_docker_unread_containers_total")
         log.warning("docker: container %s was removed before its log could be read: its lines are lost", cid[:12])
 
