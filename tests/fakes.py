@@ -187,6 +187,9 @@ class ScriptedDockerAPI:
             st = self.inspects[cid]["State"]
             st["Status"], st["Running"] = status, status == "running"
 
+    async def info(self) -> dict[str, Any]:
+        return {"DockerRootDir": "/nonexistent"}
+
     async def inspect(self, cid: str) -> dict[str, Any]:
         self.calls.append(("inspect", cid))
         if cid not in self.inspects:

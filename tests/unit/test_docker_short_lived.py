@@ -193,31 +193,54 @@ def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_p
     assert len({r.doc_id() for r in out}) == 7
 
 
+def removed_before_any_inspect(settings: DockerSettings, tmp_path: Path, on_start: Any = None) -> list[Record]:
+    """create and start events of a container the engine no longer knows (attach opens, every
+    inspect finds nothing): its events were handled too late, on a loaded machine."""
+    docker, out = FakeDocker(), list[Record]()
+
+    async def emit(batch: list[Record]) -> None:
+        out.extend(batch)
+
+    async def scenario(docker: FakeDocker) -> None:
+        src = DockerSource(settings, emit, ContainerRegistry(), state_dir=tmp_path / "state", self_container_ids=set())
+        ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
+        src._on_event(cast(Any, docker), {"Action": "create", **ev})
+        src._on_event(cast(Any, docker), {"Action": "start", **ev})
+        if on_start is not None:
+            on_start()
+        docker.attach_end.setdefault(CID, asyncio.Event()).set()
+        for _ in range(100):
+            if all(t.done() for t in src._streams.values()):
+                break
+            await asyncio.sleep(0.02)
+        await src._stop_streams()
+        assert not src._early_files
+
+    asyncio.run(scenario(docker))
+    return out
+
+
 def test_removed_before_anything_could_read_it_is_counted_and_logged_unless_not_shipped(tmp_path, caplog):
-    """Its events handled too late (a loaded machine): attach and inspect find nothing. Its
-    lines cannot be had any more; that is counted and logged, not silent (and not for a
+    """Its lines cannot be had any more: that is counted and logged, not silent (and not for a
     container the filters leave out anyway)."""
     from shipper.core.metrics import METRICS
     for include, counted in (((), 1), (("other-*",), 0)):
-        docker = FakeDocker()  # knows no container: attach opens, every inspect finds nothing
         before = METRICS.get("logship_docker_unread_containers_total")
-
-        async def emit(batch: list[Record]) -> None:
-            pass
-
-        async def scenario() -> None:
-            src = DockerSource(DockerSettings(include=include), emit, ContainerRegistry(), state_dir=tmp_path,
-                               self_container_ids=set())
-            ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
-            src._on_event(cast(Any, docker), {"Action": "create", **ev})
-            src._on_event(cast(Any, docker), {"Action": "start", **ev})
-            docker.attach_end.setdefault(CID, asyncio.Event()).set()
-            for _ in range(100):
-                if all(t.done() for t in src._streams.values()):
-                    break
-                await asyncio.sleep(0.02)
-            await src._stop_streams()
-
-        asyncio.run(scenario())
+        assert removed_before_any_inspect(DockerSettings(include=include), tmp_path) == []
         assert METRICS.get("logship_docker_unread_containers_total") - before == counted
     assert "was removed before its log could be read" in caplog.text
+
+
+def test_its_json_file_opened_on_the_start_event_ships_it_when_it_is_gone_before_any_inspect(tmp_path):
+    """The start event opens `<root>/<id>/<id>-json.log` at once: removed (the file unlinked)
+    before attach or inspect could say anything, its lines still ship, with Docker's times."""
+    from shipper.core.metrics import METRICS
+    d = tmp_path / "containers" / CID
+    d.mkdir(parents=True)
+    path = d / f"{CID}-json.log"
+    path.write_bytes(json_file_lines([("one\n", "stdout", T0), ("err\n", "stderr", T1)]))
+    before = METRICS.get("logship_docker_unread_containers_total")
+    out = removed_before_any_inspect(DockerSettings(files_root=str(tmp_path / "containers")), tmp_path,
+                                     on_start=path.unlink)
+    assert [(r.stream, r.message, r.time_ns % 10) for r in out] == [("stdout", b"one", 1), ("stderr", b"err", 2)]
+    assert METRICS.get("logship_docker_unread_containers_total") == before

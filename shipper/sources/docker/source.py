@@ -69,6 +69,10 @@ def _no_advance(container_id: str, time_ns: int) -> None:
     pass
 
 
+def _opened_nothing_to_do() -> None:
+    pass
+
+
 class StreamTorn(DockerError):
     """A logs response that ended inside a frame: cut, to be read again from the newest line."""
 
@@ -100,6 +104,10 @@ class DockerSource:
         # name, image and labels of recently created containers, from their events: whether a
         # container removed before it could be inspected would have been shipped at all
         self._from_events: dict[str, Container] = {}
+        # json-files of containers in their create phase, opened when their start event came
+        # (before any inspect): held open, they stay readable after an auto-remove's removal
+        self._early_files: dict[str, BinaryIO] = {}
+        self._data_root = ""  # the engine's DockerRootDir: where <id>-json.log is before an inspect says
         self._resumed_at: dict[str, int] = {}  # container -> checkpoint it resumes from, until its first read
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
@@ -151,6 +159,10 @@ class DockerSource:
     # ---- events and listing -----------------------------------------------------
     async def _follow(self, api: DockerAPI) -> None:
         await api.version()
+        try:
+            self._data_root = (await api.info()).get("DockerRootDir") or ""
+        except (LookupError, DockerError, aiohttp.ContentTypeError, ValueError):
+            self._data_root = ""
         # Events first, listing second: a container that starts in between is seen twice
         # (attaching is idempotent), never missed.
         events = api.events(since=time.time())
@@ -199,6 +211,7 @@ class DockerSource:
         elif action in ("start", "restart"):
             started = self._start_seen.get(cid)
             if started is not None:
+                self._open_early(cid)
                 started.set()
             self._attach(api, cid, follow=True)
         elif action == "rename":
@@ -224,6 +237,8 @@ class DockerSource:
 
     def _on_create(self, api: DockerAPI, cid: str) -> None:
         if cid not in self._streams or self._streams[cid].done():
+            # Set before the task runs: its start event may be handled first.
+            self._start_seen[cid] = asyncio.Event()
             self._streams[cid] = asyncio.create_task(self._created(api, cid), name=f"docker-create-{cid[:12]}")
 
     # ---- short-lived containers -------------------------------------------------
@@ -231,20 +246,48 @@ class DockerSource:
         """A container that has not run yet. Attached at once, before it is even inspected:
         the race is against `docker run`'s own attach-then-start, and an inspect first would
         lose it more often. Only auto-remove containers keep the attach stream."""
-        started = self._start_seen[cid] = asyncio.Event()
+        started = self._start_seen.setdefault(cid, asyncio.Event())
         try:
-            async with api.attach(cid) as r:
-                c = await self._inspect_or_none(api, cid) if r.status < 400 else None
-                if c is not None and c.auto_remove and not self._not_shipped(c):
-                    await self._ship_auto_remove(api, c, r.content, started)
-                    return
-        except _TRANSIENT as exc:
-            log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
+            try:
+                async with api.attach(cid) as r:
+                    c = await self._inspect_or_none(api, cid) if r.status < 400 else None
+                    if c is not None and c.auto_remove and not self._not_shipped(c):
+                        await self._ship_auto_remove(api, c, r.content, started)
+                        return
+            except _TRANSIENT as exc:
+                log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
+            finally:
+                self._start_seen.pop(cid, None)
+            if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
+                self._started_again.discard(cid)
+                early = self._early_files.get(cid)
+                if early is None:
+                    await self._ship(api, cid, True)
+                elif not await self._ship(api, cid, True, on_open=_opened_nothing_to_do):
+                    # Removed before it could be inspected, but its file was opened on its start event.
+                    seen = self._from_events.get(cid)
+                    if await self._inspect_or_none(api, cid) is None:
+                        if seen is not None and not self._not_shipped(seen):
+                            await self._ship_log_file(seen, early)
+                        else:
+                            self._unread(cid)
         finally:
-            self._start_seen.pop(cid, None)
-        if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
-            self._started_again.discard(cid)
-            await self._ship(api, cid, True)
+            early = self._early_files.pop(cid, None)
+            if early is not None:
+                early.close()
+
+    def _open_early(self, cid: str) -> None:
+        """Opens a starting container's json-file at once, by the path dockerd gives it, before
+        the inspect that would name it: a container that exits at once is removed within a few
+        round trips to dockerd on a loaded machine, and an open file stays readable."""
+        root = Path(self.settings.files_root) if self.settings.files_root else \
+            Path(self._data_root) / "containers" if self._data_root else None
+        if root is None or cid in self._early_files:
+            return
+        try:
+            self._early_files[cid] = open(root / cid / f"{cid}-json.log", "rb")
+        except OSError:
+            pass  # another log driver, or not readable here: the other paths read it
 
     async def _ship_auto_remove(self, api: DockerAPI, c: Container, content: aiohttp.StreamReader,
                                 started: asyncio.Event) -> None:
@@ -292,7 +335,7 @@ class DockerSource:
                 ran = await self._inspect_or_none(api, cid)
             if ran is not None:
                 # Opened first: once removal starts the endpoint refuses, but an open file stays readable.
-                log_file = self._open_log_file(ran)
+                log_file = self._early_files.pop(cid, None) or self._open_log_file(ran)
                 try:
                     if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
                         return
