@@ -244,3 +244,32 @@ def test_its_json_file_opened_on_the_start_event_ships_it_when_it_is_gone_before
                                      on_start=path.unlink)
     assert [(r.stream, r.message, r.time_ns % 10) for r in out] == [("stdout", b"one", 1), ("stderr", b"err", 2)]
     assert METRICS.get("logship_docker_unread_containers_total") == before
+
+
+def test_the_file_opened_on_the_start_event_is_closed_once_the_log_opens(tmp_path):
+    """Never held for a container's life: a rotated-away file held open keeps its disk space."""
+    d = tmp_path / "containers" / CID
+    d.mkdir(parents=True)
+    (d / f"{CID}-json.log").write_bytes(json_file_lines([("one\n", "stdout", T0)]))
+    docker = FakeDocker()
+    docker.container(CID, status="created", auto_remove=False)
+    docker.logs_answers[CID] = [(200, [logs_stream([(1, T0, b"one\n")])])]
+    held: list[int] = []
+
+    async def emit(batch: list[Record]) -> None:
+        pass
+
+    async def scenario() -> None:
+        src = DockerSource(DockerSettings(files_root=str(tmp_path / "containers")), emit, ContainerRegistry(),
+                           state_dir=tmp_path / "state", self_container_ids=set())
+        ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
+        src._on_event(cast(Any, docker), {"Action": "create", **ev})
+        docker.set_status(CID, "running")
+        src._on_event(cast(Any, docker), {"Action": "start", **ev})
+        held.append(len(src._early_files))
+        await asyncio.sleep(0.5)  # attached, its log read, still running
+        held.append(len(src._early_files))
+        await src._stop_streams()
+
+    asyncio.run(scenario())
+    assert held == [1, 0]

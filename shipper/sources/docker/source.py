@@ -69,10 +69,6 @@ def _no_advance(container_id: str, time_ns: int) -> None:
     pass
 
 
-def _opened_nothing_to_do() -> None:
-    pass
-
-
 class StreamTorn(DockerError):
     """A logs response that ended inside a frame: cut, to be read again from the newest line."""
 
@@ -260,21 +256,26 @@ class DockerSource:
                 self._start_seen.pop(cid, None)
             if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
                 self._started_again.discard(cid)
-                early = self._early_files.get(cid)
-                if early is None:
+                if cid not in self._early_files:
                     await self._ship(api, cid, True)
-                elif not await self._ship(api, cid, True, on_open=_opened_nothing_to_do):
+                elif not await self._ship(api, cid, True, on_open=lambda: self._close_early(cid)):
                     # Removed before it could be inspected, but its file was opened on its start event.
                     seen = self._from_events.get(cid)
-                    if await self._inspect_or_none(api, cid) is None:
+                    early = self._early_files.get(cid)
+                    if early is not None and await self._inspect_or_none(api, cid) is None:
                         if seen is not None and not self._not_shipped(seen):
                             await self._ship_log_file(seen, early)
                         else:
                             self._unread(cid)
         finally:
-            early = self._early_files.pop(cid, None)
-            if early is not None:
-                early.close()
+            self._close_early(cid)
+
+    def _close_early(self, cid: str) -> None:
+        """Its log opened (or it is done): the file opened early is not needed. Never held for a
+        container's life: a rotated-away file held open keeps its disk space."""
+        early = self._early_files.pop(cid, None)
+        if early is not None:
+            early.close()
 
     def _open_early(self, cid: str) -> None:
         """Opens a starting container's json-file at once, by the path dockerd gives it, before
@@ -319,6 +320,7 @@ class DockerSource:
         def logs_opened() -> None:
             reader.cancel()
             held.clear()
+            self._close_early(cid)
 
         try:
             # Started, or its attach stream ended first (it ran and exited before the event came).
@@ -334,17 +336,16 @@ class DockerSource:
                 waiter.cancel()
                 ran = await self._inspect_or_none(api, cid)
             if ran is not None:
-                # Opened first: once removal starts the endpoint refuses, but an open file stays readable.
-                log_file = self._early_files.pop(cid, None) or self._open_log_file(ran)
-                try:
-                    if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
-                        return
-                    if log_file is not None:
-                        await self._ship_log_file(ran, log_file)
-                        return
-                finally:
-                    if log_file is not None:
-                        log_file.close()
+                # Opened first (unless its start event opened it): once removal starts the endpoint
+                # refuses and the file is unlinked, but an open file stays readable. Closed once its log opens.
+                if cid not in self._early_files and (f := self._open_log_file(ran)) is not None:
+                    self._early_files[cid] = f
+                if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
+                    return
+                log_file = self._early_files.get(cid)
+                if log_file is not None:
+                    await self._ship_log_file(ran, log_file)
+                    return
             await asyncio.wait((reader,), timeout=ATTACH_DRAIN_S)
             if not reader.done():
                 log.warning("docker: attach stream of %s (%s) did not end; shipping what it held", name, cid[:12])
