@@ -225,10 +225,11 @@ def test_rotation_while_the_shipper_is_down_is_a_reported_gap(es, index_prefix, 
     """json-file with max-size 1k, max-file 2: the container writes while the shipper is
     stopped, far more than 2 KiB; the restarted shipper counts the gap and ships an event
     document naming the container and the time range."""
-    s = shipper(LOGSHIP_HTTP_ADDR="127.0.0.1:0")
+    name = f"gap-{index_prefix}"  # only this container: a shared engine's floods would compete
+    s = shipper(LOGSHIP_HTTP_ADDR="127.0.0.1:0", LOGSHIP_DOCKER_INCLUDE=name)
     c = containers(busybox, ["sh", "-c", "echo first; until [ -e /tmp/go ]; do sleep 0.1; done; "
                                          "for i in $(seq 1 400); do echo rotated away $i; done; "
-                                         "echo after the gap; sleep 600"],
+                                         "echo after the gap; sleep 600"], name=name,
                    log_config={"type": "json-file", "config": {"max-size": "1k", "max-file": "2"}})
     wait_docs(es, index_prefix, c.id, 1)
     state = tmp_path / "state" / "docker-checkpoints.json"
@@ -238,7 +239,7 @@ def test_rotation_while_the_shipper_is_down_is_a_reported_gap(es, index_prefix, 
     c.exec_run(["touch", "/tmp/go"])
     wait_until(lambda: b"after the gap" in c.logs(tail=1), 30, what="the container to write past the rotation")
     from tests.integration.test_tail import free_port
-    s2 = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    s2 = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}", LOGSHIP_DOCKER_INCLUDE=name)
     query = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"event.action": "log-gap"}}]}}
     wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= 1, 60, what="the gap event document")
     gap = search_all(es, f"{index_prefix}-2*", query)
