@@ -182,8 +182,8 @@ for _name, _help in {
     "logship_docker_attach_lines_total": "Lines of removed auto-remove containers shipped from their attach stream.",
     "logship_docker_attach_dropped_lines_total": "Lines of a removed container lost over the attach hold bound.",
     "logship_docker_json_file_reads_total": "Removed auto-remove containers shipped from their (still open) json-file.",
-    "logship_docker_unread_containers_total": "Removed auto-remove containers whose first lines may be lost (attach "
-                                              "joined late, log and file gone).",
+    "logship_docker_unread_containers_total": "Containers removed before their log could be read, or (auto-remove, "
+                                              "attach joined late) read from their attach stream only: lines lost.",
     "logship_docker_gaps_total": "Resumes that found lines rotated away by dockerd before they were read (each also "
                                  "an event document, event.action log-gap).",
     "logship_docker_gap_seconds_total": "Seconds of log history lost to such gaps (checkpoint to oldest line left).",

@@ -27,15 +27,16 @@ def assert_no_dead_letters(es, prefix: str, query: dict) -> None:
 
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_every_line_once(es, index_prefix, shipper, containers, busybox):
-    s = shipper()
+    name = f"killed-{index_prefix}"  # only this container: on a shared engine others' floods would compete
+    s = shipper(LOGSHIP_DOCKER_INCLUDE=name)
     # printed in four bursts, partly while the shipper is dead
     script = "; ".join(f"seq {a} {a + 24999} | sed 's/^/n /'; sleep 2" for a in (1, 25001, 50001, 75001))
-    c = containers(busybox, ["sh", "-c", script])
+    c = containers(busybox, ["sh", "-c", script], name=name)
     q = {"term": {"container.id": c.id}}
     wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 20000, 120, what="a first part of the lines")
     s.kill()
     time.sleep(3)  # the container goes on printing while nobody ships
-    shipper()
+    shipper(LOGSHIP_DOCKER_INCLUDE=name)
     wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 100000, 300, 1, what="100000 documents")
     c.wait(timeout=60)
     time.sleep(2)  # a duplicate would show up now

@@ -64,8 +64,9 @@ def test_tail_shows_each_line_of_an_exited_container_once(shipper: Callable[...,
     emitted again (the live view and logship_lines_in_total showed it twice; ES stored it once)."""
     from tests.conftest import count_docs
     port = free_port()
-    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
     name = f"once-{uuid.uuid4().hex[:8]}"
+    # only this container: on a shared engine another test's flood would hold the shipper back
+    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}", LOGSHIP_DOCKER_INCLUDE=name)
     out = tmp_path / "tail.out"
     with open(out, "wb") as f, open(tmp_path / "tail.err", "wb") as err:
         tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", "--no-color", "--container", name],

@@ -27,6 +27,9 @@ log = logging.getLogger("logship.es")
 
 WRITES_BLOCKED = "logship_es_writes_blocked"
 BLOCKED_ITEMS = "logship_es_blocked_items_total"
+# Described at import, not per instance: /metrics carries HELP for it before any sink exists.
+METRICS.describe(WRITES_BLOCKED, "1 while Elasticsearch refuses writes for a cluster reason "
+                                 "(read-only block, 429 on every item): lines are held and spooled.")
 LIFT_HINT = ("free disk space (the flood-stage block lifts by itself below the high watermark) or lift the block "
              "(PUT <index>/_settings {\"index.blocks.read_only_allow_delete\": null})")
 OVERLOAD_HINT = "the cluster rejects every write (write queues full): it needs more capacity or fewer writers"
@@ -44,8 +47,6 @@ class WriteBlock:
         self.reason = ""
         self.held = 0  # items refused while blocked
         METRICS.set(WRITES_BLOCKED, 0)
-        METRICS.describe(WRITES_BLOCKED, "1 while Elasticsearch refuses writes for a cluster reason "
-                                         "(read-only block, 429 on every item): lines are held and spooled.")
 
     @property
     def active(self) -> bool:
