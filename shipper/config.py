@@ -96,7 +96,7 @@ class PipelineSettings:
 
 @dataclass(frozen=True, slots=True)
 class SpoolSettings:
-    enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable or the sink's memory is full.")
+    enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable (a slow one is waited for: the sources pause).")
     after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
     max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.", minimum=1)
     segment_bytes: int = setting(64 << 20, "Size of one spool segment file.", minimum=1)

@@ -30,22 +30,20 @@ Acknowledgements: `record.on_delivered(record)` is called exactly once per recor
 Elasticsearch holds it (or its dead letter), possibly out of order across requests.
 Never for a record that is only in the spool.
 
-The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, or
-every request slot stayed busy that long (memory full), new batches (and the items a
-failing request still holds) go to disk instead of memory,
-and a replay task sends them back in order when it answers. While the spool is not
-empty, new batches queue behind it (order). When it is full, `run` stops taking from its
-input queue: the sources pause. Spooled frames carry the complete bulk item (action with
+The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, new
+batches (and the items a failing request still holds) go to disk instead of memory, and a
+replay task sends them back in order when it answers. While the spool is not empty, new
+batches queue behind it (order). When it is full, `run` stops taking from its input queue:
+the sources pause. Spooled frames carry the complete bulk item (action with
 `_index`/`_id`, and source), nothing else. The Record objects stay in memory (bounded by
 `spool.max_ack_records`, stripped of their payload, which is on disk) only to acknowledge
 them after the replay (the ack tracker knows them by identity, so they are kept, never
-dropped unacknowledged: reaching the bound pauses the input like a full spool). After a restart those
-callbacks are gone: the frames are replayed without acknowledgement, the Docker source's
-checkpoint of those lines is therefore behind, it re-reads them, and Elasticsearch answers
-409 to the re-sent copies: the price of the restart is some re-reading, never a loss or a
-duplicate. The same argument covers a SIGKILL in mid-bulk: whatever was not acknowledged is
-re-read, whatever ES already held is answered 409.
-"""
+dropped unacknowledged: reaching the bound pauses the input like a full spool). After a
+restart those callbacks are gone: the frames are replayed without acknowledgement, the
+Docker source's checkpoint of those lines is therefore behind, it re-reads them, and
+Elasticsearch answers 409 to the re-sent copies: the price of the restart is some re-
+reading, never a loss or a duplicate. The same argument covers a SIGKILL in mid-bulk:
+whatever was not acknowledged is re-read, whatever ES already held is answered 409. """
 
 from __future__ import annotations
 
@@ -327,16 +325,14 @@ class ElasticsearchSink:
         return self.spool is not None and (not self.spool.empty or self._down_long())
 
     async def _route(self, batch: list[Item]) -> None:
-        """To Elasticsearch when a request slot is free; to the spool when ES is down, when
-        the spool still holds older items, or when no slot freed up for `spool.after_s`
-        (memory full: ES slower than the input; the eBPF source cannot pause without its
-        kernel ring overflowing, so the overflow goes to disk rather than back upstream)."""
-        waiting_since = time.monotonic()
+        """To Elasticsearch when a request slot is free; to the spool when ES is down or when
+        the spool still holds older items. An Elasticsearch that answers but slower than the
+        input is waited for: that back-pressure reaches the pipeline's fair stage, where the
+        container(s) over their byte budget wait (Docker) or lose their excess, counted (eBPF).
+        (Spooling then instead took every container's lines into the spool, behind the
+        flood, and the spool's in-memory acknowledgement list past the memory bound.)"""
         while True:
-            stuck = self.spool is not None and time.monotonic() - waiting_since >= self.spool_settings.after_s
-            if stuck or self._should_spool():
-                if stuck:
-                    METRICS.count("logship_es_spooled_busy_total", len(batch))
+            if self._should_spool():
                 await self._to_spool(batch)
                 return
             if not self._in_flight.locked():
