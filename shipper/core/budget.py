@@ -126,7 +126,7 @@ class FairQueue:
         return refused
 
     async def take(self, max_lines: int, timeout: float | None) -> tuple[list[Record], dict[str, int]] | None:
-        """One batch of each container in turn until `max_lines` (at least one batch), with the
+        """Lines of each container in turn until `max_lines`, with the
         bytes taken per container (to `release` once handed on); None after `timeout` seconds
         with nothing queued."""
         if not self._batches:
@@ -141,20 +141,40 @@ class FairQueue:
                     waiter.cancel()
                 if not self._batches:
                     return None
-        out: list[Record] = []
+        # Round-robin by lines: each container with batches queued gets an even part of `max_lines`
+        # per visit (big reads are cut), so one with many small reads is not served one read per
+        # round behind another's big ones, and no read is bigger than what the sink takes at once.
+        parts: list[list[Record]] = []
         taken: dict[str, int] = {}
         ready, fifos = self._ready, self._fifos
-        while ready and len(out) < max_lines:
+        quantum = max(1, max_lines // len(ready))
+        lines = 0
+        while ready and lines < max_lines:
             key = ready.popleft()
             fifo = fifos[key]
-            batch, size = fifo.popleft()
-            self._batches -= 1
+            got = size = 0
+            while fifo and got < quantum:
+                batch, n = fifo[0]
+                room = quantum - got
+                if len(batch) > room:  # a big read is cut: its rest stays first in its container's turn
+                    head = batch[:room]
+                    k = batch_bytes(head)
+                    fifo[0] = (batch[room:], n - k)
+                    batch, n = head, k
+                else:
+                    fifo.popleft()
+                    self._batches -= 1
+                parts.append(batch)
+                got += len(batch)
+                size += n
+            lines += got
+            taken[key] = taken.get(key, 0) + size
             if fifo:
                 ready.append(key)
             else:
                 del fifos[key]
-            out = batch if not out else out + batch  # a new list: sources may still hold theirs
-            taken[key] = taken.get(key, 0) + size
+        # a new list unless one batch: sources may still hold theirs
+        out = parts[0] if len(parts) == 1 else [r for b in parts for r in b]
         return out, taken
 
     def release(self, taken: dict[str, int]) -> None:
@@ -177,17 +197,18 @@ class FairQueue:
 
 class ByteQueue(asyncio.Queue[T], Generic[T]):
     """An asyncio.Queue bounded in bytes: `put` waits while `max_bytes` are queued (one item
-    may go past the bound, so an item larger than it still passes)."""
+    may go past the bound, so an item larger than it still passes), or `max_items`."""
 
-    def __init__(self, max_bytes: int, size_of: Callable[[T], int]) -> None:
+    def __init__(self, max_bytes: int, size_of: Callable[[T], int], max_items: int = 0) -> None:
         super().__init__()
         self.max_bytes = max_bytes
+        self.max_items = max_items
         self.bytes = 0
         self._size_of = size_of
         self._sizes: collections.deque[int] = collections.deque()
 
     def full(self) -> bool:
-        return self.bytes >= self.max_bytes
+        return self.bytes >= self.max_bytes or 0 < self.max_items <= self.qsize()
 
     def _put(self, item: T) -> None:
         size = self._size_of(item)

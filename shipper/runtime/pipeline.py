@@ -89,7 +89,8 @@ class Pipeline:
         self.config = config
         self.memory = MemorySplit.of(config)
         self.records = FairQueue(self.memory.records)
-        self.encoded: ByteQueue[list[Item]] = ByteQueue(self.memory.encoded, encoded_bytes)
+        # One batch waiting for the sink keeps it busy; more would only delay every container's lines.
+        self.encoded: ByteQueue[list[Item]] = ByteQueue(self.memory.encoded, encoded_bytes, max_items=1)
         self._dropped: Counter[str] = Counter()  # container name -> lines dropped since the last report
         self._reported = -REPORT_EVERY_S
         self._report_timer: asyncio.TimerHandle | None = None
@@ -170,7 +171,11 @@ class Pipeline:
             # Wake up now and then so quiet streams' held lines leave after the timeout. What
             # queued meanwhile goes along (one batch of each container in turn): per-batch costs
             # are paid once per read-ahead.
-            got = await records.take(COALESCE_LINES, 0.25 if ml else None)
+            # While the sink is behind, a batch the size of its bulks: what is taken here waits in front
+            # of every container's next lines.
+            most = COALESCE_LINES if self.encoded.empty() else min(COALESCE_LINES, getattr(self.sink, "bulk_docs",
+                                                                                           COALESCE_LINES))
+            got = await records.take(most, 0.25 if ml else None)
             batch, taken = got if got is not None else ([], {})
             try:
                 now = loop.time()

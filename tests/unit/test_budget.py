@@ -76,21 +76,40 @@ def test_round_robin_serves_each_container_in_turn_in_order() -> None:
         await q.put([rec(QUIET, b"q1")])
         got = await q.take(100, None)
         assert got is not None
-        assert [r.message for r in got[0]] == [b"f0"] * 3 + [b"q0", b"o0"] + [b"f1"] * 3 + [b"q1"] + [b"f2"] * 3
+        # deficit round-robin: each container up to an even part of the lines per visit, in turn
+        assert [r.message for r in got[0]] == [b"f0"] * 3 + [b"f1"] * 3 + [b"f2"] * 3 + [b"q0", b"q1", b"o0"]
         q.release(got[1])
         assert q.total == 0 and not q.held and q.empty()
         assert await q.take(10, 0.01) is None  # nothing queued: None after the timeout
     asyncio.run(go())
 
 
-def test_take_stops_at_max_lines_after_whole_batches() -> None:
+def test_many_small_reads_are_not_served_one_per_round_behind_big_ones() -> None:
     async def go() -> None:
         q = FairQueue(1 << 20)
-        await q.put([rec(FLOOD)] * 5)
+        await q.put([rec(FLOOD)] * 400)
+        await q.put([rec(FLOOD)] * 400)
+        for _ in range(30):
+            await q.put([rec(QUIET)])
+        got = await q.take(100, None)  # two containers: up to 50 lines each per visit, big reads cut
+        assert got is not None
+        assert [r.container for r in got[0]] == [FLOOD] * 50 + [QUIET] * 30 + [FLOOD] * 50
+        assert got[1] == {FLOOD.id: 100 * LINE, QUIET.id: 30 * LINE}
+        q.release(got[1])
+        assert q.held == {FLOOD.id: 700 * LINE} and q.qsize() == 2
+    asyncio.run(go())
+
+
+def test_take_shares_max_lines_between_the_containers() -> None:
+    async def go() -> None:
+        q = FairQueue(1 << 20)
+        await q.put([rec(FLOOD, b"f%d" % i) for i in range(5)])
         await q.put([rec(QUIET)] * 5)
         got = await q.take(3, None)
-        assert got is not None and len(got[0]) == 5 and list(got[1]) == [FLOOD.id]
-        assert q.qsize() == 1
+        assert got is not None
+        assert [r.container for r in got[0]] == [FLOOD, QUIET, FLOOD]
+        assert [r.message for r in (await q.take(100, None) or ([], {}))[0] if r.container is FLOOD] == \
+            [b"f2", b"f3", b"f4"]  # the rest of a cut read, in order
     asyncio.run(go())
 
 

@@ -79,6 +79,11 @@ log = logging.getLogger("logship.es")
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 LOG_EVERY_S = 10.0
+# Bulks are sized to take about this long (at most bulk_max_docs): every line queued behind the
+# bulks in flight waits for them, whatever its container, so a slow Elasticsearch gets smaller
+# bulks rather than a longer wait for a quiet container's next line.
+BULK_TARGET_S = 0.25
+MIN_BULK_DOCS = 200
 
 
 class ElasticsearchStartError(RuntimeError):
@@ -140,6 +145,7 @@ class ElasticsearchSink:
         self._session: aiohttp.ClientSession | None = None
         self._hosts = _Hosts(settings.url)
         self._in_flight = asyncio.Semaphore(settings.concurrency)
+        self.bulk_docs = settings.bulk_max_docs  # what a bulk holds now: adapted to Elasticsearch's speed
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._index_for_day: dict[int, bytes] = {}
@@ -286,9 +292,10 @@ class ElasticsearchSink:
         size = 0
         first = 0.0
         loop = asyncio.get_running_loop()
-        max_docs, max_bytes = self.s.bulk_max_docs, self.s.bulk_max_bytes
+        max_bytes = self.s.bulk_max_bytes
         try:
             while True:
+                max_docs = self.bulk_docs
                 timeout = None
                 if batch:
                     now = loop.time()
@@ -440,6 +447,14 @@ class ElasticsearchSink:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.s.retry_max_s)
 
+    def _adapt(self, n: int, took: float) -> None:
+        """Moves the bulk size halfway to what Elasticsearch indexes in BULK_TARGET_S (a small
+        bulk that was quick says nothing about the rate: the input was light)."""
+        if n < self.bulk_docs // 2 and took < BULK_TARGET_S:
+            return
+        target = int(n / max(took, 1e-3) * BULK_TARGET_S)
+        self.bulk_docs = max(MIN_BULK_DOCS, min(self.s.bulk_max_docs, (self.bulk_docs + target) // 2))
+
     def _failure(self) -> None:
         if self._failing_since is None:
             self._failing_since = time.monotonic()
@@ -465,7 +480,9 @@ class ElasticsearchSink:
             self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
                       len(batch), exc or type(exc).__name__)
             return batch, True
-        METRICS.observe(BULK_LATENCY, time.monotonic() - started)
+        took = time.monotonic() - started
+        METRICS.observe(BULK_LATENCY, took)
+        self._adapt(len(batch), took)
         if status != 200:
             if status >= 500:
                 self._hosts.failed(host)
