@@ -6,7 +6,7 @@ Elasticsearch.
 Measured: every quiet line arrives once (`quiet_lost`, `quiet_duplicated`: from Elasticsearch's
 counts per container and stream against what each wrote); write-to-searchable of the quiet
 stdout lines (Docker's write time is in the `_id`'s first 16 hex digits; "searchable" is when a
-search polling every 0.25 s first returned it; a line never seen within 30 s of its write counts
+search polling every 0.25 s first returned it; a line never seen within 5 s of its write counts
 as infinitely late); the shipper's RSS (max of VmRSS sampled every 0.5 s) against the documented
 bound (`rss_bound_mib`: 1.5 x LOGSHIP_MEMORY_LIMIT_MB + RSS_BASE_MIB, README "Memory and fairness");
 what the flood got through (`flood_lines_per_s`, documents in Elasticsearch over the run) and
@@ -42,7 +42,7 @@ IMAGE = "local/busybox:latest"
 # compiler with the eBPF source) plus the limit, with room for the allocator's slack.
 RSS_BASE_MIB = {"on": 250, "off": 80}
 RSS_SLACK = 1.5
-WINDOW_S = 30.0  # a quiet line not searchable this long after its write counts as infinitely late
+WINDOW_S = 5.0  # a quiet line not searchable this long after its write counts as infinitely late
 POLL_S = 0.25
 
 FLOOD = ("(while :; do echo 'flood file line: GET /api/items/42 200 0.003 user=bench'; done) >>/var/log/flood.log & "
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--es", default=os.environ.get("LOGSHIP_ES_URL", "http://127.0.0.1:9200"))
     ap.add_argument("--memory-mb", type=int, default=128)
     ap.add_argument("--ebpf", default="on", choices=("on", "off"))
+    ap.add_argument("--no-flood", action="store_true", help="the quiet containers alone: the peer to compare with")
     ap.add_argument("--env", action="append", default=[], help="LOGSHIP_X=value for the shipper (repeatable)")
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
@@ -173,7 +174,8 @@ def main() -> None:
         rss_idle = rss_mib(shipper.pid)
         print(f"shipper up (RSS {rss_idle:.0f} MiB); load {load0[0]:.1f}", flush=True)
         common = ["run", "-d", "--network", "none", "--label", f"logship.bench={tag}", "--label", "logship.test=1"]
-        cids.append(docker(*common, "--name", f"fair-{tag}-flood", IMAGE, "sh", "-c", FLOOD))
+        cids.append(docker(*common, "--name", f"fair-{tag}-flood", IMAGE, "sh", "-c",
+                           "sleep 3600" if args.no_flood else FLOOD))
         for k in range(args.quiet):
             cids.append(docker(*common, "--name", f"{names}{k:02d}", "--hostname", f"q{k:02d}", IMAGE, "sh", "-c",
                                QUIET.format(n=lines_each)))
