@@ -83,7 +83,7 @@ class ElasticsearchSettings:
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    queue_batches: int = setting(64, "Capacity of each bounded queue between stages, in batches (the lines of one read, at most 256 KiB); a full queue pauses the stage before it.", minimum=1)
+    memory_limit_mb: int = setting(128, "Memory for lines in flight, in MiB (payload plus ~256 bytes per record): the Elasticsearch sink's bulks (2 x (LOGSHIP_ES_CONCURRENCY + 1) x LOGSHIP_ES_BULK_MAX_BYTES), one bulk's worth of encoded lines waiting for it, and the rest for lines waiting to be parsed, shared fairly between containers (one over its share waits; an eBPF one's excess is dropped, counted). See README \"Memory and fairness\".", minimum=16)
     hostname: str = setting_factory(socket.gethostname, "`host.name` of every record (default: this host's name).")
     state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live; one shipper per state dir (a second one is refused).")
     log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))
@@ -96,7 +96,7 @@ class PipelineSettings:
 
 @dataclass(frozen=True, slots=True)
 class SpoolSettings:
-    enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable or the sink's memory is full.")
+    enabled: bool = setting(True, "Spool to disk (`<state_dir>/spool`) when Elasticsearch is unreachable (a slow one is waited for: the sources pause).")
     after_s: float = setting(5.0, "Elasticsearch unreachable (or failing every retry) this long before batches go to the disk spool (seconds).")
     max_bytes: int = setting(1 << 30, "Size bound of the disk spool; when full the sink stops taking input and the sources pause.", minimum=1)
     segment_bytes: int = setting(64 << 20, "Size of one spool segment file.", minimum=1)

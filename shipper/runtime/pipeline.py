@@ -8,12 +8,16 @@ import gc
 import logging
 import os
 import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-from shipper.core.aio import get_within
+from shipper.core.acks import deliver
+from shipper.core.budget import RECORD_OVERHEAD, ByteQueue, FairQueue
 from shipper.config import Config, ConfigError
 from shipper.core.container import ContainerRegistry
 from shipper.transforms.enrich import Enricher
@@ -31,10 +35,44 @@ from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
 log = logging.getLogger("logship.pipeline")
 EXIT_SECOND_SIGNAL = 130
 COALESCE_LINES = 4096  # at most this many lines taken from the queue at once
-# The encoded queue carries coalesced batches (up to COALESCE_LINES each, not one read):
-# a few of them keep the sink's bulks full; 64 of them held ~250k documents (RSS ~380 MiB)
-# behind a source that reads faster than Elasticsearch takes (json-file reading).
-ENCODED_QUEUE_DIVISOR = 16
+MIB = 1 << 20
+MIN_RECORDS_BYTES = 8 * MIB
+DROPPED = "logship_pipeline_dropped_total"
+METRICS.describe(DROPPED, "Lines not shipped because their container was over its byte budget and its source cannot "
+                          "pause (eBPF: the kernel ring serves every container), by container and reason.")
+BUDGET_WAITS = "logship_pipeline_budget_waits_total"
+METRICS.describe(BUDGET_WAITS, "Times a source's read of one container waited because that container was over its "
+                               "byte budget (its stream paused; the other containers' went on).")
+REPORT_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySplit:
+    """LOGSHIP_MEMORY_LIMIT_MB split between the stages, in bytes."""
+    sink: int  # the Elasticsearch sink's bulks: one filling, `concurrency` in flight (documents and records)
+    encoded: int  # encoded lines waiting for the sink: about one bulk (more only delays the lines behind)
+    records: int  # lines waiting to be parsed, shared fairly between containers
+
+    @classmethod
+    def of(cls, config: Config) -> "MemorySplit":
+        es = config.elasticsearch
+        total = config.pipeline.memory_limit_mb * MIB
+        sink = 2 * (es.concurrency + 1) * es.bulk_max_bytes
+        encoded = es.bulk_max_bytes
+        records = total - sink - encoded
+        if records < MIN_RECORDS_BYTES:
+            need = (sink + encoded + MIN_RECORDS_BYTES + MIB - 1) // MIB
+            raise ConfigError(f"LOGSHIP_MEMORY_LIMIT_MB={config.pipeline.memory_limit_mb}: too small for "
+                              f"LOGSHIP_ES_CONCURRENCY={es.concurrency} and LOGSHIP_ES_BULK_MAX_BYTES="
+                              f"{es.bulk_max_bytes} (the sink's bulks take {sink // MIB} MiB, the encoded queue "
+                              f"{encoded // MIB} MiB; at least {need} needed)")
+        return cls(sink, encoded, records)
+
+
+def encoded_bytes(items: list[Item]) -> int:
+    """Memory of a batch of encoded items: the bulk lines, and their records (whose message is at
+    most as long as its document)."""
+    return 2 * sum([len(it[1]) for it in items]) + RECORD_OVERHEAD * len(items)
 
 
 def zone(name: str) -> tzinfo:
@@ -49,9 +87,13 @@ def zone(name: str) -> tzinfo:
 class Pipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
-        n = config.pipeline.queue_batches
-        self.records: asyncio.Queue[list[Record]] = asyncio.Queue(n)
-        self.encoded: asyncio.Queue[list[Item]] = asyncio.Queue(max(2, n // ENCODED_QUEUE_DIVISOR))
+        self.memory = MemorySplit.of(config)
+        self.records = FairQueue(self.memory.records)
+        # One batch waiting for the sink keeps it busy; more would only delay every container's lines.
+        self.encoded: ByteQueue[list[Item]] = ByteQueue(self.memory.encoded, encoded_bytes, max_items=1)
+        self._dropped: Counter[str] = Counter()  # container name -> lines dropped since the last report
+        self._reported = -REPORT_EVERY_S
+        self._report_timer: asyncio.TimerHandle | None = None
         self.enricher = Enricher(config.pipeline.hostname, tz=zone(config.pipeline.timezone))
         p = config.pipeline
         self.multiline = MultilineStage(p.multiline_timeout_s, config.docker.max_line_bytes, p.multiline_max_lines) \
@@ -64,6 +106,12 @@ class Pipeline:
         self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
+        METRICS.gauge("logship_queue_records_bytes", lambda: self.records.total,
+                      "Bytes of lines waiting to be parsed or being parsed (payload + per-record overhead).")
+        METRICS.gauge("logship_queue_encoded_bytes", lambda: self.encoded.bytes,
+                      "Bytes of encoded lines waiting for the sink.")
+        METRICS.gauge("logship_memory_limit_bytes", lambda: config.pipeline.memory_limit_mb * MIB,
+                      "LOGSHIP_MEMORY_LIMIT_MB: the bound on lines in flight.")
         self.hub = LogHub(config.http.logs_queue_lines, config.http.logs_max_subscribers)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.http = HttpServer(config.http, self.hub, stages=self.stage_status, es=EsProbe(config.elasticsearch),
@@ -82,8 +130,37 @@ class Pipeline:
         return out
 
     async def emit(self, batch: list[Record]) -> None:
-        METRICS.count("logship_lines_in_total", len(batch), source=batch[0].source)
-        await self.records.put(batch)
+        """A source's batch into the fair stage. A Docker batch is one read of one container: over
+        its budget, that read waits (its stream pauses, no other). The eBPF source reads one ring
+        for all containers and cannot wait for one: what an over-budget container sent is dropped."""
+        source = batch[0].source
+        METRICS.count("logship_lines_in_total", len(batch), source=source)
+        if source == "ebpf":
+            refused = self.records.offer(batch)
+            if refused:
+                self._drop(refused, "over_budget")
+        else:
+            await self.records.put(batch, lambda: METRICS.count(BUDGET_WAITS, source=source))
+
+    def _drop(self, records: list[Record], reason: str) -> None:
+        """Counted per container and reported (at most every REPORT_EVERY_S); acknowledged, so the
+        checkpoints of their files move on past them (they are gone, not pending)."""
+        by_name = Counter(r.container.name for r in records)
+        for name, n in by_name.items():
+            METRICS.count(DROPPED, n, container=name, source=records[0].source, reason=reason)
+        self._dropped.update(by_name)
+        deliver(records)
+        if self._report_timer is None:  # the first drop at once, then at most one line per interval
+            wait = max(0.0, self._reported + REPORT_EVERY_S - time.monotonic())
+            self._report_timer = asyncio.get_running_loop().call_later(wait, self._report_drops)
+
+    def _report_drops(self) -> None:
+        self._report_timer = None
+        self._reported = time.monotonic()
+        log.warning("pipeline: lines dropped, their containers over their byte budget (LOGSHIP_MEMORY_LIMIT_MB; "
+                    "%s): %s", DROPPED, ", ".join(f"{k}={v}" for k, v in self._dropped.most_common(10))
+                    + (f" and {len(self._dropped) - 10} more containers" if len(self._dropped) > 10 else ""))
+        self._dropped.clear()
 
     async def _process(self) -> None:
         ml = self.multiline
@@ -91,13 +168,15 @@ class Pipeline:
         next_flush = 0.0
         records = self.records
         while True:
-            # Wake up now and then so quiet streams' held lines leave after the timeout.
-            batch = await get_within(records, 0.25 if ml else None)
-            taken = 1 if batch is not None else 0
-            # What queued meanwhile goes along: per-batch costs are paid once per read-ahead.
-            while batch and len(batch) < COALESCE_LINES and not records.empty():
-                batch = batch + records.get_nowait()  # a new list: sources still hold theirs
-                taken += 1
+            # Wake up now and then so quiet streams' held lines leave after the timeout. What
+            # queued meanwhile goes along (one batch of each container in turn): per-batch costs
+            # are paid once per read-ahead.
+            # While the sink is behind, a batch the size of its bulks: what is taken here waits in front
+            # of every container's next lines.
+            most = COALESCE_LINES if self.encoded.empty() else min(COALESCE_LINES, getattr(self.sink, "bulk_docs",
+                                                                                           COALESCE_LINES))
+            got = await records.take(most, 0.25 if ml else None)
+            batch, taken = got if got is not None else ([], {})
             try:
                 now = loop.time()
                 if batch and self.snapshots is not None:
@@ -109,8 +188,8 @@ class Pipeline:
                 if ready:
                     await self._forward(ready)
             finally:
-                for _ in range(taken):
-                    records.task_done()
+                if taken:
+                    records.release(taken)  # handed on (or failed): room for that container's next reads
 
     def _consider(self, batch: list[Record]) -> None:
         """Snapshot triggers see each eBPF line as soon as it is read, before the multi-line

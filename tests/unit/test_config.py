@@ -37,7 +37,7 @@ def test_lists_and_bools_from_env():
     ({"LOGSHIP_EBPF": "sometimes"}, ["LOGSHIP_EBPF", "auto"]),
     ({"LOGSHIP_ES_URLS": "x"}, ["unknown setting", "LOGSHIP_ES_URLS"]),
     ({"LOGSHIP_ES_CONCURRENCY": "0"}, ["LOGSHIP_ES_CONCURRENCY", "at least 1"]),  # 0 would never send
-    ({"LOGSHIP_QUEUE_BATCHES": "0"}, ["LOGSHIP_QUEUE_BATCHES", "at least 1"]),  # 0 = an unbounded queue
+    ({"LOGSHIP_MEMORY_LIMIT_MB": "0"}, ["LOGSHIP_MEMORY_LIMIT_MB", "at least 16"]),
     ({"LOGSHIP_SPOOL_AFTER_S": "-5"}, ["LOGSHIP_SPOOL_AFTER_S", "at least 0"]),
 ])
 def test_bad_values_name_the_variable(env, words):

@@ -64,7 +64,7 @@ class FakeSink:
 
 def test_stop_flushes_what_was_read_then_stops_the_sink_then_checkpoints(tmp_path):
     config = load({"LOGSHIP_EBPF": "off", "LOGSHIP_HTTP_ADDR": "", "LOGSHIP_STATE_DIR": str(tmp_path),
-                   "LOGSHIP_QUEUE_BATCHES": "2"})
+                   "LOGSHIP_MEMORY_LIMIT_MB": "44"})
     steps: list[str] = []
 
     async def go() -> FakeSink:

@@ -30,22 +30,20 @@ Acknowledgements: `record.on_delivered(record)` is called exactly once per recor
 Elasticsearch holds it (or its dead letter), possibly out of order across requests.
 Never for a record that is only in the spool.
 
-The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, or
-every request slot stayed busy that long (memory full), new batches (and the items a
-failing request still holds) go to disk instead of memory,
-and a replay task sends them back in order when it answers. While the spool is not
-empty, new batches queue behind it (order). When it is full, `run` stops taking from its
-input queue: the sources pause. Spooled frames carry the complete bulk item (action with
+The disk spool (spool.py): when Elasticsearch has been failing for `spool.after_s`, new
+batches (and the items a failing request still holds) go to disk instead of memory, and a
+replay task sends them back in order when it answers. While the spool is not empty, new
+batches queue behind it (order). When it is full, `run` stops taking from its input queue:
+the sources pause. Spooled frames carry the complete bulk item (action with
 `_index`/`_id`, and source), nothing else. The Record objects stay in memory (bounded by
 `spool.max_ack_records`, stripped of their payload, which is on disk) only to acknowledge
 them after the replay (the ack tracker knows them by identity, so they are kept, never
-dropped unacknowledged: reaching the bound pauses the input like a full spool). After a restart those
-callbacks are gone: the frames are replayed without acknowledgement, the Docker source's
-checkpoint of those lines is therefore behind, it re-reads them, and Elasticsearch answers
-409 to the re-sent copies: the price of the restart is some re-reading, never a loss or a
-duplicate. The same argument covers a SIGKILL in mid-bulk: whatever was not acknowledged is
-re-read, whatever ES already held is answered 409.
-"""
+dropped unacknowledged: reaching the bound pauses the input like a full spool). After a
+restart those callbacks are gone: the frames are replayed without acknowledgement, the
+Docker source's checkpoint of those lines is therefore behind, it re-reads them, and
+Elasticsearch answers 409 to the re-sent copies: the price of the restart is some re-
+reading, never a loss or a duplicate. The same argument covers a SIGKILL in mid-bulk:
+whatever was not acknowledged is re-read, whatever ES already held is answered 409. """
 
 from __future__ import annotations
 
@@ -81,6 +79,11 @@ log = logging.getLogger("logship.es")
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 LOG_EVERY_S = 10.0
+# Bulks are sized to take about this long (at most bulk_max_docs): every line queued behind the
+# bulks in flight waits for them, whatever its container, so a slow Elasticsearch gets smaller
+# bulks rather than a longer wait for a quiet container's next line.
+BULK_TARGET_S = 0.25
+MIN_BULK_DOCS = 200
 
 
 class ElasticsearchStartError(RuntimeError):
@@ -142,6 +145,7 @@ class ElasticsearchSink:
         self._session: aiohttp.ClientSession | None = None
         self._hosts = _Hosts(settings.url)
         self._in_flight = asyncio.Semaphore(settings.concurrency)
+        self.bulk_docs = settings.bulk_max_docs  # what a bulk holds now: adapted to Elasticsearch's speed
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._index_for_day: dict[int, bytes] = {}
@@ -288,9 +292,10 @@ class ElasticsearchSink:
         size = 0
         first = 0.0
         loop = asyncio.get_running_loop()
-        max_docs, max_bytes = self.s.bulk_max_docs, self.s.bulk_max_bytes
+        max_bytes = self.s.bulk_max_bytes
         try:
             while True:
+                max_docs = self.bulk_docs
                 timeout = None
                 if batch:
                     now = loop.time()
@@ -327,16 +332,14 @@ class ElasticsearchSink:
         return self.spool is not None and (not self.spool.empty or self._down_long())
 
     async def _route(self, batch: list[Item]) -> None:
-        """To Elasticsearch when a request slot is free; to the spool when ES is down, when
-        the spool still holds older items, or when no slot freed up for `spool.after_s`
-        (memory full: ES slower than the input; the eBPF source cannot pause without its
-        kernel ring overflowing, so the overflow goes to disk rather than back upstream)."""
-        waiting_since = time.monotonic()
+        """To Elasticsearch when a request slot is free; to the spool when ES is down or when
+        the spool still holds older items. An Elasticsearch that answers but slower than the
+        input is waited for: that back-pressure reaches the pipeline's fair stage, where the
+        container(s) over their byte budget wait (Docker) or lose their excess, counted (eBPF).
+        (Spooling then instead took every container's lines into the spool, behind the
+        flood, and the spool's in-memory acknowledgement list past the memory bound.)"""
         while True:
-            stuck = self.spool is not None and time.monotonic() - waiting_since >= self.spool_settings.after_s
-            if stuck or self._should_spool():
-                if stuck:
-                    METRICS.count("logship_es_spooled_busy_total", len(batch))
+            if self._should_spool():
                 await self._to_spool(batch)
                 return
             if not self._in_flight.locked():
@@ -444,6 +447,14 @@ class ElasticsearchSink:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.s.retry_max_s)
 
+    def _adapt(self, n: int, took: float) -> None:
+        """Moves the bulk size halfway to what Elasticsearch indexes in BULK_TARGET_S (a small
+        bulk that was quick says nothing about the rate: the input was light)."""
+        if n < self.bulk_docs // 2 and took < BULK_TARGET_S:
+            return
+        target = int(n / max(took, 1e-3) * BULK_TARGET_S)
+        self.bulk_docs = max(MIN_BULK_DOCS, min(self.s.bulk_max_docs, (self.bulk_docs + target) // 2))
+
     def _failure(self) -> None:
         if self._failing_since is None:
             self._failing_since = time.monotonic()
@@ -469,7 +480,9 @@ class ElasticsearchSink:
             self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
                       len(batch), exc or type(exc).__name__)
             return batch, True
-        METRICS.observe(BULK_LATENCY, time.monotonic() - started)
+        took = time.monotonic() - started
+        METRICS.observe(BULK_LATENCY, took)
+        self._adapt(len(batch), took)
         if status != 200:
             if status >= 500:
                 self._hosts.failed(host)
