@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import threading
 import time
 from typing import Any
@@ -44,6 +45,10 @@ def _writer(containers: Any, image: str, n: int, pause: float, path: str) -> Any
     return c
 
 
+def _done(c: Any) -> bool:
+    return b"done" in c.logs()
+
+
 def _go(*cs: Any) -> None:
     for c in cs:
         c.exec_run(["touch", "/tmp/go"])
@@ -62,8 +67,12 @@ def test_flooding_container_is_cut_to_its_budget_in_the_kernel_and_a_quiet_one_i
     seen: list[Any] = []
     p.open_events(lambda _c, data, size: seen.append(E.decode(ctypes.string_at(data, size))))
     stop = threading.Event()
-    drain = threading.Thread(target=lambda: [p.consume() for _ in iter(lambda: stop.wait(0.005), True)],
-                             daemon=True)
+
+    def consume() -> None:  # like the source: the probe never wakes its consumer
+        while not stop.wait(0.005):
+            p.consume()
+
+    drain = threading.Thread(target=consume, daemon=True)
     drain.start()
     try:
         flood = _writer(containers, debian_image, FLOOD_LINES, 0, "/var/log/flood.log")
@@ -75,7 +84,7 @@ def test_flooding_container_is_cut_to_its_budget_in_the_kernel_and_a_quiet_one_i
         _go(flood, quiet)
         t0 = time.monotonic()
         for c in (flood, quiet):
-            wait_until(lambda c=c: b"done" in c.logs(), 60, what=f"{c.name} to finish writing")
+            wait_until(functools.partial(_done, c), 60, what=f"{c.name} to finish writing")
         elapsed = time.monotonic() - t0
         time.sleep(0.2)
         stop.set()

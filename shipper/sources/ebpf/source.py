@@ -207,7 +207,6 @@ class EbpfSource:
         METRICS.gauge("logship_ebpf_held_bytes", lambda: self._held_bytes,
                       "Bytes of events of new containers waiting for Docker to report them.")
         METRICS.gauge("logship_ebpf_files_open", lambda: len(self.files), "Log files the eBPF source holds open.")
-        METRICS.describe("logship_ebpf_probe_mechanism", "What the write-capture probe runs on (label mechanism).")
         METRICS.set("logship_ebpf_probe_mechanism", 1, mechanism=self.probe.mechanism)
         log.info("ebpf: probe attached (capture %d bytes, ring %d pages, paths %s)", self.probe.capture,
                  self.settings.ring_pages, ",".join(self.settings.paths))
