@@ -304,11 +304,14 @@ static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2) {
 
 // The fd's capture state; a child that has not been copied by user space yet
 // (fork just happened) falls back to its parent's fds.
-static __always_inline u32 fd_lookup(u32 tgid, u32 fd) {
+// forked: the process's TF_FORKED (only a traced parent's child can have a fork_parent entry).
+static __always_inline u32 fd_lookup(u32 tgid, u32 fd, u32 forked) {
     struct fdkey k = {.tgid = tgid, .fd = fd};
     u32 *st = fd_state.lookup(&k);
     if (st)
         return *st;
+    if (!forked)
+        return 0;
     u32 *parent = fork_parent.lookup(&tgid);
     if (!parent)
         return 0;
@@ -372,10 +375,11 @@ static __always_inline int stash_take(u64 id, struct stash *out) {
 // ---- write family: decide at enter, capture at exit ------------------------------------
 
 static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 count, int syslog_addr) {
-    if (!logship_should_trace())
-        return 0;
     u64 id = bpf_get_current_pid_tgid();
-    u32 st = fd_lookup(id >> 32, fd);
+    u32 flags = logship_flags(id >> 32);
+    if (!(flags & TF_TRACED))
+        return 0;
+    u32 st = fd_lookup(id >> 32, fd, flags & TF_FORKED);
     if (FD_STATE(st) == FD_SKIP || (st == 0 && !syslog_addr))
         return 0;
     struct stash s = {};
@@ -632,7 +636,7 @@ static __always_inline int finish_dup(s64 ret) {
     if (ret < 0 || st.kind != EV_DUP)
         return 0;
     if ((s64)st.fd != ret)
-        fd_mark(ret, fd_lookup(id >> 32, st.fd));
+        fd_mark(ret, fd_lookup(id >> 32, st.fd, TF_FORKED));
     emit_meta(EV_DUP, ret, st.fd, st.arg2);
     return 0;
 }
