@@ -206,6 +206,9 @@ for _name, _help in {
     "logship_es_retention_deleted_indices_total": "Expired daily indices deleted by the shipper's retention (no ILM).",
     "logship_es_retention_errors_total": "Retention checks that failed (retried at the next interval).",
     "logship_ebpf_drops_total": "eBPF events lost (ring buffer full, by reason).",
+    "logship_ebpf_probe_mechanism": "What the eBPF write-capture probe runs on (label mechanism: tracepoint).",
+    "logship_ebpf_dropped_total":
+        "eBPF write events refused in the kernel, per container and reason (budget: over its ring budget).",
     "logship_ebpf_file_events_total": "Log-file events of the eBPF source, by kind (read_back, caught_up, ...).",
     "logship_ebpf_unclaimed_events_total": "eBPF events of processes in no shipped container.",
     "logship_snapshots_store_failed_total": "Snapshots that could not be stored.",

@@ -156,6 +156,8 @@ class RingMaps:
         self.Ring, self.Armed = Ring, Armed
         self.rings = bpf["rings"]
         self.armed = bpf["armed_tids"]
+        self._armed_any = bpf["armed_any"]
+        self._armed_tids: set[int] = set()
         self.offset = mono_to_epoch_offset()
         self._bpf = bpf
         self._rb_manager: int | None = None
@@ -169,9 +171,16 @@ class RingMaps:
         ring = ctypes.cast(ctypes.pointer(raw), ctypes.POINTER(self.Ring)).contents
         return decode_ring(int(ring.head), list(ring.e), tid, self.offset)
 
+    def _set_armed_any(self) -> None:
+        self._armed_any[ctypes.c_int(0)] = ctypes.c_uint32(1 if self._armed_tids else 0)
+
     def arm(self, tid: int, until_epoch_ns: int) -> None:
         key = ctypes.c_uint32(tid)
         until = until_epoch_ns - self.offset
+        if not self._armed_tids:
+            self._armed_tids.add(tid)
+            self._set_armed_any()
+        self._armed_tids.add(tid)
         try:
             cur = self.armed[key]
             if cur.until >= until:
@@ -183,6 +192,7 @@ class RingMaps:
     def disarm(self, tid: int) -> tuple[int, int]:
         """Stop streaming the thread; returns (sent, lost) over its arming."""
         key = ctypes.c_uint32(tid)
+        self._armed_tids.discard(tid)
         try:
             cur = self.armed[key]
             sent, lost = int(cur.sent), int(cur.lost)
@@ -190,6 +200,9 @@ class RingMaps:
             return sent, lost
         except KeyError:
             return 0, 0
+        finally:
+            if not self._armed_tids:
+                self._set_armed_any()
 
     def lost(self, tid: int) -> int:
         try:

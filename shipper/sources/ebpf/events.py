@@ -101,8 +101,11 @@ WF_TRUNCATED, WF_SYSLOG_ADDR = _DEFINES["WF_TRUNCATED"], _DEFINES["WF_SYSLOG_ADD
 FD_SEND, FD_SKIP, FD_SYSLOG = _DEFINES["FD_SEND"], _DEFINES["FD_SKIP"], _DEFINES["FD_SYSLOG"]
 # Kernel drop counters, by index (probe.c DROP_*), as the drop metric's reasons
 _DROP_NAMES = {"DROP_RING_DATA": "ring_full_data", "DROP_RING_META": "ring_full_meta",
-               "DROP_READ": "read_user_failed", "DROP_STASH_FULL": "stash_full"}
+               "DROP_READ": "read_user_failed", "DROP_STASH_FULL": "stash_full", "DROP_BUDGET": "budget"}
 DROP_REASONS = tuple(_DROP_NAMES[k] for k in sorted(_DROP_NAMES, key=_DEFINES.__getitem__))
+# Per-cgroup drop counters (probe.c struct cg_drops, CG_DROP_*), as the per-container metric's reasons
+_CG_DROP_NAMES = {"CG_DROP_BUDGET": "budget", "CG_DROP_RING": "ring_full"}
+CG_DROP_REASONS = tuple(_CG_DROP_NAMES[k] for k in sorted(_CG_DROP_NAMES, key=_DEFINES.__getitem__))
 
 AT_FDCWD = -100
 O_CLOEXEC = 0o2000000

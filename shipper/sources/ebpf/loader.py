@@ -8,9 +8,27 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from shipper.sources.ebpf.events import FD_SKIP
+from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_SKIP
 
 PROBE = Path(__file__).with_name("probe.c")
+MAX_PID_SLOTS = 1 << 22  # the kernel's own pid_max limit; 8 bytes each per array
+
+
+def pid_slots() -> int:
+    """Entries of the per-pid arrays: the host's pid_max (pids beyond are decided per syscall, slower)."""
+    try:
+        return min(MAX_PID_SLOTS, max(1024, int(Path("/proc/sys/kernel/pid_max").read_text())))
+    except (OSError, ValueError):
+        return 32768
+
+
+def budget_cflags(bytes_per_s: int, burst_bytes: int) -> list[str]:
+    """The per-cgroup ring budget as the probe's defines: ns of ring time per KiB, burst in ns (0: none)."""
+    if bytes_per_s <= 0:
+        return ["-DLOGSHIP_BUDGET_NS_PER_KIB=0"]
+    ns_per_kib = max(1, round(1e9 * 1024 / bytes_per_s))
+    return [f"-DLOGSHIP_BUDGET_NS_PER_KIB={ns_per_kib}ULL",
+            f"-DLOGSHIP_BUDGET_BURST_NS={max(0, burst_bytes) * ns_per_kib // 1024}ULL"]
 
 
 
@@ -26,8 +44,13 @@ class FdKey(ctypes.Structure):
     _fields_ = [("tgid", ctypes.c_uint32), ("fd", ctypes.c_uint32)]
 
 
+class CgDrops(ctypes.Structure):  # probe.c struct cg_drops
+    _fields_ = [("events", ctypes.c_uint64 * len(CG_DROP_REASONS)), ("bytes", ctypes.c_uint64)]
+
+
 class Probe:
     def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 4096,
+                 container_bytes_per_s: int = 0, container_burst_bytes: int = 0,
                  extra_cflags: Iterable[str] = ()) -> None:
         from bcc import BPF  # imported here: bcc is optional (diagnose.py explains its absence)
 
@@ -38,6 +61,8 @@ class Probe:
             f"-DLOGSHIP_SELF_TGID={os.getpid() if self_tgid is None else self_tgid}",
             f"-DLOGSHIP_CAPTURE={self.capture}",
             f"-DLOGSHIP_RINGBUF_PAGES={pages}",
+            f"-DLOGSHIP_PID_SLOTS={pid_slots()}",
+            *budget_cflags(container_bytes_per_s, container_burst_bytes),
             "-Wno-unused-function",
             *extra_cflags,
         ]
@@ -45,32 +70,57 @@ class Probe:
         self._cgroups = self.bpf[b"shipped_cgroups"]
         self._fd_state = self.bpf[b"fd_state"]
         self._drops = self.bpf[b"drops"]
+        self._cg_drops = self.bpf[b"cg_drops"]
+        self._gen = 0
+        self.mechanism = "tracepoint"  # classic syscall tracepoints (no kprobes/fentry for the capture)
 
     # ---- maps user space keeps current --------------------------------------------
+    def _changed(self) -> None:
+        """The shipped set changed: every process's cached filter decision is made again."""
+        self._gen = (self._gen + 1) & 0x3FFFFFFF
+        self.bpf[b"filter_gen"][ctypes.c_int(0)] = ctypes.c_uint32(self._gen)
+
     def add_cgroup(self, cgroup: int) -> None:
         self._cgroups[ctypes.c_uint64(cgroup)] = ctypes.c_uint8(1)
+        self._changed()
 
     def remove_cgroup(self, cgroup: int) -> None:
         try:
             del self._cgroups[ctypes.c_uint64(cgroup)]
         except KeyError:
             pass
+        self._changed()
+
+    def container_drops(self) -> dict[int, tuple[tuple[int, ...], int]]:
+        """Per cgroup: write events the kernel refused, by CG_DROP_REASONS, and their bytes."""
+        return {int(k.value): (tuple(int(n) for n in v.events), int(v.bytes)) for k, v in self._cg_drops.items()}
+
+    def forget_cgroup_counters(self, cgroup: int) -> None:
+        """A container gone: its budget and counters leave the (bounded) maps."""
+        for name in (b"cg_drops", b"cg_budget"):
+            try:
+                del self.bpf[name][ctypes.c_uint64(cgroup)]
+            except KeyError:
+                pass
 
     def watch_parent(self, level: int, cgroup: int) -> None:
         """Trace new cgroups under this one (at this level of the cgroup v2 tree) before they are shipped."""
         watch = self.bpf[b"watch"]
         watch[ctypes.c_int(1)] = ctypes.c_uint64(cgroup)
         watch[ctypes.c_int(0)] = ctypes.c_uint64(level)
+        self._changed()
 
     def unclaim(self, cgroup: int) -> None:
         """A cgroup under the watched parent that is not shipped: stop tracing it."""
         self.bpf[b"unclaimed_cgroups"][ctypes.c_uint64(cgroup)] = ctypes.c_uint8(1)
+        self._changed()
 
     def claim(self, cgroup: int) -> None:
         try:
             del self.bpf[b"unclaimed_cgroups"][ctypes.c_uint64(cgroup)]
         except KeyError:
-            pass
+            return
+        self._changed()
 
     def forget_unclaimed(self, existing: set[int]) -> None:
         """Drops unclaimed cgroups that no longer exist (the map is bounded)."""

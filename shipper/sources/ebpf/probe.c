@@ -7,7 +7,12 @@
 // Filtering happens here so that only interesting bytes cross to user space:
 //   1. the writer's cgroup is a shipped container (shipped_cgroups, kept by user space)
 //      or a new one not reported yet (see logship_new_container), and the writer is not
-//      the shipper itself (LOGSHIP_SELF_TGID);
+//      the shipper itself (LOGSHIP_SELF_TGID). That decision is cached per process
+//      (tgid_filter, an array indexed by tgid, inlined by the verifier): the write family
+//      runs for every write of the host, and a cgroup id + hash lookup per syscall cost
+//      more than the tracepoint itself (bench/snapshots.py). It is made again after an
+//      exec, for a new process, and for all after user space changes the shipped set
+//      (filter_gen); exits clear it, so a reused pid starts afresh;
 //   2. the fd is a candidate (fd_state): a file just opened is SEND until user space has
 //      matched its path and found it is no log (then SKIP), a unix socket connected to
 //      /dev/log is SYSLOG; fds absent from fd_state (pipes, tcp sockets, ...) are never
@@ -16,8 +21,14 @@
 // fd-table events (open, dup, close, socket, connect, fork, exec, exit) of the filtered
 // cgroups also go to user space, which keeps the fd -> path table (FdTable).
 //
+//   3. each container's write events are within its ring budget (admit: a GCRA token
+//      bucket per cgroup, LOGSHIP_BUDGET_*), so one flooding container cannot fill the ring
+//      the others share; what it is refused is counted per cgroup (cg_drops).
+//
 // Build-time defines (set by loader.py): LOGSHIP_SELF_TGID, LOGSHIP_CAPTURE (power of two),
-// LOGSHIP_RINGBUF_PAGES. (The snapshots' syscall rings are a BPF object of their own.)
+// LOGSHIP_RINGBUF_PAGES, LOGSHIP_PID_SLOTS (size of the per-pid arrays), LOGSHIP_BUDGET_NS_PER_KIB
+// (ring time a KiB of events costs a container; 0 = no budget), LOGSHIP_BUDGET_BURST_NS.
+// (The snapshots' syscall rings are a BPF object of their own.)
 
 #ifndef LOGSHIP_SELF_TGID
 #define LOGSHIP_SELF_TGID 0
@@ -27,6 +38,15 @@
 #endif
 #ifndef LOGSHIP_RINGBUF_PAGES
 #define LOGSHIP_RINGBUF_PAGES 4096
+#endif
+#ifndef LOGSHIP_PID_SLOTS
+#define LOGSHIP_PID_SLOTS 32768
+#endif
+#ifndef LOGSHIP_BUDGET_NS_PER_KIB
+#define LOGSHIP_BUDGET_NS_PER_KIB 0
+#endif
+#ifndef LOGSHIP_BUDGET_BURST_NS
+#define LOGSHIP_BUDGET_BURST_NS 0
 #endif
 #define LOGSHIP_MAX_IOV 8
 #define LOGSHIP_MAX_MMSG 4
@@ -55,7 +75,17 @@
 #define DROP_RING_META 1
 #define DROP_READ 2
 #define DROP_STASH_FULL 3
-#define N_DROPS 4
+#define DROP_BUDGET 4
+#define N_DROPS 5
+
+// Per-cgroup drop counters (struct cg_drops; events.py: CG_DROP_REASONS).
+#define CG_DROP_BUDGET 0
+#define CG_DROP_RING 1
+#define N_CG_DROPS 2
+
+// tgid_filter values: (generation << 2) | TF_*; 0 = not decided yet.
+#define TF_TRACED 1
+#define TF_FORKED 2  // fork_parent may hold its parent (fd_lookup's fallback)
 
 // Flags of a write event.
 #define WF_TRUNCATED 1
@@ -130,7 +160,18 @@ struct stash {
 #define W_MSG 3
 #define W_MMSG 4
 
+// Write events a cgroup was refused: [CG_DROP_*] events, then the bytes of the refused ones.
+struct cg_drops {
+    u64 events[N_CG_DROPS];
+    u64 bytes;
+};
+
 BPF_HASH(shipped_cgroups, u64, u8, 4096);
+BPF_ARRAY(filter_gen, u32, 1);  // bumped by user space whenever the shipped set changes
+BPF_ARRAY(tgid_filter, u32, LOGSHIP_PID_SLOTS);
+BPF_ARRAY(pending, u32, LOGSHIP_PID_SLOTS);  // by tid: 1 = its syscall's enter stashed something
+BPF_HASH(cg_budget, u64, u64, 4096);  // cgroup -> GCRA theoretical arrival time (ktime ns)
+BPF_HASH(cg_drops, u64, struct cg_drops, 4096);
 BPF_HASH(fd_state, struct fdkey, u32, 65536);
 BPF_HASH(fork_parent, u32, u32, 16384);
 BPF_HASH(stash_map, u64, struct stash, 65536);
@@ -158,17 +199,82 @@ static __always_inline int logship_new_container(u64 cg) {
     return !unclaimed_cgroups.lookup(&cg);
 }
 
-static __always_inline int logship_should_trace(void) {
+// The uncached decision: the writer's cgroup is shipped (or new, under the watched parent)
+// and the writer is not the shipper.
+static __always_inline int logship_decide(u32 tgid) {
     u64 cg = bpf_get_current_cgroup_id();
     if (!shipped_cgroups.lookup(&cg) && !logship_new_container(cg))
         return 0;
-    return (bpf_get_current_pid_tgid() >> 32) != LOGSHIP_SELF_TGID;
+    return tgid != LOGSHIP_SELF_TGID;
+}
+
+// TF_* flags of the process, decided once per process and filter generation.
+static __always_inline u32 logship_flags(u32 tgid) {
+    int z = 0;
+    u32 *g = filter_gen.lookup(&z);
+    u32 gen = (g ? *g : 0) + 1;  // + 1: an entry never written (0) is never current
+    u32 *v = tgid_filter.lookup(&tgid);
+    if (!v)  // a pid beyond LOGSHIP_PID_SLOTS (pid_max raised after load): no cache
+        return logship_decide(tgid) ? TF_TRACED | TF_FORKED : 0;
+    u32 cur = *v;
+    if ((cur >> 2) == gen)
+        return cur & 3;
+    u32 f = (logship_decide(tgid) ? TF_TRACED : 0) | (cur & TF_FORKED);
+    *v = (gen << 2) | f;
+    return f;
+}
+
+static __always_inline int logship_should_trace(void) {
+    return logship_flags(bpf_get_current_pid_tgid() >> 32) & TF_TRACED;
 }
 
 static __always_inline void count_drop(int reason) {
     u64 *n = drops.lookup(&reason);
     if (n)
         (*n)++;
+}
+
+// A write event of `bytes` (ring bytes) the cgroup could not send, counted for it.
+static __always_inline void count_cg_drop(u64 cg, int reason, u64 bytes) {
+    struct cg_drops *d = cg_drops.lookup(&cg);
+    if (!d) {
+        struct cg_drops init = {};
+        cg_drops.update(&cg, &init);  // BPF_NOEXIST is not needed: a racing insert only loses one count
+        d = cg_drops.lookup(&cg);
+        if (!d)
+            return;
+    }
+    if (reason == CG_DROP_BUDGET)
+        __sync_fetch_and_add(&d->events[CG_DROP_BUDGET], 1);
+    else
+        __sync_fetch_and_add(&d->events[CG_DROP_RING], 1);
+    __sync_fetch_and_add(&d->bytes, bytes);
+}
+
+// 1 when the cgroup may put `bytes` more into the ring now: GCRA (a token bucket kept as
+// one time per cgroup): each KiB costs LOGSHIP_BUDGET_NS_PER_KIB of ring time, and a
+// cgroup may be up to LOGSHIP_BUDGET_BURST_NS ahead of now. Updates race between CPUs
+// (no lock in a tracepoint program): a lost update lets one event more through, never fewer.
+static __always_inline int admit(u64 cg, u64 bytes) {
+#if LOGSHIP_BUDGET_NS_PER_KIB > 0
+    u64 now = bpf_ktime_get_ns();
+    u64 *tat = cg_budget.lookup(&cg);
+    if (!tat) {
+        cg_budget.update(&cg, &now);
+        tat = cg_budget.lookup(&cg);
+        if (!tat)
+            return 1;  // the map is full (4,096 cgroups): no budget rather than no logs
+    }
+    u64 t = *tat > now ? *tat : now;
+    u64 next = t + ((bytes * LOGSHIP_BUDGET_NS_PER_KIB) >> 10);
+    if (next > now + LOGSHIP_BUDGET_BURST_NS) {
+        count_drop(DROP_BUDGET);
+        count_cg_drop(cg, CG_DROP_BUDGET, bytes);
+        return 0;
+    }
+    *tat = next;
+#endif
+    return 1;
 }
 
 static __always_inline void fill_hdr(struct hdr *h, u8 kind, s32 fd) {
@@ -198,11 +304,14 @@ static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2) {
 
 // The fd's capture state; a child that has not been copied by user space yet
 // (fork just happened) falls back to its parent's fds.
-static __always_inline u32 fd_lookup(u32 tgid, u32 fd) {
+// forked: the process's TF_FORKED (only a traced parent's child can have a fork_parent entry).
+static __always_inline u32 fd_lookup(u32 tgid, u32 fd, u32 forked) {
     struct fdkey k = {.tgid = tgid, .fd = fd};
     u32 *st = fd_state.lookup(&k);
     if (st)
         return *st;
+    if (!forked)
+        return 0;
     u32 *parent = fork_parent.lookup(&tgid);
     if (!parent)
         return 0;
@@ -231,17 +340,30 @@ static __always_inline int is_dev_log(const void *addr) {
 
 // A thread's stash entry is reused in place (kind 0 = empty) and removed at its exit:
 // a hash update or delete per syscall would cost a bucket lock and an allocation each.
+// pending[tid] says whether there is one at all, so the exit of every other syscall of the
+// host costs an inlined array lookup, not a hash lookup.
 static __always_inline void stash_put(u64 id, struct stash *s) {
+    u32 tid = (u32)id;
+    u32 *p = pending.lookup(&tid);
     struct stash *cur = stash_map.lookup(&id);
     if (cur) {
         *cur = *s;
+    } else if (stash_map.update(&id, s) != 0) {
+        count_drop(DROP_STASH_FULL);
         return;
     }
-    if (stash_map.update(&id, s) != 0)
-        count_drop(DROP_STASH_FULL);
+    if (p)
+        *p = 1;
 }
 
 static __always_inline int stash_take(u64 id, struct stash *out) {
+    u32 tid = (u32)id;
+    u32 *p = pending.lookup(&tid);
+    if (p) {  // (no slot: a tid beyond LOGSHIP_PID_SLOTS, always looked up)
+        if (!*p)
+            return 0;
+        *p = 0;
+    }
     struct stash *cur = stash_map.lookup(&id);
     if (!cur || cur->kind == 0)
         return 0;
@@ -253,10 +375,11 @@ static __always_inline int stash_take(u64 id, struct stash *out) {
 // ---- write family: decide at enter, capture at exit ------------------------------------
 
 static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 count, int syslog_addr) {
-    if (!logship_should_trace())
-        return 0;
     u64 id = bpf_get_current_pid_tgid();
-    u32 st = fd_lookup(id >> 32, fd);
+    u32 flags = logship_flags(id >> 32);
+    if (!(flags & TF_TRACED))
+        return 0;
+    u32 st = fd_lookup(id >> 32, fd, flags & TF_FORKED);
     if (FD_STATE(st) == FD_SKIP || (st == 0 && !syslog_addr))
         return 0;
     struct stash s = {};
@@ -341,8 +464,10 @@ static __always_inline void submit_write(struct write_ev *e, u32 len, s64 ret) {
     opaque(size);
     size &= 2 * LOGSHIP_CAPTURE - 1;
     size += offsetof(struct write_ev, data);
-    if (events.ringbuf_output(e, size, RB_FLAGS) < 0)
+    if (events.ringbuf_output(e, size, RB_FLAGS) < 0) {
         count_drop(DROP_RING_DATA);
+        count_cg_drop(e->h.cgroup, CG_DROP_RING, size);
+    }
 }
 
 static __always_inline int finish_write(s64 ret) {
@@ -352,10 +477,13 @@ static __always_inline int finish_write(s64 ret) {
         return 0;
     if (ret <= 0 || st.kind != EV_WRITE)
         return 0;
+    u32 want = ret < LOGSHIP_CAPTURE ? (u32)ret : LOGSHIP_CAPTURE;
+    u64 cg = bpf_get_current_cgroup_id();
+    if (!admit(cg, want + offsetof(struct write_ev, data)))
+        return 0;  // refused before any copy: a flood costs its writer little
     struct write_ev *e = start_write(&st, ret);
     if (!e)
         return 0;
-    u32 want = ret < LOGSHIP_CAPTURE ? (u32)ret : LOGSHIP_CAPTURE;
     u32 len = 0;
     if (st.shape == W_BUF) {
         len = want;
@@ -420,11 +548,13 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg) {
         u32 msg_len = 0;
         if (bpf_probe_read_user(&msg_len, sizeof(msg_len), m + 56) != 0 || msg_len == 0)
             continue;
+        u32 want = msg_len < LOGSHIP_CAPTURE ? msg_len : LOGSHIP_CAPTURE;
+        if (!admit(bpf_get_current_cgroup_id(), want + offsetof(struct write_ev, data)))
+            continue;
         struct write_ev *e = start_write(&st, msg_len);
         if (!e)
             return 0;
         int syslog = 0;
-        u32 want = msg_len < LOGSHIP_CAPTURE ? msg_len : LOGSHIP_CAPTURE;
         u32 len = copy_msg(e, m, want, &syslog);
         if (syslog)
             e->h.flags |= WF_SYSLOG_ADDR;
@@ -506,7 +636,7 @@ static __always_inline int finish_dup(s64 ret) {
     if (ret < 0 || st.kind != EV_DUP)
         return 0;
     if ((s64)st.fd != ret)
-        fd_mark(ret, fd_lookup(id >> 32, st.fd));
+        fd_mark(ret, fd_lookup(id >> 32, st.fd, TF_FORKED));
     emit_meta(EV_DUP, ret, st.fd, st.arg2);
     return 0;
 }
@@ -589,17 +719,32 @@ TRACEPOINT_PROBE(syscalls, sys_enter_connect) {
     return 0;
 }
 
+// Processes: a child inherits its parent's decision (same cgroup) and may fall back on
+// its fds (fork_parent); an exec is decided again (runc's init joins the container's cgroup
+// before it execs the container's command); an exit clears the pid's entries.
 TRACEPOINT_PROBE(sched, sched_process_fork) {
-    if (!logship_should_trace())
-        return 0;
-    u32 child = args->child_pid;
     u32 parent = bpf_get_current_pid_tgid() >> 32;
+    u32 child = args->child_pid;
+    u32 *cv = tgid_filter.lookup(&child);
+    if (!(logship_flags(parent) & TF_TRACED)) {
+        if (cv && *cv)
+            *cv = 0;  // (a thread's id left by an exec that took over its leader's pid)
+        return 0;
+    }
+    int z = 0;
+    u32 *g = filter_gen.lookup(&z);
+    if (cv)
+        *cv = (((g ? *g : 0) + 1) << 2) | TF_TRACED | TF_FORKED;
     fork_parent.update(&child, &parent);
     emit_meta(EV_FORK, -1, child, 0);
     return 0;
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exec) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 *v = tgid_filter.lookup(&tgid);
+    if (v)
+        *v &= TF_FORKED;  // decided again below
     if (!logship_should_trace())
         return 0;
     emit_meta(EV_EXEC, -1, 0, 0);
@@ -607,12 +752,23 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exit) {
-    if (!logship_should_trace())
-        return 0;
     u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id;
-    fork_parent.delete(&tid);
-    stash_map.delete(&id);
-    emit_meta(EV_EXIT, -1, args->group_dead, 0);
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (logship_flags(tgid) & TF_TRACED) {
+        fork_parent.delete(&tid);
+        stash_map.delete(&id);
+        emit_meta(EV_EXIT, -1, args->group_dead, 0);
+    }
+    u32 *p = pending.lookup(&tid);
+    if (p && *p)
+        *p = 0;
+    if (tid != tgid) {
+        u32 *tv = tgid_filter.lookup(&tid);  // set at the thread's clone
+        if (tv && *tv)
+            *tv = 0;
+    }
+    u32 *v = tgid_filter.lookup(&tgid);
+    if (args->group_dead && v && *v)
+        *v = 0;
     return 0;
 }

@@ -149,6 +149,10 @@ class EbpfSource:
         self._writer: dict[tuple[int, str], tuple[Container, int, str, str | None]] = {}  # partial line -> writer
         self._drops: Counter[str] = Counter()
         self._kernel_drops = [0] * len(E.DROP_REASONS)
+        self._cg_drops_seen: dict[int, tuple[int, ...]] = {}  # cgroup -> its kernel drop counters, as last read
+        self._cg_names: dict[int, str] = {}  # cgroup -> container name, kept for the last read after removal
+        self._cg_unreported: dict[str, Counter[str]] = {}
+        self._cg_last_warn: dict[str, float] = {}
         self._unreported: Counter[str] = Counter()
         self._last_warn = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -203,6 +207,7 @@ class EbpfSource:
         METRICS.gauge("logship_ebpf_held_bytes", lambda: self._held_bytes,
                       "Bytes of events of new containers waiting for Docker to report them.")
         METRICS.gauge("logship_ebpf_files_open", lambda: len(self.files), "Log files the eBPF source holds open.")
+        METRICS.set("logship_ebpf_probe_mechanism", 1, mechanism=self.probe.mechanism)
         log.info("ebpf: probe attached (capture %d bytes, ring %d pages, paths %s)", self.probe.capture,
                  self.settings.ring_pages, ",".join(self.settings.paths))
         try:
@@ -234,7 +239,9 @@ class EbpfSource:
     def _load(self) -> Any:
         from shipper.sources.ebpf.loader import Probe
         return Probe(self_tgid=self.self_tgid, capture_bytes=self.settings.capture_bytes,
-                     ring_pages=self.settings.ring_pages)
+                     ring_pages=self.settings.ring_pages,
+                     container_bytes_per_s=self.settings.container_ring_bytes_per_s,
+                     container_burst_bytes=self.settings.container_ring_burst_bytes)
 
     # ---- the registry (event loop thread) ----------------------------------------------
     def container_added(self, c: Container) -> None:
@@ -244,6 +251,7 @@ class EbpfSource:
             return
         self._by_cgroup[cg] = c
         self._cgroup_of[c.id] = cg
+        self._cg_names[cg] = c.name
         if self.probe is not None:
             self.probe.add_cgroup(cg)  # first, so fds opened from now on are seen ...
             self.probe.claim(cg)  # (Docker took longer than HOLD_NS to report it)
@@ -305,6 +313,10 @@ class EbpfSource:
                 c = self._by_cgroup.pop(cmd[1], None)
                 if c is not None:
                     self.files.forget_container(c.id)
+                self._count_container_drops()  # its last counts, before they leave the kernel's map
+                self.probe.forget_cgroup_counters(cmd[1])
+                self._cg_drops_seen.pop(cmd[1], None)
+                self._cg_names.pop(cmd[1], None)
 
     # ---- catch-up: what checkpointed files got while the shipper was away ------------------
     def _catch_up(self, c: Container) -> None:
@@ -660,7 +672,41 @@ class EbpfSource:
         self._inflight.release()
 
     # ---- drops --------------------------------------------------------------------------------
+    def _count_container_drops(self) -> None:
+        """The kernel's per-cgroup counters (budget, ring full) as per-container counts."""
+        got: dict[str, Counter[str]] = {}
+        for cg, (events, _nbytes) in self.probe.container_drops().items():
+            seen = self._cg_drops_seen.get(cg, (0,) * len(events))
+            if events == seen:
+                continue
+            self._cg_drops_seen[cg] = events
+            name = self._cg_names.get(cg) or f"cgroup-{cg}"  # a new container not reported (yet)
+            for reason, n, before in zip(E.CG_DROP_REASONS, events, seen, strict=True):
+                if n > before:
+                    got.setdefault(name, Counter())[reason] += n - before
+        if got and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._export_container_drops, got)
+
+    def _export_container_drops(self, got: dict[str, Counter[str]]) -> None:
+        """Counts per container and reports each container at most once per interval (event loop)."""
+        now = time.monotonic()
+        for name, drops in got.items():
+            for reason, n in drops.items():
+                METRICS.count("logship_ebpf_dropped_total", n, container=name, reason=reason)
+            pending = self._cg_unreported.setdefault(name, Counter())
+            pending.update(drops)
+            if now - self._cg_last_warn.get(name, -WARN_INTERVAL_S) >= WARN_INTERVAL_S:
+                self._cg_last_warn[name] = now
+                log.warning("ebpf: container %s: write events refused in the kernel since the last report: %s "
+                            "(logship_ebpf_dropped_total; budget LOGSHIP_EBPF_CONTAINER_RING_BYTES_PER_S=%d)",
+                            name, ", ".join(f"{k}={v}" for k, v in sorted(pending.items())),
+                            self.settings.container_ring_bytes_per_s)
+                del self._cg_unreported[name]
+        if len(self._cg_last_warn) > 4096:
+            self._cg_last_warn.clear()
+
     def _count_kernel_drops(self) -> None:
+        self._count_container_drops()
         totals = self.probe.drops()
         for i, total in enumerate(totals[:len(self._kernel_drops)]):
             if total > self._kernel_drops[i]:

@@ -92,6 +92,7 @@ BPF_ARRAY(scope_tgids, u32, LOGSHIP_PID_MAX);
 BPF_TABLE("lru_hash", u32, struct rs_ring, rings, LOGSHIP_RING_THREADS);
 BPF_ARRAY(rs_zero, struct rs_ring, 1);  // never written: the initial value of a new ring
 BPF_HASH(armed_tids, u32, struct rs_armed, LOGSHIP_ARMED_MAX);
+BPF_ARRAY(armed_any, u32, 1);  // 1 while armed_tids has entries: no hash lookup per syscall otherwise
 BPF_RINGBUF_OUTPUT(snap_events, LOGSHIP_SNAP_PAGES);
 
 static __always_inline int rs_in_scope(u32 tgid) {
@@ -218,6 +219,10 @@ static __always_inline int rs_exit(u32 nr, s64 ret) {
     }
 #endif
     r->head++;  // the thread itself is the only writer of its ring
+    int zero = 0;
+    u32 *any = armed_any.lookup(&zero);
+    if (!any || !*any)
+        return 0;
     struct rs_armed *a = armed_tids.lookup(&tid);
     if (a && now <= a->until) {
         if (snap_events.ringbuf_output(e, sizeof(*e), 0) == 0)
