@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 _LEVELS: dict[str, str] = {}
 
@@ -44,6 +45,13 @@ def normalize(word: str | None) -> str | None:
     if lvl is None:
         lvl = _LEVELS.get(word.strip().lower())
     return lvl
+
+
+def set_token(out: dict[str, Any], word: str | None) -> None:
+    """`log.level` from a line's own level token, when it names one."""
+    lvl = normalize(word)
+    if lvl is not None:
+        out["log.level"] = lvl
 
 
 # Level tokens of a free-form header (parsers.formats.generic).  Full words count in any

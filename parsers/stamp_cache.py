@@ -21,7 +21,7 @@ from .timestamps import (
     _year_month_of,
     build,
     build_yearless,
-    frac_to_ns,
+    read_fraction,
     offset_tz,
     reference_epoch,
 )
@@ -119,12 +119,9 @@ def iso_head(line: str, tz: tzinfo) -> tuple[int, int, tzinfo] | None:
     i = 19
     ns = 0
     if i < n and line[i] in ".,":
-        j = i + 1
-        while j < n and "0" <= line[j] <= "9":
-            j += 1
+        frac, j = read_fraction(line, i)
         if j > i + 1:
-            ns = frac_to_ns(line[i + 1 : j])
-            i = j
+            ns, i = frac, j
     zone = tz
     if i < n:
         c = line[i]

@@ -208,6 +208,15 @@ def frac_to_ns(frac: str) -> int:
     return int(frac[:9])
 
 
+def read_fraction(text: str, i: int) -> tuple[int, int]:
+    """The digits after the separator at `text[i]` ('.' or ','): (nanoseconds, index past them)."""
+    j = i + 1
+    n = len(text)
+    while j < n and "0" <= text[j] <= "9":
+        j += 1
+    return frac_to_ns(text[i + 1 : j]), j
+
+
 _fromiso = datetime.fromisoformat
 
 
@@ -269,11 +278,7 @@ def _parse_iso_slow(text: str, tz: tzinfo) -> tuple[int, tzinfo] | None:
         i = 19
     ns = 0
     if i < n and text[i] in ".,":
-        j = i + 1
-        while j < n and "0" <= text[j] <= "9":
-            j += 1
-        ns = frac_to_ns(text[i + 1 : j])
-        i = j
+        ns, i = read_fraction(text, i)
     zone: tzinfo | None = tz
     if i < n:
         c = text[i]

@@ -20,12 +20,12 @@ number dropped is reported in ``logship.dropped_keys``).
 from __future__ import annotations
 
 import json
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .. import levels
 from ..numbers import small_int
-from ..timestamps import from_epoch, parse_fallback, parse_iso
+from ..timestamps import apply_source_time, from_epoch, parse_fallback, parse_iso
 
 MAX_KEYS = 64
 MAX_DEPTH = 3
@@ -93,6 +93,20 @@ def _level(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return levels.normalize_number(value)
     return None
+
+
+def fill(out: dict[str, Any], line: str, flat: dict[str, Any], namespace: str, dropped: int,
+         source_time: datetime | None, tz: tzinfo) -> dict[str, Any]:
+    """`out` completed from a structured line's fields: the known keys applied (the line kept as
+    `event.original` when its message came from a key), the keys dropped over the bound counted,
+    and the source's time when the fields carry none."""
+    if apply(out, flat, namespace, tz):
+        out["event.original"] = line
+    if dropped:
+        out["logship.dropped_keys"] = dropped
+    if "logship.timestamp_ns" not in out:
+        apply_source_time(out, source_time, tz)
+    return out
 
 
 def apply(out: dict[str, Any], flat: dict[str, Any], namespace: str, tz: tzinfo) -> bool:

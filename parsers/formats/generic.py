@@ -345,6 +345,11 @@ def after_stamp(line: str, out: dict[str, Any], pos: int, bracketed: bool = Fals
         if k > 0 and _JAVA_NAME.fullmatch(msg, k + 2, len(msg) - 1) is not None:
             out["log.logger"] = msg[k + 2 : -1]
             msg = msg[:k]
+    return _finish(out, line, msg)
+
+
+def _finish(out: dict[str, Any], line: str, msg: str) -> dict[str, Any]:
+    """The message fields; without a level token, the keyword heuristic on the message."""
     out["message"] = msg
     out["event.dataset"] = _DATASET
     out["event.original"] = line
@@ -480,11 +485,4 @@ def _piped(line: str, out: dict[str, Any], i: int) -> dict[str, Any]:
                 out["log.logger"] = f
         k += 1
     msg = "|".join(parts[k:]).strip(" ")
-    out["message"] = msg
-    out["event.dataset"] = _DATASET
-    out["event.original"] = line
-    if "log.level" not in out:
-        lvl = levels.heuristic(msg)
-        if lvl is not None:
-            out["log.level"] = lvl
-    return out
+    return _finish(out, line, msg)

@@ -50,10 +50,4 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]
             out["log.level"] = lvl
         return out
     flat, dropped = _structured.flatten(obj)
-    if _structured.apply(out, flat, "json", tz):
-        out["event.original"] = line
-    if dropped:
-        out["logship.dropped_keys"] = dropped
-    if "logship.timestamp_ns" not in out:
-        apply_source_time(out, source_time, tz)
-    return out
+    return _structured.fill(out, line, flat, "json", dropped, source_time, tz)

@@ -41,9 +41,7 @@ def fill_tail(out: dict[str, Any], m: re.Match[str], line: str, pid: str | None 
     out["message"] = msg
     out["event.dataset"] = "log4j"
     out["event.original"] = line
-    lvl = levels.normalize(level)
-    if lvl is not None:
-        out["log.level"] = lvl
+    levels.set_token(out, level)
     thread = thread1 or thread2
     if thread:
         out["process.thread.name"] = thread

@@ -10,7 +10,6 @@ import re
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ..timestamps import apply_source_time
 from . import _structured
 
 _TOKEN = re.compile(r'([^\s="]+)(?:=("[^"\\]*(?:\\.[^"\\]*)*"|\S*))?')
@@ -80,10 +79,4 @@ def _fields(line: str, pairs: dict[str, Any], bare: int, dropped: int, source_ti
     if not pairs or bare > len(pairs) - bare:
         return None
     out: dict[str, Any] = {"message": line, "event.dataset": "logfmt"}
-    if _structured.apply(out, pairs, "logfmt", tz):
-        out["event.original"] = line
-    if dropped:
-        out["logship.dropped_keys"] = dropped
-    if "logship.timestamp_ns" not in out:
-        apply_source_time(out, source_time, tz)
-    return out
+    return _structured.fill(out, line, pairs, "logfmt", dropped, source_time, tz)

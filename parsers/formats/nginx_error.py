@@ -56,9 +56,7 @@ def parse(line: str, source_time: datetime | None, tz: tzinfo) -> dict[str, Any]
         return None
     out: dict[str, Any] = {"event.dataset": "nginx.error", "event.original": line}
     out["logship.timestamp_ns"] = r
-    lvl = levels.normalize(level)
-    if lvl is not None:
-        out["log.level"] = lvl
+    levels.set_token(out, level)
     put_int(out, "process.pid", pid)
     put_int(out, "process.thread.id", tid)
     put_int(out, "nginx.error.connection_id", cid)

@@ -20,9 +20,7 @@ def _fields(out: dict[str, Any], line: str, logger: str, level: str, msg: str) -
     out["message"] = msg
     out["event.dataset"] = "python.logging"
     out["event.original"] = line
-    lvl = levels.normalize(level)
-    if lvl is not None:
-        out["log.level"] = lvl
+    levels.set_token(out, level)
     if logger:
         out["log.logger"] = logger
     return out
