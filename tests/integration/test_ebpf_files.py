@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,6 +63,22 @@ def test_buffered_writer_every_line_whole_and_in_order(bpf_ready, es, index_pref
     assert "truncated=" not in s.log()
 
 
+def _each_once(es: Any, index_prefix: str, cid: str, n: int, timeout: float, context: Callable[[], Any]) -> list[Any]:
+    """The container's documents once `n` arrived (or `timeout` passed), checked to hold lines
+    1..n each exactly once; `context()` goes into the message of a failure."""
+    try:
+        wait_until(lambda: _count(es, index_prefix, cid) >= n, timeout, 1, what=f"{n} lines")
+    except AssertionError:
+        pass  # judged below, with what is missing
+    time.sleep(2)  # a duplicate would show up now
+    docs = _docs(es, index_prefix, cid)
+    nums = Counter(int(d["message"].split()[1]) for d in docs)
+    missing = sorted(set(range(1, n + 1)) - set(nums))
+    assert not missing, (len(missing), missing[:20], missing[-10:], context())
+    assert sum(nums.values()) == n, [k for k, m in nums.items() if m > 1][:10]
+    return docs
+
+
 def _restart_case(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox: str, kill: bool) -> None:
     s = _start(shipper)
     c = containers(busybox, ["sh", "-c", "sleep 2; " + PACED + "; sleep 600"], network_mode="none")
@@ -74,16 +91,7 @@ def _restart_case(es: Any, index_prefix: str, shipper: Any, containers: Any, bus
     s2 = _start(shipper)
     wait_until(lambda: c.exec_run(["sh", "-c", "wc -l < /var/log/paced.log"]).output.strip() == b"1400", 300, 1,
                what="the writer's 1400 lines")
-    try:
-        wait_until(lambda: _count(es, index_prefix, c.id) >= 1400, 60, 1, what="1400 lines")
-    except AssertionError:
-        pass  # judged below, with what is missing
-    time.sleep(2)  # a duplicate would show up now
-    docs = _docs(es, index_prefix, c.id)
-    nums = Counter(int(d["message"].split()[1]) for d in docs)
-    missing = sorted(set(range(1, 1401)) - set(nums))
-    assert not missing, (len(missing), missing[:10], missing[-10:], s2.log()[-4000:])
-    assert sum(nums.values()) == 1400, [n for n, k in nums.items() if k > 1][:10]
+    _each_once(es, index_prefix, c.id, 1400, 60, lambda: s2.log()[-4000:])
     assert "caught up /var/log/paced.log" in s2.log(), s2.log()[-3000:]
     assert "gap in" not in s2.log()
 
@@ -161,16 +169,8 @@ def test_logrotate_during_writing_every_line_once(bpf_ready, es, index_prefix, s
     script = ROTATE_CREATE if mode == "create" else ROTATE_COPYTRUNCATE
     s = _start(shipper)
     c = containers(debian_image, ["sh", "-c", f"sleep 2; python3 -c '{script}'; sleep 600"], network_mode="none")
-    try:
-        wait_until(lambda: _count(es, index_prefix, c.id) >= 3000, 120, 1, what="3000 lines")
-    except AssertionError:
-        pass  # judged below, with what is missing
-    time.sleep(2)  # a duplicate would show up now
-    docs = _docs(es, index_prefix, c.id)
-    nums = Counter(int(d["message"].split()[1]) for d in docs)
-    missing = sorted(set(range(1, 3001)) - set(nums))
-    assert not missing, (len(missing), missing[:20], c.exec_run(["sh", "-c", "wc -l /var/log/rot.log*"]).output)
-    assert sum(nums.values()) == 3000, [n for n, k in nums.items() if k > 1][:10]
+    docs = _each_once(es, index_prefix, c.id, 3000, 120,
+                      lambda: c.exec_run(["sh", "-c", "wc -l /var/log/rot.log*"]).output)
     assert {d["log.file.path"] for d in docs} == {"/var/log/rot.log"}
     if mode == "copytruncate":  # each truncation starts a new generation of offsets from 0
         assert sorted(d["log.offset"] for d in docs if d["message"] in ("rot 1", "rot 1001", "rot 2001")) == [0, 0, 0]

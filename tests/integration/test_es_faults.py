@@ -71,7 +71,7 @@ def peak_rss_mib(pid: int) -> float:
 def writer(seconds: int) -> tuple[list[str], int]:
     rounds = seconds * 10
     return ["sh", "-c", f"for r in $(seq 0 {rounds - 1}); do seq $((r*500+1)) $((r*500+500)) | sed 's/^/seq /'; "
-                        "sleep 0.1; done"], rounds * 500
+                        "sleep 0.1; done; sleep 3"], rounds * 500  # up until dockerd copied it all
 
 
 @pytest.mark.slow
@@ -109,7 +109,10 @@ def test_shipper_sigkilled_mid_bulk(es, index_prefix, shipper, containers, busyb
     name = f"sigkill-{index_prefix}"
     s = shipper(LOGSHIP_DOCKER_INCLUDE=name)
     n = 200_000
-    c = containers(busybox, ["sh", "-c", f"seq 1 {n} | sed 's/^/seq /'"], name=name)
+    # The sleep keeps the container up until dockerd has copied all it wrote: under CPU load dockerd drops
+    # what is still in the pipe ~2 s after a container exits (its log: "stream copy error ... file already
+    # closed"), a loss before any shipper sees the line (kept as dockerd_kept's report on a failure).
+    c = containers(busybox, ["sh", "-c", f"seq 1 {n} | sed 's/^/seq /'; sleep 5"], name=name)
     q = {"term": {"container.id": c.id}}
     wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) > 30_000, 120, interval=0.1, what="lines flowing")
     s.kill()  # SIGKILL: bulks in flight, acks and checkpoints not written

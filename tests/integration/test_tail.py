@@ -23,18 +23,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def subscribed_tail(ship: Any, name: str, color: str, out: Path) -> subprocess.Popen[bytes]:
+    """`logship tail --container name` writing to `out` (stderr beside it), once the shipper counts it
+    as a /logs subscriber: the container may start writing then."""
+    with open(out, "wb") as f, open(out.with_suffix(".err"), "wb") as err:
+        tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", color, "--container", name],
+                                cwd=ROOT, env=ship.env, stdout=f, stderr=err)
+    wait_until(lambda: "logship_http_logs_subscribers 1" in ship.metrics() or tail.poll() is not None, 20,
+               what="`logship tail` to subscribe")
+    return tail
+
+
 def test_tail_shows_a_coloured_error_line(shipper: Callable[..., Any], containers: Callable[..., Any], busybox: str,
                                           tmp_path: Path) -> None:
-    port = free_port()
-    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}")
     name = f"tail-{uuid.uuid4().hex[:8]}"
+    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
     out = tmp_path / "tail.out"
-    with open(out, "wb") as f, open(tmp_path / "tail.err", "wb") as err:
-        tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", "--color", "--container", name],
-                                cwd=ROOT, env=ship.env, stdout=f, stderr=err)
+    tail = subscribed_tail(ship, name, "--color", out)
     try:
-        wait_until(lambda: "logship_http_logs_subscribers 1" in ship.metrics() or tail.poll() is not None, 20,
-                   what="`logship tail` to subscribe")
         # The tail subscribes before the container writes: the line is printed once, live.
         containers(busybox, ["sh", "-c", "sleep 1; echo 'ERROR boom'; echo 'all fine'; sleep 30"], name=name)
         text = wait_until(lambda: "all fine" in out.read_text(errors="replace") and out.read_text(errors="replace"),
@@ -63,17 +69,12 @@ def test_tail_shows_each_line_of_an_exited_container_once(shipper: Callable[...,
     """The final read after a container stops starts at its newest line: that line used to be
     emitted again (the live view and logship_lines_in_total showed it twice; ES stored it once)."""
     from tests.conftest import count_docs
-    port = free_port()
     name = f"once-{uuid.uuid4().hex[:8]}"
     # only this container: on a shared engine another test's flood would hold the shipper back
-    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{port}", LOGSHIP_DOCKER_INCLUDE=name)
+    ship = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}", LOGSHIP_DOCKER_INCLUDE=name)
     out = tmp_path / "tail.out"
-    with open(out, "wb") as f, open(tmp_path / "tail.err", "wb") as err:
-        tail = subprocess.Popen([sys.executable, "-m", "shipper", "tail", "--no-color", "--container", name],
-                                cwd=ROOT, env=ship.env, stdout=f, stderr=err)
+    tail = subscribed_tail(ship, name, "--no-color", out)
     try:
-        wait_until(lambda: "logship_http_logs_subscribers 1" in ship.metrics() or tail.poll() is not None, 20,
-                   what="`logship tail` to subscribe")
         c = containers(busybox, ["sh", "-c", "sleep 1; echo first; echo second; echo last"], name=name)
         c.wait(timeout=30)
         wait_until(lambda: count_docs(es, f"{index_prefix}-2*", {"term": {"container.id": c.id}}) >= 3, 60,
