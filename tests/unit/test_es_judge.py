@@ -109,6 +109,15 @@ def test_mixed_answer_acks_the_held_retries_the_busy_and_dead_letters_the_refuse
     assert all(a["create"]["_index"] == "p-deadletter-2026.11.21" for _, a in dead)
 
 
+def test_an_answer_short_of_items_retries_the_unanswered():
+    sink = new_sink()
+    acked: list[int] = []
+    batch = items(sink, 3, acked)
+    again, failed = send(sink, FakeBulkSession(BulkAnswer(200, answer(CREATED, MAPPING))), batch)
+    assert failed and acked == [0]
+    assert msg(again[-1]) == b"line 2" and again[-1] == batch[2]  # never silently dropped
+
+
 def test_a_refused_dead_letter_is_given_up_and_acknowledged():
     sink = new_sink()
     acked: list[int] = []

@@ -525,6 +525,13 @@ class ElasticsearchSink:
                           "elasticsearch: rejected a line (%s: %s); sent to the dead-letter index",
                           error.get("type"), str(error.get("reason"))[:300])
                 again.append((item[0], deadletter_item(item[1], error, self.s.index_prefix)))
+        if len(results) < len(batch):  # an answer short of items: the unanswered ones are not known held
+            unanswered = batch[len(results):]
+            again.extend(unanswered)
+            failed = True
+            METRICS.count("logship_es_item_retries_total", len(unanswered), status="unanswered")
+            self._say(logging.WARNING, "short", "elasticsearch: answered %d of %d items; retrying the other %d",
+                      len(results), len(batch), len(unanswered))
         self._delivered(ok)
         self._judge_cluster(blocked, all_429=too_many == len(batch), refused=len(again))
         return again, failed
