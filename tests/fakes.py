@@ -174,11 +174,10 @@ class ScriptedDockerAPI:
         self.calls: list[tuple[str, str]] = []
 
     def container(self, cid: str, *, status: str = "created", auto_remove: bool = True, log_path: str = "",
-                  tty: bool = False, log_driver: str = "") -> None:
+                  tty: bool = False) -> None:
         self.inspects[cid] = {"Id": cid, "Name": "/" + cid[:6], "Config": {"Image": "img", "Tty": tty},
                               "State": {"Status": status, "Running": status == "running"},
-                              "HostConfig": {"AutoRemove": auto_remove, "LogConfig": {"Type": log_driver}},
-                              "LogPath": log_path}
+                              "HostConfig": {"AutoRemove": auto_remove}, "LogPath": log_path}
 
     def set_status(self, cid: str, status: str) -> None:
         if status == "removed":
@@ -186,9 +185,6 @@ class ScriptedDockerAPI:
         else:
             st = self.inspects[cid]["State"]
             st["Status"], st["Running"] = status, status == "running"
-
-    async def info(self) -> dict[str, Any]:
-        return {"DockerRootDir": "/nonexistent"}
 
     async def inspect(self, cid: str) -> dict[str, Any]:
         self.calls.append(("inspect", cid))

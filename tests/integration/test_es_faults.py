@@ -21,26 +21,20 @@ def stored_lines(es: Any, index: str, container_id: str) -> list[tuple[int, str]
     """(number, where: index/_id/@timestamp) of every stored line of the container."""
     hits = search_hits(es, index, {"term": {"container.id": container_id}},
                        source=["message", "@timestamp", "stream"])
-    out = []
-    for h in hits:
-        last = (h["_source"].get("message") or "").split()[-1:]
-        where = f'{h["_index"]}/{h["_id"]} {h["_source"]["@timestamp"]} {h["_source"].get("stream")}'
-        # a document that is no numbered line (-1) is reported with its message, not a ValueError
-        out.append((int(last[0]), where) if last and last[0].isdigit() else (-1, f"{where} {h['_source']!r}"))
-    return out
+    return [(int(h["_source"]["message"].split()[-1]),
+             f'{h["_index"]}/{h["_id"]} {h["_source"]["@timestamp"]} {h["_source"].get("stream")}') for h in hits]
 
 
 def assert_exactly_once(es: Any, index: str, container_id: str, n: int) -> None:
     lines = stored_lines(es, index, container_id)
-    nums = [k for k, _ in lines if k >= 0]
+    nums = [k for k, _ in lines]
     missing = n - len(set(nums))
     dups = len(nums) - len(set(nums))
     seen: dict[int, list[str]] = {}
     for k, where in lines:
         seen.setdefault(k, []).append(where)
-    odd = seen.pop(-1, [])[:10]
     detail = [w for ws in seen.values() if len(ws) > 1 for w in ws][:10]
-    assert (missing, dups, odd) == (0, 0, []), f"{missing} lost, {dups} duplicated of {n}: {detail}; not lines: {odd}"
+    assert (missing, dups) == (0, 0), f"{missing} lost, {dups} duplicated of {n}: {detail}"
     assert set(nums) == set(range(1, n + 1))
 
 
@@ -121,8 +115,7 @@ def test_shipper_sigkilled_mid_bulk(es, index_prefix, shipper, containers, busyb
     again = shipper(LOGSHIP_DOCKER_INCLUDE=name)
     c.wait(timeout=120)
     try:
-        # bound for a loaded 2-core machine: the restarted shipper may replay its spool first
-        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 300, interval=1, what=f"{n} lines")
+        wait_until(lambda: count_docs(es, f"{index_prefix}-*", q) >= n, 180, interval=1, what=f"{n} lines")
     except AssertionError:
         print(again.log()[-4000:])  # what the restarted shipper said
         print(dockerd_kept(c))  # lines dockerd itself never wrote cannot be shipped

@@ -139,33 +139,3 @@ def test_follower_reads_rotated_files_in_order_and_ends_when_the_container_stops
         return out
 
     assert asyncio.run(go()) == [b"one", b"two", b"three", b"four", b"five", b"six"]
-
-
-def test_a_held_file_is_read_to_its_end_after_it_is_unlinked_and_a_gone_one_does_not_open(tmp_path: Path):
-    cur = tmp_path / "c-json.log"
-    writer = open(cur, "wb", buffering=0)
-    writer.write(json_file_line("stdout", T0, b"one\n"))
-    stopped = asyncio.Event()
-
-    async def running() -> bool:
-        return not stopped.is_set()
-
-    async def go() -> list[bytes]:
-        d, out, files = JsonFileDecoder(), list[bytes](), JsonFileStream(cur, 0, True, running)
-        assert files.open()
-
-        async def read() -> None:
-            async for chunk in files.chunks():
-                out.extend(x[2] for x in d.feed(chunk))
-
-        task = asyncio.create_task(read())
-        await asyncio.sleep(0.05)
-        cur.unlink()  # the removal, while the driver still writes its last lines
-        writer.write(json_file_line("stdout", T0 + 1, b"two\n"))
-        writer.close()
-        stopped.set()
-        await asyncio.wait_for(task, 10)
-        return out
-
-    assert asyncio.run(go()) == [b"one", b"two"]
-    assert not JsonFileStream(cur, 0, True, running).open()

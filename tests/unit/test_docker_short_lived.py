@@ -40,14 +40,11 @@ def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record],
             if what == "sleep":
                 await asyncio.sleep(arg)
             elif what in ("create", "start"):
-                src._on_event(cast(Any, docker), {"Action": what, "id": CID, "Actor": {"ID": CID, "Attributes": {
-                    "name": CID[:6], "image": "img"}}})
+                src._on_event(cast(Any, docker), {"Action": what, "id": CID})
             elif what == "status":
                 docker.set_status(CID, arg)
             elif what == "attach_end":
                 docker.attach_end[CID].set()
-            elif what == "call":
-                arg()
         for _ in range(200):
             if all(t.done() for t in src._streams.values()):
                 break
@@ -87,46 +84,6 @@ def test_refused_logs_fall_back_to_the_json_file_with_the_same_ids(tmp_path):
     via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
     assert [r.message for r in via_file] == [b"one", b"two", b"err"]
     assert [r.doc_id() for r in via_file] == [r.doc_id() for r in via_logs]
-
-
-def json_file_lines(lines: list[tuple[str, str, str]]) -> bytes:
-    return "".join(json.dumps({"log": d, "stream": s, "time": t}) + "\n" for d, s, t in lines).encode()
-
-
-def test_an_opened_json_file_is_read_to_its_end_after_the_removal_unlinks_it(tmp_path):
-    """The auto-remove container's file is opened (and read) while it runs; it writes more,
-    exits and is removed (the file unlinked) before the follower reads the rest: every line
-    is read from the file still held open, once. (Through the logs endpoint, a follow stream
-    that ends early is followed by a 409 on the final read: the rest was lost.)"""
-    path = tmp_path / "c-json.log"
-    writer = open(path, "wb", buffering=0)  # dockerd's own fd: it writes on after the unlink
-    writer.write(json_file_lines([("one\n", "stdout", T0), ("two\n", "stdout", T0)]))
-    docker = FakeDocker()
-    docker.container(CID, status="created", log_path=str(path), log_driver="json-file")
-    docker.attach_chunks[CID] = [frame(1, b"attach only\n")]
-    docker.logs_answers[CID] = [(200, [logs_stream([(1, T0, b"one\n"), (1, T0, b"two\n")])]), (409, [])]
-
-    def exit_and_remove() -> None:
-        writer.write(json_file_lines([("err\n", "stderr", T1), ("last\n", "stdout", T1)]))
-        writer.close()
-        path.unlink()
-        docker.set_status(CID, "removed")
-
-    out, _ = run(docker, [("create", None), ("sleep", 0.05), ("status", "running"), ("start", None),
-                          ("sleep", 0.3), ("call", exit_and_remove), ("attach_end", None)], tmp_path / "state")
-    assert [(r.stream, r.message) for r in out] == [("stdout", b"one"), ("stdout", b"two"), ("stderr", b"err"),
-                                                    ("stdout", b"last")]
-
-
-def test_a_json_file_gone_before_it_opens_hands_over_to_the_api_and_attach(tmp_path):
-    """Removed between the check and the open: the file reader does not count as opened, the
-    logs endpoint is asked (409: removed) and what attach held ships."""
-    docker = FakeDocker()
-    events = quick_exit(docker, 409, str(tmp_path / "gone.log"))
-    docker.inspects[CID]["HostConfig"]["LogConfig"] = {"Type": "json-file"}
-    out, _ = run(docker, events, tmp_path)
-    assert [(r.stream, r.message) for r in out] == [("stdout", b"one"), ("stdout", b"two"), ("stderr", b"err")]
-    assert ("logs", CID) in docker.calls
 
 
 def test_refused_logs_without_file_ship_what_attach_held(tmp_path):
@@ -191,85 +148,3 @@ def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_p
     asyncio.run(scenario())
     assert [r.message for r in out] == [b"seq %d" % i for i in range(1, 8)]
     assert len({r.doc_id() for r in out}) == 7
-
-
-def removed_before_any_inspect(settings: DockerSettings, tmp_path: Path, on_start: Any = None) -> list[Record]:
-    """create and start events of a container the engine no longer knows (attach opens, every
-    inspect finds nothing): its events were handled too late, on a loaded machine."""
-    docker, out = FakeDocker(), list[Record]()
-
-    async def emit(batch: list[Record]) -> None:
-        out.extend(batch)
-
-    async def scenario(docker: FakeDocker) -> None:
-        src = DockerSource(settings, emit, ContainerRegistry(), state_dir=tmp_path / "state", self_container_ids=set())
-        ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
-        src._on_event(cast(Any, docker), {"Action": "create", **ev})
-        src._on_event(cast(Any, docker), {"Action": "start", **ev})
-        if on_start is not None:
-            on_start()
-        docker.attach_end.setdefault(CID, asyncio.Event()).set()
-        for _ in range(100):
-            if all(t.done() for t in src._streams.values()):
-                break
-            await asyncio.sleep(0.02)
-        await src._stop_streams()
-        assert not src._early_files
-
-    asyncio.run(scenario(docker))
-    return out
-
-
-def test_removed_before_anything_could_read_it_is_counted_and_logged_unless_not_shipped(tmp_path, caplog):
-    """Its lines cannot be had any more: that is counted and logged, not silent (and not for a
-    container the filters leave out anyway)."""
-    from shipper.core.metrics import METRICS
-    for include, counted in (((), 1), (("other-*",), 0)):
-        before = METRICS.get("logship_docker_unread_containers_total")
-        assert removed_before_any_inspect(DockerSettings(include=include), tmp_path) == []
-        assert METRICS.get("logship_docker_unread_containers_total") - before == counted
-    assert "was removed before its log could be read" in caplog.text
-
-
-def test_its_json_file_opened_on_the_start_event_ships_it_when_it_is_gone_before_any_inspect(tmp_path):
-    """The start event opens `<root>/<id>/<id>-json.log` at once: removed (the file unlinked)
-    before attach or inspect could say anything, its lines still ship, with Docker's times."""
-    from shipper.core.metrics import METRICS
-    d = tmp_path / "containers" / CID
-    d.mkdir(parents=True)
-    path = d / f"{CID}-json.log"
-    path.write_bytes(json_file_lines([("one\n", "stdout", T0), ("err\n", "stderr", T1)]))
-    before = METRICS.get("logship_docker_unread_containers_total")
-    out = removed_before_any_inspect(DockerSettings(files_root=str(tmp_path / "containers")), tmp_path,
-                                     on_start=path.unlink)
-    assert [(r.stream, r.message, r.time_ns % 10) for r in out] == [("stdout", b"one", 1), ("stderr", b"err", 2)]
-    assert METRICS.get("logship_docker_unread_containers_total") == before
-
-
-def test_the_file_opened_on_the_start_event_is_closed_once_the_log_opens(tmp_path):
-    """Never held for a container's life: a rotated-away file held open keeps its disk space."""
-    d = tmp_path / "containers" / CID
-    d.mkdir(parents=True)
-    (d / f"{CID}-json.log").write_bytes(json_file_lines([("one\n", "stdout", T0)]))
-    docker = FakeDocker()
-    docker.container(CID, status="created", auto_remove=False)
-    docker.logs_answers[CID] = [(200, [logs_stream([(1, T0, b"one\n")])])]
-    held: list[int] = []
-
-    async def emit(batch: list[Record]) -> None:
-        pass
-
-    async def scenario() -> None:
-        src = DockerSource(DockerSettings(files_root=str(tmp_path / "containers")), emit, ContainerRegistry(),
-                           state_dir=tmp_path / "state", self_container_ids=set())
-        ev = {"id": CID, "Actor": {"ID": CID, "Attributes": {"name": CID[:6], "image": "img"}}}
-        src._on_event(cast(Any, docker), {"Action": "create", **ev})
-        docker.set_status(CID, "running")
-        src._on_event(cast(Any, docker), {"Action": "start", **ev})
-        held.append(len(src._early_files))
-        await asyncio.sleep(0.5)  # attached, its log read, still running
-        held.append(len(src._early_files))
-        await src._stop_streams()
-
-    asyncio.run(scenario())
-    assert held == [1, 0]

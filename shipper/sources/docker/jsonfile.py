@@ -178,55 +178,31 @@ def readable_log(log_driver: str, log_path: str, container_id: str, root: str) -
 class JsonFileStream:
     """One container's json-file log from a time on, as chunks of file bytes: the rotated
     files oldest first, then the current one; with `follow`, on until `running()` says the
-    container stopped and the file is read to its end. `open()` opens them all at once, before
-    anything is read: an open file stays readable after it is unlinked (an auto-remove
-    container's removal), so a log that was opened is always read to its end. A rotation while
-    following is found by the inode: the file we hold is read to its end, then any newer
-    rotated files, then the new current file. Files are opened and read in the event loop on
-    purpose: a 64 KiB read of a local file the driver just wrote costs microseconds (page cache)."""
+    container stopped and the file is read to its end. A rotation while following is
+    found by the inode: the file we hold is read to its end, then any newer rotated files,
+    then the new current file. Files are opened and read in the event loop on purpose: a
+    64 KiB read of a local file the driver just wrote costs microseconds (page cache)."""
 
     def __init__(self, path: Path, since_ns: int, follow: bool, running: Callable[[], Awaitable[bool]]) -> None:
         self.path = path
         self.since_ns = since_ns
         self.follow = follow
         self.running = running
-        self._files: list[BinaryIO] = []
-
-    def open(self) -> bool:
-        """Opens every file the driver holds now; False (nothing held open) when the current
-        one is gone already: the container was removed, and the API says so."""
-        files = log_files(self.path)
-        for p in files:
-            try:
-                self._files.append(open(p, "rb"))
-            except FileNotFoundError:
-                if p is files[-1]:
-                    self.close()
-                    return False
-                # the oldest, rotated away between listing and opening
-        return True
-
-    def close(self) -> None:
-        for f in self._files:
-            f.close()
-        self._files.clear()
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        if not self._files and not self.open():
-            return
-        try:
-            *rotated, current = self._files
-            for f in rotated:
+        files = log_files(self.path)
+        for i, p in enumerate(files):
+            try:
+                f = open(p, "rb")
+            except FileNotFoundError:
+                continue  # rotated away (the oldest) between listing and opening
+            with f:
+                if i == len(files) - 1 and self.follow:
+                    async for chunk in self._follow(f):
+                        yield chunk
+                    return
                 while chunk := f.read(READ_CHUNK):
                     yield chunk
-            if self.follow:
-                async for chunk in self._follow(current):
-                    yield chunk
-            else:
-                while chunk := current.read(READ_CHUNK):
-                    yield chunk
-        finally:
-            self.close()
 
     async def _follow(self, f: BinaryIO) -> AsyncIterator[bytes]:
         delay, idle = POLL_MIN_S, 0.0
@@ -244,7 +220,6 @@ class JsonFileStream:
                             yield chunk
                 f.close()
                 f = open(newer[-1], "rb")
-                self._files.append(f)
                 continue
             if idle >= IDLE_CHECK_S:
                 idle = 0.0

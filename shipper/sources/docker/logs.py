@@ -36,24 +36,16 @@ async def open_log(api: DockerAPI, settings: DockerSettings, c: Container, since
                    running: Callable[[], Awaitable[bool]]) -> AsyncIterator[Opened]:
     """A decoder for the container's log and the chunks to feed it, from `since_ns` on
     (entries before it are left out); with `follow`, until the container stops."""
+    # An auto-remove container's file goes with it, mid-read: its log comes from the API, whose
+    # refusal (409) hands over to the removed-container paths of source.py.
     path = readable_log(c.log_driver, c.log_path, c.id, settings.files_root) \
-        if settings.read_files == "auto" else None
+        if settings.read_files == "auto" and not c.auto_remove else None
     if path is not None:
-        files = JsonFileStream(path, since_ns, follow, running)
-        # Opened before it counts as opened: held open, it is read to its end even if the
-        # container is removed meanwhile. Gone already: the API answers (409/404: removed).
-        if files.open():
-            METRICS.count("logship_docker_streams_total", via="file")
-            log.debug("docker: reading %s (%s) from its json-file since %d (follow=%s)", c.name, c.id[:12],
-                      since_ns, follow)
-            try:
-                yield JsonFileDecoder(settings.max_line_bytes, c.tty, since_ns), files.chunks()
-            finally:
-                files.close()
-            return
+        METRICS.count("logship_docker_streams_total", via="file")
+        yield (JsonFileDecoder(settings.max_line_bytes, c.tty, since_ns),
+               JsonFileStream(path, since_ns, follow, running).chunks())
+        return
     METRICS.count("logship_docker_streams_total", via="api")
-    log.debug("docker: reading %s (%s) from the logs endpoint since %d (follow=%s)", c.name, c.id[:12], since_ns,
-              follow)
     async with api.logs(c.id, since_ns=since_ns, follow=follow) as r:
         if r.status == 404:
             raise StreamRefused(c.id)  # removed meanwhile: the destroy event follows

@@ -58,8 +58,6 @@ ALIVE_MARGIN_NS = 30 * 1_000_000_000
 ATTACH_HOLD_BYTES = 16 << 20
 # After its logs were refused, how long the attach stream of a dead container may take to end.
 ATTACH_DRAIN_S = 10.0
-# How many containers' event attributes are remembered (for containers removed before an inspect).
-EVENT_MEMORY = 4096
 
 
 _TRANSIENT = (aiohttp.ClientError, OSError, asyncio.TimeoutError, DockerError)
@@ -97,13 +95,6 @@ class DockerSource:
         # from the newest line (final read, re-attach) starts with lines already sent downstream
         self._emitted: dict[str, dict[str, tuple[int, int]]] = {}
         self._start_seen: dict[str, asyncio.Event] = {}  # containers in their create phase
-        # name, image and labels of recently created containers, from their events: whether a
-        # container removed before it could be inspected would have been shipped at all
-        self._from_events: dict[str, Container] = {}
-        # json-files of containers in their create phase, opened when their start event came
-        # (before any inspect): held open, they stay readable after an auto-remove's removal
-        self._early_files: dict[str, BinaryIO] = {}
-        self._data_root = ""  # the engine's DockerRootDir: where <id>-json.log is before an inspect says
         self._resumed_at: dict[str, int] = {}  # container -> checkpoint it resumes from, until its first read
         self._catch_up = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         if self_container_ids is None:
@@ -155,10 +146,6 @@ class DockerSource:
     # ---- events and listing -----------------------------------------------------
     async def _follow(self, api: DockerAPI) -> None:
         await api.version()
-        try:
-            self._data_root = (await api.info()).get("DockerRootDir") or ""
-        except (LookupError, DockerError, aiohttp.ContentTypeError, ValueError):
-            self._data_root = ""
         # Events first, listing second: a container that starts in between is seen twice
         # (attaching is idempotent), never missed.
         events = api.events(since=time.time())
@@ -199,15 +186,10 @@ class DockerSource:
         actor = ev.get("Actor") or {}
         cid = ev.get("id") or actor.get("ID", "")
         if action == "create":
-            attrs = dict(actor.get("Attributes") or {})
-            if len(self._from_events) >= EVENT_MEMORY:
-                del self._from_events[next(iter(self._from_events))]
-            self._from_events[cid] = Container(cid, attrs.pop("name", ""), attrs.pop("image", ""), labels=attrs)
             self._on_create(api, cid)
         elif action in ("start", "restart"):
             started = self._start_seen.get(cid)
             if started is not None:
-                self._open_early(cid)
                 started.set()
             self._attach(api, cid, follow=True)
         elif action == "rename":
@@ -233,8 +215,6 @@ class DockerSource:
 
     def _on_create(self, api: DockerAPI, cid: str) -> None:
         if cid not in self._streams or self._streams[cid].done():
-            # Set before the task runs: its start event may be handled first.
-            self._start_seen[cid] = asyncio.Event()
             self._streams[cid] = asyncio.create_task(self._created(api, cid), name=f"docker-create-{cid[:12]}")
 
     # ---- short-lived containers -------------------------------------------------
@@ -242,53 +222,20 @@ class DockerSource:
         """A container that has not run yet. Attached at once, before it is even inspected:
         the race is against `docker run`'s own attach-then-start, and an inspect first would
         lose it more often. Only auto-remove containers keep the attach stream."""
-        started = self._start_seen.setdefault(cid, asyncio.Event())
+        started = self._start_seen[cid] = asyncio.Event()
         try:
-            try:
-                async with api.attach(cid) as r:
-                    c = await self._inspect_or_none(api, cid) if r.status < 400 else None
-                    if c is not None and c.auto_remove and not self._not_shipped(c):
-                        await self._ship_auto_remove(api, c, r.content, started)
-                        return
-            except _TRANSIENT as exc:
-                log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
-            finally:
-                self._start_seen.pop(cid, None)
-            if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
-                self._started_again.discard(cid)
-                if cid not in self._early_files:
-                    await self._ship(api, cid, True)
-                elif not await self._ship(api, cid, True, on_open=lambda: self._close_early(cid)):
-                    # Removed before it could be inspected, but its file was opened on its start event.
-                    seen = self._from_events.get(cid)
-                    early = self._early_files.get(cid)
-                    if early is not None and await self._inspect_or_none(api, cid) is None:
-                        if seen is not None and not self._not_shipped(seen):
-                            await self._ship_log_file(seen, early)
-                        else:
-                            self._unread(cid)
+            async with api.attach(cid) as r:
+                c = await self._inspect_or_none(api, cid) if r.status < 400 else None
+                if c is not None and c.auto_remove and not self._not_shipped(c):
+                    await self._ship_auto_remove(api, c, r.content, started)
+                    return
+        except _TRANSIENT as exc:
+            log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
         finally:
-            self._close_early(cid)
-
-    def _close_early(self, cid: str) -> None:
-        """Its log opened (or it is done): the file opened early is not needed. Never held for a
-        container's life: a rotated-away file held open keeps its disk space."""
-        early = self._early_files.pop(cid, None)
-        if early is not None:
-            early.close()
-
-    def _open_early(self, cid: str) -> None:
-        """Opens a starting container's json-file at once, by the path dockerd gives it, before
-        the inspect that would name it: a container that exits at once is removed within a few
-        round trips to dockerd on a loaded machine, and an open file stays readable."""
-        root = Path(self.settings.files_root) if self.settings.files_root else \
-            Path(self._data_root) / "containers" if self._data_root else None
-        if root is None or cid in self._early_files:
-            return
-        try:
-            self._early_files[cid] = open(root / cid / f"{cid}-json.log", "rb")
-        except OSError:
-            pass  # another log driver, or not readable here: the other paths read it
+            self._start_seen.pop(cid, None)
+        if started.is_set() or cid in self._started_again:  # it started meanwhile: the usual path
+            self._started_again.discard(cid)
+            await self._ship(api, cid, True)
 
     async def _ship_auto_remove(self, api: DockerAPI, c: Container, content: aiohttp.StreamReader,
                                 started: asyncio.Event) -> None:
@@ -320,7 +267,6 @@ class DockerSource:
         def logs_opened() -> None:
             reader.cancel()
             held.clear()
-            self._close_early(cid)
 
         try:
             # Started, or its attach stream ended first (it ran and exited before the event came).
@@ -336,16 +282,17 @@ class DockerSource:
                 waiter.cancel()
                 ran = await self._inspect_or_none(api, cid)
             if ran is not None:
-                # Opened first (unless its start event opened it): once removal starts the endpoint
-                # refuses and the file is unlinked, but an open file stays readable. Closed once its log opens.
-                if cid not in self._early_files and (f := self._open_log_file(ran)) is not None:
-                    self._early_files[cid] = f
-                if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
-                    return
-                log_file = self._early_files.get(cid)
-                if log_file is not None:
-                    await self._ship_log_file(ran, log_file)
-                    return
+                # Opened first: once removal starts the endpoint refuses, but an open file stays readable.
+                log_file = self._open_log_file(ran)
+                try:
+                    if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
+                        return
+                    if log_file is not None:
+                        await self._ship_log_file(ran, log_file)
+                        return
+                finally:
+                    if log_file is not None:
+                        log_file.close()
             await asyncio.wait((reader,), timeout=ATTACH_DRAIN_S)
             if not reader.done():
                 log.warning("docker: attach stream of %s (%s) did not end; shipping what it held", name, cid[:12])
@@ -419,8 +366,6 @@ class DockerSource:
         (on_open is called then, once)."""
         c = inspected or await self._inspect_or_none(api, cid)
         if c is None:
-            if follow and on_open is None:
-                self._unread(cid)
             return False
         reason = self._not_shipped(c)
         if reason:
@@ -454,7 +399,6 @@ class DockerSource:
                  c.name, cid[:12], c.image, since)
         empty_ends = 0
         was_opened = False
-        lines_read = 0
 
         def opened() -> None:
             nonlocal was_opened
@@ -468,7 +412,6 @@ class DockerSource:
                 try:
                     async with (self._catch_up if not follow else contextlib.nullcontext()):
                         decoder, read = await self._read(api, c, window, since, follow, opened)
-                    lines_read += read
                     fresh = await self._inspect_or_none(api, cid)
                 except _TRANSIENT as exc:
                     # A torn stream: read again from the newest line we have. If the daemon
@@ -510,19 +453,8 @@ class DockerSource:
             self.containers.remove(cid)
             if self.checkpoints and not len(window):
                 self.checkpoints.flush_soon()
-            log.info("docker: stream of %s (%s) ended (%d lines read)", c.name, cid[:12], lines_read)
-        if not was_opened and follow and on_open is None and await self._inspect_or_none(api, cid) is None:
-            self._unread(cid)
+            log.info("docker: stream of %s (%s) ended", c.name, cid[:12])
         return was_opened
-
-    def _unread(self, cid: str) -> None:
-        """A container seen running that was removed before its log could be opened (an
-        auto-remove one whose events came too late to attach): whatever it wrote is lost."""
-        seen = self._from_events.pop(cid, None)
-        if seen is not None and self._not_shipped(seen):
-            return  # not shipped anyway
-        METRICS.count("logship_docker_unread_containers_total")
-        log.warning("docker: container %s was removed before its log could be read: its lines are lost", cid[:12])
 
     def _stays_stopped(self, cid: str, fresh: Container | None) -> bool:
         """Removed, or stopped with no start event since its stream ended."""
