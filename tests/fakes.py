@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 import struct
+import time
 from typing import Any, cast
 
 from aiohttp import web
@@ -25,6 +26,16 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         await runner.cleanup()
+
+
+async def drain_spool(sink: Any, poll: float = 0.01, timeout: float = 10) -> None:
+    """Runs the sink's replay loop until its spool is empty (or `timeout`), then stops it."""
+    replayer = asyncio.create_task(sink._replay_loop())
+    deadline = time.monotonic() + timeout
+    while sink.spool is not None and not sink.spool.empty and time.monotonic() < deadline:
+        await asyncio.sleep(poll)
+    replayer.cancel()
+    await asyncio.gather(replayer, return_exceptions=True)
 
 
 def ack(r: Record) -> None:

@@ -17,7 +17,7 @@ from shipper.core.container import Container
 from shipper.core.record import Record
 from shipper.sinks.elasticsearch.sink import ElasticsearchSink, Item
 from shipper.sinks.spool import Spool
-from tests.fakes import BulkAnswer, FakeBulkSession
+from tests.fakes import BulkAnswer, FakeBulkSession, drain_spool
 
 C = Container(id="d" * 64, name="web", image="i")
 T0 = 1_795_219_200_000_000_000
@@ -105,12 +105,7 @@ def test_a_failed_replay_bulk_is_sent_again_before_its_records_are_acknowledged(
     async def go() -> None:
         await sink._route(batch(sink, 0, 2, acked))
         session.answers += [BulkAnswer(503, b"down"), OK]
-        replayer = asyncio.create_task(sink._replay_loop())
-        deadline = time.monotonic() + 10
-        while sink.spool is not None and not sink.spool.empty and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        replayer.cancel()
-        await asyncio.gather(replayer, return_exceptions=True)
+        await drain_spool(sink)
 
     asyncio.run(go())
     assert len(session.sent) == 2 and session.sent[0] == session.sent[1]  # the same bulk, retried

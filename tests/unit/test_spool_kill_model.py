@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +23,7 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.fakes import drain_spool
 from shipper.config import ElasticsearchSettings, SpoolSettings
 from shipper.core.container import Container
 from shipper.core.record import Record
@@ -134,14 +134,6 @@ def test_kill_while_spooling_loses_nothing_acknowledged_and_stores_no_torn_line(
     healthy.held = dict(es.held)
     again = make_sink(killed, healthy)
 
-    async def replay() -> None:
-        replayer = asyncio.create_task(again._replay_loop())
-        deadline = time.monotonic() + 10
-        while again.spool is not None and not again.spool.empty and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-        replayer.cancel()
-        await asyncio.gather(replayer, return_exceptions=True)
-
-    asyncio.run(replay())
+    asyncio.run(drain_spool(again, poll=0.001))
     wrong = {i: m for i, m in healthy.held.items() if ids.get(i) != m}
     assert not wrong, f"documents that are not their id's line: {list(wrong.items())[:5]}"
