@@ -31,6 +31,12 @@ def _create(root: Path, cid: str, *, env: list[str] | None = None, config: bool 
     return d
 
 
+def _start(root: Path, holder: LogHolder, cid: str) -> None:
+    """The container starts: dockerd creates its json-file; until it is held."""
+    (_create(root, cid) / f"{cid}-json.log").write_bytes(b"")
+    wait_until(lambda: cid in holder._held, 10, what="the file held")
+
+
 @pytest.fixture
 def holder(tmp_path):
     h = LogHolder(tmp_path)
@@ -80,16 +86,12 @@ def test_bounds_close_the_oldest_and_the_expired(tmp_path, holder, monkeypatch):
     monkeypatch.setattr(held_logs, "MAX_HELD", 2)
     before = METRICS.get("logship_docker_held_unused_total", reason="over_bound")
     for i in range(10, 13):
-        d = _create(tmp_path, _cid(i))
-        (d / f"{_cid(i)}-json.log").write_bytes(b"")
-        wait_until(lambda: _cid(i) in holder._held, 10, what="the file held")
+        _start(tmp_path, holder, _cid(i))
     assert set(holder._held) == {_cid(11), _cid(12)}
     assert METRICS.get("logship_docker_held_unused_total", reason="over_bound") == before + 1
     for h in holder._held.values():
         h.since = time.monotonic() - held_logs.HOLD_S - 1
-    d = _create(tmp_path, _cid(13))
-    (d / f"{_cid(13)}-json.log").write_bytes(b"")
-    wait_until(lambda: _cid(13) in holder._held, 10, what="the file held")
+    _start(tmp_path, holder, _cid(13))
     assert set(holder._held) == {_cid(13)}
 
 
