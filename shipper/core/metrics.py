@@ -182,6 +182,12 @@ for _name, _help in {
     "logship_docker_attach_lines_total": "Lines of removed auto-remove containers shipped from their attach stream.",
     "logship_docker_attach_dropped_lines_total": "Lines of a removed container lost over the attach hold bound.",
     "logship_docker_json_file_reads_total": "Removed auto-remove containers shipped from their (still open) json-file.",
+    "logship_docker_logs_held_total": "Container json-files opened the moment dockerd created them (read if the "
+                                      "container is removed before its log is opened).",
+    "logship_docker_held_unused_total": "Held json-files closed unread, by reason (expired: not needed within the "
+                                        "hold time; over_bound: more held than the bound).",
+    "logship_docker_hold_missed_total": "Containers whose json-file could not be held at its creation, by reason "
+                                        "(watch_limit, queue_overflow, open_failed).",
     "logship_docker_unread_containers_total": "Containers removed before their log could be read, or (auto-remove, "
                                               "attach joined late) read from their attach stream only: lines lost.",
     "logship_docker_gaps_total": "Resumes that found lines rotated away by dockerd before they were read (each also "

@@ -12,6 +12,7 @@ from pathlib import Path
 from shipper.config import DockerSettings
 from shipper.core.container import ContainerRegistry
 from shipper.core.record import Record
+from shipper.sources.docker.held_logs import Held
 from shipper.sources.docker.source import DockerSource
 from shipper.sources.docker.stream import AttachDecoder
 from tests.fakes import ScriptedDockerAPI as FakeDocker
@@ -26,7 +27,13 @@ def logs_stream(lines: list[tuple[int, str, bytes]]) -> bytes:
     return b"".join(frame(k, t.encode() + b" " + d) for k, t, d in lines)
 
 
-def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record], DockerSource]:
+def _json_file(path: Path) -> Path:
+    path.write_text("".join(json.dumps({"log": d, "stream": s, "time": t}) + "\n"
+                            for d, s, t in [("one\n", "stdout", T0), ("two\n", "stdout", T0), ("err\n", "stderr", T1)]))
+    return path
+
+
+def run(docker: FakeDocker, events: list, tmp_path: Path, held: Any = None) -> tuple[list[Record], DockerSource]:
     """Feeds the events (("create"|"start"|"exit"|"removed"|"sleep", arg)) to a source; returns what it emitted."""
     out: list[Record] = []
 
@@ -35,6 +42,7 @@ def run(docker: FakeDocker, events: list, tmp_path: Path) -> tuple[list[Record],
 
     async def scenario() -> DockerSource:
         src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        src.held = held
         for what, arg in events:
             await asyncio.sleep(0.01)
             if what == "sleep":
@@ -75,9 +83,7 @@ def test_logs_endpoint_ships_when_it_opens_and_attach_is_dropped(tmp_path):
 
 
 def test_refused_logs_fall_back_to_the_json_file_with_the_same_ids(tmp_path):
-    path = tmp_path / "c-json.log"
-    path.write_text("".join(json.dumps({"log": d, "stream": s, "time": t}) + "\n"
-                            for d, s, t in [("one\n", "stdout", T0), ("two\n", "stdout", T0), ("err\n", "stderr", T1)]))
+    path = _json_file(tmp_path / "c-json.log")
     docker = FakeDocker()
     via_file, _ = run(docker, quick_exit(docker, 409, str(path)), tmp_path / "a")
     docker = FakeDocker()
@@ -101,6 +107,58 @@ def test_removed_before_inspect_ships_what_attach_held(tmp_path):
     events.insert(2, ("status", "removed"))  # gone before the start is handled
     out, _ = run(docker, events[:3] + [("start", None), ("attach_end", None)], tmp_path)
     assert [r.message for r in out] == [b"one", b"two", b"err"]
+
+
+class CannedHolder:
+    """held_logs.LogHolder as the source sees it: a json-file held since the container's creation."""
+
+    def __init__(self, path: Path, config: dict[str, Any] | None) -> None:
+        self.held: dict[str, Held] = {CID: Held(open(path, "rb"), config)}
+        self.released: list[str] = []
+
+    def take(self, cid: str) -> Held | None:
+        return self.held.pop(cid, None)
+
+    def release(self, cid: str) -> None:
+        self.released.append(cid)
+        h = self.take(cid)
+        if h is not None:
+            h.file.close()
+
+
+def test_a_late_attach_ships_the_file_held_since_creation_with_the_logs_ids(tmp_path):
+    """Attach joined it already being removed (its create event came late) and its LogPath is
+    gone: the file held since its creation has every line, with the ids the logs path gives."""
+    docker = FakeDocker()
+    docker.container(CID, status="removing", log_path=str(tmp_path / "gone.log"))
+    docker.logs_answers[CID] = [(409, [])]
+    holder = CannedHolder(_json_file(tmp_path / "held.log"), None)
+    late, _ = run(docker, [("create", None), ("start", None), ("attach_end", None)], tmp_path / "a", holder)
+    docker = FakeDocker()
+    via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
+    assert [r.message for r in late] == [b"one", b"two", b"err"]
+    assert [r.doc_id() for r in late] == [r.doc_id() for r in via_logs]
+    assert not holder.held
+
+
+def test_removed_before_any_inspect_ships_its_held_file_as_its_configuration_allows(tmp_path):
+    def config(env: list[str]) -> dict[str, Any]:
+        return {"Id": CID, "Name": "/job", "Config": {"Image": "img", "Env": env}, "State": {},
+                "HostConfig": {"AutoRemove": True, "LogConfig": {"Type": "json-file"}}}
+
+    events = [("create", None), ("start", None), ("attach_end", None)]
+    path = _json_file(tmp_path / "held.log")
+    out, _ = run(FakeDocker(), events, tmp_path / "a", CannedHolder(path, config([])))
+    assert [(r.message, r.container.name) for r in out] == [(b"one", "job"), (b"two", "job"), (b"err", "job")]
+    ignored, _ = run(FakeDocker(), events, tmp_path / "b", CannedHolder(path, config(["LOGSPOUT=ignore"])))
+    assert ignored == []
+
+
+def test_a_held_file_is_released_once_the_log_opens(tmp_path):
+    docker = FakeDocker()
+    holder = CannedHolder(_json_file(tmp_path / "held.log"), None)
+    out, _ = run(docker, quick_exit(docker, 200), tmp_path, holder)
+    assert [r.message for r in out] == [b"one", b"two", b"err"] and CID in holder.released
 
 
 def test_not_auto_remove_drops_attach_and_ships_through_logs_after_start(tmp_path):

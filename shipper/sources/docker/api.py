@@ -72,6 +72,9 @@ class DockerAPI:
     async def version(self) -> dict[str, Any]:
         return await self._json("/version")
 
+    async def info(self) -> dict[str, Any]:
+        return await self._json("/info")
+
     async def containers(self, *, all: bool = False) -> list[dict[str, Any]]:
         return await self._json("/containers/json", all="1" if all else "0")
 

@@ -34,6 +34,7 @@ from shipper.core.checkpoints import CheckpointStore
 from shipper.config import DockerSettings
 from shipper.core.container import Container, ContainerRegistry
 from shipper.sources.docker.filters import Filters
+from shipper.sources.docker.held_logs import LogHolder
 from shipper.core.metrics import CHECKPOINT_LAG, METRICS
 from shipper.core.record import EVENT, Record
 from shipper.core.timefmt import iso_ns
@@ -103,6 +104,7 @@ class DockerSource:
         else:
             self._own_ids, self._own_prefix = set(self_container_ids), ""
         self.ready = asyncio.Event()  # set once the existing containers are attached
+        self.held: LogHolder | None = None  # json-files opened at their creation (held_logs.py)
 
     # ---- lifecycle --------------------------------------------------------------
     async def run(self) -> None:
@@ -127,6 +129,9 @@ class DockerSource:
                 backoff = min(backoff * 2, self.settings.reconnect_max_s)
         finally:
             await self._stop_streams()
+            if self.held is not None:
+                self.held.stop()
+                self.held = None
             if saver:
                 saver.cancel()
                 await asyncio.gather(saver, return_exceptions=True)
@@ -146,6 +151,8 @@ class DockerSource:
     # ---- events and listing -----------------------------------------------------
     async def _follow(self, api: DockerAPI) -> None:
         await api.version()
+        if self.held is None and self.settings.read_files == "auto":
+            await self._hold_new_logs(api)
         # Events first, listing second: a container that starts in between is seen twice
         # (attaching is idempotent), never missed.
         events = api.events(since=time.time())
@@ -176,6 +183,21 @@ class DockerSource:
             first.cancel()
             await events.aclose()
 
+    async def _hold_new_logs(self, api: DockerAPI) -> None:
+        """Starts holding json-files at their creation (held_logs.py), before the events are
+        followed: a container created from then on is read to its end even if removed at once."""
+        root = self.settings.files_root
+        if not root:
+            try:
+                data_root = (await api.info()).get("DockerRootDir") or ""
+            except (DockerError, aiohttp.ClientError, ValueError) as exc:
+                log.info("docker: no DockerRootDir (%s): new containers' json-files are not held", exc)
+                return
+            root = str(Path(data_root) / "containers") if data_root else ""
+        holder = LogHolder(Path(root))
+        if root and holder.start():
+            self.held = holder
+
     def _may_hold_unshipped(self, cid: str) -> bool:
         """A stopped container is worth a read (follow=0) if it has a checkpoint or the
         previous run of the shipper was alive when it could still have been logging."""
@@ -198,6 +220,9 @@ class DockerSource:
                 c.name = (actor.get("Attributes") or {}).get("name", c.name).lstrip("/")
         elif action == "destroy":
             self.containers.remove(cid)
+            task = self._streams.get(cid)
+            if self.held is not None and (task is None or task.done()):
+                self.held.release(cid)  # nothing will read it (a running task takes or releases it)
             self._last_seen.pop(cid, None)
             self._emitted.pop(cid, None)
             self._resumed_at.pop(cid, None)
@@ -282,8 +307,10 @@ class DockerSource:
                 waiter.cancel()
                 ran = await self._inspect_or_none(api, cid)
             if ran is not None:
-                # Opened first: once removal starts the endpoint refuses, but an open file stays readable.
-                log_file = self._open_log_file(ran)
+                # Opened first (held since its creation, if it could be): once removal starts the endpoint
+                # refuses, but an open file stays readable.
+                kept = self.held.take(cid) if self.held is not None else None
+                log_file = kept.file if kept is not None else self._open_log_file(ran)
                 try:
                     if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
                         return
@@ -309,6 +336,28 @@ class DockerSource:
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+
+    async def _ship_held(self, cid: str) -> bool:
+        """A container removed before it could even be inspected, whose json-file was held
+        at its creation: shipped from it (as its configuration then allows); True if read."""
+        held = self.held.take(cid) if self.held is not None else None
+        if held is None:
+            return False
+        try:
+            if held.config is None:
+                log.warning("docker: %s was removed before it could be inspected and its configuration was not "
+                            "readable: its held json-file is not shipped", cid[:12])
+                METRICS.count("logship_docker_unread_containers_total")
+                return False
+            c = self._inspect_to_container(held.config)
+            reason = self._not_shipped(c)
+            if reason:
+                log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
+            else:
+                await self._ship_log_file(c, held.file)
+            return True
+        finally:
+            held.file.close()
 
     def _open_log_file(self, c: Container) -> BinaryIO | None:
         if not c.log_path:
@@ -366,10 +415,12 @@ class DockerSource:
         (on_open is called then, once)."""
         c = inspected or await self._inspect_or_none(api, cid)
         if c is None:
-            return False
+            return await self._ship_held(cid) if follow else False
         reason = self._not_shipped(c)
         if reason:
             log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
+            if self.held is not None:
+                self.held.release(cid)
             return True
         ckpt = self.checkpoints.get(cid) if self.checkpoints else 0
         if not follow and self.checkpoints is not None:
@@ -404,6 +455,8 @@ class DockerSource:
             nonlocal was_opened
             if not was_opened:
                 was_opened = True
+                if self.held is not None:
+                    self.held.release(cid)  # read the usual way from here on
                 if on_open is not None:
                     on_open()
 
