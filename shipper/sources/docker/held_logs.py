@@ -16,7 +16,9 @@ happens within a scheduling slice, whatever the event loop is doing."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -26,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from shipper.core.metrics import METRICS
 
@@ -81,6 +83,7 @@ class LogHolder:
         self._stop_r, self._stop_w = -1, -1
         self._thread: threading.Thread | None = None
         self._watches: dict[int, str] = {}  # wd -> container id whose directory it watches
+        self._count: Callable[..., Any] = METRICS.count
 
     # ---- the loop's side ----------------------------------------------------------
     def start(self) -> bool:
@@ -96,6 +99,11 @@ class LogHolder:
             os.close(fd)
             return False
         self._fd, self._libc = fd, libc
+        try:  # counted on the loop's thread: /metrics iterates the counters there
+            loop = asyncio.get_running_loop()
+            self._count = lambda *a, **kw: loop.call_soon_threadsafe(functools.partial(METRICS.count, *a, **kw))
+        except RuntimeError:
+            self._count = METRICS.count
         self._stop_r, self._stop_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="logship-hold-logs", daemon=True)
         self._thread.start()
@@ -148,7 +156,7 @@ class LogHolder:
             name = data[off + _EVENT.size:off + _EVENT.size + n].rstrip(b"\0").decode("utf-8", "replace")
             off += _EVENT.size + n
             if mask & IN_Q_OVERFLOW:
-                METRICS.count("logship_docker_hold_missed_total", reason="queue_overflow")
+                self._count("logship_docker_hold_missed_total", reason="queue_overflow")
             elif mask & IN_IGNORED:
                 self._watches.pop(wd, None)  # its directory is gone
             elif wd in self._watches:
@@ -161,7 +169,7 @@ class LogHolder:
 
     def _watch(self, cid: str) -> None:
         if len(self._watches) >= MAX_WATCHED:
-            METRICS.count("logship_docker_hold_missed_total", reason="watch_limit")
+            self._count("logship_docker_hold_missed_total", reason="watch_limit")
             return
         wd = self._libc.inotify_add_watch(self._fd, str(self.root / cid).encode(), IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
         if wd < 0:
@@ -180,10 +188,10 @@ class LogHolder:
         try:
             f = open(directory / f"{cid}-json.log", "rb")
         except OSError:
-            METRICS.count("logship_docker_hold_missed_total", reason="open_failed")
+            self._count("logship_docker_hold_missed_total", reason="open_failed")
             return
         h = Held(f, read_config(directory, cid))
-        METRICS.count("logship_docker_logs_held_total")
+        self._count("logship_docker_logs_held_total")
         unused: list[tuple[Held, str]] = []
         with self._lock:
             old = self._held.pop(cid, None)
@@ -197,4 +205,4 @@ class LogHolder:
             self._held[cid] = h
         for u, reason in unused:
             u.file.close()
-            METRICS.count("logship_docker_held_unused_total", reason=reason)
+            self._count("logship_docker_held_unused_total", reason=reason)
