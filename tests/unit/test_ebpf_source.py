@@ -230,3 +230,21 @@ def test_a_file_whose_write_events_were_refused_is_read_from_its_cursor_once_idl
     with open(path, "ab") as f:
         f.write(b"d\n")
     assert src.files.place(tf, b"d\n", 2, time.monotonic_ns()) == (6, b"d\n", False)
+
+
+def test_a_write_after_lost_events_is_placed_by_its_content_with_the_bytes_before_it(src, tmp_path):
+    """The event of "b" was lost; the kernel flags the next one sent (WF_AFTER_LOSS): "c" is found
+    where it is, and "b" is shipped with it, instead of "c" being taken to be at the cursor."""
+    import os
+
+    from shipper.sources.ebpf.filetrack import TrackedFile
+
+    path = tmp_path / "app.log"
+    path.write_bytes(b"a\nb\nc\n")
+    fd = os.open(path, os.O_RDONLY)
+    tf = src.files.add(TrackedFile("c" * 64, "/var/log/app.log", fd, os.fstat(fd)))
+    tf.cursor, tf.synced = 2, True
+    assert src.files.place(tf, b"c\n", 2, 10) == (2, b"c\n", False)  # unflagged: the fast path trusts the cursor
+    tf.cursor, tf.synced = 2, True
+    src.files.lost_before("c" * 64)
+    assert src.files.place(tf, b"c\n", 2, 10) == (2, b"b\nc\n", False) and tf.cursor == 6
