@@ -200,3 +200,51 @@ def test_mode_auto_warns_once_and_keeps_running(monkeypatch, caplog):
         assert asyncio.run(go())
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "python3-bpfcc" in warnings[0].getMessage()
+
+
+def test_a_file_whose_write_events_were_refused_is_read_from_its_cursor_once_idle(src, tmp_path):
+    """The kernel refused (budget) or lost (full ring) the events of "b" and "c": once the file
+    had no write event for SWEEP_IDLE_NS, the source reads it from the cursor; the refused
+    events, if they still come, find their bytes read already; a later write lands after."""
+    import os
+    import time
+
+    from shipper.sources.ebpf.filetrack import TrackedFile
+
+    path = tmp_path / "app.log"
+    path.write_bytes(b"a\nb\nc\n")
+    fd = os.open(path, os.O_RDONLY)
+    tf = src.files.add(TrackedFile("c" * 64, "/var/log/app.log", fd, os.fstat(fd)))
+    tf.cursor, tf.synced = 2, True  # "a\n" came with its event
+    now = time.monotonic_ns()
+    tf.event_ns = now
+    src._to_sweep.add(CG)
+    src._sweep(now)
+    assert src._batch == [] and CG in src._to_sweep  # still written: its next event ships the bytes before it
+    src._sweep(now + S.SWEEP_IDLE_NS)
+    out, src._batch = src._batch, []
+    assert [(r.message, r.seq, r.file_id) for r in out] == [(b"b", 2, tf.file_id), (b"c", 4, tf.file_id)]
+    assert tf.cursor == 6 and CG not in src._to_sweep
+    late = src.files.place(tf, b"b\n", 2, now + 1)  # a refused event that came after all
+    assert late is None
+    with open(path, "ab") as f:
+        f.write(b"d\n")
+    assert src.files.place(tf, b"d\n", 2, time.monotonic_ns()) == (6, b"d\n", False)
+
+
+def test_a_write_after_lost_events_is_placed_by_its_content_with_the_bytes_before_it(src, tmp_path):
+    """The event of "b" was lost; the kernel flags the next one sent (WF_AFTER_LOSS): "c" is found
+    where it is, and "b" is shipped with it, instead of "c" being taken to be at the cursor."""
+    import os
+
+    from shipper.sources.ebpf.filetrack import TrackedFile
+
+    path = tmp_path / "app.log"
+    path.write_bytes(b"a\nb\nc\n")
+    fd = os.open(path, os.O_RDONLY)
+    tf = src.files.add(TrackedFile("c" * 64, "/var/log/app.log", fd, os.fstat(fd)))
+    tf.cursor, tf.synced = 2, True
+    assert src.files.place(tf, b"c\n", 2, 10) == (2, b"c\n", False)  # unflagged: the fast path trusts the cursor
+    tf.cursor, tf.synced = 2, True
+    src.files.lost_before("c" * 64)
+    assert src.files.place(tf, b"c\n", 2, 10) == (2, b"b\nc\n", False) and tf.cursor == 6

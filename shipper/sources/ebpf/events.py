@@ -96,7 +96,7 @@ ADDR_LEN = _DEFINES["LOGSHIP_ADDR"]
 WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT = (
     _DEFINES[f"EV_{k}"] for k in ("WRITE", "OPEN", "DUP", "CLOSE", "SOCKET", "CONNECT", "FORK", "EXEC", "EXIT"))
 # Write flags (probe.c WF_*)
-WF_TRUNCATED, WF_SYSLOG_ADDR = _DEFINES["WF_TRUNCATED"], _DEFINES["WF_SYSLOG_ADDR"]
+WF_TRUNCATED, WF_SYSLOG_ADDR, WF_AFTER_LOSS = (_DEFINES[k] for k in ("WF_TRUNCATED", "WF_SYSLOG_ADDR", "WF_AFTER_LOSS"))
 # fd_state values (probe.c FD_*): the low 8 bits; the upper 24 are the open's generation
 FD_SEND, FD_SKIP, FD_SYSLOG = _DEFINES["FD_SEND"], _DEFINES["FD_SKIP"], _DEFINES["FD_SYSLOG"]
 # Kernel drop counters, by index (probe.c DROP_*), as the drop metric's reasons

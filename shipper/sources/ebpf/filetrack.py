@@ -94,7 +94,7 @@ class TrackedFile:
     """One log file of one container, open for reading."""
 
     __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced",
-                 "file_id", "unclaimed", "known_size", "size_ns", "announced")
+                 "file_id", "unclaimed", "known_size", "size_ns", "announced", "event_ns")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -115,6 +115,7 @@ class TrackedFile:
         # size_ns is also when the file was last written, for closing idle ones.
         self.known_size = st.st_size
         self.size_ns = time.monotonic_ns()
+        self.event_ns = 0  # kernel time of the newest write event placed in it
 
     def shipped_unclaimed(self, start: int, end: int) -> None:
         self.unclaimed.append((start, end))
@@ -213,6 +214,14 @@ class FileTracker:
             self.close(tf)
         self._by_fd = {k: v for k, v in self._by_fd.items() if v is None or v.fd >= 0}
 
+    def lost_before(self, container: str) -> None:
+        """Write events of the container were lost: each of its files' next write is located by
+        its content (the bytes between the cursor and it are shipped with it), not taken to
+        land at the cursor."""
+        for tf in self.files.values():
+            if tf.container == container:
+                tf.synced = False
+
     def forget_container(self, container: str) -> None:
         for tf in [f for f in self.files.values() if f.container == container]:
             self.close(tf)
@@ -224,6 +233,7 @@ class FileTracker:
         and bytes (read back from the file past the copy). None: the write was already read
         back by a catch-up (its bytes are shipped)."""
         cur = tf.cursor
+        tf.event_ns = ktime
         try:
             # The common case, at the cost of an fstat per batch: a whole copy that fits in the
             # file at the cursor (a file shorter than that was truncated: copytruncate's way).

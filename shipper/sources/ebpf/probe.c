@@ -90,6 +90,10 @@
 // Flags of a write event.
 #define WF_TRUNCATED 1
 #define WF_SYSLOG_ADDR 2  // sendto/sendmsg with a sockaddr_un naming /dev/log
+// Write events of this cgroup were lost (refused by its budget, the ring full, a failed read)
+// since its previous one: a file's writes may be missing before this one, so user space
+// places it by content, not at the file's cursor (filetrack.py), and reads the gap back.
+#define WF_AFTER_LOSS 4
 
 // No wakeup per event: waking the consumer costs the writer more than the capture itself
 // (irq_work + a scheduler wakeup per write). User space consumes every few ms instead.
@@ -170,7 +174,9 @@ BPF_HASH(shipped_cgroups, u64, u8, 4096);
 BPF_ARRAY(filter_gen, u32, 1);  // bumped by user space whenever the shipped set changes
 BPF_ARRAY(tgid_filter, u32, LOGSHIP_PID_SLOTS);
 BPF_ARRAY(pending, u32, LOGSHIP_PID_SLOTS);  // by tid: 1 = its syscall's enter stashed something
-BPF_HASH(cg_budget, u64, u64, 4096);  // cgroup -> GCRA theoretical arrival time (ktime ns)
+// cgroup -> GCRA theoretical arrival time (ktime ns), its bit 0 set while an event of the
+// cgroup was lost since its last one sent (WF_AFTER_LOSS)
+BPF_HASH(cg_budget, u64, u64, 4096);
 BPF_HASH(cg_drops, u64, struct cg_drops, 4096);
 BPF_HASH(fd_state, struct fdkey, u32, 65536);
 BPF_HASH(fork_parent, u32, u32, 16384);
@@ -251,30 +257,48 @@ static __always_inline void count_cg_drop(u64 cg, int reason, u64 bytes) {
     __sync_fetch_and_add(&d->bytes, bytes);
 }
 
-// 1 when the cgroup may put `bytes` more into the ring now: GCRA (a token bucket kept as
-// one time per cgroup): each KiB costs LOGSHIP_BUDGET_NS_PER_KIB of ring time, and a
-// cgroup may be up to LOGSHIP_BUDGET_BURST_NS ahead of now. Updates race between CPUs
-// (no lock in a tracepoint program): a lost update lets one event more through, never fewer.
+// A write event of the cgroup was lost after its budget let it through: its next one says so.
+static __always_inline void mark_loss(u64 cg) {
+    u64 *tat = cg_budget.lookup(&cg);
+    if (tat) {
+        __sync_fetch_and_or(tat, 1);
+    } else {
+        u64 mark = bpf_ktime_get_ns() | 1;
+        cg_budget.update(&cg, &mark);
+    }
+}
+
+// Whether the cgroup may put `bytes` more into the ring now: 0 = no, 1 = yes, 2 = yes and an
+// event of it was lost since its last one (WF_AFTER_LOSS). GCRA (a token bucket kept as one
+// time per cgroup): each KiB costs LOGSHIP_BUDGET_NS_PER_KIB of ring time, and a cgroup may
+// be up to LOGSHIP_BUDGET_BURST_NS ahead of now. Updates race between CPUs (no lock in a
+// tracepoint program): a lost update lets one event more through, never fewer.
 static __always_inline int admit(u64 cg, u64 bytes) {
-#if LOGSHIP_BUDGET_NS_PER_KIB > 0
     u64 now = bpf_ktime_get_ns();
     u64 *tat = cg_budget.lookup(&cg);
+#if LOGSHIP_BUDGET_NS_PER_KIB > 0
     if (!tat) {
         cg_budget.update(&cg, &now);
         tat = cg_budget.lookup(&cg);
         if (!tat)
             return 1;  // the map is full (4,096 cgroups): no budget rather than no logs
     }
-    u64 t = *tat > now ? *tat : now;
+    u64 old = *tat;
+    u64 t = old > now ? old : now;
     u64 next = t + ((bytes * LOGSHIP_BUDGET_NS_PER_KIB) >> 10);
     if (next > now + LOGSHIP_BUDGET_BURST_NS) {
         count_drop(DROP_BUDGET);
         count_cg_drop(cg, CG_DROP_BUDGET, bytes);
+        __sync_fetch_and_or(tat, 1);
         return 0;
     }
-    *tat = next;
-#endif
+    // (an exchange: a mark another CPU set since `old` was read is not lost)
+    return (__sync_lock_test_and_set(tat, next & ~1ULL) & 1) ? 2 : 1;
+#else
+    if (tat && (*tat & 1))
+        return (__sync_lock_test_and_set(tat, now & ~1ULL) & 1) ? 2 : 1;
     return 1;
+#endif
 }
 
 static __always_inline void fill_hdr(struct hdr *h, u8 kind, s32 fd) {
@@ -467,6 +491,7 @@ static __always_inline void submit_write(struct write_ev *e, u32 len, s64 ret) {
     if (events.ringbuf_output(e, size, RB_FLAGS) < 0) {
         count_drop(DROP_RING_DATA);
         count_cg_drop(e->h.cgroup, CG_DROP_RING, size);
+        mark_loss(e->h.cgroup);
     }
 }
 
@@ -479,11 +504,14 @@ static __always_inline int finish_write(s64 ret) {
         return 0;
     u32 want = ret < LOGSHIP_CAPTURE ? (u32)ret : LOGSHIP_CAPTURE;
     u64 cg = bpf_get_current_cgroup_id();
-    if (!admit(cg, want + offsetof(struct write_ev, data)))
+    int admitted = admit(cg, want + offsetof(struct write_ev, data));
+    if (!admitted)
         return 0;  // refused before any copy: a flood costs its writer little
     struct write_ev *e = start_write(&st, ret);
     if (!e)
         return 0;
+    if (admitted == 2)
+        e->h.flags |= WF_AFTER_LOSS;
     u32 len = 0;
     if (st.shape == W_BUF) {
         len = want;
@@ -492,6 +520,7 @@ static __always_inline int finish_write(s64 ret) {
         n64 &= 2 * LOGSHIP_CAPTURE - 1;
         if (bpf_probe_read_user(e->data, n64, (void *)st.ptr) != 0) {
             count_drop(DROP_READ);
+            mark_loss(cg);
             return 0;
         }
     } else if (st.shape == W_IOV) {
@@ -549,11 +578,14 @@ TRACEPOINT_PROBE(syscalls, sys_exit_sendmmsg) {
         if (bpf_probe_read_user(&msg_len, sizeof(msg_len), m + 56) != 0 || msg_len == 0)
             continue;
         u32 want = msg_len < LOGSHIP_CAPTURE ? msg_len : LOGSHIP_CAPTURE;
-        if (!admit(bpf_get_current_cgroup_id(), want + offsetof(struct write_ev, data)))
+        int admitted = admit(bpf_get_current_cgroup_id(), want + offsetof(struct write_ev, data));
+        if (!admitted)
             continue;
         struct write_ev *e = start_write(&st, msg_len);
         if (!e)
             return 0;
+        if (admitted == 2)
+            e->h.flags |= WF_AFTER_LOSS;
         int syslog = 0;
         u32 len = copy_msg(e, m, want, &syslog);
         if (syslog)

@@ -58,6 +58,10 @@ POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wa
 TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
 HOLD_NS = 3_000_000_000  # events of a new container wait this long for Docker to report it ...
 HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers together
+# A file of a container whose write events the kernel refused (its ring budget) or lost (a full
+# ring) is read from its cursor once it had no write event for this long: the file keeps the bytes.
+SWEEP_IDLE_NS = 1_000_000_000
+SWEEP_MAX_BYTES = 4 << 20  # read per file per tick by such a sweep (the rest on the next ticks)
 GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often
 WARN_INTERVAL_S = 60.0
 
@@ -150,6 +154,7 @@ class EbpfSource:
         self._drops: Counter[str] = Counter()
         self._kernel_drops = [0] * len(E.DROP_REASONS)
         self._cg_drops_seen: dict[int, tuple[int, ...]] = {}  # cgroup -> its kernel drop counters, as last read
+        self._to_sweep: set[int] = set()  # cgroups with write events refused or lost since their files were swept
         self._cg_names: dict[int, str] = {}  # cgroup -> container name, kept for the last read after removal
         self._cg_unreported: dict[str, Counter[str]] = {}
         self._cg_last_warn: dict[str, float] = {}
@@ -280,6 +285,7 @@ class EbpfSource:
                     self._expire(now)
                     self._release_unclaimed(now)
                     self._count_kernel_drops()
+                    self._sweep(now)
                     next_tick = now + TICK_NS
                 if now >= next_gc:
                     self._collect()
@@ -316,6 +322,7 @@ class EbpfSource:
                 self._count_container_drops()  # its last counts, before they leave the kernel's map
                 self.probe.forget_cgroup_counters(cmd[1])
                 self._cg_drops_seen.pop(cmd[1], None)
+                self._to_sweep.discard(cmd[1])
                 self._cg_names.pop(cmd[1], None)
 
     # ---- catch-up: what checkpointed files got while the shipper was away ------------------
@@ -361,10 +368,52 @@ class EbpfSource:
             n = self._read_back(c, tf, path, size, st.st_mtime_ns)
             log.info("ebpf: caught up %s in %s from offset %d: %d lines", path, c.name, cp.offset, n)
 
-    def _read_back(self, c: Container, tf: TrackedFile, path: str, end: int, mtime_ns: int) -> int:
+    def _sweep(self, now: int) -> None:
+        """The files of containers whose write events the kernel refused or lost: those with
+        bytes past their cursor and no write event for SWEEP_IDLE_NS are read from the cursor
+        as a catch-up is (later events of those bytes are then dropped: read back already).
+        A file still written is not: its next write event ships the bytes before it."""
+        for cg in list(self._to_sweep):
+            c = self._by_cgroup.get(cg)
+            if c is None:
+                self._to_sweep.discard(cg)
+                continue
+            pending = {k[1] for k in self.lines.keys()}  # a partial line waits for its live write
+            done = True
+            for tf in [f for f in self.files.files.values() if f.container == c.id]:
+                if tf.cursor is None:
+                    continue
+                try:
+                    st = os.fstat(tf.fd)
+                except OSError:
+                    continue
+                if st.st_size <= tf.cursor:
+                    continue  # all shipped (or truncated: its next write finds out)
+                if now - tf.event_ns < SWEEP_IDLE_NS or tf.path in pending:
+                    done = False
+                    continue
+                tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
+                size = tf.size()
+                end = min(size, tf.cursor + SWEEP_MAX_BYTES)
+                tf.synced = False
+                if tf.announced is not tf.file_id:
+                    tf.announced = tf.file_id
+                    self._window_files.setdefault((c.id, tf.file_id), (tf, tf.cursor))
+                start = tf.cursor
+                n = self._read_back(c, tf, tf.path, end, st.st_mtime_ns, whole=end == size)
+                self.files.notes["swept_bytes"] += tf.cursor - start
+                log.debug("ebpf: %s of %s: %d lines read from the file past its refused write events", tf.path,
+                          c.name, n)
+                done = done and end == size
+            if done:
+                self._to_sweep.discard(cg)
+
+    def _read_back(self, c: Container, tf: TrackedFile, path: str, end: int, mtime_ns: int,
+                   whole: bool = True) -> int:
         """Lines of [cursor, end) of the file; the cursor ends after the last whole line (a
-        line still being written is completed by its live write). Their write time is not
-        known: they carry the file's modification time."""
+        line still being written is completed by its live write; `whole`: `end` is the file's
+        end, so an unfinished last line not written to for the partial-line timeout is shipped).
+        Their write time is not known: they carry the file's modification time."""
         assert tf.cursor is not None
         asm = LineAssembler(self.settings.max_line_bytes)
         clock = mtime_ns - time.monotonic_ns()  # (_add_lines adds it to the monotonic time below)
@@ -382,7 +431,7 @@ class EbpfSource:
             if len(self._batch) >= BATCH_MAX:
                 self._submit()
         rest = asm.flush(key)
-        if rest and time.time_ns() - mtime_ns > self.settings.partial_timeout_s * 1e9:
+        if rest and whole and time.time_ns() - mtime_ns > self.settings.partial_timeout_s * 1e9:
             self._add_lines(c, None, None, None, path, rest, tf.file_id, clock)  # its writer is done with it
             n += 1
         elif rest:
@@ -486,6 +535,9 @@ class EbpfSource:
             return
         key = (ev.tgid, desc)
         data, offset, file_id = ev.data, -1, None
+        if ev.flags & E.WF_AFTER_LOSS:  # writes may be missing before this one: place by content
+            self.files.lost_before(c.id)
+            self._to_sweep.add(ev.cgroup)
         tf = self.files.for_write(c.id, c.pid, ev.tgid, ev.fd, ev.fdval, desc)
         if tf is not None:
             placed = self.files.place(tf, ev.data, ev.arg1, ev.ktime)
@@ -680,6 +732,7 @@ class EbpfSource:
             if events == seen:
                 continue
             self._cg_drops_seen[cg] = events
+            self._to_sweep.add(cg)
             name = self._cg_names.get(cg) or f"cgroup-{cg}"  # a new container not reported (yet)
             for reason, n, before in zip(E.CG_DROP_REASONS, events, seen, strict=True):
                 if n > before:
