@@ -50,7 +50,14 @@ def run_flood(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox
                 if (n := count_docs(es, logs, {"bool": {"filter": [{"term": {"container.id": c.id}},
                                                                    {"term": {"stream": st}}]}})) < LINES]
     # 15 s of writing; the rest is a bound for a loaded machine with a flood in it
-    wait_until(lambda: not short(), 600, interval=2, what="every quiet line in Elasticsearch")
+    try:
+        wait_until(lambda: not short(), 600, interval=2, what="every quiet line in Elasticsearch")
+    except AssertionError:
+        text = s.metrics()
+        said = [ln for ln in s.log().splitlines() if "WARNING" in ln or "ERROR" in ln]
+        raise AssertionError(f"short (container, stream, documents): {short()}; "
+                             f"drops: {[ln for ln in text.splitlines() if 'drop' in ln and not ln.startswith('#')]}; "
+                             "the shipper warned:\n" + "\n".join(said[-30:])) from None
     flood.kill()
     for c in quiet:
         for st in streams:
