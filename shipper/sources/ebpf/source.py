@@ -383,8 +383,7 @@ class EbpfSource:
         for cg in list(self._to_sweep):
             c = self._by_cgroup.get(cg)
             if c is None:
-                self._to_sweep.discard(cg)
-                continue
+                continue  # not reported yet (its losses may come from the hold): swept once it is, or forgotten
             pending = {k[1] for k in self.lines.keys()}  # a partial line waits for its live write
             done = True
             for tf in [f for f in self.files.files.values() if f.container == c.id]:
@@ -514,6 +513,7 @@ class EbpfSource:
             if cg in self._by_cgroup:  # reported meanwhile: its scan command replays it
                 continue
             del self._held[cg]
+            self._to_sweep.discard(cg)
             self._held_bytes -= sum(len(e.data) + 128 for e in evs)
             self.probe.unclaim(cg)
             if self._loop is not None:
@@ -662,6 +662,7 @@ class EbpfSource:
         self._offset = realtime_offset_ns()  # follows NTP adjustments of the wall clock
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
+        self._to_sweep &= set(existing.values()) | set(self._by_cgroup)  # (cgroups gone unreported)
         self._seen_cgroups = existing
         n = self.probe.forget_dead(pid_alive)
         if n:
