@@ -50,7 +50,14 @@ def run_flood(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox
                 if (n := count_docs(es, logs, {"bool": {"filter": [{"term": {"container.id": c.id}},
                                                                    {"term": {"stream": st}}]}})) < LINES]
     # 15 s of writing; the rest is a bound for a loaded machine with a flood in it
-    wait_until(lambda: not short(), 600, interval=2, what="every quiet line in Elasticsearch")
+    try:
+        wait_until(lambda: not short(), 600, interval=2, what="every quiet line in Elasticsearch")
+    except AssertionError:
+        text = s.metrics()
+        said = [ln for ln in s.log().splitlines() if "WARNING" in ln or "ERROR" in ln]
+        raise AssertionError(f"short (container, stream, documents): {short()}; "
+                             f"drops: {[ln for ln in text.splitlines() if 'drop' in ln and not ln.startswith('#')]}; "
+                             "the shipper warned:\n" + "\n".join(said[-30:])) from None
     flood.kill()
     for c in quiet:
         for st in streams:
@@ -72,9 +79,9 @@ def test_quiet_containers_lose_nothing_beside_a_docker_flood(es, index_prefix, s
 
 @pytest.mark.slow
 @pytest.mark.xfail(run=False, reason="open (issue 14), not run (it waits 600 s to fail; --runxfail runs it): "
-                   "with the probe's per-cgroup budgets in, the quiet containers' lines still were not all in "
-                   "Elasticsearch after 600 s beside a stdout+file flood (load 11-14); the poll thread's Python "
-                   "work on the flood starves the event loop; reported, not hidden")
+                   "beside a stdout+file flood with eBPF on, the quiet containers' stdout is complete but their files "
+                   "had 103-147 of 150 lines after 600 s (0 before the poll thread's consume was bounded); their "
+                   "events are lost to a full ring (counted) and the sweep has not recovered them all: reported")
 @pytest.mark.timeout(1500)
 def test_quiet_containers_lose_nothing_beside_a_stdout_and_file_flood(es, index_prefix, shipper, containers,
                                                                        busybox, bpf_ready):

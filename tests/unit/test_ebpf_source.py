@@ -248,3 +248,14 @@ def test_a_write_after_lost_events_is_placed_by_its_content_with_the_bytes_befor
     tf.cursor, tf.synced = 2, True
     src.files.lost_before("c" * 64)
     assert src.files.place(tf, b"c\n", 2, 10) == (2, b"b\nc\n", False) and tf.cursor == 6
+
+
+def test_one_consume_call_handles_at_most_consume_max_events(src, monkeypatch):
+    """A ring a flood refills as fast as it is read must not keep the poll thread in one
+    consume call: the callback tells libbpf to stop (-1) after CONSUME_MAX events."""
+    import ctypes
+
+    monkeypatch.setattr(S, "CONSUME_MAX", 3)
+    raw = ctypes.create_string_buffer(b"\0" * 8)  # not an event: counted as bad, still one handled
+    assert [src._on_raw(None, raw, 8) for _ in range(3)] == [0, 0, -1]
+    assert src._drops["bad_event"] == 3

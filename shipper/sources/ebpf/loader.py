@@ -167,12 +167,13 @@ class Probe:
         return [sum(v) for _, v in sorted(self._drops.items(), key=lambda kv: kv[0].value)]
 
     # ---- events ----------------------------------------------------------------------
-    def open_events(self, callback: Callable[[Any, Any, int], None]) -> None:
+    def open_events(self, callback: Callable[[Any, Any, int], int | None]) -> None:
         self.bpf[b"events"].open_ring_buffer(callback)
 
     def consume(self) -> None:
-        """Runs the callback for every event in the ring, without waiting: the probe never
-        wakes its consumer (BPF_RB_NO_WAKEUP), so the caller consumes on a timer."""
+        """Runs the callback for every event in the ring, without waiting, until it returns
+        a negative number: the probe never wakes its consumer (BPF_RB_NO_WAKEUP), so the
+        caller consumes on a timer."""
         self.bpf.ring_buffer_consume()
 
     def close(self) -> None:

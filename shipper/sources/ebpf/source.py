@@ -55,6 +55,10 @@ MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipelin
 BATCH_MAX = 2048  # records per batch
 BATCH_WAIT_NS = 20_000_000  # a batch leaves after this long even when small
 POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wake us: cheaper writes)
+# Events handled per consume call: a ring that a flood refills as fast as it is read would
+# otherwise keep the poll thread in one call, and nothing else it does (new containers'
+# scans, batches, partial lines, drop counters) would ever run.
+CONSUME_MAX = 4096
 TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
 HOLD_NS = 3_000_000_000  # events of a new container wait this long for Docker to report it ...
 HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers together
@@ -154,6 +158,7 @@ class EbpfSource:
         self._drops: Counter[str] = Counter()
         self._kernel_drops = [0] * len(E.DROP_REASONS)
         self._cg_drops_seen: dict[int, tuple[int, ...]] = {}  # cgroup -> its kernel drop counters, as last read
+        self._consumed = 0  # events handled by the current consume call
         self._to_sweep: set[int] = set()  # cgroups with write events refused or lost since their files were swept
         self._cg_names: dict[int, str] = {}  # cgroup -> container name, kept for the last read after removal
         self._cg_unreported: dict[str, Counter[str]] = {}
@@ -278,7 +283,9 @@ class EbpfSource:
         try:
             while not self._stop.is_set():
                 self._run_commands()
-                self._stop.wait(POLL_INTERVAL_S)
+                if self._consumed < CONSUME_MAX:  # (the last call was cut short: the ring holds more now)
+                    self._stop.wait(POLL_INTERVAL_S)
+                self._consumed = 0
                 self.probe.consume()
                 now = time.monotonic_ns()
                 if now >= next_tick:
@@ -376,8 +383,7 @@ class EbpfSource:
         for cg in list(self._to_sweep):
             c = self._by_cgroup.get(cg)
             if c is None:
-                self._to_sweep.discard(cg)
-                continue
+                continue  # not reported yet (its losses may come from the hold): swept once it is, or forgotten
             pending = {k[1] for k in self.lines.keys()}  # a partial line waits for its live write
             done = True
             for tf in [f for f in self.files.files.values() if f.container == c.id]:
@@ -461,16 +467,19 @@ class EbpfSource:
             return E.FD_SYSLOG
         return E.FD_SEND if desc.startswith("/") and self.is_log(desc) else 0
 
-    def _on_raw(self, _ctx: Any, data: Any, size: int) -> None:
+    def _on_raw(self, _ctx: Any, data: Any, size: int) -> int:
+        """One event; -1 (libbpf: stop consuming, this event counts as read) after CONSUME_MAX."""
+        self._consumed += 1
         try:
             ev = E.decode(ctypes.string_at(data, size))
             if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
                 self._hold(ev)
-                return
-            self._handlers[ev.kind](ev)
+            else:
+                self._handlers[ev.kind](ev)
         except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
+        return -1 if self._consumed >= CONSUME_MAX else 0
 
     # ---- containers not reported yet -------------------------------------------------------
     def _hold(self, ev: E.Event) -> None:
@@ -504,6 +513,7 @@ class EbpfSource:
             if cg in self._by_cgroup:  # reported meanwhile: its scan command replays it
                 continue
             del self._held[cg]
+            self._to_sweep.discard(cg)
             self._held_bytes -= sum(len(e.data) + 128 for e in evs)
             self.probe.unclaim(cg)
             if self._loop is not None:
@@ -652,6 +662,7 @@ class EbpfSource:
         self._offset = realtime_offset_ns()  # follows NTP adjustments of the wall clock
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
+        self._to_sweep &= set(existing.values()) | set(self._by_cgroup)  # (cgroups gone unreported)
         self._seen_cgroups = existing
         n = self.probe.forget_dead(pid_alive)
         if n:
