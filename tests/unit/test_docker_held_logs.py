@@ -72,6 +72,15 @@ def test_released_files_are_closed_and_other_files_are_not_held(tmp_path, holder
     assert held.file.closed and len(holder) == 0
 
 
+def test_a_container_that_is_not_auto_remove_is_not_held(tmp_path, holder):
+    keep, gone = _cid(4), _cid(5)
+    d = _create(tmp_path, keep)
+    (d / "hostconfig.json").write_text(json.dumps({"AutoRemove": False, "LogConfig": {"Type": "json-file"}}))
+    (d / f"{keep}-json.log").write_bytes(b"")
+    _start(tmp_path, holder, gone)  # (events are handled in order: the first one was looked at by now)
+    assert keep not in holder._held
+
+
 def test_unreadable_configuration_still_holds_the_file(tmp_path, holder):
     cid = _cid(3)
     d = _create(tmp_path, cid, config=False)

@@ -1,4 +1,4 @@
-"""Holds the json-file of every container the moment dockerd creates it, so that a
+"""Holds the json-file of every auto-remove container the moment dockerd creates it, so that a
 container removed before the shipper could read it (`docker run --rm` of a job that exits
 at once, on a busy host) is still read to its end: an open file stays readable after it is
 unlinked. Docker's events come too late for that race (create, attach, start, exit and
@@ -191,6 +191,9 @@ class LogHolder:
             self._count("logship_docker_hold_missed_total", reason="open_failed")
             return
         h = Held(f, read_config(directory, cid))
+        if h.config is not None and not (h.config.get("HostConfig") or {}).get("AutoRemove"):
+            f.close()  # it outlives its exit: inspect and its log stay readable, nothing to hold
+            return
         self._count("logship_docker_logs_held_total")
         unused: list[tuple[Held, str]] = []
         with self._lock:
