@@ -188,7 +188,8 @@ class ScriptedDockerAPI:
                   tty: bool = False) -> None:
         self.inspects[cid] = {"Id": cid, "Name": "/" + cid[:6], "Config": {"Image": "img", "Tty": tty},
                               "State": {"Status": status, "Running": status == "running"},
-                              "HostConfig": {"AutoRemove": auto_remove}, "LogPath": log_path}
+                              "HostConfig": {"AutoRemove": auto_remove, "LogConfig": {"Type": "json-file"}},
+                              "LogPath": log_path}
 
     def set_status(self, cid: str, status: str) -> None:
         if status == "removed":

@@ -5,6 +5,7 @@ filters, metadata, checkpoints across shipper restarts."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 import asyncio
 import time
@@ -13,9 +14,9 @@ import time
 from shipper.config import DockerSettings
 from shipper.core.container import ContainerRegistry
 from shipper.sources.docker.source import DockerSource
-import pytest
 
 from tests.conftest import count_docs, search_all, wait_until
+from tests.integration.test_fairness import free_port
 
 
 def docs_of(es, prefix: str, cid: str) -> list[dict]:
@@ -178,15 +179,12 @@ def _docker_run_rm(args: list[str]) -> int:
                           timeout=120).returncode
 
 
-@pytest.mark.xfail(strict=False, reason="open (issue 14): 500 of 500 in 6 of 6 runs alone (two busy loops beside), "
-                   "but it failed once inside a fresh-clone `make test` after the held json-files merged; cause not "
-                   "yet read (the assertion names the containers and what the shipper said of them)")
 def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix, shipper, busybox):
     """`docker run --rm` of containers printing 5 numbered lines and exiting at once, 10 at a
     time (the CLI attaches before it starts them; one in ten runs detached, which does not):
     every line arrives, once."""
     from concurrent.futures import ThreadPoolExecutor
-    s = shipper(LOGSHIP_HTTP_ADDR="127.0.0.1:0", LOGSHIP_LOG_LEVEL="debug")
+    s = shipper(LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}", LOGSHIP_LOG_LEVEL="debug")
     n = 100
 
     def run(i: int) -> int:
@@ -208,9 +206,11 @@ def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix,
         said = [ln for ln in s.log().splitlines() if any(f"{index_prefix}-rm-{i} " in ln for i in short + twice)]
         raise AssertionError(f"{len(set(want) - set(got))} lines missing (containers {short}), duplicated: {twice}; "
                              "the shipper said:\n" + "\n".join(said[:60]))
-    said = s.log()
-    print(f"paths: {said.count('lines from its json-file')} containers from their held/open json-file, "
-          f"{said.count('lines from its attach stream')} from their attach stream, the rest from their logs")
+    said, m = s.log(), s.metrics()
+    files = re.search(r'^logship_docker_streams_total\{via="file"\} (\S+)$', m, re.M)
+    print(f"paths: {said.count('lines from its json-file')} containers removed before their inspect from their "
+          f"held json-file, {said.count('lines from its attach stream')} from their attach stream; "
+          f"{files[1] if files else 0} file streams followed (the others' held files), the rest from their logs")
     assert "Traceback" not in s.log()
 
 

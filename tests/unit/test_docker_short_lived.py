@@ -1,6 +1,6 @@
 """Short-lived (auto-remove) containers, on canned event sequences: exactly one path ships
-each container's lines (logs endpoint, else its json-file, else what attach held), and
-the json-file path gives the same ids as the logs endpoint."""
+each container's lines (its json-file if open here, else the logs endpoint, else what
+attach held), and the json-file path gives the same ids as the logs endpoint."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def run(docker: FakeDocker, events: list, tmp_path: Path, held: Any = None) -> t
                 src._on_event(cast(Any, docker), {"Action": what, "id": CID})
             elif what == "status":
                 docker.set_status(CID, arg)
+            elif what == "call":
+                arg()
             elif what == "attach_end":
                 docker.attach_end[CID].set()
         for _ in range(200):
@@ -82,10 +84,12 @@ def test_logs_endpoint_ships_when_it_opens_and_attach_is_dropped(tmp_path):
     assert ("attach", CID) in docker.calls
 
 
-def test_refused_logs_fall_back_to_the_json_file_with_the_same_ids(tmp_path):
+def test_a_readable_json_file_is_the_path_with_the_logs_ids(tmp_path):
+    """Nothing held (another data root), its LogPath readable: opened once it runs, read to its end."""
     path = _json_file(tmp_path / "c-json.log")
     docker = FakeDocker()
     via_file, _ = run(docker, quick_exit(docker, 409, str(path)), tmp_path / "a")
+    assert ("logs", CID) not in docker.calls
     docker = FakeDocker()
     via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
     assert [r.message for r in via_file] == [b"one", b"two", b"err"]
@@ -154,11 +158,38 @@ def test_removed_before_any_inspect_ships_its_held_file_as_its_configuration_all
     assert ignored == []
 
 
-def test_a_held_file_is_released_once_the_log_opens(tmp_path):
+def test_the_held_file_ships_even_where_the_logs_endpoint_would_open_empty(tmp_path):
+    """Seen in a full `make test`: attach joined a --rm container running, the logs endpoint
+    opened and ended empty, and the held file was released unread. The file is the path."""
     docker = FakeDocker()
+    events = quick_exit(docker, 200)
+    docker.logs_answers[CID] = [(200, [])] * 60
     holder = CannedHolder(_json_file(tmp_path / "held.log"), None)
-    out, _ = run(docker, quick_exit(docker, 200), tmp_path, holder)
-    assert [r.message for r in out] == [b"one", b"two", b"err"] and CID in holder.released
+    out, _ = run(docker, events, tmp_path / "a", holder)
+    assert [r.message for r in out] == [b"one", b"two", b"err"] and not holder.held
+    assert ("logs", CID) not in docker.calls
+    docker = FakeDocker()
+    via_logs, _ = run(docker, quick_exit(docker, 200), tmp_path / "b")
+    assert [r.doc_id() for r in out] == [r.doc_id() for r in via_logs]
+
+
+def test_a_running_auto_remove_container_is_followed_in_its_held_file_until_it_is_gone(tmp_path):
+    """`docker run --rm -d` of a server: the held file is followed while it runs (lines
+    written after the start arrive), and read to its end once the container is removed."""
+    path = _json_file(tmp_path / "held.log")
+    docker = FakeDocker()
+    docker.container(CID, status="created", log_path=str(path))
+    holder = CannedHolder(path, None)
+
+    def more() -> None:
+        with open(path, "a") as f:
+            f.write(json.dumps({"log": "later\n", "stream": "stdout", "time": "2026-12-01T10:00:01Z"}) + "\n")
+        path.unlink()  # removed: only the held descriptor still reads it
+    events = [("create", None), ("sleep", 0.05), ("status", "running"), ("start", None), ("sleep", 0.3),
+              ("call", more), ("sleep", 0.3), ("status", "removed")]
+    out, _ = run(docker, events, tmp_path / "a", holder)
+    assert [r.message for r in out] == [b"one", b"two", b"err", b"later"]
+    assert ("logs", CID) not in docker.calls
 
 
 def test_not_auto_remove_drops_attach_and_ships_through_logs_after_start(tmp_path):

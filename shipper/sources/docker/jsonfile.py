@@ -163,13 +163,18 @@ def log_files(current: Path) -> list[Path]:
     return [p for _, p in sorted(rotated, reverse=True)] + [current]
 
 
+def log_path_here(log_path: str, container_id: str, root: str) -> Path:
+    """Where this process finds a container's json-file: `root` (if set) stands for the
+    daemon's `<data-root>/containers` (where a compose file mounts it)."""
+    return Path(root) / container_id / Path(log_path).name if root else Path(log_path)
+
+
 def readable_log(log_driver: str, log_path: str, container_id: str, root: str) -> Path | None:
     """The json-file to read for a container, or None when its log must come from the API:
-    another driver, compressed rotations, or nothing readable here. `root` (if set) stands
-    for the daemon's `<data-root>/containers` (where a compose file mounts it)."""
+    another driver, compressed rotations, or nothing readable here."""
     if log_driver != "json-file" or not log_path:
         return None
-    path = Path(root) / container_id / Path(log_path).name if root else Path(log_path)
+    path = log_path_here(log_path, container_id, root)
     if not os.access(path, os.R_OK) or any(p.name.endswith(".gz") for p in path.parent.glob(path.name + ".*")):
         return None
     return path
@@ -181,23 +186,35 @@ class JsonFileStream:
     container stopped and the file is read to its end. A rotation while following is
     found by the inode: the file we hold is read to its end, then any newer rotated files,
     then the new current file. Files are opened and read in the event loop on purpose: a
-    64 KiB read of a local file the driver just wrote costs microseconds (page cache)."""
+    64 KiB read of a local file the driver just wrote costs microseconds (page cache).
 
-    def __init__(self, path: Path, since_ns: int, follow: bool, running: Callable[[], Awaitable[bool]]) -> None:
+    `held`: the current file, opened earlier (an auto-remove container's, held since its
+    creation): read from its start whenever the path no longer opens, as after the removal
+    unlinked it: an open file stays readable."""
+
+    def __init__(self, path: Path, since_ns: int, follow: bool, running: Callable[[], Awaitable[bool]],
+                 held: BinaryIO | None = None) -> None:
         self.path = path
         self.since_ns = since_ns
         self.follow = follow
         self.running = running
+        self.held = held
 
     async def chunks(self) -> AsyncIterator[bytes]:
         files = log_files(self.path)
         for i, p in enumerate(files):
+            current = i == len(files) - 1
             try:
                 f = open(p, "rb")
-            except FileNotFoundError:
-                continue  # rotated away (the oldest) between listing and opening
+            except OSError as exc:
+                if not current or self.held is None:
+                    if isinstance(exc, FileNotFoundError):
+                        continue  # rotated away (the oldest) between listing and opening
+                    raise
+                f = os.fdopen(os.dup(self.held.fileno()), "rb")  # shares the offset: the held one stays open
+                f.seek(0)
             with f:
-                if i == len(files) - 1 and self.follow:
+                if current and self.follow:
                     async for chunk in self._follow(f):
                         yield chunk
                     return

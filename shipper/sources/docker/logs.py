@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import BinaryIO
 
 from shipper.config import DockerSettings
 from shipper.core.container import Container
@@ -33,17 +35,21 @@ class StreamRefused(Exception):
 
 @contextlib.asynccontextmanager
 async def open_log(api: DockerAPI, settings: DockerSettings, c: Container, since_ns: int, follow: bool,
-                   running: Callable[[], Awaitable[bool]]) -> AsyncIterator[Opened]:
+                   running: Callable[[], Awaitable[bool]], held: BinaryIO | None = None) -> AsyncIterator[Opened]:
     """A decoder for the container's log and the chunks to feed it, from `since_ns` on
-    (entries before it are left out); with `follow`, until the container stops."""
-    # An auto-remove container's file goes with it, mid-read: its log comes from the API, whose
-    # refusal (409) hands over to the removed-container paths of source.py.
-    path = readable_log(c.log_driver, c.log_path, c.id, settings.files_root) \
-        if settings.read_files == "auto" and not c.auto_remove else None
+    (entries before it are left out); with `follow`, until the container stops. `held`: its
+    json-file, already open (an auto-remove container's: its files go with it, mid-read,
+    and only a file opened before the removal stays readable), is the path then."""
+    if held is not None:
+        path: Path | None = Path(held.name)  # as it was opened here
+    elif settings.read_files == "auto" and not c.auto_remove:
+        path = readable_log(c.log_driver, c.log_path, c.id, settings.files_root)
+    else:
+        path = None
     if path is not None:
         METRICS.count("logship_docker_streams_total", via="file")
         yield (JsonFileDecoder(settings.max_line_bytes, c.tty, since_ns),
-               JsonFileStream(path, since_ns, follow, running).chunks())
+               JsonFileStream(path, since_ns, follow, running, held).chunks())
         return
     METRICS.count("logship_docker_streams_total", via="api")
     async with api.logs(c.id, since_ns=since_ns, follow=follow) as r:

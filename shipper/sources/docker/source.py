@@ -11,9 +11,10 @@ container's stdout/stderr into the pipeline, each line exactly once.
   from the newest timestamp read; a running container whose stream ended is re-attached.
 - Auto-remove containers (`docker run --rm`): their log is refused once they exit, which
   can be before the start event is even handled. They are attached on `create` (before
-  they run, as the docker CLI does) and what attach carries is held; the logs endpoint
-  stays the one path that ships, and only if it refuses the container before opening
-  (removed) do the held lines ship instead (ARCHITECTURE.md, "Short-lived containers").
+  they run, as the docker CLI does) and what attach carries is held; their json-file,
+  held open since its creation (held_logs.py), is the one path that ships, else the logs
+  endpoint, and only if neither opens (removed, another driver) do the attach lines ship
+  instead (ARCHITECTURE.md, "Short-lived containers").
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from shipper.core.record import EVENT, Record
 from shipper.core.timefmt import iso_ns
 from shipper.sources.docker.api import DockerAPI, DockerError
 from shipper.sources.docker.logs import READ_CHUNK, StreamRefused, open_log
-from shipper.sources.docker.jsonfile import JsonFileDecoder
+from shipper.sources.docker.jsonfile import JsonFileDecoder, log_path_here
 from shipper.sources.docker.stream import AttachDecoder, Line, StreamDecoder
 
 log = logging.getLogger("logship.docker")
@@ -105,6 +106,7 @@ class DockerSource:
             self._own_ids, self._own_prefix = set(self_container_ids), ""
         self.ready = asyncio.Event()  # set once the existing containers are attached
         self.held: LogHolder | None = None  # json-files opened at their creation (held_logs.py)
+        self._files: dict[str, BinaryIO] = {}  # auto-remove containers' json-files, open, being read
 
     # ---- lifecycle --------------------------------------------------------------
     async def run(self) -> None:
@@ -264,11 +266,12 @@ class DockerSource:
 
     async def _ship_auto_remove(self, api: DockerAPI, c: Container, content: aiohttp.StreamReader,
                                 started: asyncio.Event) -> None:
-        """Holds what attach carries while the logs endpoint is asked, once the container
-        runs (before, dockerd answers with a created container's empty log and does not
-        follow). The logs path ships if it opens at all (Docker's timestamps, ids that a
-        re-read after a restart reproduces); the held lines only if it never opens: the
-        container was removed first, and no later read can ever produce those lines again."""
+        """Holds what attach carries while the container's log is opened, once it runs
+        (before, dockerd answers with a created container's empty log and does not follow):
+        its json-file if this process has it open, else the logs endpoint. Either gives
+        Docker's timestamps, ids that a re-read after a restart reproduces; the held lines
+        ship only if neither opens: the container was removed first, and no later read can
+        ever produce those lines again."""
         cid, name = c.id, c.name
         decoder = AttachDecoder(self.settings.max_line_bytes, c.tty)
         held: list[tuple[str, bytes, bool, int]] = []  # stream, line, truncated, time received
@@ -306,20 +309,24 @@ class DockerSource:
                 await asyncio.wait((waiter, reader), return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 ran = await self._inspect_or_none(api, cid)
-            if ran is not None:
-                # Opened first (held since its creation, if it could be): once removal starts the endpoint
-                # refuses, but an open file stays readable.
-                kept = self.held.take(cid) if self.held is not None else None
-                log_file = kept.file if kept is not None else self._open_log_file(ran)
-                try:
-                    if await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
-                        return
-                    if log_file is not None:
-                        await self._ship_log_file(ran, log_file)
-                        return
-                finally:
-                    if log_file is not None:
-                        log_file.close()
+            # Its json-file, if this process has it open (held since its creation, else opened now),
+            # is the one path: an open file stays readable through the removal, and it has every line
+            # with Docker's times, whereas the endpoint refuses once removal starts and, seen under
+            # load, can open and end empty for a container that has just exited.
+            kept = self.held.take(cid) if self.held is not None else None
+            log_file = kept.file if kept is not None else self._open_log_file(ran) if ran is not None else None
+            if log_file is not None:
+                self._files[cid] = log_file
+            try:
+                if ran is None and log_file is not None:  # removed already: the file to its end
+                    await self._ship_log_file(c, log_file)
+                    return
+                if ran is not None and await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
+                    return
+            finally:
+                if log_file is not None:
+                    del self._files[cid]
+                    log_file.close()
             await asyncio.wait((reader,), timeout=ATTACH_DRAIN_S)
             if not reader.done():
                 log.warning("docker: attach stream of %s (%s) did not end; shipping what it held", name, cid[:12])
@@ -360,10 +367,10 @@ class DockerSource:
             held.file.close()
 
     def _open_log_file(self, c: Container) -> BinaryIO | None:
-        if not c.log_path:
+        if c.log_driver != "json-file" or not c.log_path:
             return None
         try:
-            return open(c.log_path, "rb")
+            return open(log_path_here(c.log_path, c.id, self.settings.files_root), "rb")
         except OSError as exc:
             log.debug("docker: cannot open the json-file of %s (%s): %s", c.name, c.id[:12], exc)
             return None
@@ -567,7 +574,8 @@ class DockerSource:
             return fresh is not None and fresh.running
 
         try:
-            async with open_log(api, self.settings, c, since, follow, running) as (decoder, chunks):
+            async with open_log(api, self.settings, c, since, follow, running, self._files.get(c.id)) as (
+                    decoder, chunks):
                 if opened is not None:
                     opened()
                 async for chunk in chunks:
