@@ -2,7 +2,9 @@
 
 Prints a table, then a last line of JSON (shares in %).  With ``LOGSHIP_EXTRA_LOGHUB``
 set to a copy of github.com/logpai/loghub (kept outside this repository), loghub's
-other systems are scored too.  The logic lives in
+other systems are scored too; with ``LOGSHIP_EXTRA_INTEGRATIONS`` set to a copy of
+github.com/elastic/integrations, its packages' pipeline test logs (expected documents
+as the ingest pipelines produced them) are scored too.  The logic lives in
 ``tests/corpus/evaluate.py`` (shared with the corpus tests)."""
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> None:
     _loghub_table("loghub in ../shared/eval (2k lines each)", r["loghub"])
     if "loghub_extra" in r:
         _loghub_table("loghub systems not in ../shared/eval (LOGSHIP_EXTRA_LOGHUB)", r["loghub_extra"])
+    if "integrations" in r:
+        _integrations_table(r["integrations"])
     print(json.dumps(r))
 
 
@@ -45,6 +49,24 @@ def _loghub_table(title: str, rows: dict[str, dict[str, float | None]]) -> None:
     for system, v in rows.items():
         lv = "n/a" if v["level"] is None else f"{v['level']:.1f}%"
         print(f"  {system:<22} {v['timestamp']:6.1f}%   {lv:>6}   {v['message']:6.1f}%   {v['all']:6.1f}%")
+
+
+def _integrations_table(r: dict) -> None:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f}%"
+
+    print("\nelastic/integrations pipeline tests (LOGSHIP_EXTRA_INTEGRATIONS; scored where the expected"
+          " document has the field)\n"
+          f"  {'package/data stream':<28} lines  timestamp       level           message")
+    for key, v in r["streams"].items():
+        cells = [f"{pct(v[k]):>6} of {v[k + '_n']:<4}" for k in ("timestamp", "level", "message")]
+        extra = f"  ({v['level_unmapped']} level words unmapped)" if v["level_unmapped"] else ""
+        skipped = f"  ({v['files_skipped']} files not paired)" if v["files_skipped"] else ""
+        print(f"  {key:<28} {v['lines']:>5}  " + "   ".join(cells) + extra + skipped)
+    t = r["total"]
+    for how in ("line_weighted", "package_averaged"):
+        print(f"  {'total, ' + how.replace('_', '-'):<28} {t['lines']:>5}  "
+              + "   ".join(f"{pct(t[k][how]):>14}" for k in ("timestamp", "level", "message")))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ import base64
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import parsers
 from parsers import levels
@@ -524,4 +526,158 @@ def report() -> dict:
         result["loghub_extra"] = {
             system: {k: (round(100 * v.share, 2) if v.total else None) for k, v in sc.items()}
             for system, sc in evaluate_loghub(EXTRA_SYSTEMS, extra).items()}
+    integrations = integrations_dir()
+    if integrations is not None:
+        result["integrations"] = integrations_report(integrations)
     return result
+
+
+# ---------------------------------------------------------------- elastic/integrations pipeline tests
+
+# Packages whose pipeline tests are plain text lines a container could write (server/app logs),
+# read from LOGSHIP_EXTRA_INTEGRATIONS (a checkout or copy of github.com/elastic/integrations,
+# outside this repository).  Network-device syslog and JSON-only cloud APIs are left out.
+INTEGRATION_PACKAGES = (
+    "activemq", "apache", "apache_tomcat", "cassandra", "ceph", "coredns", "couchdb", "elasticsearch", "etcd",
+    "haproxy", "iis", "kafka", "kibana", "logstash", "mongodb", "mysql", "nats", "nginx", "nginx_ingress_controller",
+    "postgresql", "rabbitmq", "redis", "squid", "tomcat", "traefik", "zookeeper")
+
+
+def integrations_dir() -> Path | None:
+    env = os.environ.get("LOGSHIP_EXTRA_INTEGRATIONS")
+    return Path(env) if env else None
+
+
+def _test_config(log: Path) -> dict:
+    """The test's own ``<log>-config.yml``, else the folder's ``test-common-config.yml``."""
+    import yaml
+
+    for p in (log.with_name(log.name + "-config.yml"), log.with_name("test-common-config.yml")):
+        if p.is_file():
+            return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    return {}
+
+
+def _events(text: str, cfg: dict) -> list[str]:
+    """The test runner's events: one a line, or lines joined by ``multiline.first_line_pattern``
+    (a line that does not match it continues the event before)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    pattern = (cfg.get("multiline") or {}).get("first_line_pattern")
+    if not pattern:
+        return lines
+    first = re.compile(pattern)
+    events: list[str] = []
+    for line in lines:
+        if events and not first.search(line):
+            events[-1] += "\n" + line
+        else:
+            events.append(line)
+    return events
+
+
+def _config_tz(fields: dict) -> tzinfo:
+    """The zone a test config gives stamps without one: ``event.timezone`` ("GMT+2", "+0200",
+    "Europe/Paris") or ``_conf.tz_offset``; UTC otherwise."""
+    name = str(fields.get("event.timezone") or (fields.get("_conf") or {}).get("tz_offset") or "UTC")
+    m = re.fullmatch(r"(?:GMT|UTC)?([+-])(\d{1,2}):?(\d{2})?", name)
+    if m:
+        mins = int(m[2]) * 60 + int(m[3] or 0)
+        return timezone(timedelta(minutes=mins if m[1] == "+" else -mins))
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError):
+        return UTC
+
+
+def _dig(doc: dict, key: str):
+    """A field of an expected document, nested (``{"log": {"level": ..}}``) or dotted."""
+    if key in doc:
+        return doc[key]
+    head, _, rest = key.partition(".")
+    sub = doc.get(head)
+    return _dig(sub, rest) if rest and isinstance(sub, dict) else None
+
+
+def _stamp_right(got: datetime | None, want: str, event: str) -> bool:
+    """Same instant to the millisecond; a stamp whose line states no year is judged without it
+    (the pipeline took the year it ran in)."""
+    if got is None:
+        return False
+    w = instant(want)
+    if str(w.year) not in event:
+        try:
+            got = got.replace(year=w.year)
+        except ValueError:  # Feb 29
+            return False
+    return int(got.timestamp() * 1000) == int(w.timestamp() * 1000)
+
+
+def evaluate_integrations(root: Path) -> dict[str, dict[str, Score]]:
+    """Per package/data stream: ``lines``; ``timestamp``, ``level`` (expected word known to
+    levels.normalize), ``message`` where the expected document has one; ``level_unmapped``
+    counts expected level words levels.normalize does not know (not scored)."""
+    res: dict[str, dict[str, Score]] = {}
+    for exp in sorted(root.glob("packages/*/data_stream/*/_dev/test/pipeline/test-*.log-expected.json")):
+        pkg, ds = exp.parts[-7], exp.parts[-5]
+        log = exp.with_name(exp.name[: -len("-expected.json")])
+        if pkg not in INTEGRATION_PACKAGES or not log.is_file():
+            continue
+        cfg = _test_config(log)
+        fields = cfg.get("fields") or {}
+        tz = _config_tz(fields)
+        ref = instant(fields["@timestamp"]) if "@timestamp" in fields else None
+        docs = json.loads(exp.read_text(encoding="utf-8"))["expected"]
+        events = _events(log.read_bytes().decode("utf-8", "replace"), cfg)
+        sc = res.setdefault(f"{pkg}/{ds}", {k: Score() for k in ("lines", "timestamp", "level", "message",
+                                                                 "level_unmapped", "files_skipped")})
+        if len(events) != len(docs):  # the runner's grouping is not what we rebuilt: say so, score nothing
+            sc["files_skipped"].add(False, f"{log.name}: {len(events)} events, {len(docs)} documents")
+            continue
+        for ev, doc in zip(events, docs, strict=True):
+            out = parsers.parse(ev.encode("utf-8"), tz=tz, source_time=ref)
+            sc["lines"].add(True)
+            show = f"{log.name}: {ev[:100]!r}"
+            if "@timestamp" in doc:
+                sc["timestamp"].add(_stamp_right(out.get("@timestamp"), doc["@timestamp"], ev),
+                                    f"{show} -> {out.get('@timestamp')} want {doc['@timestamp']}")
+            word = _dig(doc, "log.level")
+            if isinstance(word, str):
+                want = levels.normalize(word)
+                if want is None:
+                    sc["level_unmapped"].add(True, word)
+                else:
+                    sc["level"].add(out.get("log.level") == want, f"{show} -> {out.get('log.level')} want {word}")
+            msg = doc.get("message")
+            if isinstance(msg, str):
+                sc["message"].add(as_text(out.get("message")).strip() == as_text(msg).strip(),
+                                  f"{show} -> {out.get('message', '')[:80]!r} want {msg[:80]!r}")
+    return res
+
+
+def integrations_report(root: Path) -> dict:
+    """Shares in % per package/data stream, plus line-weighted and package-averaged totals."""
+    res = evaluate_integrations(root)
+    rows: dict[str, dict] = {}
+    for key, sc in res.items():
+        row: dict = {"lines": sc["lines"].total, "files_skipped": sc["files_skipped"].total,
+                     "level_unmapped": sc["level_unmapped"].total}
+        for k in ("timestamp", "level", "message"):
+            row[k] = round(100 * sc[k].share, 2) if sc[k].total else None
+            row[k + "_n"] = sc[k].total
+        rows[key] = row
+    totals: dict = {}
+    for k in ("timestamp", "level", "message"):
+        ok = sum(sc[k].ok for sc in res.values())
+        tot = sum(sc[k].total for sc in res.values())
+        per_pkg: dict[str, list[int]] = {}  # package -> [ok, total] over its data streams
+        for key, sc in res.items():
+            acc = per_pkg.setdefault(key.split("/")[0], [0, 0])
+            acc[0] += sc[k].ok
+            acc[1] += sc[k].total
+        shares = [o / t for o, t in per_pkg.values() if t]
+        totals[k] = {"line_weighted": round(100 * ok / tot, 2) if tot else None,
+                     "package_averaged": round(100 * sum(shares) / len(shares), 2) if shares else None}
+    totals["lines"] = sum(sc["lines"].total for sc in res.values())
+    return {"streams": rows, "total": totals}
