@@ -163,6 +163,23 @@ es_java_home() {  # a JDK that runs this series: LOGSHIP_ES_JAVA_HOME, the `java
   return 1
 }
 
+# The nodes of a cluster start at once from one home: the first start of each would unzip it and create
+# its config/elasticsearch.keystore, and concurrent ones race (a node dies on elasticsearch.keystore.tmp:
+# NoSuchFileException / FileAlreadyExistsException). So the download and the keystore happen once, under a lock.
+es_home_ready() {  # java_home
+  local v home
+  exec 9>"$CACHE/es-$ES_MAJOR_MINOR.lock"
+  flock 9
+  step_es_download
+  v=$(es_version_installed); home="$CACHE/elasticsearch-$v"
+  as_root chown -R "$ES_USER" "$home"
+  if [ ! -f "$home/config/elasticsearch.keystore" ]; then
+    as_root runuser -u "$ES_USER" -- env ES_JAVA_HOME="$1" "$home/bin/elasticsearch-keystore" create >/dev/null \
+      || die "elasticsearch: elasticsearch-keystore create failed in $home/config"
+  fi
+  exec 9>&-
+}
+
 step_es_start() {
   if [ -n "${LOGSHIP_ES_URL:-}" ]; then
     es_healthy "$LOGSHIP_ES_URL" && { say "elasticsearch: using LOGSHIP_ES_URL=$LOGSHIP_ES_URL"; return; }
@@ -170,14 +187,14 @@ step_es_start() {
   fi
   local url; url=$(es_url)
   if es_healthy "$url"; then say "elasticsearch: already healthy at $url"; return; fi
-  step_es_download
+  local java_home
+  java_home=$(es_java_home) || die "elasticsearch: $ES_MAJOR_MINOR needs Java $ES_JAVA_MIN+; none under PATH, /usr/lib/jvm or /opt (Debian 12 ships 17 only): install a JDK $ES_JAVA_MIN+ (e.g. Temurin) and set LOGSHIP_ES_JAVA_HOME"
+  id -u "$ES_USER" >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+  es_home_ready "$java_home"
   local v home data
   v=$(es_version_installed); home="$CACHE/elasticsearch-$v"; data="$STATE/es-$ES_PORT"
-  id -u "$ES_USER" >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
   mkdir -p "$data/data" "$data/logs"
-  as_root chown -R "$ES_USER" "$home" "$data"
-  local java_home
-  java_home=$(es_java_home) || die "elasticsearch: $v needs Java $ES_JAVA_MIN+; none under PATH, /usr/lib/jvm or /opt (Debian 12 ships 17 only): install a JDK $ES_JAVA_MIN+ (e.g. Temurin) and set LOGSHIP_ES_JAVA_HOME"
+  as_root chown -R "$ES_USER" "$data"
   local discovery=(-Ediscovery.type=single-node) p seeds="" masters=""
   if [ -n "$ES_CLUSTER_PORTS" ]; then
     for p in ${ES_CLUSTER_PORTS//,/ }; do seeds="$seeds,127.0.0.1:$((p + 100))"; masters="$masters,node-$p"; done
