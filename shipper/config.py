@@ -315,7 +315,8 @@ def _with_key_file(es: ElasticsearchSettings) -> ElasticsearchSettings:
 
 # Variables that belong to the tooling (provisioning, tests), not to the shipper.
 _NOT_SETTINGS = frozenset({"LOGSHIP_CGROUP_ROOT_OVERRIDE", "LOGSHIP_ES_CLUSTER_PORTS", "LOGSHIP_ES_EXTRA_OPTS", "LOGSHIP_ES_HEAP", "LOGSHIP_ES_JAVA_HOME",
-                          "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EXTRA_LOGHUB", "LOGSHIP_EVAL_DIR", "LOGSHIP_TEST_KEEP"})
+                          "LOGSHIP_ES_PORT", "LOGSHIP_ES_SERIES", "LOGSHIP_EXTRA_INTEGRATIONS", "LOGSHIP_EXTRA_LOGHUB", "LOGSHIP_EVAL_DIR",
+                          "LOGSHIP_TEST_KEEP"})
 
 
 def markdown_table() -> str:
