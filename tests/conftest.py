@@ -183,22 +183,26 @@ def _search_hits_once(es: Any, index: str, query: dict[str, Any], size: int,
     # index; across several (a test spanning midnight UTC) pages overlap and skip documents.
     names = sorted(es.options(ignore_status=404).indices.get(index=index, expand_wildcards="open").body or {})
     for name in names if isinstance(names, list) else []:
+        # A point in time: `_doc` order without one changes as concurrent indexing refreshes and
+        # merges segments, and search_after pages then overlap (seen under load: a test counted a
+        # document twice while its index took another test's container's lines).
+        pit = es.open_point_in_time(index=name, keep_alive="2m").body["id"]
         after = None
-        while True:
-            # The same shard copies for every page (a custom preference string): a primary and its
-            # replica order `_doc` differently, so pages from both overlap and skip documents.
-            kw: dict[str, Any] = {"index": name, "query": query, "size": min(size, 10000), "sort": ["_doc"],
-                                  "preference": "logship-tests"}
-            if source is not None:
-                kw["_source"] = source
-            if after is not None:
-                kw["search_after"] = after
-            r = es.options(ignore_status=404).search(**kw)
-            hits = r.get("hits", {}).get("hits", [])
-            out.extend(hits)
-            if len(hits) < kw["size"]:
-                break
-            after = hits[-1]["sort"]
+        try:
+            while True:
+                kw: dict[str, Any] = {"pit": {"id": pit, "keep_alive": "2m"}, "query": query,
+                                      "size": min(size, 10000), "sort": ["_shard_doc"]}
+                if source is not None:
+                    kw["_source"] = source
+                if after is not None:
+                    kw["search_after"] = after
+                hits = es.search(**kw).get("hits", {}).get("hits", [])
+                out.extend(hits)
+                if len(hits) < kw["size"]:
+                    break
+                after = hits[-1]["sort"]
+        finally:
+            es.options(ignore_status=404).close_point_in_time(id=pit)
     return out
 
 
