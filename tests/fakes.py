@@ -69,9 +69,11 @@ class FakeBulkSession:
     def __init__(self, *answers: BulkAnswer) -> None:
         self.answers = list(answers)
         self.sent: list[bytes] = []
+        self.urls: list[str] = []
 
     def post(self, url: str, data: bytes) -> BulkAnswer:
         self.sent.append(data)
+        self.urls.append(url)
         return self.answers.pop(0)
 
 

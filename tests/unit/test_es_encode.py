@@ -7,6 +7,7 @@ import orjson
 from shipper.config import ElasticsearchSettings
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
 from shipper.sinks.elasticsearch.templates import TEMPLATE_PROVIDERS, index_templates
+from shipper.sinks.elasticsearch import sink as sink_module
 from shipper.sinks.elasticsearch.sink import ElasticsearchSink, _Hosts, redact_url
 
 ITEM = (b'{"create":{"_index":"pfx-2026.11.20","_id":"abc"}}\n'
@@ -60,6 +61,25 @@ def test_hosts_round_robin_skips_dead():
     assert 1 not in {h.pick() for _ in range(6)}
     h.ok(1)
     assert 1 in {h.pick() for _ in range(3)}
+
+
+def test_a_node_down_for_minutes_is_tried_again_within_30_s(monkeypatch):
+    """How a returning node is found again: no probe, its backoff (2, 4, ... capped at 30 s) runs out
+    and the round robin tries it; a node down for minutes is back in rotation within 30 s of its return."""
+    now = [1000.0]
+    monkeypatch.setattr(sink_module.time, "monotonic", lambda: now[0])
+    h = _Hosts(("http://a", "http://b", "http://c"))
+    for _ in range(20):  # every try while it is down fails again (connection refused)
+        h.failed(2)
+        now[0] += 31
+    h.failed(2)
+    now[0] += 29.9
+    assert 2 not in {h.pick() for _ in range(6)}
+    now[0] += 0.2
+    assert 2 in {h.pick() for _ in range(3)}
+    for i in range(3):  # all down: the one whose backoff ends first, never none
+        h.failed(i)
+    assert h.pick() == 0
 
 
 def test_urls_in_logs_lose_their_credentials():

@@ -137,6 +137,29 @@ def test_a_failed_request_retries_every_item_and_acks_none(reply):
     assert (again, failed, acked) == (batch, True, [])
 
 
+def test_a_node_stopped_mid_bulk_then_409_on_the_retry_acks_each_line_once():
+    """SIGTERM of the node a bulk is in flight to: the connection breaks after some items were stored.
+    The whole bulk is sent again (to another node: this one is skipped for its backoff), and the
+    items stored before answer 409 there, which is held: each line acknowledged once, none dead-lettered."""
+    sink = ElasticsearchSink(ElasticsearchSettings(url=("http://a:9200", "http://b:9200"), index_prefix="p",
+                                                   setup=False))
+    acked: list[int] = []
+    batch = items(sink, 3, acked)
+    session = FakeBulkSession(BulkAnswer(exc=aiohttp.ServerDisconnectedError()),
+                              BulkAnswer(200, answer(CONFLICT, CREATED, CONFLICT)))
+    again, failed = send(sink, session, batch)
+    assert (again, failed, acked) == (batch, True, [])
+    again, failed = send(sink, session, again)
+    assert (again, failed, sorted(acked)) == ([], False, [0, 1, 2])
+    assert len(set(session.urls)) == 2  # the retry went to the other node
+
+
+def test_a_timed_out_bulk_is_logged_by_its_kind(caplog):
+    sink = new_sink()
+    send(sink, FakeBulkSession(BulkAnswer(exc=asyncio.TimeoutError())), items(sink, 1, []))
+    assert "bulk of 1 failed: TimeoutError; retrying" in caplog.text  # a timeout's own text is empty
+
+
 def test_all_good_answer_acks_everything_and_clears_the_failure_clock():
     sink = new_sink()
     acked: list[int] = []

@@ -196,7 +196,7 @@ class ElasticsearchSink:
                 raise ElasticsearchStartError(f"elasticsearch at {url}: TLS error: {exc}") from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.warning("elasticsearch at %s unreachable at start (%s); will keep trying%s", url,
-                            exc or type(exc).__name__, ", spooling to disk meanwhile" if self.spool else "")
+                            str(exc) or type(exc).__name__, ", spooling to disk meanwhile" if self.spool else "")
 
     async def _ensure_templates(self) -> bool:
         async with self._setup_lock:
@@ -478,7 +478,7 @@ class ElasticsearchSink:
             self._failure()
             METRICS.count("logship_es_request_errors_total", reason=type(exc).__name__)
             self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
-                      len(batch), exc or type(exc).__name__)
+                      len(batch), str(exc) or type(exc).__name__)  # a timeout's text is empty
             return batch, True
         took = time.monotonic() - started
         METRICS.observe(BULK_LATENCY, took)
