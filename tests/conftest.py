@@ -252,10 +252,10 @@ class Shipper:
             self.proc.kill()
             self.proc.wait()
 
-    def metrics(self) -> str:
+    def metrics(self, timeout: float = 5) -> str:
         import urllib.request
         with urllib.request.urlopen(f"http://{self.env.get('LOGSHIP_HTTP_ADDR', '127.0.0.1:0')}/metrics",
-                                    timeout=5) as r:
+                                    timeout=timeout) as r:
             return r.read().decode()
 
 
