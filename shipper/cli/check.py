@@ -13,7 +13,7 @@ from typing import Callable
 
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from shipper.config import Config
-from shipper.core.masking import mask_credentials
+from shipper.core.masking import error_text, mask_credentials
 
 CAP_SYS_ADMIN, CAP_BPF = 21, 39
 
@@ -143,7 +143,7 @@ def check_es(cfg: Config) -> Result:
     try:
         found = asyncio.run(probe())
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot talk to Elasticsearch"
-        return Result("FAIL", "elasticsearch", f"{','.join(cfg.elasticsearch.url)}: {str(exc) or type(exc).__name__}",
+        return Result("FAIL", "elasticsearch", f"{','.join(cfg.elasticsearch.url)}: {error_text(exc)}",
                       "start Elasticsearch or set LOGSHIP_ES_URL / LOGSHIP_ES_USERNAME / LOGSHIP_ES_PASSWORD")
     versions = [f.rsplit(" ", 1)[1] for f in found]
     if any(not v.startswith(SUPPORTED_MAJORS) for v in versions):
@@ -185,7 +185,7 @@ def check_retention(cfg: Config) -> Result:
     try:
         detail, late = asyncio.run(probe())
     except Exception as exc:  # noqa: BLE001
-        return Result("FAIL", "retention", f"{str(exc) or type(exc).__name__}", "check the Elasticsearch check above")
+        return Result("FAIL", "retention", error_text(exc), "check the Elasticsearch check above")
     if late:
         return Result("warn", "retention", detail, "an index outlived its retention: run `logship setup`, check ILM "
                       "(GET _ilm/explain) or that a shipper is running")
@@ -211,7 +211,7 @@ def check_kibana(cfg: Config) -> Result:
     try:
         return Result("ok", "kibana", asyncio.run(probe()))
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot talk to Kibana"
-        return Result("FAIL", "kibana", f"{cfg.kibana.url}: {str(exc) or type(exc).__name__}",
+        return Result("FAIL", "kibana", f"{cfg.kibana.url}: {error_text(exc)}",
                       "start Kibana, check LOGSHIP_KIBANA_URL and its user/password")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from shipper.sinks.elasticsearch.indices import DEADLETTER, SNAPSHOTS, index_pattern
+from shipper.core.masking import error_text
 
 log = logging.getLogger("logship.kibana")
 
@@ -87,7 +88,7 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, timeout_s: float)
                 if r.status in (401, 403):
                     raise KibanaError(f"Kibana at {url} refused the credentials ({last})")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            last = str(exc) or type(exc).__name__
+            last = error_text(exc)
         if time.monotonic() + delay > deadline:
             raise KibanaError(f"Kibana at {url} not available after {timeout_s:.0f}s: {last}")
         log.info("kibana: waiting for %s (%s)", url, last)

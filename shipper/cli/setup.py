@@ -16,7 +16,7 @@ import aiohttp
 from shipper.cli import kibana
 from shipper.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE
 from shipper.config import Config
-from shipper.core.masking import mask_credentials
+from shipper.core.masking import error_text, mask_credentials
 from shipper.sinks.elasticsearch.client import es_session, kibana_session
 from shipper.sinks.elasticsearch.retention import describe_plan
 
@@ -70,7 +70,7 @@ def setup_security(cfg: Config, args: argparse.Namespace) -> int:
     except security.SecurityError as exc:
         return fail("elasticsearch security", str(exc), EXIT_FAILURE)
     except NETWORK_ERRORS as exc:
-        return fail("elasticsearch security", mask_credentials(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE)
+        return fail("elasticsearch security", error_text(exc), EXIT_UNAVAILABLE)
     return EXIT_OK
 
 
@@ -115,7 +115,7 @@ def cmd_setup(cfg: Config, args: argparse.Namespace) -> int:
     except kibana.KibanaError as exc:
         return fail("kibana", str(exc), EXIT_FAILURE)
     except NETWORK_ERRORS as exc:
-        return fail("kibana", mask_credentials(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE)
+        return fail("kibana", error_text(exc), EXIT_UNAVAILABLE)
     print(f"ok    kibana: imported {n} saved objects into {mask_credentials(cfg.kibana.url)}")
     return EXIT_OK
 

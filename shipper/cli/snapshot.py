@@ -17,6 +17,7 @@ from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAV
 from shipper.cli.control import Endpoint, add_url_argument, endpoint
 from shipper.config import Config
 from shipper.core.terminal import inert
+from shipper.core.masking import error_text
 
 
 async def _admin(ep: Endpoint, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
@@ -45,7 +46,7 @@ def _control(cfg: Config, args: argparse.Namespace) -> int:
     try:
         status, answer = asyncio.run(_admin(ep, *call))
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"logship snapshot: cannot reach the shipper at {ep.shown}: {exc or type(exc).__name__}", file=sys.stderr)
+        print(f"logship snapshot: cannot reach the shipper at {ep.shown}: {error_text(exc)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if status >= 300:
         print(f"logship snapshot: {answer.get('error') if isinstance(answer, dict) else answer}", file=sys.stderr)
@@ -72,7 +73,7 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     try:
         doc = asyncio.run(SnapshotStore(cfg.elasticsearch).get(args.id))
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError, RuntimeError) as exc:
-        print(f"logship snapshot: cannot search Elasticsearch: {exc or type(exc).__name__}", file=sys.stderr)
+        print(f"logship snapshot: cannot search Elasticsearch: {error_text(exc)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if doc is None:
         print(f"logship snapshot: no snapshot {args.id} in {cfg.elasticsearch.index_prefix}-snapshots-*",

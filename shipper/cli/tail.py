@@ -20,6 +20,7 @@ from shipper.cli.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 from shipper.cli.control import Endpoint, add_url_argument, endpoint
 from shipper.config import Config
 from shipper.core.terminal import inert
+from shipper.core.masking import error_text
 
 RESET = "\x1b[0m"
 RED, YELLOW, DIM, BOLD_RED = "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1;31m"
@@ -85,7 +86,7 @@ def cmd_tail(cfg: Config, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        print(f"logship tail: cannot read /logs from {ep.shown}: {exc or type(exc).__name__} "
+        print(f"logship tail: cannot read /logs from {ep.shown}: {error_text(exc)} "
               "(is `logship run` running with this state dir, and may you open its socket?)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     print("logship tail: the shipper closed the stream (stopped?)", file=sys.stderr)

@@ -20,3 +20,9 @@ def _mask(m: re.Match[str]) -> str:
 def mask_credentials(text: str) -> str:
     """`text` with the password (or a lone user part) of every URL in it replaced by ***."""
     return _USERINFO.sub(_mask, text) if "@" in text else text
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as a log line or an answer shows it: its text with URL credentials masked,
+    else its kind (a timeout's text is empty; `exc or ...` never falls back, an exception is truthy)."""
+    return mask_credentials(str(exc)) or type(exc).__name__

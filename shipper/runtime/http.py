@@ -42,7 +42,7 @@ import orjson
 from aiohttp import web
 
 from shipper.core.aio import wait_event
-from shipper.core.masking import mask_credentials
+from shipper.core.masking import error_text, mask_credentials
 from shipper.core.terminal import inert
 from shipper.config import ElasticsearchSettings, HttpSettings
 from shipper.sinks.elasticsearch.client import es_session, es_version
@@ -242,7 +242,7 @@ class EsProbe:
                     break
                 except Exception as exc:  # noqa: BLE001 - any failure is "not reachable"
                     result = {"reachable": False, "url": shown,
-                              "error": mask_credentials(str(exc)) or type(exc).__name__}
+                              "error": error_text(exc)}
         self._at, self._result = time.monotonic(), result
         return result
 

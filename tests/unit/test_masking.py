@@ -6,7 +6,7 @@ import logging
 
 from shipper import config
 from shipper.cli.main import MaskingFormatter
-from shipper.core.masking import mask_credentials
+from shipper.core.masking import error_text, mask_credentials
 
 
 def test_mask_forms() -> None:
@@ -59,3 +59,9 @@ def test_logship_config_output_masks(capsys: object) -> None:
     cmd_config(cfg, argparse.Namespace(markdown=False))
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "s3cret" not in out and "https://elastic:***@es:9200" in out
+
+
+def test_error_text_is_the_masked_text_else_the_kind() -> None:
+    """An exception is always truthy: `exc or type(exc).__name__` logged a timeout as ''."""
+    assert error_text(TimeoutError()) == "TimeoutError"
+    assert error_text(OSError("connect to https://u:pw@es:9200 failed")) == "connect to https://u:***@es:9200 failed"

@@ -68,7 +68,7 @@ from shipper.sinks.elasticsearch.client import es_session
 from shipper.sinks.elasticsearch.deadletter import deadletter_item
 from shipper.sinks.elasticsearch import retention
 from shipper.sinks.elasticsearch.indices import DAY_NS, DEADLETTER, daily_index, index_for_day
-from shipper.core.masking import mask_credentials
+from shipper.core.masking import error_text, mask_credentials
 from shipper.sinks.elasticsearch.judge import Verdict, is_block, item_results, verdict
 from shipper.sinks.elasticsearch.templates import setup_all_async
 from shipper.sinks.spool import Position, Spool
@@ -196,7 +196,7 @@ class ElasticsearchSink:
                 raise ElasticsearchStartError(f"elasticsearch at {url}: TLS error: {exc}") from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.warning("elasticsearch at %s unreachable at start (%s); will keep trying%s", url,
-                            str(exc) or type(exc).__name__, ", spooling to disk meanwhile" if self.spool else "")
+                            error_text(exc), ", spooling to disk meanwhile" if self.spool else "")
 
     async def _ensure_templates(self) -> bool:
         async with self._setup_lock:
@@ -478,7 +478,7 @@ class ElasticsearchSink:
             self._failure()
             METRICS.count("logship_es_request_errors_total", reason=type(exc).__name__)
             self._say(logging.WARNING, "transport", "elasticsearch: bulk of %d failed: %s; retrying",
-                      len(batch), str(exc) or type(exc).__name__)  # a timeout's text is empty
+                      len(batch), error_text(exc))
             return batch, True
         took = time.monotonic() - started
         METRICS.observe(BULK_LATENCY, took)

@@ -43,6 +43,7 @@ from shipper.sources.docker.api import DockerAPI, DockerError
 from shipper.sources.docker.logs import READ_CHUNK, StreamRefused, open_log
 from shipper.sources.docker.jsonfile import JsonFileDecoder, log_path_here
 from shipper.sources.docker.stream import AttachDecoder, Line, StreamDecoder
+from shipper.core.masking import error_text
 
 log = logging.getLogger("logship.docker")
 
@@ -120,7 +121,7 @@ class DockerSource:
                         await self._follow(api)
                 except (aiohttp.ClientError, DockerError, OSError, asyncio.TimeoutError) as exc:
                     METRICS.count("logship_docker_reconnects_total")
-                    log.warning("docker: %s; reconnecting in %.1fs", exc or type(exc).__name__, backoff)
+                    log.warning("docker: %s; reconnecting in %.1fs", error_text(exc), backoff)
                 except StopAsyncIteration:
                     METRICS.count("logship_docker_reconnects_total")
                     log.warning("docker: the event stream ended (daemon restart?); reconnecting in %.1fs", backoff)
@@ -477,7 +478,7 @@ class DockerSource:
                     # A torn stream: read again from the newest line we have. If the daemon
                     # itself is gone, the event loop's reconnect cancels us and re-lists.
                     METRICS.count("logship_docker_stream_errors_total")
-                    log.warning("docker: stream of %s broke (%s); re-reading", c.name, exc or type(exc).__name__)
+                    log.warning("docker: stream of %s broke (%s); re-reading", c.name, error_text(exc))
                     since = self._reread_since(cid, since)
                     await asyncio.sleep(TORN_RETRY_S)
                     continue
@@ -537,7 +538,7 @@ class DockerSource:
                 return decoder  # removed meanwhile: keep what we had
             except _TRANSIENT as exc:
                 METRICS.count("logship_docker_stream_errors_total")
-                log.warning("docker: final read of %s broke (%s); reading again", c.name, exc or type(exc).__name__)
+                log.warning("docker: final read of %s broke (%s); reading again", c.name, error_text(exc))
                 continue
             if dict(self._emitted.get(c.id) or ()) == marks:
                 return decoder
