@@ -179,30 +179,30 @@ def _search_hits_once(es: Any, index: str, query: dict[str, Any], size: int,
                       source: list[str] | None) -> list[dict[str, Any]]:
     _searchable(es, index)
     out: list[dict[str, Any]] = []
-    # One concrete index at a time: search_after on `_doc` is only a stable order within one
-    # index; across several (a test spanning midnight UTC) pages overlap and skip documents.
     names = sorted(es.options(ignore_status=404).indices.get(index=index, expand_wildcards="open").body or {})
-    for name in names if isinstance(names, list) else []:
-        # A point in time: `_doc` order without one changes as concurrent indexing refreshes and
-        # merges segments, and search_after pages then overlap (seen under load: a test counted a
-        # document twice while its index took another test's container's lines).
-        pit = es.open_point_in_time(index=name, keep_alive="2m").body["id"]
-        after = None
-        try:
-            while True:
-                kw: dict[str, Any] = {"pit": {"id": pit, "keep_alive": "2m"}, "query": query,
-                                      "size": min(size, 10000), "sort": ["_shard_doc"]}
-                if source is not None:
-                    kw["_source"] = source
-                if after is not None:
-                    kw["search_after"] = after
-                hits = es.search(**kw).get("hits", {}).get("hits", [])
-                out.extend(hits)
-                if len(hits) < kw["size"]:
-                    break
-                after = hits[-1]["sort"]
-        finally:
-            es.options(ignore_status=404).close_point_in_time(id=pit)
+    if not isinstance(names, list) or not names:
+        return out
+    # Paged through a point in time, `_shard_doc` order: a stable order across indices (a test
+    # spanning midnight UTC), shard copies and pages. search_after on `_doc` without one overlapped
+    # pages while concurrent indexing refreshed and merged segments (seen under load: a test counted a
+    # document twice while its index took another test's container's lines).
+    pit = es.open_point_in_time(index=",".join(names), keep_alive="2m").body["id"]
+    after = None
+    try:
+        while True:
+            kw: dict[str, Any] = {"pit": {"id": pit, "keep_alive": "2m"}, "query": query,
+                                  "size": min(size, 10000), "sort": ["_shard_doc"]}
+            if source is not None:
+                kw["_source"] = source
+            if after is not None:
+                kw["search_after"] = after
+            hits = es.search(**kw).get("hits", {}).get("hits", [])
+            out.extend(hits)
+            if len(hits) < kw["size"]:
+                break
+            after = hits[-1]["sort"]
+    finally:
+        es.options(ignore_status=404).close_point_in_time(id=pit)
     return out
 
 
