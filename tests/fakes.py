@@ -164,6 +164,10 @@ class _ScriptedResponse:
         self.status = status
         self.content = _HeldContent(list(chunks), hold)
         self._text = text
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     async def text(self) -> str:
         return self._text
@@ -183,6 +187,7 @@ class ScriptedDockerAPI:
         self.inspects: dict[str, dict[str, Any]] = {}
         self.attach_chunks: dict[str, list[bytes]] = {}
         self.attach_end: dict[str, asyncio.Event] = {}
+        self.attached: dict[str, _ScriptedResponse] = {}  # the last attach response per container
         self.logs_answers: dict[str, list[tuple[int, list[bytes]]]] = {}  # popped per logs call
         self.calls: list[tuple[str, str]] = []
 
@@ -209,7 +214,8 @@ class ScriptedDockerAPI:
     def attach(self, cid: str) -> _ScriptedResponse:
         self.calls.append(("attach", cid))
         hold = self.attach_end.setdefault(cid, asyncio.Event())
-        return _ScriptedResponse(200, self.attach_chunks.get(cid, []), hold)
+        r = self.attached[cid] = _ScriptedResponse(200, self.attach_chunks.get(cid, []), hold)
+        return r
 
     def logs(self, cid: str, *, since_ns: int = 0, follow: bool = True) -> _ScriptedResponse:
         self.calls.append(("logs", cid))

@@ -214,6 +214,33 @@ def test_auto_remove_containers_that_exit_at_once_lose_nothing(es, index_prefix,
     assert "Traceback" not in s.log()
 
 
+def test_auto_remove_jobs_writing_buffered_blocks_lose_nothing(es, index_prefix, shipper, busybox):
+    """`docker run --rm` jobs that write the way programs do when stdout is not a terminal
+    (awk's buffered blocks: many access-log lines per write()) and exit at once, 4 at a time:
+    every line of every job, once."""
+    from concurrent.futures import ThreadPoolExecutor
+    shipper()
+    jobs, lines = 8, 20_000
+    prog = ('BEGIN { for (i = 1; i <= %d; i++) printf "10.1.%%d.%%d - - [02/Dec/2026:10:00:00 +0000] \\"GET '
+            '/api/v1/items/%%d?page=2 HTTP/1.1\\" 200 %%d \\"-\\" \\"Mozilla/5.0 (X11; Linux x86_64)\\" %s '
+            'job=%%d n=%%d\\n", i %% 255, i %% 7, i, 300 + i %% 900, J, i }' % (lines, index_prefix))
+
+    def run(j: int) -> int:
+        return _docker_run_rm([busybox, "awk", "-v", f"J={j}", prog])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(run, range(jobs))) == [0] * jobs
+    query = {"match_phrase": {"message": index_prefix}}
+    with contextlib.suppress(AssertionError):  # judged below, by what is missing
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= jobs * lines, 300,
+                   what=f"{jobs * lines} documents")
+    time.sleep(1)  # anything extra (a duplicate) would show now
+    got = [tuple(int(w.split("=")[1]) for w in d["message"].split()[-2:])
+           for d in search_all(es, f"{index_prefix}-2*", query)]
+    per_job = {j: sum(1 for g in got if g[0] == j) for j in range(jobs)}
+    assert len(got) == len(set(got)) == jobs * lines, f"documents per job (of {lines}): {per_job}"
+
+
 def test_one_unencodable_line_costs_no_other_line(es, index_prefix, shipper, containers, busybox):
     """A syslog line with a 20-digit pid among ordinary lines: every other line is delivered,
     that one shipped (repaired and flagged if its fields needed it; if Elasticsearch still refuses it,

@@ -190,6 +190,8 @@ def test_a_running_auto_remove_container_is_followed_in_its_held_file_until_it_i
     out, _ = run(docker, events, tmp_path / "a", holder)
     assert [r.message for r in out] == [b"one", b"two", b"err", b"later"]
     assert ("logs", CID) not in docker.calls
+    # its attach stream closed once the file opened: an attach nobody reads blocks the container's writes
+    assert docker.attached[CID].closed
 
 
 def test_not_auto_remove_drops_attach_and_ships_through_logs_after_start(tmp_path):

@@ -255,7 +255,7 @@ class DockerSource:
             async with api.attach(cid) as r:
                 c = await self._inspect_or_none(api, cid) if r.status < 400 else None
                 if c is not None and c.auto_remove and not self._not_shipped(c):
-                    await self._ship_auto_remove(api, c, r.content, started)
+                    await self._ship_auto_remove(api, c, r, started)
                     return
         except _TRANSIENT as exc:
             log.debug("docker: attach to %s failed (%s): the logs endpoint alone reads it", cid[:12], exc)
@@ -265,7 +265,7 @@ class DockerSource:
             self._started_again.discard(cid)
             await self._ship(api, cid, True)
 
-    async def _ship_auto_remove(self, api: DockerAPI, c: Container, content: aiohttp.StreamReader,
+    async def _ship_auto_remove(self, api: DockerAPI, c: Container, attached: aiohttp.ClientResponse,
                                 started: asyncio.Event) -> None:
         """Holds what attach carries while the container's log is opened, once it runs
         (before, dockerd answers with a created container's empty log and does not follow):
@@ -287,14 +287,18 @@ class DockerSource:
                 held.append((stream, data, cut, now))
 
         async def collect() -> None:
-            while chunk := await content.read(READ_CHUNK):
+            while chunk := await attached.content.read(READ_CHUNK):
                 keep(decoder.feed(chunk), time.time_ns())
             keep(decoder.flush(), time.time_ns())
 
         reader = asyncio.create_task(collect(), name=f"docker-attach-{c.id[:12]}")
 
         def logs_opened() -> None:
+            # Closed, not merely left unread: dockerd writes a container's output to its attach
+            # streams as it runs, and an attach nobody reads blocks the container's writes (a
+            # `--rm` job printing 3 MB hung in write() until docker run timed out).
             reader.cancel()
+            attached.close()
             held.clear()
 
         try:
