@@ -205,7 +205,8 @@ class LogHolder:
                 unused.append((self._held.pop(k), "expired"))
             while len(self._held) >= MAX_HELD:
                 unused.append((self._held.pop(next(iter(self._held))), "over_bound"))
+            for _, reason in unused:  # counted before the new file shows: whoever sees it sees them
+                self._count("logship_docker_held_unused_total", reason=reason)
             self._held[cid] = h
-        for u, reason in unused:
+        for u, _ in unused:
             u.file.close()
-            self._count("logship_docker_held_unused_total", reason=reason)
