@@ -83,6 +83,15 @@ class ContainerRegistry:
         for lst in self._listeners:
             lst.container_added(c)
 
+    def decline(self, container_id: str) -> None:
+        """Docker's source decided not to ship the container (filters, opt-out, the shipper's
+        own): a listener holding what it did before it was reported (`container_declined`,
+        optional) lets that go now instead of waiting out its hold."""
+        for lst in self._listeners:
+            declined = getattr(lst, "container_declined", None)
+            if declined is not None:
+                declined(container_id)
+
     def remove(self, container_id: str) -> None:
         c = self._by_id.pop(container_id, None)
         if c is not None:

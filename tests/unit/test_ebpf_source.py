@@ -172,6 +172,25 @@ def test_an_unreported_container_is_released_after_the_hold(src):
     assert src._held == {} and src._held_bytes == 0 and src.probe.unclaimed == {99}
 
 
+def test_a_container_docker_declines_is_released_at_once(src):
+    """LOGSPOUT=ignore and the like: let go when Docker's source decides, not after the hold."""
+    src._hold(ev(E.WRITE, 3, fdval=SEND, data=b"ignored\n", cg=99))
+    src._seen_cgroups["i" * 64] = 99
+    src.registry.subscribe(src)
+    src.registry.decline("i" * 64)
+    src._run_commands()
+    assert src._held == {} and src._held_bytes == 0 and src.probe.unclaimed == {99}
+
+
+def test_a_shipped_container_is_not_released_by_a_late_decline(src):
+    src._hold(ev(E.WRITE, 3, fdval=SEND, data=b"kept\n", cg=98))
+    src._by_cgroup[98] = Container(id="k" * 64, name="kept", image="img")
+    src._seen_cgroups["k" * 64] = 98
+    src.container_declined("k" * 64)
+    src._run_commands()
+    assert 98 in src._held
+
+
 def _no_bcc() -> Facts:
     return Facts(bcc_error="ModuleNotFoundError: No module named 'bcc'", cap_eff=0, tracefs=True, headers=True,
                  btf=True, release="x")

@@ -364,7 +364,7 @@ class DockerSource:
             c = self._inspect_to_container(held.config)
             reason = self._not_shipped(c)
             if reason:
-                log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
+                self._decline(c, reason)
             else:
                 await self._ship_log_file(c, held.file)
             return True
@@ -417,6 +417,10 @@ class DockerSource:
     def _inspect_to_container(self, data: dict[str, Any]) -> Container:
         return Container.from_inspect(data, self.settings.labels)
 
+    def _decline(self, c: Container, reason: str) -> None:
+        log.info("docker: not shipping %s (%s): %s", c.name, c.id[:12], reason)
+        self.containers.decline(c.id)  # the eBPF source lets go of what it held for it
+
     def _not_shipped(self, c: Container) -> str:
         """Why the container is not shipped ("" when it is)."""
         return "the shipper's own container" if c.id in self._own_ids else self.filters.reason(c) or ""
@@ -430,7 +434,7 @@ class DockerSource:
             return await self._ship_held(cid) if follow else False
         reason = self._not_shipped(c)
         if reason:
-            log.info("docker: not shipping %s (%s): %s", c.name, cid[:12], reason)
+            self._decline(c, reason)
             if self.held is not None:
                 self.held.release(cid)
             return True

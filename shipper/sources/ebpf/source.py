@@ -60,7 +60,11 @@ POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wa
 # scans, batches, partial lines, drop counters) would ever run.
 CONSUME_MAX = 4096
 TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
-HOLD_NS = 3_000_000_000  # events of a new container wait this long for Docker to report it ...
+# Events of a new container wait this long for Docker to report it ... (a busy host's event
+# handling lags seconds; seen: a container's first file lines lost at 3 s while a compose stack
+# started beside). Containers Docker declines are let go at once (ContainerRegistry.decline), so
+# only cgroups Docker never mentions wait it out.
+HOLD_NS = 30_000_000_000
 HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers together
 # A file of a container whose write events the kernel refused (its ring budget) or lost (a full
 # ring) is read from its cursor once it had no write event for this long: the file keeps the bytes.
@@ -267,6 +271,11 @@ class EbpfSource:
             self.probe.claim(cg)  # (Docker took longer than HOLD_NS to report it)
         self._commands.put(("scan", c.id, cg))  # ... then what it did before: held events, existing fds
 
+    def container_declined(self, container_id: str) -> None:
+        cg = cgroup_id(container_id) or self._seen_cgroups.get(container_id)
+        if cg is not None and cg not in self._by_cgroup:
+            self._commands.put(("decline", cg))
+
     def container_removed(self, c: Container) -> None:
         cg = self._cgroup_of.pop(c.id, None)
         if cg is not None:
@@ -322,6 +331,9 @@ class EbpfSource:
                     self._catch_up(c)
                 self._replay(cmd[2])
                 self._scan(cmd[1])
+            elif cmd[0] == "decline":
+                if cmd[1] not in self._by_cgroup:
+                    self._release(cmd[1])
             elif cmd[0] == "forget":
                 c = self._by_cgroup.pop(cmd[1], None)
                 if c is not None:
@@ -507,17 +519,18 @@ class EbpfSource:
     def _release_unclaimed(self, now: int) -> None:
         """Cgroups Docker never reported as shipped within HOLD_NS (LOGSPOUT=ignore, not a
         Docker container, ...): their events go, and the probe stops tracing them."""
-        for cg, (since, evs) in list(self._held.items()):
-            if now - since < HOLD_NS:
-                continue
-            if cg in self._by_cgroup:  # reported meanwhile: its scan command replays it
-                continue
-            del self._held[cg]
-            self._to_sweep.discard(cg)
-            self._held_bytes -= sum(len(e.data) + 128 for e in evs)
-            self.probe.unclaim(cg)
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
+        for cg, (since, _) in list(self._held.items()):
+            if now - since >= HOLD_NS and cg not in self._by_cgroup:  # (reported: its scan command replays it)
+                self._release(cg)
+
+    def _release(self, cg: int) -> None:
+        """A cgroup that is not shipped: its held events go (counted), the probe stops tracing it."""
+        _, evs = self._held.pop(cg, (0, []))
+        self._to_sweep.discard(cg)
+        self._held_bytes -= sum(len(e.data) + 128 for e in evs)
+        self.probe.unclaim(cg)
+        if evs and self._loop is not None:
+            self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
 
     # ---- events -----------------------------------------------------------------------------
     def _on_write(self, ev: E.Event) -> None:
