@@ -3,6 +3,7 @@ killed mid-stream, a Docker daemon restart, a storm of short-lived containers.""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,35 @@ def test_sigkill_mid_stream_then_restart_every_line_once(es, index_prefix, shipp
     nums = Counter(int(d["message"].split()[1]) for d in search_all(es, f"{index_prefix}-2*", q))
     assert len(nums) == 100000 and set(nums) == set(range(1, 100001))
     assert sum(nums.values()) == 100000, [n for n, k in nums.items() if k > 1][:10]
+
+
+@pytest.mark.slow
+def test_a_running_rm_job_across_a_shipper_kill_and_its_removal_every_line_once(es, index_prefix, shipper,
+                                                                              busybox):
+    """`docker run --rm -d` printing numbered lines in blocks: the shipper is SIGKILLed mid-stream
+    and started again while it runs (the job waits for that, not for a clock: a restart on a loaded
+    machine takes seconds); the job then prints the rest, ends and is removed at once."""
+    import subprocess
+    name = f"rmjob-{index_prefix}"
+    s = shipper(LOGSHIP_DOCKER_INCLUDE=name)
+    blocks = [f"seq {a} {a + 9999} | sed 's/^/n /'; sleep 1" for a in range(1, 60001, 10000)]
+    script = "; ".join(blocks[:3] + ["while [ ! -e /tmp/go ]; do sleep 0.1; done"] + blocks[3:])
+    cid = subprocess.run(["docker", "run", "--rm", "-d", "--name", name, busybox, "sh", "-c", script],
+                         capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+    q = {"term": {"container.id": cid}}
+    wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 10000, 120, what="a first part of the lines")
+    s.kill()
+    time.sleep(1.5)  # it goes on printing while nobody ships
+    shipper(LOGSHIP_DOCKER_INCLUDE=name).wait_for_log(f"attached to {name}")
+    subprocess.run(["docker", "exec", cid, "touch", "/tmp/go"], capture_output=True, check=True, timeout=60)
+    subprocess.run(["docker", "wait", cid], capture_output=True, timeout=300)  # ended, and removed at once
+    with contextlib.suppress(AssertionError):  # judged below, by what is missing
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", q) >= 60000, 300, 1, what="60000 documents")
+    time.sleep(2)  # a duplicate would show up now
+    nums = Counter(int(d["message"].split()[1]) for d in search_all(es, f"{index_prefix}-2*", q))
+    missing = sorted(set(range(1, 60001)) - set(nums))
+    assert not missing and sum(nums.values()) == 60000, (
+        f"{len(missing)} missing (first {missing[:5]}), duplicated {[n for n, k in nums.items() if k > 1][:10]}")
 
 
 @pytest.mark.slow

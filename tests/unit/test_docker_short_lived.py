@@ -204,6 +204,22 @@ def test_not_auto_remove_drops_attach_and_ships_through_logs_after_start(tmp_pat
     assert [r.message for r in out] == [b"one"]
 
 
+def test_a_running_auto_remove_container_found_after_a_restart_is_read_from_its_file(tmp_path):
+    """The shipper restarted while a `--rm -d` container ran (nothing held: its creation was
+    before): its file is opened when its log is, and read to its end after the removal."""
+    path = _json_file(tmp_path / "c-json.log")
+    docker = FakeDocker()
+    docker.container(CID, status="running", log_path=str(path))
+
+    def more() -> None:
+        with open(path, "a") as f:
+            f.write(json.dumps({"log": "last\n", "stream": "stdout", "time": "2026-12-01T10:00:01Z"}) + "\n")
+        path.unlink()
+    out, _ = run(docker, [("start", None), ("sleep", 0.3), ("call", more), ("status", "removed")], tmp_path / "a")
+    assert [r.message for r in out] == [b"one", b"two", b"err", b"last"]
+    assert ("logs", CID) not in docker.calls
+
+
 def test_attach_decoder_splits_writes_into_lines_per_stream():
     d = AttachDecoder(max_bytes=5)
     raw = frame(1, b"ab\ncd") + frame(2, b"x\n") + frame(1, b"e\n1234567\n") + frame(1, b"tail")

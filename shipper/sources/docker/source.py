@@ -314,24 +314,23 @@ class DockerSource:
                 await asyncio.wait((waiter, reader), return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 ran = await self._inspect_or_none(api, cid)
-            # Its json-file, if this process has it open (held since its creation, else opened now),
+            # Its json-file, if this process has it open (held since its creation, else opened by _ship),
             # is the one path: an open file stays readable through the removal, and it has every line
             # with Docker's times, whereas the endpoint refuses once removal starts and, seen under
             # load, can open and end empty for a container that has just exited.
             kept = self.held.take(cid) if self.held is not None else None
-            log_file = kept.file if kept is not None else self._open_log_file(ran) if ran is not None else None
-            if log_file is not None:
-                self._files[cid] = log_file
+            if kept is not None:
+                self._files[cid] = kept.file
             try:
-                if ran is None and log_file is not None:  # removed already: the file to its end
-                    await self._ship_log_file(c, log_file)
+                if ran is None and kept is not None:  # removed already: the file to its end
+                    await self._ship_log_file(c, kept.file)
                     return
                 if ran is not None and await self._ship(api, cid, True, on_open=logs_opened, inspected=ran):
                     return
             finally:
-                if log_file is not None:
+                if kept is not None:
                     del self._files[cid]
-                    log_file.close()
+                    kept.file.close()
             await asyncio.wait((reader,), timeout=ATTACH_DRAIN_S)
             if not reader.done():
                 log.warning("docker: attach stream of %s (%s) did not end; shipping what it held", name, cid[:12])
@@ -466,6 +465,12 @@ class DockerSource:
                  c.name, cid[:12], c.image, since)
         empty_ends = 0
         was_opened = False
+        # An auto-remove container's files go with it, mid-read: read from one opened now (unless
+        # held since its creation), so its end is read even if it is removed first (after a
+        # restart of the shipper too, while it runs).
+        own_file = self._open_log_file(c) if c.auto_remove and cid not in self._files else None
+        if own_file is not None:
+            self._files[cid] = own_file
 
         def opened() -> None:
             nonlocal was_opened
@@ -518,6 +523,9 @@ class DockerSource:
         except StreamRefused:
             pass
         finally:
+            if own_file is not None:
+                del self._files[cid]
+                own_file.close()
             self._started_again.discard(cid)
             self.containers.remove(cid)
             if self.checkpoints and not len(window):
