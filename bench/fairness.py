@@ -173,13 +173,13 @@ def main() -> None:
             time.sleep(0.1)
         rss_idle = rss_mib(shipper.pid)
         print(f"shipper up (RSS {rss_idle:.0f} MiB); load {load0[0]:.1f}", flush=True)
+        poller.start()  # before the first container: its first lines are measured too
         common = ["run", "-d", "--network", "none", "--label", f"logship.bench={tag}", "--label", "logship.test=1"]
         cids.append(docker(*common, "--name", f"fair-{tag}-flood", IMAGE, "sh", "-c",
                            "sleep 3600" if args.no_flood else FLOOD))
         for k in range(args.quiet):
             cids.append(docker(*common, "--name", f"{names}{k:02d}", "--hostname", f"q{k:02d}", IMAGE, "sh", "-c",
                                QUIET.format(n=lines_each)))
-        poller.start()
         t0 = time.monotonic()
         quiet_ids = cids[1:]
         next_check = t0 + 5

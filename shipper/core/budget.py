@@ -7,8 +7,8 @@ flooder's backlog. What a container may hold is its fair share of the stage's by
 (`admits`, a pure decision): a container over its share waits (`put`: the Docker source's
 read of its stream pauses there, and only its own) or, where the source cannot pause (the
 eBPF ring serves every container), its excess is refused (`offer`) and the caller counts it.
-A quarter of the stage is kept for containers with nothing waiting: a flooder can never
-take it, so a quiet container's next read gets in at once.
+A quarter of the stage is kept from containers with bytes waiting beyond their share: a
+flooder can never take it, so a quiet container's next read gets in at once.
 
 `ByteQueue` is a plain FIFO bounded in bytes (the encoded stage, after the fair point).
 
@@ -48,13 +48,14 @@ def admits(own: int, size: int, total: int, others_waiting: int, limit: int) -> 
     - An empty stage takes anything (a batch larger than the whole stage must not wait forever).
     - A container with nothing waiting only needs room in the stage (the reserve is for it).
     - One with bytes waiting stays within its share of the stage less the reserve, split
-      evenly between the containers that have bytes waiting."""
+      evenly between the containers that have bytes waiting, and within the stage: what a
+      flooder took of the shared part before the others came does not hold them back."""
     if total == 0:
         return True
     if own == 0:
         return total + size <= limit
     shared = limit - limit // RESERVE_DIVISOR
-    return total + size <= shared and own + size <= shared // (others_waiting + 1)
+    return total + size <= limit and own + size <= shared // (others_waiting + 1)
 
 
 class FairQueue:
@@ -106,9 +107,17 @@ class FairQueue:
             await self._freed.wait()
         self._append(key, batch, size)
 
-    def offer(self, batch: list[Record]) -> list[Record]:
+    def admits_now(self, key: str, size: int) -> bool:
+        """`admits` for a source on another thread (the eBPF poll thread, pacing a container's
+        files by it): a glance at counts the event loop changes meanwhile, so approximate."""
+        return self._admits(key, size)
+
+    def offer(self, batch: list[Record], paced: Callable[[Record], bool] | None = None) -> list[Record]:
         """Queues what fits of a batch that may mix containers, never waiting; returns the
-        records refused (their containers are over budget), in order."""
+        records refused (their containers are over budget), in order. Records for which
+        `paced` is true are never refused: their source reads them only while `admits_now`
+        says yes (the rest waits in its file), so they pass the share by at most what it
+        had in flight."""
         refused: list[Record] = []
         i, n = 0, len(batch)
         while i < n:
@@ -120,8 +129,14 @@ class FairQueue:
             size = batch_bytes(run)
             if self._admits(c.id, size):
                 self._append(c.id, run, size)
-            else:
+            elif paced is None:
                 refused += run
+            else:
+                kept = [r for r in run if paced(r)]
+                if kept:
+                    self._append(c.id, kept, batch_bytes(kept))
+                if len(kept) < len(run):
+                    refused += [r for r in run if not paced(r)]
             i = j
         return refused
 

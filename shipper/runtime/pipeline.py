@@ -30,7 +30,7 @@ from shipper.sources.docker.source import DockerSource
 from shipper.runtime.state_lock import lock_state_dir
 from shipper.snapshots.http_routes import routes as snapshot_routes
 from shipper.snapshots.manager import SnapshotManager
-from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable
+from shipper.sources.ebpf.source import EbpfSource, EbpfUnavailable, from_a_file
 
 log = logging.getLogger("logship.pipeline")
 EXIT_SECOND_SIGNAL = 130
@@ -102,7 +102,8 @@ class Pipeline:
         self.containers = ContainerRegistry()
         self.docker = DockerSource(config.docker, self.emit, self.containers, state_dir=config.pipeline.state_dir)
         self.ebpf = EbpfSource(config.ebpf, self.emit, self.containers, mode=config.pipeline.ebpf,
-                               state_dir=config.pipeline.state_dir) if config.pipeline.ebpf != "off" else None
+                               state_dir=config.pipeline.state_dir,
+                               room=self.records.admits_now) if config.pipeline.ebpf != "off" else None
         self.snapshots = SnapshotManager(config) if self.ebpf is not None and config.snapshot.enabled else None
         METRICS.gauge("logship_queue_records_batches", self.records.qsize, "Batches waiting to be parsed.")
         METRICS.gauge("logship_queue_encoded_batches", self.encoded.qsize, "Batches waiting for the sink.")
@@ -132,11 +133,13 @@ class Pipeline:
     async def emit(self, batch: list[Record]) -> None:
         """A source's batch into the fair stage. A Docker batch is one read of one container: over
         its budget, that read waits (its stream pauses, no other). The eBPF source reads one ring
-        for all containers and cannot wait for one: what an over-budget container sent is dropped."""
+        for all containers and cannot wait for one: what an over-budget container sent is dropped,
+        except its file lines, which it reads only while the stage has room for them (the rest
+        waits in the file: `EbpfSource` paces them by `admits_now`)."""
         source = batch[0].source
         METRICS.count("logship_lines_in_total", len(batch), source=source)
         if source == "ebpf":
-            refused = self.records.offer(batch)
+            refused = self.records.offer(batch, paced=from_a_file)
             if refused:
                 self._drop(refused, "over_budget")
         else:

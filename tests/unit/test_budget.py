@@ -25,7 +25,8 @@ LIMIT = 1000
     (300, 100, 400, 1, False, "two waiting: a share is 375 each"),
     (300, 75, 400, 1, True, "two waiting: exactly its share"),
     (100, 50, 700, 1, True, "under its share, the stage under the shared part"),
-    (100, 50, 720, 1, False, "under its share, but the stage's shared part is full: the rest is the reserve"),
+    (100, 50, 720, 1, True, "under its share: the flooder's hold on the shared part does not stop it"),
+    (100, 50, 960, 1, False, "under its share, but no room in the stage"),
 ])
 def test_admission(own: int, size: int, total: int, others: int, expected: bool, why: str) -> None:
     assert admits(own, size, total, others, LIMIT) is expected, why

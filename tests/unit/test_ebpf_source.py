@@ -37,6 +37,9 @@ class FakeProbe:
     def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
         self.skipped.append((tgid, fd, seen))
 
+    def unskip_fd(self, tgid: int, fd: int, seen: int) -> None:
+        self.skipped.remove((tgid, fd, seen))
+
     def drops(self) -> list[int]:
         return [0, 0, 0, 0]
 
@@ -241,6 +244,7 @@ def test_a_file_whose_write_events_were_refused_is_read_from_its_cursor_once_idl
     src._sweep(now)
     assert src._batch == [] and CG in src._to_sweep  # still written: its next event ships the bytes before it
     src._sweep(now + S.SWEEP_IDLE_NS)
+    src._pace()
     out, src._batch = src._batch, []
     assert [(r.message, r.seq, r.file_id) for r in out] == [(b"b", 2, tf.file_id), (b"c", 4, tf.file_id)]
     assert tf.cursor == 6 and CG not in src._to_sweep

@@ -119,6 +119,11 @@ class LineAssembler:
             return []
         return [(bytes(p.buf), p.first_ns, False, p.offset)]
 
+    def discard(self, key: Key) -> int:
+        """Forgets the line in progress (it is read again from its file): its offset, or -1."""
+        p = self._partials.pop(key, None)
+        return -1 if p is None else p.offset
+
     def keys(self) -> list[Key]:
         return list(self._partials)
 

@@ -146,6 +146,12 @@ class Probe:
         if self.fd_state(tgid, fd) >> 8 == seen >> 8:
             self.set_fd(tgid, fd, (seen & ~0xFF) | FD_SKIP)
 
+    def unskip_fd(self, tgid: int, fd: int, seen: int) -> None:
+        """Sends the fd's writes again (`seen`, the value its events carried), unless it was
+        closed or reopened since skip_fd."""
+        if self.fd_state(tgid, fd) == (seen & ~0xFF) | FD_SKIP:
+            self.set_fd(tgid, fd, seen)
+
     def fd_state(self, tgid: int, fd: int) -> int:
         try:
             return int(self._fd_state[FdKey(tgid, fd)].value)

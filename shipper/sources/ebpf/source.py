@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
@@ -50,6 +51,24 @@ from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 log = logging.getLogger("logship.ebpf")
 
 Emit = Callable[[list[Record]], Coroutine[Any, Any, None]]
+Room = Callable[[str, int], bool]  # (container id, bytes): whether the pipeline takes that much more of it now
+
+
+@dataclass(slots=True)
+class Behind:
+    """A file read from its cursor at the pipeline's pace; its writers' fds are muted in the
+    kernel meanwhile (their events would only be skipped here)."""
+    container: Container
+    why: str  # catch-up | sweep | paced
+    start: int  # the offset it fell behind at
+    lines: int = 0  # read since
+    muted: set[tuple[int, int, int]] = field(default_factory=set)  # (tgid, fd, fd state value)
+
+
+def from_a_file(r: Record) -> bool:
+    """A line placed in its file (identified by its offset there): one this source can read
+    again, so it is paced by the pipeline's room rather than dropped over it."""
+    return r.file_id is not None
 DEV_LOG = "socket:unix:/dev/log"
 MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipeline
 BATCH_MAX = 2048  # records per batch
@@ -69,7 +88,12 @@ HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers tog
 # A file of a container whose write events the kernel refused (its ring budget) or lost (a full
 # ring) is read from its cursor once it had no write event for this long: the file keeps the bytes.
 SWEEP_IDLE_NS = 1_000_000_000
-SWEEP_MAX_BYTES = 4 << 20  # read per file per tick by such a sweep (the rest on the next ticks)
+PACE_BYTES = 64 << 10  # a file behind the pipeline is read this much at a time, while its container has room
+PACE_MAX_BYTES = 256 << 10  # ... and at most this much per poll, all files together (the ring waits meanwhile)
+# A file written more often than this per tick is read from the file instead (muted in the kernel):
+# one pread of many lines costs a fraction of an event each, and the ring stays free for the others.
+HEAVY_WRITES_PER_TICK = 2000
+ROOM_PROBE = 4096  # "room" is room for this many more bytes of the container
 GC_INTERVAL_NS = 60_000_000_000  # processes whose exit event was lost are forgotten this often
 WARN_INTERVAL_S = 60.0
 
@@ -130,9 +154,10 @@ def container_pids(container_id: str) -> list[int]:
 
 class EbpfSource:
     def __init__(self, settings: EbpfSettings, emit: Emit, registry: ContainerRegistry, *, mode: str = "auto",
-                 self_tgid: int | None = None, state_dir: Path | None = None) -> None:
+                 self_tgid: int | None = None, state_dir: Path | None = None, room: Room | None = None) -> None:
         self.settings = settings
         self.emit = emit
+        self.room = room
         self.registry = registry
         self.mode = mode
         self.self_tgid = os.getpid() if self_tgid is None else self_tgid
@@ -164,6 +189,9 @@ class EbpfSource:
         self._cg_drops_seen: dict[int, tuple[int, ...]] = {}  # cgroup -> its kernel drop counters, as last read
         self._consumed = 0  # events handled by the current consume call
         self._to_sweep: set[int] = set()  # cgroups with write events refused or lost since their files were swept
+        # Files read from their cursor at the pipeline's pace (their live events are skipped meanwhile):
+        self._behind: dict[TrackedFile, Behind] = {}
+        self._writes: Counter[TrackedFile] = Counter()  # live write events per file this tick
         self._cg_names: dict[int, str] = {}  # cgroup -> container name, kept for the last read after removal
         self._cg_unreported: dict[str, Counter[str]] = {}
         self._cg_last_warn: dict[str, float] = {}
@@ -296,6 +324,8 @@ class EbpfSource:
                     self._stop.wait(POLL_INTERVAL_S)
                 self._consumed = 0
                 self.probe.consume()
+                if self._behind:
+                    self._pace()
                 now = time.monotonic_ns()
                 if now >= next_tick:
                     self._expire(now)
@@ -303,6 +333,7 @@ class EbpfSource:
                     self._count_kernel_drops()
                     self._sweep(now)
                     next_tick = now + TICK_NS
+                    self._writes.clear()
                 if now >= next_gc:
                     self._collect()
                     next_gc = now + GC_INTERVAL_NS
@@ -337,6 +368,7 @@ class EbpfSource:
             elif cmd[0] == "forget":
                 c = self._by_cgroup.pop(cmd[1], None)
                 if c is not None:
+                    self._forget_behind(c)
                     self.files.forget_container(c.id)
                 self._count_container_drops()  # its last counts, before they leave the kernel's map
                 self.probe.forget_cgroup_counters(cmd[1])
@@ -384,14 +416,13 @@ class EbpfSource:
                 tf.truncated()
             self._window_files[(c.id, tf.file_id)] = (tf, tf.cursor)
             tf.announced = tf.file_id
-            n = self._read_back(c, tf, path, size, st.st_mtime_ns)
-            log.info("ebpf: caught up %s in %s from offset %d: %d lines", path, c.name, cp.offset, n)
+            self._behind[tf] = Behind(c, "catch-up", tf.cursor)  # read by _pace, at the pipeline's pace
 
     def _sweep(self, now: int) -> None:
         """The files of containers whose write events the kernel refused or lost: those with
         bytes past their cursor and no write event for SWEEP_IDLE_NS are read from the cursor
-        as a catch-up is (later events of those bytes are then dropped: read back already).
-        A file still written is not: its next write event ships the bytes before it."""
+        (by _pace) as a catch-up is (later events of those bytes are then dropped: read back
+        already). A file still written is not: its next write event ships the bytes before it."""
         for cg in list(self._to_sweep):
             c = self._by_cgroup.get(cg)
             if c is None:
@@ -410,21 +441,104 @@ class EbpfSource:
                 if now - tf.event_ns < SWEEP_IDLE_NS or tf.path in pending:
                     done = False
                     continue
-                tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
-                size = tf.size()
-                end = min(size, tf.cursor + SWEEP_MAX_BYTES)
-                tf.synced = False
-                if tf.announced is not tf.file_id:
-                    tf.announced = tf.file_id
-                    self._window_files.setdefault((c.id, tf.file_id), (tf, tf.cursor))
-                start = tf.cursor
-                n = self._read_back(c, tf, tf.path, end, st.st_mtime_ns, whole=end == size)
-                self.files.notes["swept_bytes"] += tf.cursor - start
-                log.debug("ebpf: %s of %s: %d lines read from the file past its refused write events", tf.path,
-                          c.name, n)
-                done = done and end == size
+                if tf not in self._behind:
+                    self._fall_behind(c, tf, "sweep")  # (read by _pace)
+                    self.files.notes["swept_files"] += 1
             if done:
                 self._to_sweep.discard(cg)
+
+    def _read_ahead(self, c: Container, tf: TrackedFile, most: int, mtime_ns: int) -> tuple[int, bool]:
+        """Up to `most` bytes of the file from its cursor, shipped as a catch-up is (live write
+        events of them are then dropped as read back, later ones placed by content): (lines,
+        whether it read to the file's end)."""
+        assert tf.cursor is not None
+        tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
+        size = tf.size()
+        if size < tf.cursor:  # cut (copytruncate) before all was read: what was not is lost
+            self._drops["file_gap"] += 1
+            log.warning("ebpf: gap in %s of %s (%s): truncated to %d bytes before offset %d was read", tf.path,
+                        c.name, c.id[:12], size, tf.cursor)
+            tf.truncated()
+        end = min(size, tf.cursor + most)
+        tf.synced = False
+        if tf.announced is not tf.file_id:
+            tf.announced = tf.file_id
+            self._window_files.setdefault((c.id, tf.file_id), (tf, tf.cursor))
+        n = self._read_back(c, tf, tf.path, end, mtime_ns, whole=end == size)
+        return n, end == size
+
+    # ---- files behind the pipeline -----------------------------------------------------------
+    def _has_room(self, c: Container) -> bool:
+        return self.room is None or self.room(c.id, ROOM_PROBE)
+
+    def _fall_behind(self, c: Container, tf: TrackedFile, why: str = "paced") -> Behind:
+        """The container has no room in the pipeline: its file waits in the file, not in memory
+        and not dropped. A line its writer had begun is read with the rest from the file."""
+        assert tf.cursor is not None
+        for key in [k for k, w in self._writer.items() if w[3] == tf.file_id and w[0] is c]:
+            start = self.lines.discard(key)
+            del self._writer[key]
+            if start >= 0:
+                tf.cursor = min(tf.cursor, start)
+        b = self._behind[tf] = Behind(c, why, tf.cursor)
+        return b
+
+    def _pace(self) -> None:
+        """Files behind, read from their cursor while their container has room: a flooding
+        writer's file is read as fast as the pipeline takes its lines, the others' live."""
+        budget = [PACE_MAX_BYTES]
+        for tf, b in list(self._behind.items()):
+            c = b.container
+            try:
+                whole = self._pace_file(c, tf, b, budget)
+                if whole and b.muted:
+                    # Its writes are sent again from here: one that ended before the read below
+                    # began is in it (and its event dropped), a later one is placed by content.
+                    self._unmute(b)
+                    whole = self._pace_file(c, tf, b, budget)
+            except OSError:
+                log.warning("ebpf: %s of %s no longer readable at offset %s", tf.path, c.name, tf.cursor)
+                self._drops["file_gap"] += 1
+                self._unmute(b)
+                del self._behind[tf]
+                continue
+            if whole:
+                del self._behind[tf]
+                if b.why == "catch-up":
+                    log.info("ebpf: caught up %s in %s from offset %d: %d lines", tf.path, c.name, b.start, b.lines)
+
+    def _unmute(self, b: Behind) -> None:
+        for tgid, fd, seen in b.muted:
+            self.probe.unskip_fd(tgid, fd, seen)
+        b.muted.clear()
+
+    def _pace_file(self, c: Container, tf: TrackedFile, b: Behind, budget: list[int]) -> bool:
+        """What the container has room for of the file, within this poll's budget of bytes:
+        whether it read to the end."""
+        read, whole = 0, False
+        while self._has_room(c) and read < budget[0]:
+            at = tf.cursor or 0
+            n, whole = self._read_ahead(c, tf, PACE_BYTES, os.fstat(tf.fd).st_mtime_ns)
+            b.lines += n
+            read += (tf.cursor or 0) - at
+            if whole or tf.cursor == at:
+                break
+        self.files.notes["paced_bytes"] += read
+        budget[0] -= read
+        return whole
+
+    def _forget_behind(self, c: Container) -> None:
+        """The container is removed: what its files behind still had unread is a gap."""
+        for tf in [f for f in self._behind if f.container == c.id]:
+            del self._behind[tf]
+            try:
+                left = os.fstat(tf.fd).st_size - (tf.cursor or 0)
+            except OSError:
+                left = -1
+            if left:
+                self._drops["file_gap"] += 1
+                log.warning("ebpf: gap in %s of %s (%s): removed with %s bytes past offset %s not read yet", tf.path,
+                            c.name, c.id[:12], left if left > 0 else "some", tf.cursor)
 
     def _read_back(self, c: Container, tf: TrackedFile, path: str, end: int, mtime_ns: int,
                    whole: bool = True) -> int:
@@ -562,7 +676,16 @@ class EbpfSource:
             self.files.lost_before(c.id)
             self._to_sweep.add(ev.cgroup)
         tf = self.files.for_write(c.id, c.pid, ev.tgid, ev.fd, ev.fdval, desc)
+        if tf is not None and tf.cursor is not None and (tf in self._behind or not self._has_room(c) or
+                                                         self._writes[tf] >= HEAVY_WRITES_PER_TICK):
+            b = self._behind.get(tf) or self._fall_behind(c, tf)
+            if (ev.tgid, ev.fd, ev.fdval) not in b.muted:
+                b.muted.add((ev.tgid, ev.fd, ev.fdval))
+                self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
+            self.files.notes["paced_events"] += 1
+            return  # its bytes are read from the file by _pace
         if tf is not None:
+            self._writes[tf] += 1
             placed = self.files.place(tf, ev.data, ev.arg1, ev.ktime)
             if placed is None:  # read back from the file already (catch-up)
                 return
@@ -812,4 +935,4 @@ class EbpfSource:
             self._unreported = Counter()
 
 
-__all__ = ["EbpfSource", "EbpfUnavailable", "realtime_offset_ns"]
+__all__ = ["EbpfSource", "EbpfUnavailable", "from_a_file", "realtime_offset_ns"]
