@@ -67,6 +67,7 @@ class ElasticsearchSettings:
     bulk_max_bytes: int = setting(5 << 20, "... or this many bytes ...", minimum=1)
     flush_interval_s: float = setting(1.0, "... or when its oldest document has waited this long (seconds).")
     linger_s: float = setting(0.05, "... or, while a request slot is free, when its oldest document has waited this long (low latency when ES keeps up; full bulks when it does not).")
+    bulk_target_s: float = setting(0.1, "Bulks are sized to what Elasticsearch indexes in about this long (at most LOGSHIP_ES_BULK_MAX_DOCS): every line queued behind the bulks in flight waits for them, whatever its container, so shorter bulks mean less wait for a quiet container's line under a flood, longer ones fewer requests.", minimum=0.01)
     concurrency: int = setting(2, "Bulk requests in flight at once.", minimum=1)
     timeout_s: float = setting(30.0, "Timeout of one request to Elasticsearch (seconds).", minimum=0.1)
     shards: int = setting(1, "Primary shards of the log indices (index template).", minimum=1)

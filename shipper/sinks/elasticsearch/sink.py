@@ -79,10 +79,6 @@ log = logging.getLogger("logship.es")
 _BULK_ITEM = b'{"create":{"_index":"%s","_id":"' + ID_FORMAT + b'"}}\n%s\n'
 Item = tuple[Record | None, bytes]  # the record (None once it went through a restart) and its NDJSON lines
 LOG_EVERY_S = 10.0
-# Bulks are sized to take about this long (at most bulk_max_docs): every line queued behind the
-# bulks in flight waits for them, whatever its container, so a slow Elasticsearch gets smaller
-# bulks rather than a longer wait for a quiet container's next line.
-BULK_TARGET_S = 0.25
 MIN_BULK_DOCS = 200
 
 
@@ -448,11 +444,13 @@ class ElasticsearchSink:
                 backoff = min(backoff * 2, self.s.retry_max_s)
 
     def _adapt(self, n: int, took: float) -> None:
-        """Moves the bulk size halfway to what Elasticsearch indexes in BULK_TARGET_S (a small
-        bulk that was quick says nothing about the rate: the input was light)."""
-        if n < self.bulk_docs // 2 and took < BULK_TARGET_S:
+        """Moves the bulk size halfway to what Elasticsearch indexes in `bulk_target_s` (a small
+        bulk that was quick says nothing about the rate: the input was light). A slow
+        Elasticsearch gets smaller bulks rather than a longer wait for a quiet container's line."""
+        target_s = self.s.bulk_target_s
+        if n < self.bulk_docs // 2 and took < target_s:
             return
-        target = int(n / max(took, 1e-3) * BULK_TARGET_S)
+        target = int(n / max(took, 1e-3) * target_s)
         self.bulk_docs = max(MIN_BULK_DOCS, min(self.s.bulk_max_docs, (self.bulk_docs + target) // 2))
 
     def _failure(self) -> None:

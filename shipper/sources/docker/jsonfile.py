@@ -18,7 +18,6 @@ path merges them (StreamDecoder._piece).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,13 +26,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from shipper.core.timefmt import parse_docker_time
+from shipper.sources.docker.file_watch import WATCH
 from shipper.sources.docker.stream import Line, StreamDecoder
 
 # One read of a file; its lines go downstream as one batch. Smaller than an API read: a file
 # always has a full chunk ready, and the queues are bounded in batches (memory ~ batch size).
 READ_CHUNK = 64 * 1024
-# Following: how long to wait for more once the file is at its end (doubling while idle),
-# and how often an idle follower asks whether the container still runs.
+# Following: how long to wait for more once the file is at its end (doubling while idle; a
+# write wakes it at once: file_watch.py), and how often an idle follower asks whether the
+# container still runs.
 POLL_MIN_S, POLL_MAX_S = 0.01, 0.25
 IDLE_CHECK_S = 1.0
 
@@ -244,7 +245,7 @@ class JsonFileStream:
                     while chunk := f.read(READ_CHUNK):  # what was written before it stopped
                         yield chunk
                     return
-            await asyncio.sleep(delay)
+            await WATCH.written(f, delay)  # (woken by the next write: the delay bounds the checks above)
             idle += delay
             delay = min(delay * 2, POLL_MAX_S)
 
