@@ -153,7 +153,7 @@ class EbpfSettings:
     partial_timeout_s: float = setting(1.0, "A line written without its newline is shipped after this long without more bytes (seconds).")
     max_line_bytes: int = setting(65536, "Lines longer than this are cut and flagged `logship.truncated`; the rest up to the newline is counted as dropped.", minimum=1)
     ring_pages: int = setting(4096, "Size of the kernel ring buffer in 4 KiB pages (a power of two; 4096 = 16 MiB, about 1.5 s of 50k lines/s): a full ring drops events (counted in logship_ebpf_drops_total).", minimum=1)
-    container_ring_bytes_per_s: int = setting(16 << 20, "Per-container budget of the kernel ring, in bytes of write events per second (a write costs its captured bytes + 80): a container over it has its excess write events dropped in the kernel and counted (logship_ebpf_dropped_total{container,reason=\"budget\"}), so one flooding container cannot fill the ring the others share. A log file's dropped writes are read back from the file (with its next write that gets through, or once it is idle for 1 s). 0 = no budget.")
+    container_ring_bytes_per_s: int = setting(4 << 20, "Per-container budget of the kernel ring, in bytes of write events per second (a write costs its captured bytes + 80): a container over it has its excess write events dropped in the kernel and counted (logship_ebpf_dropped_total{container,reason=\"budget\"}), so one flooding container cannot fill the ring the others share. A log file's dropped writes are read back from the file (with its next write that gets through, or once it is idle for 1 s). 0 = no budget.")
     container_ring_burst_bytes: int = setting(4 << 20, "How far ahead of its budget a container may burst (bytes; default a quarter of the default ring).")
 
 

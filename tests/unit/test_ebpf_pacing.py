@@ -134,3 +134,23 @@ def test_the_fair_stage_never_refuses_paced_file_lines() -> None:
     refused = q.offer(batch, paced=S.from_a_file)
     assert refused == [batch[1]]  # the syslog-like line is dropped (counted by the caller); file lines wait
     assert q.held[APP.id] == 3 * (44 + 256)
+
+
+def test_writes_dropped_from_a_full_hold_are_read_from_the_file(src, tmp_path, monkeypatch):
+    """A new container's events wait for Docker's report in a bounded hold; those dropped from it
+    (counted) leave no hole in its file: the writes replayed after them are placed by content."""
+    path = tmp_path / "app.log"
+    tf = follow(src, path, b"", 0)
+    del src._by_cgroup[CG]  # not reported yet: its events are held
+    append(path, b"a\nb\nc\n")
+    monkeypatch.setattr(S, "HOLD_MAX_BYTES", 2 * (2 + 128))
+    for data in (b"a\n", b"b\n", b"c\n"):
+        src._hold(ev(E.WRITE, 3, fdval=SEND, arg1=2, data=data))
+    assert src._drops["hold_full"] == 1 and len(src._held[CG][1]) == 2  # "c" did not fit
+    src._by_cgroup[CG] = APP
+    src._replay(CG)
+    assert lines(src._batch) == [(b"a", 0), (b"b", 2)]
+    assert tf.synced is False and CG in src._to_sweep  # the next write is placed by content; the file swept
+    src._batch = []
+    append(path, b"d\n")
+    assert lines(feed(src, ev(E.WRITE, 3, fdval=SEND, arg1=2, data=b"d\n"))) == [(b"c", 4), (b"d", 6)]

@@ -201,6 +201,7 @@ class EbpfSource:
         # Events of cgroups not reported (yet) by the registry: cgroup -> (first seen, events)
         self._held: dict[int, tuple[int, list[E.Event]]] = {}
         self._held_bytes = 0
+        self._hold_lost: set[int] = set()  # cgroups with events dropped from a full hold
         # Container id -> cgroup id of new cgroups, read while they exist: a container that
         # is gone when Docker reports it has no cgroup directory left to stat.
         self._seen_cgroups: dict[str, int] = {}
@@ -612,6 +613,7 @@ class EbpfSource:
         size = len(ev.data) + 128
         if self._held_bytes + size > HOLD_MAX_BYTES:
             self._drops["hold_full"] += 1
+            self._hold_lost.add(ev.cgroup)
             return
         held = self._held.get(ev.cgroup)
         if held is None:
@@ -626,9 +628,17 @@ class EbpfSource:
         held = self._held.pop(cg, None)
         if held is None:
             return
+        lost = cg in self._hold_lost  # events of it were dropped from a full hold: place its writes by content
+        self._hold_lost.discard(cg)
         for ev in held[1]:
             self._held_bytes -= len(ev.data) + 128
+            if lost and ev.kind == E.WRITE:
+                ev.flags |= E.WF_AFTER_LOSS
             self._handlers[ev.kind](ev)
+        c = self._by_cgroup.get(cg)
+        if lost and c is not None:
+            self.files.lost_before(c.id)  # (the next live write too)
+            self._to_sweep.add(cg)
 
     def _release_unclaimed(self, now: int) -> None:
         """Cgroups Docker never reported as shipped within HOLD_NS (LOGSPOUT=ignore, not a
@@ -641,6 +651,7 @@ class EbpfSource:
         """A cgroup that is not shipped: its held events go (counted), the probe stops tracing it."""
         _, evs = self._held.pop(cg, (0, []))
         self._to_sweep.discard(cg)
+        self._hold_lost.discard(cg)
         self._held_bytes -= sum(len(e.data) + 128 for e in evs)
         self.probe.unclaim(cg)
         if evs and self._loop is not None:
