@@ -69,6 +69,8 @@ def from_a_file(r: Record) -> bool:
     """A line placed in its file (identified by its offset there): one this source can read
     again, so it is paced by the pipeline's room rather than dropped over it."""
     return r.file_id is not None
+
+
 DEV_LOG = "socket:unix:/dev/log"
 MAX_INFLIGHT = 8  # batches handed to the loop and not yet queued by the pipeline
 BATCH_MAX = 2048  # records per batch
