@@ -132,11 +132,11 @@ class FairQueue:
             elif paced is None:
                 refused += run
             else:
-                kept = [r for r in run if paced(r)]
+                kept: list[Record] = []
+                for r in run:
+                    (kept if paced(r) else refused).append(r)
                 if kept:
                     self._append(c.id, kept, batch_bytes(kept))
-                if len(kept) < len(run):
-                    refused += [r for r in run if not paced(r)]
             i = j
         return refused
 

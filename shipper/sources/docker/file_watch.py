@@ -35,7 +35,8 @@ class FileWatch:
         self._fd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: dict[int, asyncio.Event] = {}
-        self._refused = False
+        self._refused = False  # inotify_init1 failed: every follower polls
+        self._warned_full = False
 
     def _open(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -62,8 +63,8 @@ class FileWatch:
             return
         wd = _libc.inotify_add_watch(self._fd, f"/proc/self/fd/{f.fileno()}".encode(), _IN_MODIFY)
         if wd < 0:
-            if ctypes.get_errno() == errno.ENOSPC and not self._refused:
-                self._refused = True  # (logged once; the followers that have a watch keep it)
+            if ctypes.get_errno() == errno.ENOSPC and not self._warned_full:
+                self._warned_full = True  # (logged once; the followers that have a watch keep it)
                 log.warning("docker: no inotify watches left (fs.inotify.max_user_watches): json-files are polled")
             await asyncio.sleep(timeout)
             return
@@ -91,7 +92,6 @@ class FileWatch:
             ev = self._events.get(wd)
             if ev is not None:
                 ev.set()
-
 
 
 WATCH = FileWatch()  # the process's one instance (an inotify fd per event loop)

@@ -126,10 +126,14 @@ class TrackedFile:
         return self.container, self.dev, self.ino
 
     def size(self) -> int:
+        return self.stat().st_size
+
+    def stat(self) -> os.stat_result:
+        """fstat, noting the size as of now (it covers every write that ended before)."""
         t = time.monotonic_ns()
-        self.known_size = os.fstat(self.fd).st_size
-        self.size_ns = t
-        return self.known_size
+        st = os.fstat(self.fd)
+        self.known_size, self.size_ns = st.st_size, t
+        return st
 
 
     def read(self, offset: int, n: int) -> bytes:

@@ -450,13 +450,14 @@ class EbpfSource:
             if done:
                 self._to_sweep.discard(cg)
 
-    def _read_ahead(self, c: Container, tf: TrackedFile, most: int, mtime_ns: int) -> tuple[int, bool]:
+    def _read_ahead(self, c: Container, tf: TrackedFile, most: int) -> tuple[int, bool]:
         """Up to `most` bytes of the file from its cursor, shipped as a catch-up is (live write
         events of them are then dropped as read back, later ones placed by content): (lines,
         whether it read to the file's end)."""
         assert tf.cursor is not None
         tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
-        size = tf.size()
+        st = tf.stat()
+        size = st.st_size
         if size < tf.cursor:  # cut (copytruncate) before all was read: what was not is lost
             self._drops["file_gap"] += 1
             log.warning("ebpf: gap in %s of %s (%s): truncated to %d bytes before offset %d was read", tf.path,
@@ -467,7 +468,7 @@ class EbpfSource:
         if tf.announced is not tf.file_id:
             tf.announced = tf.file_id
             self._window_files.setdefault((c.id, tf.file_id), (tf, tf.cursor))
-        n = self._read_back(c, tf, tf.path, end, mtime_ns, whole=end == size)
+        n = self._read_back(c, tf, tf.path, end, st.st_mtime_ns, whole=end == size)
         return n, end == size
 
     # ---- files behind the pipeline -----------------------------------------------------------
@@ -521,7 +522,7 @@ class EbpfSource:
         read, whole = 0, False
         while self._has_room(c) and read < budget[0]:
             at = tf.cursor or 0
-            n, whole = self._read_ahead(c, tf, PACE_BYTES, os.fstat(tf.fd).st_mtime_ns)
+            n, whole = self._read_ahead(c, tf, PACE_BYTES)
             b.lines += n
             read += (tf.cursor or 0) - at
             if whole or tf.cursor == at:
