@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,13 @@ TEST_LABEL = "logship.test"
 def infra_missing(what: str, fix: str) -> None:
     """A real-infrastructure test that cannot run fails; it never skips."""
     pytest.fail(f"{what} is not available ({fix}); `make test` provisions everything", pytrace=False)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a shipper's LOGSHIP_HTTP_ADDR)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:

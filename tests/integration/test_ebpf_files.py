@@ -4,6 +4,7 @@ Real containers, the real kernel, the real Elasticsearch."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import count_docs, search_all, wait_until
+from tests.conftest import count_docs, free_port, search_all, wait_until
 
 EBPF = {"LOGSHIP_EBPF": "on"}
 
@@ -195,3 +196,41 @@ def test_dev_log_bound_from_the_host_is_captured(bpf_ready, es, index_prefix, sh
         assert host_syslog.recv(4096).endswith(b"via the host socket")  # the host got it too
     finally:
         host_syslog.close()
+
+
+# A shell moving its stdout onto a log file and back (busybox sh, for a redirected compound
+# command or builtin: open, fcntl(1, F_DUPFD) to save it, dup2 onto 1, the commands, dup2 back):
+# first thousands of times a second, half the time redirected (the inner loops make no syscall),
+# while the shipper looks at its fds for the first time (a container is scanned when Docker
+# reports it); then 300 times a line to stdout and a line to the file. (A scan that reads fd 1
+# redirected and acts after it moved back is hit by chance here; tests/unit/test_ebpf_fd_scan.py
+# goes through every such interleaving.)
+SPIN = "j=0; while [ $j -lt 20 ]; do j=$((j+1)); done"
+FLIP = ("i=0; while [ $i -lt {n} ]; do i=$((i+1)); {{ " + SPIN + "; }} >>/var/log/flip.log; " + SPIN + "; done; "
+        "i=0; while [ $i -lt 300 ]; do i=$((i+1)); : >>/var/log/flip.log; echo \"out $i\"; "
+        "echo \"file $i\" >>/var/log/flip.log; usleep 10000; done; sleep 600")
+
+
+def test_stdout_moved_onto_a_log_file_and_back_stays_stdout(bpf_ready, es, index_prefix, shipper, containers,
+                                                             busybox):
+    n, k = 20000, 4
+    s = _start(shipper, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    cs = [containers(busybox, ["sh", "-c", FLIP.format(n=n)], network_mode="none") for _ in range(k)]
+    want = [f"file {i}" for i in range(1, 301)]
+
+    def differences(cid: str) -> tuple[Any, ...]:
+        got = Counter(d["message"] for d in _docs(es, index_prefix, cid))
+        metrics = [ln for ln in s.metrics().splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
+        return (sorted(set(want) - set(got))[:10], sorted(m for m, n in got.items() if n > 1 or m not in want)[:10],
+                metrics)
+
+    for c in cs:
+        arrived = functools.partial(lambda cid: _count(es, index_prefix, cid) >= len(want), c.id)
+        try:
+            wait_until(arrived, 300, 1, what="the file lines")
+        except AssertionError as e:
+            raise AssertionError((str(e), c.name, "missing, extra, metrics:", differences(c.id))) from None
+        time.sleep(2)  # a line shipped twice, or stdout taken for the file, would show up now
+        assert sorted(d["message"] for d in _docs(es, index_prefix, c.id)) == sorted(want), differences(c.id)
+        assert count_docs(es, f"{index_prefix}-2*", {"bool": {"filter": [
+            {"term": {"container.id": c.id}}, {"term": {"stream": "stdout"}}]}}) == len(want)

@@ -10,21 +10,14 @@ monitor within ~30 s on a disk that is not full, so it cannot be held for 60 s.)
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 
 import pytest
 
-from tests.conftest import count_docs, wait_until
+from tests.conftest import free_port, count_docs, wait_until
 from tests.integration.private_es import es_blockable  # noqa: F401 - fixture
 from tests.integration.test_es_faults import assert_exactly_once, writer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def health(addr: str) -> dict:

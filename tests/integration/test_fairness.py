@@ -8,12 +8,11 @@ assertions: the waits are bounds for a loaded 2-core machine. bench/fairness.py 
 from __future__ import annotations
 
 import re
-import socket
 from typing import Any
 
 import pytest
 
-from tests.conftest import count_docs, wait_until
+from tests.conftest import free_port, count_docs, search_hits, wait_until
 
 QUIET, LINES = 8, 150  # 15 s of 10 lines/s each
 FLOOD = ("(while :; do echo 'flood file line GET /api/items/42 200 0.003'; done) >>/var/log/flood.log & "
@@ -22,10 +21,23 @@ QUIET_CMD = ("i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo \"quiet $i\"; echo 
              "sleep 0.1; done; sleep 3600")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def twice(es: Any, index: str, query: dict[str, Any]) -> list[Any]:
+    """How the documents differ from one per line: the distinct messages, and the documents of
+    each line stored more than once."""
+    by_message: dict[str, list[dict[str, Any]]] = {}
+    for h in search_hits(es, index, query):
+        by_message.setdefault(h["_source"].get("message", ""), []).append(h)
+    seen = [(m, len(hs)) for m, hs in sorted(by_message.items())]
+    out: list[Any] = [("distinct messages", len(seen), "first", seen[:3], "last", seen[-3:])]
+    for m, hs in sorted(by_message.items()):
+        if len(hs) > 1 and len(out) < 6:
+            out.append((m, [(h["_index"], h["_id"], h["_source"].get("log.offset"), h["_source"].get("@timestamp"),
+                             h["_source"].get("process.pid", h["_source"].get("process"))) for h in hs]))
+    return out
+
+
+def ebpf_notes(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
 
 
 def metric_sum(text: str, name: str) -> float:
@@ -63,7 +75,8 @@ def run_flood(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox
     for c in quiet:
         for st in streams:
             q = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"stream": st}}]}}
-            assert count_docs(es, logs, q) == LINES, (c.name, st)  # all of them, once each
+            n = count_docs(es, logs, q)
+            assert n == LINES, (c.name, st, n, twice(es, logs, q), ebpf_notes(s.metrics()))  # all, once each
     text = s.metrics()
     assert metric_sum(text, "logship_lines_in_total") > QUIET * LINES * len(streams)
     dropped = metric_sum(text, "logship_pipeline_dropped_total")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shlex
-import socket
 import subprocess
 import sys
 import uuid
@@ -12,15 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import free_port, ROOT, wait_until
 
 BOLD_RED = "\x1b[1;31m"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def subscribed_tail(ship: Any, name: str, color: str, out: Path) -> subprocess.Popen[bytes]:

@@ -134,3 +134,24 @@ def test_writes_from_before_a_truncation_are_not_given_offsets_of_the_new_conten
     assert ft.place(tf, b"old 2\n", 6, 2) == (-1, b"old 2\n", False)  # shipped, by time (not in the file)
     assert ft.place(tf, b"new 1\n", 6, 3) == (0, b"new 1\n", False)
     assert tf.gen == 1
+
+
+def test_a_write_of_a_line_like_all_others_found_before_the_cursor_was_shipped(tmp_path):
+    # A log of identical lines (a health check's): after a read-back, a live event of a line
+    # already read is found at the cursor (the same bytes, the next line), so the last one's
+    # bytes lie before the cursor. The file still holds what was shipped there: no truncation.
+    line = b"GET /healthz 200\n"
+    ft, tf = tracked(tmp_path / "a.log", line * 10)
+    tf.moved_to(len(line) * 10)
+    tf.synced, tf.handover_ns = False, 100
+    assert ft.place(tf, line, len(line), 150) is None
+    assert tf.gen == 0 and tf.cursor == len(line) * 10
+
+
+def test_a_file_cut_and_grown_past_the_cursor_is_a_new_generation(tmp_path):
+    ft, tf = tracked(tmp_path / "a.log", b"".join(b"old %d\n" % i for i in range(10)))
+    tf.moved_to(os.path.getsize(tmp_path / "a.log"))
+    tf.synced = False
+    (tmp_path / "a.log").write_bytes(b"".join(b"new %d\n" % i for i in range(20)))  # copytruncate, 20 writes
+    assert ft.place(tf, b"new 2\n", 6, 1) == (12, b"new 2\n", False)
+    assert tf.gen == 1

@@ -34,6 +34,16 @@ class FakeProbe:
         else:
             self.fds.pop((tgid, fd), None)
 
+    def adopt_fd(self, tgid: int, fd: int, value: int) -> bool:
+        if (tgid, fd) in self.fds:
+            return False
+        self.fds[(tgid, fd)] = value
+        return True
+
+    def close_fd(self, tgid: int, fd: int) -> None:
+        if (tgid, fd) in self.fds:
+            self.fds[(tgid, fd)] = E.FD_GONE
+
     def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
         self.skipped.append((tgid, fd, seen))
 
@@ -133,7 +143,7 @@ def test_exec_drops_cloexec_fds_in_the_kernel(src):
     feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, arg2=E.O_CLOEXEC, data=b"/var/log/a.log"))
     src.probe.fds[(100, 3)] = SEND
     feed(src, ev(E.EXEC))
-    assert (100, 3) not in src.probe.fds and src.table.lookup(100, 3) is None
+    assert src.probe.fds[(100, 3)] == E.FD_GONE and src.table.lookup(100, 3) is None  # (no fallback to a parent)
 
 
 def test_partial_lines_time_out(src):

@@ -98,7 +98,7 @@ WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT = (
 # Write flags (probe.c WF_*)
 WF_TRUNCATED, WF_SYSLOG_ADDR, WF_AFTER_LOSS = (_DEFINES[k] for k in ("WF_TRUNCATED", "WF_SYSLOG_ADDR", "WF_AFTER_LOSS"))
 # fd_state values (probe.c FD_*): the low 8 bits; the upper 24 are the open's generation
-FD_SEND, FD_SKIP, FD_SYSLOG = _DEFINES["FD_SEND"], _DEFINES["FD_SKIP"], _DEFINES["FD_SYSLOG"]
+FD_SEND, FD_SKIP, FD_SYSLOG, FD_GONE = (_DEFINES[k] for k in ("FD_SEND", "FD_SKIP", "FD_SYSLOG", "FD_GONE"))
 # Kernel drop counters, by index (probe.c DROP_*), as the drop metric's reasons
 _DROP_NAMES = {"DROP_RING_DATA": "ring_full_data", "DROP_RING_META": "ring_full_meta",
                "DROP_READ": "read_user_failed", "DROP_STASH_FULL": "stash_full", "DROP_BUDGET": "budget"}

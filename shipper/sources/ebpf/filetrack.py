@@ -29,6 +29,7 @@ from typing import Iterator
 
 WINDOW = 1 << 20  # how far around the cursor a write is looked for
 READ_CHUNK = 1 << 20
+TAIL = 32  # bytes before the cursor kept to tell a truncated file from an unchanged one
 MAX_OPEN = 4096  # files kept open at once (least recently written ones are closed first)
 IDLE_NS = 300 * 10**9  # a file not written for this long is closed (reopened on its next write)
 
@@ -94,7 +95,7 @@ class TrackedFile:
     """One log file of one container, open for reading."""
 
     __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced",
-                 "file_id", "unclaimed", "known_size", "size_ns", "announced", "event_ns")
+                 "file_id", "unclaimed", "known_size", "size_ns", "announced", "event_ns", "tail")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -110,6 +111,10 @@ class TrackedFile:
         # write): a write found inside one was shipped; found before the cursor elsewhere,
         # the file was truncated and has grown past the cursor again.
         self.unclaimed: list[tuple[int, int]] = []
+        # The last bytes shipped before the cursor (b"": not known): a write found before the
+        # cursor is one shipped already while the file still holds them there, not a sign of
+        # a truncation (a log of identical lines has copies of each write everywhere).
+        self.tail = b""
         self.announced: str | None = None  # the file_id whose ack window the source has set up
         # The file's size as of monotonic time size_ns (covers every write that ended before);
         # size_ns is also when the file was last written, for closing idle ones.
@@ -154,6 +159,21 @@ class TrackedFile:
         self.cursor = 0
         self.synced = False  # writes still in the ring from before the cut are not in the file: check each
         self.unclaimed = []
+        self.tail = b""
+
+    def moved_to(self, pos: int) -> None:
+        """The cursor set to `pos` past bytes read from the file (not known from a write)."""
+        self.cursor = pos
+        try:
+            self.tail = self.read(max(0, pos - TAIL), min(TAIL, pos))
+        except OSError:
+            self.tail = b""
+
+    def holds_tail(self, buf: bytes, buf_at: int) -> bool:
+        """Whether `buf` (the file's bytes from offset buf_at) still has the tail before the cursor."""
+        assert self.cursor is not None
+        end = self.cursor - buf_at
+        return bool(self.tail) and end >= len(self.tail) and buf[end - len(self.tail):end] == self.tail
 
     def close(self) -> None:
         try:
@@ -244,6 +264,7 @@ class FileTracker:
             if tf.synced and cur is not None and len(data) == written and ktime >= tf.handover_ns and (
                     tf.known_size if ktime < tf.size_ns else tf.size()) >= cur + written:
                 tf.cursor = cur + written
+                tf.tail = data[-TAIL:] if written >= TAIL else (tf.tail + data)[-TAIL:]
                 return cur, data, False
         except OSError:
             pass
@@ -268,6 +289,7 @@ class FileTracker:
                 self.notes["read_back"] += 1
             tf.cursor = off + written
             tf.synced = True
+            tf.tail = data[-TAIL:] if len(data) == written else b""
             if before:
                 self.notes["unseen_bytes"] += len(before)
                 tf.shipped_unclaimed(off - len(before), off)
@@ -275,7 +297,7 @@ class FileTracker:
             return off, data, len(data) < written
         except OSError:
             self.notes["read_failed"] += 1
-            tf.cursor = None
+            tf.cursor, tf.tail = None, b""
             return -1, data, n < written
 
     def _locate(self, tf: TrackedFile, data: bytes, written: int) -> tuple[int, bytes] | None:
@@ -305,7 +327,7 @@ class FileTracker:
         p = buf.rfind(data, 0, cur - lo)
         if p >= 0 and lo + p + written <= cur:
             p += lo
-            if any(a <= p and p + written <= b for a, b in tf.unclaimed):
+            if any(a <= p and p + written <= b for a, b in tf.unclaimed) or tf.holds_tail(buf, lo):
                 return None
             self.notes["truncated_files"] += 1  # cut and grown past the cursor again since
             tf.truncated()

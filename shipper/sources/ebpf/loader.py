@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_SKIP
+from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_GONE, FD_SKIP
 
 PROBE = Path(__file__).with_name("probe.c")
+BPF_NOEXIST = 1  # bpf_update_elem flag: create only
 MAX_PID_SLOTS = 1 << 22  # the kernel's own pid_max limit; 8 bytes each per array
 
 
@@ -140,6 +141,21 @@ class Probe:
                 del self._fd_state[key]
             except KeyError:
                 pass
+
+    def adopt_fd(self, tgid: int, fd: int, value: int) -> bool:
+        """Sets what /proc said an fd is (a scan, a fork's copy) only where the kernel has no
+        entry: one it has was set since tracing began, so is newer than any /proc read
+        (BPF_NOEXIST makes that one atomic step). Whether it was set."""
+        from bcc.libbcc import lib
+        key, leaf = FdKey(tgid, fd), ctypes.c_uint32(value)
+        return int(lib.bpf_update_elem(self._fd_state.map_fd, ctypes.byref(key), ctypes.byref(leaf),
+                                       BPF_NOEXIST)) == 0
+
+    def close_fd(self, tgid: int, fd: int) -> None:
+        """The fd no longer is what it was (close_range, close-on-exec): GONE, not deleted,
+        so neither a fallback to the parent's fds nor a later adopt_fd brings it back."""
+        if self.fd_state(tgid, fd):
+            self.set_fd(tgid, fd, FD_GONE)
 
     def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
         """Marks the fd no log, unless it was reopened since user space saw value `seen`."""

@@ -17,7 +17,12 @@
 //      matched its path and found it is no log (then SKIP), a unix socket connected to
 //      /dev/log is SYSLOG; fds absent from fd_state (pipes, tcp sockets, ...) are never
 //      captured. The upper 24 bits of an fd_state value are the generation of the open
-//      that set it, so user space never marks SKIP an fd that was reopened meanwhile.
+//      that set it, so user space never marks SKIP an fd that was reopened meanwhile. An
+//      entry the kernel set is never deleted here, only made GONE (closed, a socket, dup'ed
+//      over by an untracked fd): user space fills in fds opened before tracing began from
+//      /proc, which is older than anything the kernel saw, only where no entry is
+//      (loader.py adopt_fd). (A shell's `>> log` moves its stdout onto the log and back
+//      within microseconds; a /proc read in between must not leave stdout marked SEND.)
 // fd-table events (open, dup, close, socket, connect, fork, exec, exit) of the filtered
 // cgroups also go to user space, which keeps the fd -> path table (FdTable).
 //
@@ -68,6 +73,7 @@
 #define FD_SEND 1
 #define FD_SKIP 3
 #define FD_SYSLOG 4
+#define FD_GONE 4294967040  // 0xffffff00: state 0 (not captured), and the kernel knows it
 #define FD_STATE(v) ((v) & 0xff)
 
 // Drop reasons counted in drops[] (events.py: DROP_REASONS).
@@ -346,10 +352,13 @@ static __always_inline u32 fd_lookup(u32 tgid, u32 fd, u32 forked) {
 
 static __always_inline void fd_mark(u32 fd, u32 st) {
     struct fdkey k = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
-    if (st)
+    if (st) {
         fd_state.update(&k, &st);
-    else
-        fd_state.delete(&k);
+        return;
+    }
+    u32 *cur = fd_state.lookup(&k);  // (no entry: the kernel never saw a candidate there)
+    if (cur)
+        *cur = FD_GONE;
 }
 
 // 1 when the user-space sockaddr at addr is AF_UNIX "/dev/log".
@@ -404,6 +413,8 @@ static __always_inline int stash_write(u32 fd, u8 shape, const void *ptr, u64 co
     if (!(flags & TF_TRACED))
         return 0;
     u32 st = fd_lookup(id >> 32, fd, flags & TF_FORKED);
+    if (FD_STATE(st) == 0)
+        st = 0;  // (GONE)
     if (FD_STATE(st) == FD_SKIP || (st == 0 && !syslog_addr))
         return 0;
     struct stash s = {};

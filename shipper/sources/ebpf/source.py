@@ -412,7 +412,7 @@ class EbpfSource:
             tf = self.files.add(TrackedFile(c.id, cp.path, fd, st, cp.gen))
             tf.handover_ns = time.monotonic_ns()  # (before the size: writes ending earlier are in what is read)
             size = tf.size()
-            tf.cursor = cp.offset
+            tf.cursor = cp.offset  # (its tail unknown: a write found before it means a truncation)
             if size < cp.offset:
                 self._gap(c, cp, f"truncated to {size} bytes; bytes written after offset {cp.offset} before the "
                                  "truncation are lost")
@@ -482,8 +482,8 @@ class EbpfSource:
         for key in [k for k, w in self._writer.items() if w[3] == tf.file_id and w[0] is c]:
             start = self.lines.discard(key)
             del self._writer[key]
-            if start >= 0:
-                tf.cursor = min(tf.cursor, start)
+            if start >= 0 and start < tf.cursor:
+                tf.moved_to(start)
         b = self._behind[tf] = Behind(c, why, tf.cursor)
         return b
 
@@ -573,7 +573,7 @@ class EbpfSource:
         elif rest:
             pos = rest[0][3]
         tf.shipped_unclaimed(start, pos)
-        tf.cursor = pos
+        tf.moved_to(pos)
         if asm.overflows:
             self._drops["partial_overflow"] += asm.overflows
         return n
@@ -589,7 +589,7 @@ class EbpfSource:
                 for fd, desc in self.table.fds(pid).items():
                     state = self._kernel_state(desc)
                     if state:
-                        self.probe.set_fd(pid, fd, state)
+                        self.probe.adopt_fd(pid, fd, state)
 
     def _kernel_state(self, desc: str) -> int:
         """What the probe must do with writes to an fd described so: send them or not."""
@@ -601,15 +601,17 @@ class EbpfSource:
         """One event; -1 (libbpf: stop consuming, this event counts as read) after CONSUME_MAX."""
         self._consumed += 1
         try:
-            ev = E.decode(ctypes.string_at(data, size))
-            if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
-                self._hold(ev)
-            else:
-                self._handlers[ev.kind](ev)
+            self._dispatch(E.decode(ctypes.string_at(data, size)))
         except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
         return -1 if self._consumed >= CONSUME_MAX else 0
+
+    def _dispatch(self, ev: E.Event) -> None:
+        if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
+            self._hold(ev)
+        else:
+            self._handlers[ev.kind](ev)
 
     # ---- containers not reported yet -------------------------------------------------------
     def _hold(self, ev: E.Event) -> None:
@@ -678,11 +680,17 @@ class EbpfSource:
                                  seq=self._next_seq(c.id, SYSLOG), source="ebpf", pid=ev.tgid, tid=ev.tid,
                                  comm=ev.comm, truncated=truncated))
             return
-        if desc is None:
-            self._drops["unknown_fd"] += 1
-            return
-        if not (desc.startswith("/") and self.is_log(desc)):
-            self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)  # e.g. a dup of a non-log file: stop sending it
+        if desc is None or not (desc.startswith("/") and self.is_log(desc)):
+            # The table may lag the process (a /proc scan read in the middle of a redirect): if
+            # this write went to one of its log files after all, the next write there must be
+            # located by content, so that this one's bytes are shipped with it, not overwritten
+            # (and if none comes, the sweep reads them).
+            self.files.lost_before(c.id)
+            self._to_sweep.add(ev.cgroup)
+            if desc is None:
+                self._drops["unknown_fd"] += 1
+            else:
+                self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)  # e.g. a dup of a non-log file: stop sending it
             return
         key = (ev.tgid, desc)
         data, offset, file_id = ev.data, -1, None
@@ -773,7 +781,7 @@ class EbpfSource:
             self.table.close(ev.tgid, ev.fd)
             return
         for fd in self.table.close_range(ev.tgid, ev.fd, ev.arg1, ev.arg2):
-            self.probe.set_fd(ev.tgid, fd, 0)
+            self.probe.close_fd(ev.tgid, fd)
 
     def _on_socket(self, ev: E.Event) -> None:
         self.table.socket(ev.tgid, ev.fd, ev.arg1, ev.arg2)
@@ -789,11 +797,11 @@ class EbpfSource:
         for fd, desc in self.table.fds(child).items():
             state = self._kernel_state(desc)
             if state:
-                self.probe.set_fd(child, fd, state)
+                self.probe.adopt_fd(child, fd, state)  # (unless the child changed it already)
 
     def _on_exec(self, ev: E.Event) -> None:
         for fd in self.table.exec(ev.tgid):
-            self.probe.set_fd(ev.tgid, fd, 0)
+            self.probe.close_fd(ev.tgid, fd)
 
     def _on_exit(self, ev: E.Event) -> None:
         if ev.tid != ev.tgid:

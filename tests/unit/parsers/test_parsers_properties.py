@@ -86,9 +86,9 @@ def rfc5424_message(draw):
     off = draw(st.integers(-23 * 60 - 59, 23 * 60 + 59))
     host, app, procid, msgid = draw(field(255)), draw(field(48)), draw(field(128)), draw(field(32))
     sd = draw(st.dictionaries(name, st.dictionaries(name, param_value, max_size=3), max_size=3))
-    # parse() drops one trailing line terminator, so messages do not end with one
+    # parse() drops one trailing line terminator (or NUL), so messages do not end with one
     msg = draw(st.one_of(st.none(), st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
-                         .filter(lambda m: not m.endswith(("\r", "\n")))))
+                         .filter(lambda m: not m.endswith(("\r", "\n", "\x00")))))
     bom = draw(st.booleans())
     if ts is None:
         ts_text = "-"
