@@ -5,9 +5,11 @@ Elasticsearch.
 
 Measured: every quiet line arrives once (`quiet_lost`, `quiet_duplicated`: from Elasticsearch's
 counts per container and stream against what each wrote); write-to-searchable of the quiet
-stdout lines (Docker's write time is in the `_id`'s first 16 hex digits; "searchable" is when a
-search polling every 0.25 s first returned it; a line never seen within 5 s of its write counts
-as infinitely late); the shipper's RSS (max of VmRSS sampled every 0.5 s) against the documented
+stdout lines (Docker's write time is in the `_id`'s first 16 hex digits; "searchable" is when the
+search, polling every 0.25 s, that first returned it began: it was searchable by then; when that
+search answered is reported beside it, `..._to_answer_`, the difference being the measure's own
+search time under the flood); a line never seen within 5 s of its write counts as infinitely
+late; the shipper's RSS (max of VmRSS sampled every 0.5 s) against the documented
 bound (`rss_bound_mib`: 1.5 x LOGSHIP_MEMORY_LIMIT_MB + RSS_BASE_MIB, README "Memory and fairness");
 what the flood got through (`flood_lines_per_s`, documents in Elasticsearch over the run) and
 what it lost, by reason, from /metrics.
@@ -102,7 +104,8 @@ class SearchablePoller(threading.Thread):
     def __init__(self, es: str, prefix: str, names: str) -> None:
         super().__init__(daemon=True)
         self.es, self.prefix, self.names = es, prefix, names
-        self.seen: dict[str, float] = {}  # _id -> write-to-searchable seconds
+        self.seen: dict[str, float] = {}  # _id -> write-to-searchable seconds (the search's start)
+        self.answered: dict[str, float] = {}  # _id -> write-to-answer seconds (the search's end)
         self.stop = threading.Event()
         self.errors = 0
         self.durations: list[float] = []  # of each search
@@ -123,8 +126,15 @@ class SearchablePoller(threading.Thread):
             for h in hits:
                 i = h["_id"]
                 if i not in self.seen:
-                    self.seen[i] = now - int(i[:16], 16) / 1e9
+                    written = int(i[:16], 16) / 1e9
+                    self.seen[i], self.answered[i] = t - written, now - written
             self.stop.wait(max(0.0, POLL_S - (time.time() - t)))
+
+
+def latencies(seen: dict[str, float], n: int) -> tuple[list[float], float]:
+    """Sorted, with a line never seen as infinitely late, and the p99."""
+    lat = sorted(seen.values()) + [float("inf")] * max(0, n - len(seen))
+    return lat, (lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("inf"))
 
 
 def counts(es: str, prefix: str, names: str) -> dict[tuple[str, str], int]:
@@ -226,8 +236,8 @@ def main() -> None:
     lost = sum(max(0, v - got.get(k, 0)) for k, v in expected.items())
     dup = sum(max(0, got.get(k, 0) - v) for k, v in expected.items())
     n_stdout = args.quiet * lines_each
-    lat = sorted(poller.seen.values()) + [float("inf")] * max(0, n_stdout - len(poller.seen))
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("inf")
+    lat, p99 = latencies(poller.seen, n_stdout)
+    _, p99_answer = latencies(poller.answered, n_stdout)
     dropped: dict[str, float] = {}
     for key, v in m_end.items():
         if v and ("dropped" in key or "drops" in key or "gap" in key):
@@ -245,6 +255,7 @@ def main() -> None:
         "search_p50_s": round(statistics.median(poller.durations), 3) if poller.durations else None,
         "quiet_p50_write_to_searchable_s": round(statistics.median(lat), 3) if lat else None,
         "quiet_p99_write_to_searchable_s": round(p99, 3) if p99 != float("inf") else "inf",
+        "quiet_p99_write_to_answer_s": round(p99_answer, 3) if p99_answer != float("inf") else "inf",
         "quiet_max_write_to_searchable_s": round(lat[-1], 3) if lat and lat[-1] != float("inf") else "inf",
         "rss_mib_max": round(max(rss), 1), "rss_mib_idle": round(rss_idle, 1),
         "rss_bound_mib": round(args.memory_mb * RSS_SLACK + RSS_BASE_MIB[args.ebpf]), "memory_limit_mb": args.memory_mb,
