@@ -43,6 +43,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ebpf_notes(metrics: str) -> list[str]:
+    """The eBPF source's counters that are not 0, from a /metrics text (for failure messages)."""
+    return [ln for ln in metrics.splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
+
+
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import count_docs, free_port, search_all, wait_until
+from tests.conftest import count_docs, ebpf_notes, free_port, search_all, wait_until
 
 EBPF = {"LOGSHIP_EBPF": "on"}
 
@@ -220,9 +220,8 @@ def test_stdout_moved_onto_a_log_file_and_back_stays_stdout(bpf_ready, es, index
 
     def differences(cid: str) -> tuple[Any, ...]:
         got = Counter(d["message"] for d in _docs(es, index_prefix, cid))
-        metrics = [ln for ln in s.metrics().splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
         return (sorted(set(want) - set(got))[:10], sorted(m for m, n in got.items() if n > 1 or m not in want)[:10],
-                metrics)
+                ebpf_notes(s.metrics()))
 
     for c in cs:
         arrived = functools.partial(lambda cid: _count(es, index_prefix, cid) >= len(want), c.id)

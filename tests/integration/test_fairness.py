@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, count_docs, search_hits, wait_until
+from tests.conftest import count_docs, ebpf_notes, free_port, search_hits, wait_until
 
 QUIET, LINES = 8, 150  # 15 s of 10 lines/s each
 FLOOD = ("(while :; do echo 'flood file line GET /api/items/42 200 0.003'; done) >>/var/log/flood.log & "
@@ -34,10 +34,6 @@ def twice(es: Any, index: str, query: dict[str, Any]) -> list[Any]:
             out.append((m, [(h["_index"], h["_id"], h["_source"].get("log.offset"), h["_source"].get("@timestamp"),
                              h["_source"].get("process.pid", h["_source"].get("process"))) for h in hs]))
     return out
-
-
-def ebpf_notes(text: str) -> list[str]:
-    return [ln for ln in text.splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
 
 
 def metric_sum(text: str, name: str) -> float:

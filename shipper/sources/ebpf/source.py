@@ -586,32 +586,29 @@ class EbpfSource:
         """Fds the container's processes opened before the probe saw them."""
         for pid in container_pids(container_id):
             if self.table.scan(pid):
-                for fd, desc in self.table.fds(pid).items():
-                    state = self._kernel_state(desc)
-                    if state:
-                        self.probe.adopt_fd(pid, fd, state)
+                self._adopt_fds(pid)
 
-    def _kernel_state(self, desc: str) -> int:
-        """What the probe must do with writes to an fd described so: send them or not."""
-        if desc == DEV_LOG:
-            return E.FD_SYSLOG
-        return E.FD_SEND if desc.startswith("/") and self.is_log(desc) else 0
+    def _adopt_fds(self, tgid: int) -> None:
+        """The process's log fds, as the table has them, into the kernel's fd_state wherever
+        the kernel has no entry of its own (which is newer than the table's)."""
+        for fd, desc in self.table.fds(tgid).items():
+            state = E.FD_SYSLOG if desc == DEV_LOG else E.FD_SEND if desc.startswith("/") and self.is_log(desc) else 0
+            if state:
+                self.probe.adopt_fd(tgid, fd, state)
 
     def _on_raw(self, _ctx: Any, data: Any, size: int) -> int:
         """One event; -1 (libbpf: stop consuming, this event counts as read) after CONSUME_MAX."""
         self._consumed += 1
         try:
-            self._dispatch(E.decode(ctypes.string_at(data, size)))
+            ev = E.decode(ctypes.string_at(data, size))
+            if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
+                self._hold(ev)
+            else:
+                self._handlers[ev.kind](ev)
         except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
         return -1 if self._consumed >= CONSUME_MAX else 0
-
-    def _dispatch(self, ev: E.Event) -> None:
-        if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
-            self._hold(ev)
-        else:
-            self._handlers[ev.kind](ev)
 
     # ---- containers not reported yet -------------------------------------------------------
     def _hold(self, ev: E.Event) -> None:
@@ -642,8 +639,7 @@ class EbpfSource:
             self._handlers[ev.kind](ev)
         c = self._by_cgroup.get(cg)
         if lost and c is not None:
-            self.files.lost_before(c.id)  # (the next live write too)
-            self._to_sweep.add(cg)
+            self._writes_lost(c.id, cg)  # (the next live write too)
 
     def _release_unclaimed(self, now: int) -> None:
         """Cgroups Docker never reported as shipped within HOLD_NS (LOGSPOUT=ignore, not a
@@ -663,6 +659,12 @@ class EbpfSource:
             self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
 
     # ---- events -----------------------------------------------------------------------------
+    def _writes_lost(self, container_id: str, cgroup: int) -> None:
+        """Write events of the container may be missing: each of its files' next write is
+        placed by content (the bytes before it shipped with it), and its idle files swept."""
+        self.files.lost_before(container_id)
+        self._to_sweep.add(cgroup)
+
     def _on_write(self, ev: E.Event) -> None:
         c = self._by_cgroup.get(ev.cgroup)
         if c is None:
@@ -685,8 +687,7 @@ class EbpfSource:
             # this write went to one of its log files after all, the next write there must be
             # located by content, so that this one's bytes are shipped with it, not overwritten
             # (and if none comes, the sweep reads them).
-            self.files.lost_before(c.id)
-            self._to_sweep.add(ev.cgroup)
+            self._writes_lost(c.id, ev.cgroup)
             if desc is None:
                 self._drops["unknown_fd"] += 1
             else:
@@ -695,8 +696,7 @@ class EbpfSource:
         key = (ev.tgid, desc)
         data, offset, file_id = ev.data, -1, None
         if ev.flags & E.WF_AFTER_LOSS:  # writes may be missing before this one: place by content
-            self.files.lost_before(c.id)
-            self._to_sweep.add(ev.cgroup)
+            self._writes_lost(c.id, ev.cgroup)
         tf = self.files.for_write(c.id, c.pid, ev.tgid, ev.fd, ev.fdval, desc)
         if tf is not None and tf.cursor is not None and (tf in self._behind or not self._has_room(c) or
                                                          self._writes[tf] >= HEAVY_WRITES_PER_TICK):
@@ -793,11 +793,8 @@ class EbpfSource:
         child = ev.arg1
         self.table.fork(ev.tgid, child)
         # The probe falls back to the parent's fds for one generation; copy the log fds so
-        # the child's own children find them too.
-        for fd, desc in self.table.fds(child).items():
-            state = self._kernel_state(desc)
-            if state:
-                self.probe.adopt_fd(child, fd, state)  # (unless the child changed it already)
+        # the child's own children find them too (unless the child changed them already).
+        self._adopt_fds(child)
 
     def _on_exec(self, ev: E.Event) -> None:
         for fd in self.table.exec(ev.tgid):
