@@ -203,7 +203,7 @@ def test_dev_log_bound_from_the_host_is_captured(bpf_ready, es, index_prefix, sh
 # first thousands of times a second, half the time redirected (the inner loops make no syscall),
 # while the shipper looks at its fds for the first time (a container is scanned when Docker
 # reports it); then 300 times a line to stdout and a line to the file. (A scan that reads fd 1
-# redirected and acts after it moved back is hit by chance here; tests/unit/test_ebpf_fd_scan.py
+# redirected and acts after it moved back is hit by chance here; tests/unit/test_ebpf_fd_races.py
 # goes through every such interleaving.)
 SPIN = "j=0; while [ $j -lt 20 ]; do j=$((j+1)); done"
 FLIP = ("i=0; while [ $i -lt {n} ]; do i=$((i+1)); {{ " + SPIN + "; }} >>/var/log/flip.log; " + SPIN + "; done; "
@@ -233,3 +233,34 @@ def test_stdout_moved_onto_a_log_file_and_back_stays_stdout(bpf_ready, es, index
         assert sorted(d["message"] for d in _docs(es, index_prefix, c.id)) == sorted(want), differences(c.id)
         assert count_docs(es, f"{index_prefix}-2*", {"bool": {"filter": [
             {"term": {"container.id": c.id}}, {"term": {"stream": "stdout"}}]}}) == len(want)
+
+
+# A Python parent holding its own log (fd 3) spawns children through subprocess: each child
+# closes every fd above 2 (close_range), execs sh, and opens its own log, which is fd 3 again,
+# within a millisecond or two; the shipper reads those events later (its poll is every 5 ms).
+# The late close_range must not clear the child's new log (tests/unit/test_ebpf_fd_races.py):
+# the lines a child writes after that (after its sleep) would not be captured.
+SPAWNER = """
+import subprocess
+parent = open("/var/log/parent.log", "a", buffering=1)
+for i in range(20):
+    parent.write("spawning %d\\n" % i)
+    subprocess.run(["sh", "-c", "exec 3>>/var/log/child%d.log; echo child %d line 1 >&3; sleep 0.05; j=1; "
+                    "while [ $j -lt 10 ]; do j=$((j+1)); echo child %d line $j >&3; done" % (i, i, i)], check=True)
+"""
+
+
+def test_a_subprocess_childs_own_log_at_its_parents_fd(bpf_ready, es, index_prefix, shipper, containers,
+                                                         debian_image):
+    s = _start(shipper, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    c = containers(debian_image, ["sh", "-c", f"sleep 2; python3 -c '{SPAWNER}'; sleep 600"], network_mode="none")
+    want = sorted([f"spawning {i}" for i in range(20)] + [f"child {i} line {j}" for i in range(20)
+                                                          for j in range(1, 11)])
+    try:
+        wait_until(lambda: _count(es, index_prefix, c.id) >= len(want), 120, what="the parent's and children's lines")
+    finally:
+        got = Counter(d["message"] for d in _docs(es, index_prefix, c.id))
+        missing = sorted(set(want) - set(got))
+        assert not missing, (len(missing), missing[:10], ebpf_notes(s.metrics()))
+    time.sleep(1.5)
+    assert sorted(d["message"] for d in _docs(es, index_prefix, c.id)) == want

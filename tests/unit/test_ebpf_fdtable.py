@@ -44,7 +44,7 @@ def test_fork_copies_and_exec_closes_cloexec():
     t.fork(1, 2)
     t.close(1, 4)
     assert t.lookup(2, 4) == "/var/log/b.log"  # the child's copy is its own
-    assert t.exec(2) == [3]
+    assert t.exec(2) == [(3, 0)]
     assert t.fds(2) == {4: "/var/log/b.log"}
     assert sorted(t.exit(2)) == [4] and 2 not in t
 
@@ -54,9 +54,9 @@ def test_close_range_closes_or_marks():
     for fd in (3, 4, 9):
         t.opened(1, fd, AT_FDCWD, f"/f{fd}", 0)
     assert t.close_range(1, 4, 2**32 - 1, 4) == []  # CLOSE_RANGE_CLOEXEC only marks
-    assert t.exec(1) == [4, 9]
+    assert t.exec(1) == [(4, 0), (9, 0)]
     t.opened(1, 5, AT_FDCWD, "/f5", 0)
-    assert sorted(t.close_range(1, 0, 4, 0)) == [3]
+    assert sorted(t.close_range(1, 0, 4, 0)) == [(3, 0)]
     assert t.fds(1) == {5: "/f5"}
 
 
@@ -65,7 +65,7 @@ def test_sockets_and_connect():
     t.socket(1, 3, socket.AF_UNIX, socket.SOCK_DGRAM | 0o2000000)
     assert t.lookup(1, 3) == "socket:unix"
     assert t.connect(1, 3, unix_addr("/dev/log")) == "socket:unix:/dev/log"
-    assert t.exec(1) == [3]  # SOCK_CLOEXEC
+    assert t.exec(1) == [(3, 0)]  # SOCK_CLOEXEC
     t.socket(1, 4, socket.AF_INET, socket.SOCK_STREAM)
     assert t.connect(1, 4, inet_addr("10.1.2.3", 3306)) == "tcp:->10.1.2.3:3306"
 
@@ -84,6 +84,9 @@ def test_proc_scan(tmp_path):
     assert t.scan(5, proc) == 3
     assert t.fds(5) == {1: "pipe:[77]", 3: "/var/log/app.log", 4: "tcp:127.0.0.1:8080->127.0.0.2:3306"}
     assert t.scan(6, proc) == 0
+    t.opened(5, 3, AT_FDCWD, "/var/log/app.log", 0, fdval=0x701)
+    t.scan(5, proc)  # a known fd keeps the value its last event gave it
+    assert sorted(t.close_range(5, 0, 9, 0)) == [(1, 0), (3, 0x701), (4, 0)]
 
 
 def test_unix_socket_inodes(tmp_path):
@@ -112,3 +115,16 @@ def test_log_paths_linked_to_stdout(tmp_path):
     assert not links_to_a_stream(tmp_path, "/var/log/nginx/error.log")
     assert not links_to_a_stream(tmp_path, "/var/log/app/error.log")
     assert not links_to_a_stream(tmp_path / "gone", "/var/log/nginx/access.log")  # process gone: trusted
+
+
+def test_closes_return_the_value_the_last_event_gave_each_fd():
+    """close_range and exec are read late: what they may clear in the kernel is the value
+    the fd had when they happened (a dup carries its old fd's, the scan keeps the known)."""
+    t = FdTable(cwd_of=lambda _: None)
+    t.opened(1, 3, AT_FDCWD, "/var/log/a.log", O_CLOEXEC, fdval=0x501)
+    t.dup(1, 3, 7, 0, fdval=0x501)
+    t.connect(1, 8, unix_addr("/dev/log"), fdval=0x903)
+    t.fork(1, 2)
+    t.adopted(2, 3, 1)  # user space set the child's entry (generation 0)
+    assert sorted(t.close_range(1, 3, 8, 0)) == [(3, 0x501), (7, 0x501), (8, 0x903)]
+    assert t.exec(2) == [(3, 1)]

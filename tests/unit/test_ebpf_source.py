@@ -40,8 +40,8 @@ class FakeProbe:
         self.fds[(tgid, fd)] = value
         return True
 
-    def close_fd(self, tgid: int, fd: int) -> None:
-        if (tgid, fd) in self.fds:
+    def close_fd(self, tgid: int, fd: int, seen: int) -> None:
+        if E.clears(self.fds.get((tgid, fd), 0), seen):
             self.fds[(tgid, fd)] = E.FD_GONE
 
     def skip_fd(self, tgid: int, fd: int, seen: int) -> None:

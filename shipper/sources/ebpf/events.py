@@ -119,7 +119,7 @@ class Event:
     tgid: int
     tid: int
     fd: int
-    fdval: int  # the fd's fd_state value in the kernel map (write: as looked up; open: as set)
+    fdval: int  # the fd's fd_state value in the kernel map (write: as looked up; open, dup, connect: as set)
     ktime: int  # CLOCK_MONOTONIC ns
     cgroup: int
     # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
@@ -127,6 +127,17 @@ class Event:
     arg2: int  # open/dup: flags; socket: type; connect: addrlen
     comm: str = ""
     data: bytes = b""  # write: captured bytes; open: path; connect: raw sockaddr
+
+
+def same_open(current: int, seen: int) -> bool:
+    """Whether the kernel's fd_state value `current` is still from the open (dup, connect,
+    adopt) user space knows as `seen`: the upper 24 bits, its generation, are the same."""
+    return current >> 8 == seen >> 8
+
+
+def clears(current: int, seen: int) -> bool:
+    """Whether a close user space read late (close_range, exec) may make `current` GONE."""
+    return bool(seen) and current not in (0, FD_GONE) and same_open(current, seen)
 
 
 def decode(raw: bytes) -> Event:

@@ -12,7 +12,7 @@ import os
 import posixpath
 import socket
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from shipper.sources.ebpf.events import AT_FDCWD, O_CLOEXEC, sockaddr
 
@@ -27,20 +27,28 @@ def proc_cwd(tgid: int, proc: Path = Path("/proc")) -> str | None:
         return None
 
 
+class Fd(NamedTuple):
+    desc: str
+    cloexec: bool = False
+    # The kernel's fd_state value as of the last event about this fd (0: none, or GONE):
+    # a close_range or exec read late clears the kernel's entry only while it still holds
+    # this generation, never a newer open's at the same number (loader.py close_fd).
+    fdval: int = 0
+
+
 class FdTable:
     def __init__(self, cwd_of: Callable[[int], str | None] = proc_cwd) -> None:
-        # tgid -> fd -> (description, close-on-exec)
-        self._procs: dict[int, dict[int, tuple[str, bool]]] = {}
+        self._procs: dict[int, dict[int, Fd]] = {}  # tgid -> fd -> Fd
         self._cwd_of = cwd_of
 
     # ---- queries ----------------------------------------------------------------------
     def lookup(self, tgid: int, fd: int) -> str | None:
         fds = self._procs.get(tgid)
         entry = fds.get(fd) if fds is not None else None
-        return entry[0] if entry is not None else None
+        return entry.desc if entry is not None else None
 
     def fds(self, tgid: int) -> dict[int, str]:
-        return {fd: e[0] for fd, e in self._procs.get(tgid, {}).items()}
+        return {fd: e.desc for fd, e in self._procs.get(tgid, {}).items()}
 
     def processes(self) -> Iterator[int]:
         return iter(list(self._procs))
@@ -52,8 +60,14 @@ class FdTable:
         return tgid in self._procs
 
     # ---- updates from events -------------------------------------------------------------
-    def set(self, tgid: int, fd: int, desc: str, cloexec: bool = False) -> None:
-        self._procs.setdefault(tgid, {})[fd] = (desc, cloexec)
+    def set(self, tgid: int, fd: int, desc: str, cloexec: bool = False, fdval: int = 0) -> None:
+        self._procs.setdefault(tgid, {})[fd] = Fd(desc, cloexec, fdval)
+
+    def adopted(self, tgid: int, fd: int, fdval: int) -> None:
+        """User space set the kernel's entry (loader.py adopt_fd)."""
+        entry = self._procs.get(tgid, {}).get(fd)
+        if entry is not None:
+            self._procs[tgid][fd] = entry._replace(fdval=fdval)
 
     def resolve(self, tgid: int, dirfd: int, path: str) -> str:
         """An openat() path made absolute: against the dirfd's path, or the cwd for AT_FDCWD
@@ -65,48 +79,46 @@ class FdTable:
             return path
         return posixpath.normpath(posixpath.join(base, path))
 
-    def opened(self, tgid: int, fd: int, dirfd: int, path: str, flags: int) -> str:
+    def opened(self, tgid: int, fd: int, dirfd: int, path: str, flags: int, fdval: int = 0) -> str:
         full = self.resolve(tgid, dirfd, path)
-        self.set(tgid, fd, full, bool(flags & O_CLOEXEC))
+        self.set(tgid, fd, full, bool(flags & O_CLOEXEC), fdval)
         return full
 
-    def dup(self, tgid: int, old: int, new: int, flags: int) -> str | None:
+    def dup(self, tgid: int, old: int, new: int, flags: int, fdval: int = 0) -> str | None:
         entry = self._procs.get(tgid, {}).get(old)
         if entry is None:
             self.close(tgid, new)
             return None
-        self.set(tgid, new, entry[0], bool(flags & O_CLOEXEC))
-        return entry[0]
+        self.set(tgid, new, entry.desc, bool(flags & O_CLOEXEC), fdval)
+        return entry.desc
 
     def close(self, tgid: int, fd: int) -> bool:
         return self._procs.get(tgid, {}).pop(fd, None) is not None
 
-    def close_range(self, tgid: int, first: int, last: int, flags: int) -> list[int]:
-        """The fds closed (CLOSE_RANGE_CLOEXEC only marks them)."""
+    def close_range(self, tgid: int, first: int, last: int, flags: int) -> list[tuple[int, int]]:
+        """The fds closed, with their fdval (CLOSE_RANGE_CLOEXEC only marks them)."""
         fds = self._procs.get(tgid, {})
         hit = [fd for fd in fds if first <= fd <= last]
         if flags & CLOSE_RANGE_CLOEXEC:
             for fd in hit:
-                fds[fd] = (fds[fd][0], True)
+                fds[fd] = fds[fd]._replace(cloexec=True)
             return []
-        for fd in hit:
-            del fds[fd]
-        return hit
+        return [(fd, fds.pop(fd).fdval) for fd in hit]
 
-    def socket(self, tgid: int, fd: int, family: int, type_: int) -> None:
+    def socket(self, tgid: int, fd: int, family: int, type_: int) -> None:  # (fdval 0: the kernel made it GONE)
         kind = "unix" if family == socket.AF_UNIX else _SOCK_TYPE.get(type_ & 0xF, "inet") if family in (
             socket.AF_INET, socket.AF_INET6) else f"family{family}"
         self.set(tgid, fd, f"socket:{kind}", bool(type_ & O_CLOEXEC))
 
-    def connect(self, tgid: int, fd: int, raw: bytes) -> str:
+    def connect(self, tgid: int, fd: int, raw: bytes, fdval: int = 0) -> str:
         family, addr = sockaddr(raw)
-        old = self._procs.get(tgid, {}).get(fd, ("", False))
+        old = self._procs.get(tgid, {}).get(fd, Fd(""))
         if family == socket.AF_UNIX:
             desc = f"socket:unix:{addr}"
         else:
-            kind = old[0].removeprefix("socket:") if old[0].startswith("socket:") else "tcp"
+            kind = old.desc.removeprefix("socket:") if old.desc.startswith("socket:") else "tcp"
             desc = f"{kind}:->{addr}"
-        self.set(tgid, fd, desc, old[1])
+        self.set(tgid, fd, desc, old.cloexec, fdval)
         return desc
 
     def fork(self, parent: int, child: int) -> None:
@@ -117,13 +129,10 @@ class FdTable:
         if fds is not None:
             self._procs[child] = dict(fds)
 
-    def exec(self, tgid: int) -> list[int]:
-        """execve() closes the close-on-exec fds; returns them."""
+    def exec(self, tgid: int) -> list[tuple[int, int]]:
+        """execve() closes the close-on-exec fds; returns them with their fdval."""
         fds = self._procs.get(tgid, {})
-        gone = [fd for fd, (_, cloexec) in fds.items() if cloexec]
-        for fd in gone:
-            del fds[fd]
-        return gone
+        return [(fd, fds.pop(fd).fdval) for fd in [fd for fd, e in fds.items() if e.cloexec]]
 
     def exit(self, tgid: int) -> list[int]:
         return list(self._procs.pop(tgid, {}))
@@ -131,14 +140,16 @@ class FdTable:
     # ---- /proc scan --------------------------------------------------------------------
     def scan(self, pid: int, proc: Path = Path("/proc")) -> int:
         """Reads an existing process's fds (those opened before the probe saw it); returns
-        how many were found. A process gone meanwhile yields 0."""
+        how many were found. A process gone meanwhile yields 0. An fd the table knew keeps
+        its fdval: the kernel's entry is that event's, whatever /proc showed since."""
         fd_dir = proc / str(pid) / "fd"
         try:
             names = os.listdir(fd_dir)
         except OSError:
             return 0
         sockets: dict[str, str] | None = None
-        fds: dict[int, tuple[str, bool]] = {}
+        known = self._procs.get(pid, {})
+        fds: dict[int, Fd] = {}
         for name in names:
             try:
                 target = os.readlink(fd_dir / name)
@@ -148,7 +159,8 @@ class FdTable:
                 if sockets is None:
                     sockets = socket_inodes(proc / str(pid) / "net")
                 target = sockets.get(target[8:-1], target)
-            fds[int(name)] = (target, False)
+            fd = int(name)
+            fds[fd] = Fd(target, False, known[fd].fdval if fd in known else 0)
         self._procs[pid] = fds
         return len(fds)
 

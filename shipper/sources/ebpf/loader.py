@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_GONE, FD_SKIP
+from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_GONE, FD_SKIP, clears, same_open
 
 PROBE = Path(__file__).with_name("probe.c")
 BPF_NOEXIST = 1  # bpf_update_elem flag: create only
@@ -151,15 +151,17 @@ class Probe:
         return int(lib.bpf_update_elem(self._fd_state.map_fd, ctypes.byref(key), ctypes.byref(leaf),
                                        BPF_NOEXIST)) == 0
 
-    def close_fd(self, tgid: int, fd: int) -> None:
-        """The fd no longer is what it was (close_range, close-on-exec): GONE, not deleted,
-        so neither a fallback to the parent's fds nor a later adopt_fd brings it back."""
-        if self.fd_state(tgid, fd):
+    def close_fd(self, tgid: int, fd: int, seen: int) -> None:
+        """The fd no longer is what it was (close_range, close-on-exec; `seen`, its value as
+        of that event): GONE, not deleted, so neither a fallback to the parent's fds nor a
+        later adopt_fd brings it back; unless it was reopened since (a child's close_range,
+        exec, then its own log at the same number, all before user space read the first)."""
+        if clears(self.fd_state(tgid, fd), seen):
             self.set_fd(tgid, fd, FD_GONE)
 
     def skip_fd(self, tgid: int, fd: int, seen: int) -> None:
         """Marks the fd no log, unless it was reopened since user space saw value `seen`."""
-        if self.fd_state(tgid, fd) >> 8 == seen >> 8:
+        if same_open(self.fd_state(tgid, fd), seen):
             self.set_fd(tgid, fd, (seen & ~0xFF) | FD_SKIP)
 
     def unskip_fd(self, tgid: int, fd: int, seen: int) -> None:

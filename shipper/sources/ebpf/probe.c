@@ -17,7 +17,8 @@
 //      matched its path and found it is no log (then SKIP), a unix socket connected to
 //      /dev/log is SYSLOG; fds absent from fd_state (pipes, tcp sockets, ...) are never
 //      captured. The upper 24 bits of an fd_state value are the generation of the open
-//      that set it, so user space never marks SKIP an fd that was reopened meanwhile. An
+//      that set it (or connect to /dev/log), so user space never marks SKIP, nor clears
+//      after a close_range or exec it reads late, an fd that was reopened meanwhile. An
 //      entry the kernel set is never deleted here, only made GONE (closed, a socket, dup'ed
 //      over by an untracked fd): user space fills in fds opened before tracing began from
 //      /proc, which is older than anything the kernel saw, only where no entry is
@@ -118,7 +119,7 @@ struct hdr {
     u32 tgid;
     u32 tid;
     s32 fd;    // the fd the event is about (open: the new fd)
-    u32 fdval; // fd_state value of the fd (write: as looked up; open: as set)
+    u32 fdval; // fd_state value of the fd (write: as looked up; open, dup, connect: as set)
     u32 pad2;
     u64 ktime;
     u64 cgroup;
@@ -323,9 +324,10 @@ static __always_inline void fill_hdr(struct hdr *h, u8 kind, s32 fd) {
     h->arg2 = 0;
 }
 
-static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2) {
+static __always_inline void emit_meta(u8 kind, s32 fd, s64 arg1, s64 arg2, u32 fdval) {
     struct hdr h = {};
     fill_hdr(&h, kind, fd);
+    h.fdval = fdval;
     h.arg1 = arg1;
     h.arg2 = arg2;
     if (events.ringbuf_output(&h, sizeof(h), RB_FLAGS) < 0)
@@ -678,9 +680,12 @@ static __always_inline int finish_dup(s64 ret) {
         return 0;
     if (ret < 0 || st.kind != EV_DUP)
         return 0;
+    // The value is in the event: user space clears an fd (close_range, exec) only while
+    // the kernel still has the value it knows, never a newer open's.
+    u32 v = fd_lookup(id >> 32, st.fd, TF_FORKED);
     if ((s64)st.fd != ret)
-        fd_mark(ret, fd_lookup(id >> 32, st.fd, TF_FORKED));
-    emit_meta(EV_DUP, ret, st.fd, st.arg2);
+        fd_mark(ret, v);
+    emit_meta(EV_DUP, ret, st.fd, st.arg2, v);
     return 0;
 }
 
@@ -707,14 +712,14 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close) {
     if (!logship_should_trace())
         return 0;
     fd_mark(args->fd, 0);
-    emit_meta(EV_CLOSE, args->fd, args->fd, 0);
+    emit_meta(EV_CLOSE, args->fd, args->fd, 0, 0);
     return 0;
 }
 TRACEPOINT_PROBE(syscalls, sys_enter_close_range) {
     if (!logship_should_trace())
         return 0;
     // The kernel map entries of the range are removed by user space (it knows the fds).
-    emit_meta(EV_CLOSE, args->fd, args->max_fd, args->flags);
+    emit_meta(EV_CLOSE, args->fd, args->max_fd, args->flags, 0);
     return 0;
 }
 
@@ -737,20 +742,22 @@ TRACEPOINT_PROBE(syscalls, sys_exit_socket) {
     if (args->ret < 0 || st.kind != EV_SOCKET)
         return 0;
     fd_mark(args->ret, 0);  // a socket is no log file, whatever that number was before
-    emit_meta(EV_SOCKET, args->ret, st.count, st.arg2);
+    emit_meta(EV_SOCKET, args->ret, st.count, st.arg2, 0);
     return 0;
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_connect) {
     if (!logship_should_trace())
         return 0;
-    int syslog = is_dev_log(args->uservaddr);
-    fd_mark(args->fd, syslog ? FD_SYSLOG : 0);
+    // A generation as an open's (see fdval): a socket reconnected at a reused fd is new.
+    u32 v = is_dev_log(args->uservaddr) ? ((u32)(bpf_ktime_get_ns() >> 4) << 8) | FD_SYSLOG : 0;
+    fd_mark(args->fd, v);
     int zero = 0;
     struct path_ev *e = path_scratch.lookup(&zero);
     if (!e)
         return 0;
     fill_hdr(&e->h, EV_CONNECT, args->fd);
+    e->h.fdval = v;
     e->h.arg2 = args->addrlen;
     // A fixed-size read (the verifier wants constant bounds); the tail past addrlen is
     // ignored by user space. A short sockaddr near the end of a page falls back to 16 bytes.
@@ -779,7 +786,7 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     if (cv)
         *cv = (((g ? *g : 0) + 1) << 2) | TF_TRACED | TF_FORKED;
     fork_parent.update(&child, &parent);
-    emit_meta(EV_FORK, -1, child, 0);
+    emit_meta(EV_FORK, -1, child, 0, 0);
     return 0;
 }
 
@@ -790,7 +797,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
         *v &= TF_FORKED;  // decided again below
     if (!logship_should_trace())
         return 0;
-    emit_meta(EV_EXEC, -1, 0, 0);
+    emit_meta(EV_EXEC, -1, 0, 0, 0);
     return 0;
 }
 
@@ -800,7 +807,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     if (logship_flags(tgid) & TF_TRACED) {
         fork_parent.delete(&tid);
         stash_map.delete(&id);
-        emit_meta(EV_EXIT, -1, args->group_dead, 0);
+        emit_meta(EV_EXIT, -1, args->group_dead, 0, 0);
     }
     u32 *p = pending.lookup(&tid);
     if (p && *p)

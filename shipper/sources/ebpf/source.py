@@ -593,8 +593,8 @@ class EbpfSource:
         the kernel has no entry of its own (which is newer than the table's)."""
         for fd, desc in self.table.fds(tgid).items():
             state = E.FD_SYSLOG if desc == DEV_LOG else E.FD_SEND if desc.startswith("/") and self.is_log(desc) else 0
-            if state:
-                self.probe.adopt_fd(tgid, fd, state)
+            if state and self.probe.adopt_fd(tgid, fd, state):
+                self.table.adopted(tgid, fd, state)
 
     def _on_raw(self, _ctx: Any, data: Any, size: int) -> int:
         """One event; -1 (libbpf: stop consuming, this event counts as read) after CONSUME_MAX."""
@@ -753,7 +753,7 @@ class EbpfSource:
         return n
 
     def _on_open(self, ev: E.Event) -> None:
-        path = self.table.opened(ev.tgid, ev.fd, ev.arg1, ev.data.decode(errors="surrogateescape"), ev.arg2)
+        path = self.table.opened(ev.tgid, ev.fd, ev.arg1, ev.data.decode(errors="surrogateescape"), ev.arg2, ev.fdval)
         if not self.is_log(path) or self._is_stream_link(ev, path):
             self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
 
@@ -770,24 +770,24 @@ class EbpfSource:
                 self._stream_links.clear()
             self._stream_links[key] = hit
         if hit:
-            self.table.set(ev.tgid, ev.fd, f"stream-link:{path}")  # lookups must not call it a log file
+            self.table.set(ev.tgid, ev.fd, f"stream-link:{path}", fdval=ev.fdval)  # lookups: no log file
         return hit
 
     def _on_dup(self, ev: E.Event) -> None:
-        self.table.dup(ev.tgid, ev.arg1, ev.fd, ev.arg2)
+        self.table.dup(ev.tgid, ev.arg1, ev.fd, ev.arg2, ev.fdval)
 
     def _on_close(self, ev: E.Event) -> None:
         if ev.arg1 == ev.fd and ev.arg2 == 0:
             self.table.close(ev.tgid, ev.fd)
             return
-        for fd in self.table.close_range(ev.tgid, ev.fd, ev.arg1, ev.arg2):
-            self.probe.close_fd(ev.tgid, fd)
+        for fd, seen in self.table.close_range(ev.tgid, ev.fd, ev.arg1, ev.arg2):
+            self.probe.close_fd(ev.tgid, fd, seen)
 
     def _on_socket(self, ev: E.Event) -> None:
         self.table.socket(ev.tgid, ev.fd, ev.arg1, ev.arg2)
 
     def _on_connect(self, ev: E.Event) -> None:
-        self.table.connect(ev.tgid, ev.fd, ev.data)
+        self.table.connect(ev.tgid, ev.fd, ev.data, ev.fdval)
 
     def _on_fork(self, ev: E.Event) -> None:
         child = ev.arg1
@@ -797,8 +797,8 @@ class EbpfSource:
         self._adopt_fds(child)
 
     def _on_exec(self, ev: E.Event) -> None:
-        for fd in self.table.exec(ev.tgid):
-            self.probe.close_fd(ev.tgid, fd)
+        for fd, seen in self.table.exec(ev.tgid):
+            self.probe.close_fd(ev.tgid, fd, seen)
 
     def _on_exit(self, ev: E.Event) -> None:
         if ev.tid != ev.tgid:
