@@ -264,3 +264,37 @@ def test_a_subprocess_childs_own_log_at_its_parents_fd(bpf_ready, es, index_pref
         assert not missing, (len(missing), missing[:10], ebpf_notes(s.metrics()))
     time.sleep(1.5)
     assert sorted(d["message"] for d in _docs(es, index_prefix, c.id)) == want
+
+
+def test_auto_remove_jobs_writing_log_files_lose_nothing(bpf_ready, es, index_prefix, shipper, busybox):
+    """`docker run --rm` jobs that append to a log file and exit at once, 10 at a time: half
+    append 5 lines with the shell (a write each), half write 3,000 access-log lines through
+    awk's buffered stdio (blocks longer than the probe's copy: the rest is read from the file,
+    which goes with the container). Every line of every job, once."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+    s = _start(shipper, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    n, big = 30, 3000
+    prog = ('BEGIN { for (i = 1; i <= %d; i++) printf "10.1.%%d.%%d - - [02/Dec/2026:10:00:00 +0000] \\"GET '
+            '/api/v1/items/%%d HTTP/1.1\\" 200 %%d \\"-\\" \\"curl/8.5\\" %s job=%%d n=%%d\\n", i %% 255, i %% 7, '
+            'i, 300 + i %% 900, J, i > "/var/log/job.log" }' % (big, index_prefix))
+
+    def run(i: int) -> int:
+        cmd = (["awk", "-v", f"J={i}", prog] if i % 2 else
+               ["sh", "-c", f"for j in 1 2 3 4 5; do echo {index_prefix} job={i} n=$j >> /var/log/job.log; done"])
+        return subprocess.run(["docker", "run", "--rm", "--network", "none", busybox, *cmd], timeout=120,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+    with ThreadPoolExecutor(10) as pool:
+        assert list(pool.map(run, range(n))) == [0] * n
+    want = sorted((i, j) for i in range(n) for j in range(1, (big if i % 2 else 5) + 1))
+    query = {"bool": {"filter": [{"match_phrase": {"message": index_prefix}}, {"term": {"stream": "file"}}]}}
+    try:
+        wait_until(lambda: count_docs(es, f"{index_prefix}-2*", query) >= len(want), 180, what=f"{len(want)} lines")
+    finally:
+        time.sleep(1.5)  # anything extra (a duplicate) would show now
+        got = sorted(tuple(int(w.split("=")[1]) for w in d["message"].split()[-2:])
+                     for d in search_all(es, f"{index_prefix}-2*", query))
+        per_job = Counter(i for i, _ in got)
+        short = {i: per_job[i] for i in range(n) if per_job[i] != (big if i % 2 else 5)}
+        assert got == want, ("lines per job where not all:", short, ebpf_notes(s.metrics()))

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, cast
+from typing import Any, Callable, cast
 from pathlib import Path
+
+import pytest
 
 from shipper.config import DockerSettings
 from shipper.core.container import ContainerRegistry
@@ -33,15 +35,19 @@ def _json_file(path: Path) -> Path:
     return path
 
 
-def run(docker: FakeDocker, events: list, tmp_path: Path, held: Any = None) -> tuple[list[Record], DockerSource]:
+def run(docker: FakeDocker, events: list, tmp_path: Path, held: Any = None, registry: ContainerRegistry | None = None,
+        on_emit: Callable[[list[Record]], None] | None = None) -> tuple[list[Record], DockerSource]:
     """Feeds the events (("create"|"start"|"exit"|"removed"|"sleep", arg)) to a source; returns what it emitted."""
     out: list[Record] = []
 
     async def emit(batch: list[Record]) -> None:
+        if on_emit is not None:
+            on_emit(batch)
         out.extend(batch)
 
     async def scenario() -> DockerSource:
-        src = DockerSource(DockerSettings(), emit, ContainerRegistry(), state_dir=tmp_path, self_container_ids=set())
+        src = DockerSource(DockerSettings(), emit, ContainerRegistry() if registry is None else registry,
+                           state_dir=tmp_path, self_container_ids=set())
         src.held = held
         for what, arg in events:
             await asyncio.sleep(0.01)
@@ -255,3 +261,24 @@ def test_a_logs_response_cut_mid_frame_is_read_again_not_taken_for_the_end(tmp_p
     asyncio.run(scenario())
     assert [r.message for r in out] == [b"seq %d" % i for i in range(1, 8)]
     assert len({r.doc_id() for r in out}) == 7
+
+
+
+@pytest.mark.parametrize("path", ["attach", "held file"])
+def test_a_container_removed_before_its_logs_were_read_is_reported_while_its_lines_ship(tmp_path, path):
+    """Its file lines are held by the eBPF source until the registry reports it (a job that
+    appends to a log file and exits at once lost all of them, released as never reported):
+    in the registry while its lines from attach or from its held json-file are emitted, gone after."""
+    docker, registry = FakeDocker(), ContainerRegistry()
+    if path == "attach":
+        held, events = None, quick_exit(docker, 409, str(tmp_path / "gone.log"))
+    else:
+        docker.container(CID, status="removing", log_path=str(tmp_path / "gone.log"))
+        docker.logs_answers[CID] = [(409, [])]
+        held = CannedHolder(_json_file(tmp_path / "held.log"), None)
+        events = [("create", None), ("start", None), ("attach_end", None)]
+    reported: list[bool] = []
+    out, _ = run(docker, events, tmp_path / "state", held, registry,
+                 on_emit=lambda batch: reported.extend(registry.get(CID) is not None for _ in batch))
+    assert [r.message for r in out] == [b"one", b"two", b"err"]
+    assert reported == [True] * 3 and registry.get(CID) is None

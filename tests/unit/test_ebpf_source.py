@@ -58,6 +58,15 @@ class FakeProbe:
     def unclaim(self, cg: int) -> None:
         self.unclaimed = self.unclaimed | {cg}
 
+    def remove_cgroup(self, cg: int) -> None:
+        pass
+
+    def forget_cgroup_counters(self, cg: int) -> None:
+        pass
+
+    def container_drops(self) -> dict[int, tuple[int, int]]:
+        return {}
+
 
 def ev(kind, fd=-1, *, tgid=100, tid=None, fdval=0, flags=0, arg1=0, arg2=0, data=b"", comm="sh", ktime=1000, cg=CG):
     return E.Event(kind, flags, tgid, tid or tgid, fd, fdval, ktime, cg, arg1, arg2, comm if kind == E.WRITE else "",
@@ -292,3 +301,32 @@ def test_one_consume_call_handles_at_most_consume_max_events(src, monkeypatch):
     raw = ctypes.create_string_buffer(b"\0" * 8)  # not an event: counted as bad, still one handled
     assert [src._on_raw(None, raw, 8) for _ in range(3)] == [0, 0, -1]
     assert src._drops["bad_event"] == 3
+
+
+def test_a_removed_containers_last_events_are_its_own_not_held(src):
+    """Docker reports a job removed at once: the removal may be read before its last events
+    (still in the ring). It is forgotten only after a consume that drained the ring."""
+    c = src._by_cgroup[CG]
+    src._cgroup_of[c.id] = CG
+    src.container_removed(c)
+    src._run_commands()
+    assert src._by_cgroup[CG] is c  # not yet: the ring may hold its events
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/job.log"))
+    assert src._held == {}
+    src._consumed = S.CONSUME_MAX  # that consume was cut short: more of its events may wait
+    src._forget_cgroups()
+    assert src._by_cgroup[CG] is c
+    src._consumed = 0
+    src._forget_cgroups()
+    assert CG not in src._by_cgroup
+
+
+def test_a_container_reported_again_before_its_forget_stays(src):
+    c = src._by_cgroup[CG]
+    src._cgroup_of[c.id] = CG
+    src.container_removed(c)
+    src._run_commands()
+    again = Container(id=c.id, name=c.name, image=c.image)
+    src._by_cgroup[CG] = again  # (container_added, on the event loop)
+    src._forget_cgroups()
+    assert src._by_cgroup[CG] is again

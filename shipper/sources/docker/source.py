@@ -25,7 +25,7 @@ import logging
 import socket
 import time
 from pathlib import Path
-from typing import Any, Awaitable, BinaryIO, Callable
+from typing import Any, Awaitable, BinaryIO, Callable, Iterator
 
 import aiohttp
 
@@ -343,7 +343,8 @@ class DockerSource:
                 METRICS.count("logship_docker_unread_containers_total")
                 log.warning("docker: %s (%s) was removed before its logs could be read, and attach joined it only "
                             "once it ran: what it wrote before that is lost", name, cid[:12])
-            await self._emit_attached(c, held + [(s, d, t, time.time_ns()) for s, d, t in decoder.flush()])
+            with self._reported_while_gone(c):
+                await self._emit_attached(c, held + [(s, d, t, time.time_ns()) for s, d, t in decoder.flush()])
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -379,15 +380,27 @@ class DockerSource:
             log.debug("docker: cannot open the json-file of %s (%s): %s", c.name, c.id[:12], exc)
             return None
 
+    @contextlib.contextmanager
+    def _reported_while_gone(self, c: Container) -> Iterator[None]:
+        """A container removed before its logs were read is in the registry while its lines
+        ship: the eBPF source then replays what it held of it (its file lines), instead of
+        letting them go as a container never reported."""
+        self.containers.add(c)
+        try:
+            yield
+        finally:
+            self.containers.remove(c.id)
+
     async def _ship_log_file(self, c: Container, f: BinaryIO) -> None:
         """A removed container's json-file, read through the json-file decoder (jsonfile.py):
         the same lines and Docker times as the logs endpoint would give, so the same ids."""
         decoder = JsonFileDecoder(self.settings.max_line_bytes, c.tty)
         window = AckWindow(c.id, _no_advance)  # nothing to checkpoint: it is gone
         seq_state: dict[str, list[int]] = {}
-        while chunk := f.read(READ_CHUNK):
-            await self._emit_lines(c, window, decoder.feed(chunk), seq_state)
-        await self._emit_lines(c, window, decoder.flush(), seq_state)
+        with self._reported_while_gone(c):
+            while chunk := f.read(READ_CHUNK):
+                await self._emit_lines(c, window, decoder.feed(chunk), seq_state)
+            await self._emit_lines(c, window, decoder.flush(), seq_state)
         if decoder.bad_entries:
             METRICS.count("logship_docker_bad_entries_total", decoder.bad_entries, source="json-file")
         METRICS.count("logship_docker_json_file_reads_total")

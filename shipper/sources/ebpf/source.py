@@ -179,6 +179,7 @@ class EbpfSource:
         self._by_cgroup: dict[int, Container] = {}
         self._cgroup_of: dict[str, int] = {}
         self._commands: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._forgets: list[tuple[int, Container]] = []  # removed, forgotten after the next drained consume
         self._stop = threading.Event()
         self._inflight = threading.BoundedSemaphore(MAX_INFLIGHT)
         self._futures: set[Future[None]] = set()
@@ -313,7 +314,7 @@ class EbpfSource:
             if self.probe is not None:
                 self.probe.remove_cgroup(cg)
                 self.probe.unclaim(cg)  # not "new" either
-            self._commands.put(("forget", cg))  # after the events already in the ring
+            self._commands.put(("forget", cg, c))  # after the events already in the ring
 
     # ---- the poll thread ----------------------------------------------------------------
     def _poll_loop(self) -> None:
@@ -326,7 +327,10 @@ class EbpfSource:
                 if self._consumed < CONSUME_MAX:  # (the last call was cut short: the ring holds more now)
                     self._stop.wait(POLL_INTERVAL_S)
                 self._consumed = 0
+                forgets = bool(self._forgets)
                 self.probe.consume()
+                if forgets:
+                    self._forget_cgroups()
                 if self._behind:
                     self._pace()
                 now = time.monotonic_ns()
@@ -369,15 +373,25 @@ class EbpfSource:
                 if cmd[1] not in self._by_cgroup:
                     self._release(cmd[1])
             elif cmd[0] == "forget":
-                c = self._by_cgroup.pop(cmd[1], None)
-                if c is not None:
-                    self._forget_behind(c)
-                    self.files.forget_container(c.id)
-                self._count_container_drops()  # its last counts, before they leave the kernel's map
-                self.probe.forget_cgroup_counters(cmd[1])
-                self._cg_drops_seen.pop(cmd[1], None)
-                self._to_sweep.discard(cmd[1])
-                self._cg_names.pop(cmd[1], None)
+                self._forgets.append((cmd[1], cmd[2]))
+
+    def _forget_cgroups(self) -> None:
+        """Removed containers, once the ring was drained after their removal: their last
+        events (a job's, removed as soon as it exits) are handled as theirs, not held."""
+        if self._consumed >= CONSUME_MAX:
+            return
+        forgets, self._forgets = self._forgets, []
+        for cg, removed in forgets:
+            if self._by_cgroup.get(cg) is not removed:
+                continue  # reported again meanwhile
+            del self._by_cgroup[cg]
+            self._forget_behind(removed)
+            self.files.forget_container(removed.id)
+            self._count_container_drops()  # its last counts, before they leave the kernel's map
+            self.probe.forget_cgroup_counters(cg)
+            self._cg_drops_seen.pop(cg, None)
+            self._to_sweep.discard(cg)
+            self._cg_names.pop(cg, None)
 
     # ---- catch-up: what checkpointed files got while the shipper was away ------------------
     def _catch_up(self, c: Container) -> None:
@@ -818,7 +832,8 @@ class EbpfSource:
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
         self._to_sweep &= set(existing.values()) | set(self._by_cgroup)  # (cgroups gone unreported)
-        self._seen_cgroups = existing
+        # (kept while held: a job removed at once is reported after its cgroup is gone)
+        self._seen_cgroups = existing | {k: v for k, v in self._seen_cgroups.items() if v in self._held}
         n = self.probe.forget_dead(pid_alive)
         if n:
             log.debug("ebpf: forgot %d fd entries of processes gone", n)
