@@ -147,7 +147,7 @@ class SnapshotSettings:
 
 @dataclass(frozen=True, slots=True)
 class EbpfSettings:
-    capture_bytes: int = setting(4096, "Bytes of each write/send copied by the eBPF probe (rounded up to a power of two, 64..32768). The rest of a longer write to a log file is read back from the file; a longer /dev/log datagram, or a file write whose file cannot be read any more, is cut and flagged `logship.truncated`.", minimum=1)
+    capture_bytes: int = setting(32768, "Bytes of each write/send copied by the eBPF probe (rounded up to a power of two, 64..65536; kernel memory: 3x this per CPU). Runtimes flush 8-32 KiB at a time, and a job that exits at once leaves no file to read back. The rest of a longer write to a log file is read back from the file; a longer /dev/log datagram, or a file write whose file cannot be read any more, is cut and flagged `logship.truncated`.", minimum=1)
     paths: tuple[str, ...] = setting(("*.log*", "*_log*", "/var/log/*"), "In-container paths whose writes are shipped: globs (`*` crosses `/`), comma-separated.")
     exclude_paths: tuple[str, ...] = setting(("*.gz", "*.log.[0-9]*", "*.log-[0-9]*"), "Paths never shipped even when they match `paths` (globs, comma-separated). The defaults are logrotate's old files: what a rotation copies into them was shipped when it was first written.")
     partial_timeout_s: float = setting(1.0, "A line written without its newline is shipped after this long without more bytes (seconds).")

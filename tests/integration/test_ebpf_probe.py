@@ -7,6 +7,7 @@ import asyncio
 import ctypes
 import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -57,6 +58,44 @@ def test_own_process_is_excluded_in_the_kernel_and_children_are_not(bpf_ready, t
     finally:
         p.close()
         Path(path).unlink(missing_ok=True)
+
+
+# A child of the test writes one buffered flush of each size (write, then writev of 3 iovecs).
+FLUSHES = r"""
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+for n in (8192, 16384, 32768, 40000):
+    os.write(fd, bytes([97 + n % 26]) * (n - 1) + b"\n")
+os.writev(fd, [b"a" * 5000, b"b" * 9000, b"c" * 20000])
+"""
+
+
+def test_a_write_is_copied_whole_up_to_the_capture_and_cut_flagged_beyond(bpf_ready, tmp_path):
+    """Runtimes flush 8-32 KiB per write(); the default capture copies each whole, so a job
+    that exits at once needs no read-back. Past it, the copy is cut and flagged."""
+    from shipper.sources.ebpf import events as E
+
+    p, seen = _probe(self_tgid=os.getpid())
+    cap = EbpfSettings().capture_bytes
+    assert p.capture == cap >= 32768
+    path = tmp_path / "flush.log"
+    try:
+        p.add_cgroup(_own_cgroup())
+        subprocess.run([sys.executable, "-c", FLUSHES, str(path)], check=True)
+        p.remove_cgroup(_own_cgroup())
+        time.sleep(0.05)
+        p.consume()
+        writes = [e for e in seen if e.kind == E.WRITE and e.fd > 2]
+        body = path.read_bytes()
+        sizes = [8192, 16384, 32768, 40000, 34000]
+        assert [e.arg1 for e in writes] == sizes
+        at = 0
+        for e, n in zip(writes, sizes, strict=True):
+            assert e.data == body[at:at + min(n, cap)]
+            assert bool(e.flags & E.WF_TRUNCATED) == (n > cap)
+            at += n
+    finally:
+        p.close()
 
 
 def test_dockerd_json_file_writes_are_never_captured(bpf_ready, containers, busybox):

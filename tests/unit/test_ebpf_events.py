@@ -76,3 +76,13 @@ def test_meta_events_carry_their_args():
     assert ev.kind == E.FORK and ev.arg1 == 4242 and ev.data == b""
     ev = E.decode(hdr(E.CLOSE, fd=3, arg1=2**32 - 1, arg2=4))
     assert (ev.fd, ev.arg1, ev.arg2) == (3, 2**32 - 1, 4)
+
+
+def test_the_capture_is_a_power_of_two_within_what_the_probe_can_mask() -> None:
+    from shipper.config import EbpfSettings
+    from shipper.sources.ebpf.loader import CAPTURE_MAX, capture_size
+
+    assert [capture_size(n) for n in (1, 64, 65, 4096, 8193, 1 << 20)] == [64, 64, 128, 4096, 16384, CAPTURE_MAX]
+    # The default holds a whole 8-32 KiB runtime flush (Python, Java, Node), which a job
+    # that exits at once leaves no file to read back from.
+    assert capture_size(EbpfSettings().capture_bytes) == EbpfSettings().capture_bytes >= 32768

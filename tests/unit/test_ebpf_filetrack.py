@@ -155,3 +155,49 @@ def test_a_file_cut_and_grown_past_the_cursor_is_a_new_generation(tmp_path):
     (tmp_path / "a.log").write_bytes(b"".join(b"new %d\n" % i for i in range(20)))  # copytruncate, 20 writes
     assert ft.place(tf, b"new 2\n", 6, 1) == (12, b"new 2\n", False)
     assert tf.gen == 1
+
+
+def _realistic(n: int) -> bytes:
+    return b"".join(b'10.0.%d.%d - - [03/Dec/2026:10:00:00 +0000] "GET /api/v1/orders/%06d HTTP/1.1" 200 %d\n'
+                    % (i % 255, i % 7, i, 300 + i % 900) for i in range(n))
+
+
+def test_the_first_write_seen_of_a_file_a_fast_job_wrote_on_is_found_anywhere_in_it(tmp_path, monkeypatch):
+    """A job wrote megabytes before the consumer read its first event (at offset 0): found by
+    searching the whole file once, not shipped as a piece with the bytes after it lost."""
+    body = _realistic(40_000)  # ~3.4 MiB: the first write is far before the last WINDOW
+    ft, tf = tracked(tmp_path / "a.log", body)
+    reads: list[int] = []
+    real = TrackedFile.read
+
+    def read(self: TrackedFile, off: int, n: int) -> bytes:
+        reads.append(n)
+        return real(self, off, n)
+
+    monkeypatch.setattr(TrackedFile, "read", read)
+    assert ft.place(tf, body[:8192], 8192, 1) == (0, body[:8192], False)
+    assert tf.cursor == 8192 and ft.notes["found_by_search"] == 1
+    ft2, tf2 = tracked(tmp_path / "b.log", body)
+    assert ft2.place(tf2, b"not in the file\n" * 8, 128, 1) == (-1, b"not in the file\n" * 8, False)
+    reads.clear()
+    ft2.place(tf2, b"nor this\n" * 8, 72, 2)
+    assert sum(reads) <= 2 * (1 << 20) + 100  # searched once per file: later ones look near the end only
+
+
+def test_a_write_further_on_than_the_search_reaches_is_read_from_the_cursor(tmp_path):
+    """Write events refused for megabytes (a budget, a full ring): the next one seen lies past the
+    window. Not a piece: BEYOND, and the source reads the file from the cursor."""
+    from shipper.sources.ebpf.filetrack import BEYOND, WINDOW
+
+    body = _realistic(60_000)
+    assert len(body) > 2 * WINDOW
+    ft, tf = tracked(tmp_path / "a.log", body)
+    assert ft.place(tf, body[:8192], 8192, 1) == (0, body[:8192], False)
+    ft.lost_before("c1")
+    far = len(body) - 16384
+    assert ft.place(tf, body[far:far + 8192], 8192, 2) is BEYOND
+    assert tf.cursor == 8192 and ft.notes["beyond_window"] == 1
+    near = 8192 + 100_000  # within the window: found, with the bytes before it
+    at = body.index(b"\n", near) + 1
+    placed = ft.place(tf, body[at:at + 8192], 8192, 3)
+    assert placed == (8192, body[8192:at + 8192], False)

@@ -330,3 +330,36 @@ def test_a_container_reported_again_before_its_forget_stays(src):
     src._by_cgroup[CG] = again  # (container_added, on the event loop)
     src._forget_cgroups()
     assert src._by_cgroup[CG] is again
+
+
+def test_a_write_past_the_search_window_after_lost_events_has_the_file_read_in_order(src, tmp_path, monkeypatch):
+    """Megabytes of write events refused (a fast job over its ring budget): the next event seen
+    lies past what is searched around the cursor. Its fd is muted and the file is read from the
+    cursor: every line once, in order, with its offset; none shipped as a piece."""
+    import os
+
+    from shipper.sources.ebpf.filetrack import WINDOW, TrackedFile
+
+    lines = [b'{"level":"info","msg":"order %06d paid","ms":%d}' % (i, i % 97) for i in range(60_000)]
+    body = b"".join(x + b"\n" for x in lines)
+    assert len(body) > 2 * WINDOW
+    path = tmp_path / "app.log"
+    path.write_bytes(body)
+    fd = os.open(path, os.O_RDONLY)
+    tf = src.files.add(TrackedFile("c" * 64, "/var/log/app.log", fd, os.fstat(fd)))
+    feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, arg2=0o2101, data=b"/var/log/app.log"))
+    src.files._by_fd[(100, 3, SEND)] = tf
+    first = body.index(b"\n", 8000) + 1
+    tf.cursor, tf.synced = first, True
+    far = body.index(b"\n", len(body) - 20_000) + 1
+    assert feed(src, ev(E.WRITE, 3, fdval=SEND, flags=E.WF_AFTER_LOSS, arg1=8192, data=body[far:far + 8192])) == []
+    assert tf in src._behind and src.files.notes["beyond_window"] == 1 and src.probe.skipped == [(100, 3, SEND)]
+    out: list[Record] = []
+    monkeypatch.setattr(src, "_submit", lambda: out.extend(feed(src)))
+    while tf in src._behind:
+        src._pace()
+        out += feed(src)
+    k = body[:first].count(b"\n")
+    assert [r.message for r in out] == lines[k:]
+    assert [r.seq for r in out][:2] == [first, first + len(lines[k]) + 1] and not [r for r in out if r.truncated]
+    assert src.probe.skipped == []  # its writes are sent again once the file is read to its end

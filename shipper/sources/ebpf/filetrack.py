@@ -28,6 +28,7 @@ from collections import Counter
 from typing import Iterator
 
 WINDOW = 1 << 20  # how far around the cursor a write is looked for
+FIRST_SEARCH_MAX = 256 << 20  # a file's first write is looked for in all of it, up to this size
 READ_CHUNK = 1 << 20
 TAIL = 32  # bytes before the cursor kept to tell a truncated file from an unchanged one
 MAX_OPEN = 4096  # files kept open at once (least recently written ones are closed first)
@@ -95,7 +96,7 @@ class TrackedFile:
     """One log file of one container, open for reading."""
 
     __slots__ = ("container", "path", "dev", "ino", "gen", "fd", "cursor", "handover_ns", "synced",
-                 "file_id", "unclaimed", "known_size", "size_ns", "announced", "event_ns", "tail")
+                 "file_id", "unclaimed", "known_size", "size_ns", "announced", "event_ns", "tail", "searched")
 
     def __init__(self, container: str, path: str, fd: int, st: os.stat_result, gen: int = 0) -> None:
         self.container = container
@@ -121,6 +122,7 @@ class TrackedFile:
         self.known_size = st.st_size
         self.size_ns = time.monotonic_ns()
         self.event_ns = 0  # kernel time of the newest write event placed in it
+        self.searched = False  # the whole file was searched for a first write (not again)
 
     def shipped_unclaimed(self, start: int, end: int) -> None:
         self.unclaimed.append((start, end))
@@ -184,6 +186,10 @@ class TrackedFile:
 
 _UNSEEN: TrackedFile | None = object()  # type: ignore[assignment]
 Placed = tuple[int, bytes, bool]  # (offset of the write's bytes or -1, the bytes, still short of the write)
+# Not found near the cursor while the file holds more than the search covers past it (write
+# events lost in between, megabytes of them): the write lies further on. The file is read
+# from the cursor instead, so its bytes are shipped in order, not as a piece.
+BEYOND: Placed = (-2, b"", False)
 
 
 class FileTracker:
@@ -281,6 +287,9 @@ class FileTracker:
                 self.notes["caught_up"] += 1
                 return None
             off, before = found
+            if off == -2:
+                self.notes["beyond_window"] += 1
+                return BEYOND
             if off < 0:
                 self.notes["unplaced"] += 1
                 return -1, data, n < written
@@ -302,7 +311,8 @@ class FileTracker:
 
     def _locate(self, tf: TrackedFile, data: bytes, written: int) -> tuple[int, bytes] | None:
         """(offset of the write, bytes between the cursor and it); (-1, b""): not found;
-        None: it lies wholly before the cursor (read back already)."""
+        (-2, b""): not found, and the file goes on past what was searched; None: it lies
+        wholly before the cursor (read back already)."""
         n = len(data)
         size = tf.size()
         cur = tf.cursor
@@ -312,7 +322,17 @@ class FileTracker:
                 return guess, b""
             lo = max(0, size - WINDOW)
             p = tf.read(lo, size - lo).find(data) if n else -1
-            return (lo + p, b"") if p >= 0 else (-1, b"")
+            if p >= 0:
+                return lo + p, b""
+            # A writer faster than the consumer (a job writing megabytes and exiting): the
+            # first write seen may lie anywhere before the end. Searched once per file.
+            if n and lo and not tf.searched and size <= FIRST_SEARCH_MAX:
+                tf.searched = True
+                p = self._find(tf, data, 0, lo + n - 1)
+                if p >= 0:
+                    self.notes["found_by_search"] += 1
+                    return p, b""
+            return -1, b""
         if size < cur:
             self.notes["truncated_files"] += 1
             tf.truncated()
@@ -332,7 +352,22 @@ class FileTracker:
             self.notes["truncated_files"] += 1  # cut and grown past the cursor again since
             tf.truncated()
             return p, b""
-        return -1, b""
+        return (-2 if size > cur + WINDOW else -1), b""
+
+
+    @staticmethod
+    def _find(tf: TrackedFile, data: bytes, start: int, end: int) -> int:
+        """The first offset of `data` in the file's bytes [start, end), read a chunk at a time."""
+        at, keep = start, len(data) - 1
+        while at < end:
+            buf = tf.read(at, min(READ_CHUNK + keep, end - at))
+            p = buf.find(data)
+            if p >= 0:
+                return at + p
+            if len(buf) <= keep:
+                break
+            at += len(buf) - keep
+        return -1
 
 
 def find_by_identity(root: str, path: str, dev: int, ino: int) -> tuple[int, str] | None:
@@ -358,4 +393,4 @@ def find_by_identity(root: str, path: str, dev: int, ino: int) -> tuple[int, str
     return None
 
 
-__all__ = ["FileTracker", "TrackedFile", "find_by_identity", "open_in_root", "open_regular"]
+__all__ = ["BEYOND", "FileTracker", "TrackedFile", "find_by_identity", "open_in_root", "open_regular"]

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from shipper.config import EbpfSettings
 from shipper.sources.ebpf.events import CG_DROP_REASONS, FD_GONE, FD_SKIP, clears, same_open
 
 PROBE = Path(__file__).with_name("probe.c")
@@ -33,10 +34,13 @@ def budget_cflags(bytes_per_s: int, burst_bytes: int) -> list[str]:
 
 
 
+CAPTURE_MAX = 65536
+
+
 def capture_size(requested: int) -> int:
-    """The capture length rounded up to a power of two (the probe masks with it), 64..32768."""
+    """The capture length rounded up to a power of two (the probe masks with it), 64..CAPTURE_MAX."""
     n = 64
-    while n < min(max(requested, 64), 32768):
+    while n < min(max(requested, 64), CAPTURE_MAX):
         n <<= 1
     return n
 
@@ -50,17 +54,19 @@ class CgDrops(ctypes.Structure):  # probe.c struct cg_drops
 
 
 class Probe:
-    def __init__(self, *, self_tgid: int | None = None, capture_bytes: int = 4096, ring_pages: int = 4096,
+    def __init__(self, *, self_tgid: int | None = None, capture_bytes: int | None = None, ring_pages: int = 4096,
                  container_bytes_per_s: int = 0, container_burst_bytes: int = 0,
                  extra_cflags: Iterable[str] = ()) -> None:
         from bcc import BPF  # imported here: bcc is optional (diagnose.py explains its absence)
+        from bcc.utils import get_possible_cpus
 
-        self.capture = capture_size(capture_bytes)
+        self.capture = capture_size(EbpfSettings().capture_bytes if capture_bytes is None else capture_bytes)
         pages = 1 << max(0, (max(1, ring_pages) - 1).bit_length())  # a power of two
         cflags = [
             f"-I{PROBE.parent}",
             f"-DLOGSHIP_SELF_TGID={os.getpid() if self_tgid is None else self_tgid}",
             f"-DLOGSHIP_CAPTURE={self.capture}",
+            f"-DLOGSHIP_NCPU={max(get_possible_cpus()) + 1}",
             f"-DLOGSHIP_RINGBUF_PAGES={pages}",
             f"-DLOGSHIP_PID_SLOTS={pid_slots()}",
             *budget_cflags(container_bytes_per_s, container_burst_bytes),

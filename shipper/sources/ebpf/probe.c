@@ -31,7 +31,7 @@
 //      bucket per cgroup, LOGSHIP_BUDGET_*), so one flooding container cannot fill the ring
 //      the others share; what it is refused is counted per cgroup (cg_drops).
 //
-// Build-time defines (set by loader.py): LOGSHIP_SELF_TGID, LOGSHIP_CAPTURE (power of two),
+// Build-time defines (set by loader.py): LOGSHIP_SELF_TGID, LOGSHIP_CAPTURE (power of two), LOGSHIP_NCPU,
 // LOGSHIP_RINGBUF_PAGES, LOGSHIP_PID_SLOTS (size of the per-pid arrays), LOGSHIP_BUDGET_NS_PER_KIB
 // (ring time a KiB of events costs a container; 0 = no budget), LOGSHIP_BUDGET_BURST_NS.
 // (The snapshots' syscall rings are a BPF object of their own.)
@@ -41,6 +41,9 @@
 #endif
 #ifndef LOGSHIP_CAPTURE
 #define LOGSHIP_CAPTURE 4096
+#endif
+#ifndef LOGSHIP_NCPU
+#define LOGSHIP_NCPU 1
 #endif
 #ifndef LOGSHIP_RINGBUF_PAGES
 #define LOGSHIP_RINGBUF_PAGES 4096
@@ -188,7 +191,10 @@ BPF_HASH(cg_drops, u64, struct cg_drops, 4096);
 BPF_HASH(fd_state, struct fdkey, u32, 65536);
 BPF_HASH(fork_parent, u32, u32, 16384);
 BPF_HASH(stash_map, u64, struct stash, 65536);
-BPF_PERCPU_ARRAY(scratch, struct write_ev, 1);
+// One write_ev per CPU (indexed by the CPU: tracepoint programs run with preemption off, so
+// a slot has one user at a time). A plain array, as a per-CPU map's value is capped at 32 KiB
+// and a write_ev holds 3 * CAPTURE bytes.
+BPF_ARRAY(scratch, struct write_ev, LOGSHIP_NCPU);
 BPF_PERCPU_ARRAY(path_scratch, struct path_ev, 1);
 BPF_PERCPU_ARRAY(drops, u64, N_DROPS);
 BPF_RINGBUF_OUTPUT(events, LOGSHIP_RINGBUF_PAGES);
@@ -480,8 +486,8 @@ static __always_inline u32 copy_msg(struct write_ev *e, const void *msg, u32 wan
 }
 
 static __always_inline struct write_ev *start_write(struct stash *s, s64 ret) {
-    int zero = 0;
-    struct write_ev *e = scratch.lookup(&zero);
+    u32 cpu = bpf_get_smp_processor_id();
+    struct write_ev *e = scratch.lookup(&cpu);
     if (!e)
         return 0;
     fill_hdr(&e->h, EV_WRITE, s->fd);

@@ -45,7 +45,7 @@ from shipper.core.record import FILE, SYSLOG, Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf.diagnose import Facts, diagnose, explain_failure
 from shipper.sources.ebpf.fdtable import FdTable, links_to_a_stream
-from shipper.sources.ebpf.filetrack import READ_CHUNK, FileTracker, TrackedFile, find_by_identity, open_in_root
+from shipper.sources.ebpf.filetrack import BEYOND, READ_CHUNK, FileTracker, TrackedFile, find_by_identity, open_in_root
 from shipper.sources.ebpf.lines import LineAssembler, PathFilter, syslog_message
 
 log = logging.getLogger("logship.ebpf")
@@ -673,6 +673,15 @@ class EbpfSource:
             self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
 
     # ---- events -----------------------------------------------------------------------------
+    def _read_from_file(self, c: Container, tf: TrackedFile, ev: E.Event, why: str) -> None:
+        """The write's bytes are read from the file by _pace (from the cursor, in order); its
+        fd's writes are not sent meanwhile."""
+        b = self._behind.get(tf) or self._fall_behind(c, tf, why)
+        if (ev.tgid, ev.fd, ev.fdval) not in b.muted:
+            b.muted.add((ev.tgid, ev.fd, ev.fdval))
+            self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
+        self.files.notes[f"{why}_events"] += 1
+
     def _writes_lost(self, container_id: str, cgroup: int) -> None:
         """Write events of the container may be missing: each of its files' next write is
         placed by content (the bytes before it shipped with it), and its idle files swept."""
@@ -714,16 +723,15 @@ class EbpfSource:
         tf = self.files.for_write(c.id, c.pid, ev.tgid, ev.fd, ev.fdval, desc)
         if tf is not None and tf.cursor is not None and (tf in self._behind or not self._has_room(c) or
                                                          self._writes[tf] >= HEAVY_WRITES_PER_TICK):
-            b = self._behind.get(tf) or self._fall_behind(c, tf)
-            if (ev.tgid, ev.fd, ev.fdval) not in b.muted:
-                b.muted.add((ev.tgid, ev.fd, ev.fdval))
-                self.probe.skip_fd(ev.tgid, ev.fd, ev.fdval)
-            self.files.notes["paced_events"] += 1
-            return  # its bytes are read from the file by _pace
+            self._read_from_file(c, tf, ev, "paced")
+            return
         if tf is not None:
             self._writes[tf] += 1
             placed = self.files.place(tf, ev.data, ev.arg1, ev.ktime)
             if placed is None:  # read back from the file already (catch-up)
+                return
+            if placed is BEYOND:  # further on than the search reaches: read there from the cursor
+                self._read_from_file(c, tf, ev, "sweep")
                 return
             offset, data, truncated = placed
             if offset >= 0:
