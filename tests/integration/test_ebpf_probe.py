@@ -173,8 +173,8 @@ def test_events_layout_is_the_compiled_programs(bpf_ready):
 
     p, _ = _probe()
     try:
-        write_ev = p.bpf[b"scratch"].Leaf._type_  # per-CPU maps: one value per CPU
-        path_ev = p.bpf[b"path_scratch"].Leaf._type_
+        write_ev = p.bpf[b"scratch"].Leaf  # a plain array (a slot per CPU)
+        path_ev = p.bpf[b"path_scratch"].Leaf._type_  # a per-CPU map: one value per CPU
         hdr = dict(write_ev._fields_)["h"]
         assert ctypes.sizeof(hdr) == E.HDR.size == E.HDR_SIZE
         for m in E.HDR_MEMBERS:
