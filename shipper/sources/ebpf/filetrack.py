@@ -321,18 +321,14 @@ class FileTracker:
             if guess >= 0 and tf.read(guess, n) == data:
                 return guess, b""
             lo = max(0, size - WINDOW)
-            p = tf.read(lo, size - lo).find(data) if n else -1
-            if p >= 0:
-                return lo + p, b""
+            p = self._find(tf, data, lo, size) if n else -1
             # A writer faster than the consumer (a job writing megabytes and exiting): the
             # first write seen may lie anywhere before the end. Searched once per file.
-            if n and lo and not tf.searched and size <= FIRST_SEARCH_MAX:
+            if p < 0 and n and lo and not tf.searched and size <= FIRST_SEARCH_MAX:
                 tf.searched = True
                 p = self._find(tf, data, 0, lo + n - 1)
-                if p >= 0:
-                    self.notes["found_by_search"] += 1
-                    return p, b""
-            return -1, b""
+                self.notes["found_by_search"] += p >= 0
+            return (p, b"") if p >= 0 else (-1, b"")
         if size < cur:
             self.notes["truncated_files"] += 1
             tf.truncated()
@@ -353,7 +349,6 @@ class FileTracker:
             tf.truncated()
             return p, b""
         return (-2 if size > cur + WINDOW else -1), b""
-
 
     @staticmethod
     def _find(tf: TrackedFile, data: bytes, start: int, end: int) -> int:

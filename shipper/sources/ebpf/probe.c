@@ -43,7 +43,7 @@
 #define LOGSHIP_CAPTURE 4096
 #endif
 #ifndef LOGSHIP_NCPU
-#define LOGSHIP_NCPU 1
+#error "LOGSHIP_NCPU (the possible CPUs: the write scratch has a slot for each) is set by loader.py"
 #endif
 #ifndef LOGSHIP_RINGBUF_PAGES
 #define LOGSHIP_RINGBUF_PAGES 4096
@@ -488,8 +488,11 @@ static __always_inline u32 copy_msg(struct write_ev *e, const void *msg, u32 wan
 static __always_inline struct write_ev *start_write(struct stash *s, s64 ret) {
     u32 cpu = bpf_get_smp_processor_id();
     struct write_ev *e = scratch.lookup(&cpu);
-    if (!e)
+    if (!e) {  // (no slot for this CPU: not with LOGSHIP_NCPU right; counted if it happens)
+        count_drop(DROP_RING_DATA);
+        mark_loss(bpf_get_current_cgroup_id());
         return 0;
+    }
     fill_hdr(&e->h, EV_WRITE, s->fd);
     e->h.fdval = s->fdval;
     e->h.flags = s->flags;
