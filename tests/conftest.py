@@ -43,9 +43,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def ebpf_notes(metrics: str) -> list[str]:
-    """The eBPF source's counters that are not 0, from a /metrics text (for failure messages)."""
-    return [ln for ln in metrics.splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0")]
+def ebpf_notes(metrics: str) -> str:
+    """The eBPF source's counters that are not 0, from a /metrics text, one per line (for
+    failure messages: give them in a str message, which pytest does not shorten)."""
+    return "\n".join(ln for ln in metrics.splitlines() if ln.startswith("logship_ebpf") and not ln.endswith(" 0"))
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:

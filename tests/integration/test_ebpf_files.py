@@ -262,7 +262,7 @@ def test_a_subprocess_childs_own_log_at_its_parents_fd(bpf_ready, es, index_pref
     finally:
         got = Counter(d["message"] for d in _docs(es, index_prefix, c.id))
         missing = sorted(set(want) - set(got))
-        assert not missing, (len(missing), missing[:10], ebpf_notes(s.metrics()))
+        assert not missing, f"{len(missing)} missing {missing[:10]}\n{ebpf_notes(s.metrics())}"
     time.sleep(1.5)
     assert sorted(d["message"] for d in _docs(es, index_prefix, c.id)) == want
 
@@ -294,8 +294,8 @@ def _jobs_lose_nothing(es: Any, index_prefix: str, s: Any, jobs: list[list[str]]
         pieces = [d["message"][-80:] for d, m in zip(docs, tags, strict=True) if not m]
         twice = sum(Counter(got).values()) - len(set(got))
         assert not short and not pieces and not twice and len(got) == len(want), (
-            f"lines per job where not all: {short}; {twice} twice; {len(pieces)} pieces {pieces[:3]}",
-            ebpf_notes(s.metrics()))
+            f"lines per job where not all: {short}; {twice} twice; {len(pieces)} pieces {pieces[:3]}\n"
+            f"{ebpf_notes(s.metrics())}")
 
 
 def test_auto_remove_jobs_writing_log_files_lose_nothing(bpf_ready, es, index_prefix, shipper, busybox):

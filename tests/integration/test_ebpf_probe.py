@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shipper.sources.ebpf.cgroups import cgroup_id
+from shipper.sources.ebpf.cgroups import cgroup_id, container_of_path
 from shipper.config import EbpfSettings
 from shipper.core.container import Container, ContainerRegistry
 from shipper.core.record import Record
@@ -99,6 +99,8 @@ def test_a_write_is_copied_whole_up_to_the_capture_and_cut_flagged_beyond(bpf_re
 
 
 def test_dockerd_json_file_writes_are_never_captured(bpf_ready, containers, busybox):
+    from shipper.sources.ebpf import events as E
+
     p, seen = _probe()
     try:
         c = containers(busybox, ["sh", "-c", "sleep 1; seq 1 50; sleep 600"], network_mode="none")
@@ -112,9 +114,13 @@ def test_dockerd_json_file_writes_are_never_captured(bpf_ready, containers, busy
         dockerd = {int(x) for x in subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True,
                                                    text=True).stdout.split()}
         assert dockerd, "dockerd is not running"
-        assert all(e.cgroup == cg for e in seen)  # only the container's cgroup passes the filter
-        assert not any(e.tgid in dockerd for e in seen)
-        assert not [e for e in seen if e.kind == 1]  # stdout is a pipe, left to the Docker source
+        # Every new cgroup is told, whoever made it (dockerd's runc, here): the container's by id
+        made = [(e.arg1, container_of_path(e.data.decode())) for e in seen if e.kind == E.CGROUP]
+        assert (cg, c.id) in made, made
+        syscalls = [e for e in seen if e.kind != E.CGROUP]
+        assert all(e.cgroup == cg for e in syscalls)  # only the container's cgroup passes the filter
+        assert not any(e.tgid in dockerd for e in syscalls)
+        assert not [e for e in syscalls if e.kind == E.WRITE]  # stdout is a pipe, left to the Docker source
     finally:
         p.close()
 

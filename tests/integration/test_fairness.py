@@ -72,7 +72,7 @@ def run_flood(es: Any, index_prefix: str, shipper: Any, containers: Any, busybox
         for st in streams:
             q = {"bool": {"filter": [{"term": {"container.id": c.id}}, {"term": {"stream": st}}]}}
             n = count_docs(es, logs, q)
-            assert n == LINES, (c.name, st, n, twice(es, logs, q), ebpf_notes(s.metrics()))  # all, once each
+            assert n == LINES, f"{c.name} {st}: {n}, {twice(es, logs, q)}\n{ebpf_notes(s.metrics())}"  # all, once each
     text = s.metrics()
     assert metric_sum(text, "logship_lines_in_total") > QUIET * LINES * len(streams)
     dropped = metric_sum(text, "logship_pipeline_dropped_total")

@@ -89,6 +89,22 @@ def test_proc_scan(tmp_path):
     assert sorted(t.close_range(5, 0, 9, 0)) == [(1, 0), (3, 0x701), (4, 0)]
 
 
+def test_a_scan_adds_what_events_did_not_say_and_never_undoes_an_event(tmp_path):
+    """/proc is the process now; the table is where the events read so far left it. A job that
+    exited (its fd directory empty) keeps the log fd its open event gave, for the writes after
+    that event still waiting in the ring; an fd since reopened keeps what its event said."""
+    (tmp_path / "5" / "fd").mkdir(parents=True)
+    t = FdTable()
+    t.opened(5, 3, AT_FDCWD, "/var/log/job.log", 0, fdval=0x701)
+    assert t.scan(5, tmp_path) == 0
+    assert t.fds(5) == {3: "/var/log/job.log"}
+    (tmp_path / "5" / "fd" / "3").symlink_to("/etc/passwd")
+    (tmp_path / "5" / "fd" / "4").symlink_to("/var/log/other.log")
+    assert t.scan(5, tmp_path) == 2
+    assert t.fds(5) == {3: "/var/log/job.log", 4: "/var/log/other.log"}
+    assert sorted(t.close_range(5, 0, 9, 0)) == [(3, 0x701), (4, 0)]
+
+
 def test_unix_socket_inodes(tmp_path):
     (tmp_path / "unix").write_text(
         "Num       RefCount Protocol Flags    Type St Inode Path\n"

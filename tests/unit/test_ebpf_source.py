@@ -4,6 +4,7 @@ what goes back to the kernel's fd map, records, drops, and the start-up modes.""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import socket
 import struct
@@ -60,6 +61,12 @@ class FakeProbe:
 
     def remove_cgroup(self, cg: int) -> None:
         pass
+
+    def add_cgroup(self, cg: int) -> None:
+        pass
+
+    def claim(self, cg: int) -> None:
+        self.unclaimed = self.unclaimed - {cg}
 
     def forget_cgroup_counters(self, cg: int) -> None:
         pass
@@ -197,7 +204,7 @@ def test_an_unreported_container_is_released_after_the_hold(src):
 def test_a_container_docker_declines_is_released_at_once(src):
     """LOGSPOUT=ignore and the like: let go when Docker's source decides, not after the hold."""
     src._hold(ev(E.WRITE, 3, fdval=SEND, data=b"ignored\n", cg=99))
-    src._seen_cgroups["i" * 64] = 99
+    src._seen_cgroups["i" * 64] = (99, 0)
     src.registry.subscribe(src)
     src.registry.decline("i" * 64)
     src._run_commands()
@@ -207,7 +214,7 @@ def test_a_container_docker_declines_is_released_at_once(src):
 def test_a_shipped_container_is_not_released_by_a_late_decline(src):
     src._hold(ev(E.WRITE, 3, fdval=SEND, data=b"kept\n", cg=98))
     src._by_cgroup[98] = Container(id="k" * 64, name="kept", image="img")
-    src._seen_cgroups["k" * 64] = 98
+    src._seen_cgroups["k" * 64] = (98, 0)
     src.container_declined("k" * 64)
     src._run_commands()
     assert 98 in src._held
@@ -327,7 +334,7 @@ def test_a_container_reported_again_before_its_forget_stays(src):
     src.container_removed(c)
     src._run_commands()
     again = Container(id=c.id, name=c.name, image=c.image)
-    src._by_cgroup[CG] = again  # (container_added, on the event loop)
+    src._by_cgroup[CG] = again  # (reported again: container_added's command)
     src._forget_cgroups()
     assert src._by_cgroup[CG] is again
 
@@ -363,3 +370,57 @@ def test_a_write_past_the_search_window_after_lost_events_has_the_file_read_in_o
     assert [r.message for r in out] == lines[k:]
     assert [r.seq for r in out][:2] == [first, first + len(lines[k]) + 1] and not [r for r in out if r.truncated]
     assert src.probe.skipped == []  # its writes are sent again once the file is read to its end
+
+
+def _raw(e: E.Event) -> "ctypes.Array[ctypes.c_char]":
+    """The event as the ring holds it."""
+    head = E.HDR.pack(e.kind, e.flags, e.tgid, e.tid, e.fd, e.fdval, e.ktime, e.cgroup, e.arg1, e.arg2)
+    tail = e.data.ljust(E.PATH_LEN, b"\0") if e.kind in (E.OPEN, E.CGROUP) else (
+        E.WRITE_TAIL.pack(e.comm.encode(), len(e.data)) + e.data)
+    return ctypes.create_string_buffer(head + tail)
+
+
+def test_a_job_gone_before_its_cgroup_was_read_is_shipped_from_its_mkdir_event(src, monkeypatch):
+    """A busy machine: Docker reports a job started, exited and removed before the poll thread
+    read the job's cgroup_mkdir event: no directory is left to stat. The report waits for that
+    event; the job's events after it are its own, and its removal comes after them."""
+    monkeypatch.setattr(S, "cgroup_id", lambda cid: None)
+    monkeypatch.setattr(S, "container_pids", lambda cid: [])
+    job, cg = Container(id="d" * 64, name="job", image="img"), 4242
+    src.container_added(job)
+    src.container_removed(job)
+    src._run_commands()
+    assert cg not in src._by_cgroup and job.id in src._unresolved
+    ring = [ev(E.CGROUP, 0, arg1=cg, arg2=1, data=b"/docker/" + job.id.encode(), cg=1),  # (dockerd's cgroup)
+            ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/job.log", cg=cg),
+            ev(E.WRITE, 3, fdval=SEND, arg1=4, data=b"one\n", cg=cg)]
+    for e in ring:
+        buf = _raw(e)
+        src._on_raw(None, buf, len(buf))
+    assert [(r.message, r.container.name) for r in src._batch] == [(b"one", "job")]
+    assert src._held == {} and src._unresolved == {} and src._drops == {}
+    src._forget_cgroups()
+    assert cg not in src._by_cgroup and job.id not in src._cgroup_of
+
+
+def test_a_report_whose_cgroup_never_becomes_known_is_counted(src, monkeypatch):
+    monkeypatch.setattr(S, "cgroup_id", lambda cid: None)
+    src.container_added(Container(id="e" * 64, name="lost", image="img"))
+    src._run_commands()
+    since = src._unresolved["e" * 64][1]
+    src._expire_unresolved(since + S.HOLD_NS - 1)
+    assert src._drops == {}
+    src._expire_unresolved(since + S.HOLD_NS)
+    assert src._drops == {"no_cgroup": 1} and src._unresolved == {}
+
+
+def test_only_container_cgroups_are_named():
+    from shipper.sources.ebpf.cgroups import container_of_path
+
+    cid = "0b9c" * 16
+    assert container_of_path(f"/docker/{cid}") == cid
+    assert container_of_path(f"/system.slice/docker-{cid}.scope") == cid
+    assert container_of_path(f"/docker/{cid}/init.scope") is None
+    assert container_of_path(f"/system.slice/{cid}") is None
+    assert container_of_path(f"/user.slice/docker-{cid}") is None
+    assert container_of_path("/docker") is None

@@ -4,6 +4,7 @@ number of the container's cgroup v2 directory, which user space can stat."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 CGROUP_ROOT = Path(os.environ.get("LOGSHIP_CGROUP_ROOT_OVERRIDE", "/sys/fs/cgroup"))
@@ -27,3 +28,14 @@ def cgroup_id(container_id: str, root: Path = CGROUP_ROOT) -> int | None:
         except OSError:
             continue
     return None
+
+
+
+_LAYOUTS = re.compile(r"(?:.*/)?(?:docker/([0-9a-f]{64})|system\.slice/docker-([0-9a-f]{64})\.scope)")
+
+
+def container_of_path(path: str) -> str | None:
+    """The container id a cgroup v2 path (as the cgroup_mkdir tracepoint gives it, from the
+    hierarchy's root) names in one of candidate_dirs' layouts; None for any other cgroup."""
+    m = _LAYOUTS.fullmatch(path.rstrip("/"))
+    return (m[1] or m[2]) if m else None

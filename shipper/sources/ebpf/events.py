@@ -93,8 +93,9 @@ PATH_LEN = _DEFINES["LOGSHIP_PATH"]
 ADDR_LEN = _DEFINES["LOGSHIP_ADDR"]
 
 # Event kinds (probe.c EV_*)
-WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT = (
-    _DEFINES[f"EV_{k}"] for k in ("WRITE", "OPEN", "DUP", "CLOSE", "SOCKET", "CONNECT", "FORK", "EXEC", "EXIT"))
+WRITE, OPEN, DUP, CLOSE, SOCKET, CONNECT, FORK, EXEC, EXIT, CGROUP = (
+    _DEFINES[f"EV_{k}"] for k in ("WRITE", "OPEN", "DUP", "CLOSE", "SOCKET", "CONNECT", "FORK", "EXEC", "EXIT",
+                                  "CGROUP"))
 # Write flags (probe.c WF_*)
 WF_TRUNCATED, WF_SYSLOG_ADDR, WF_AFTER_LOSS = (_DEFINES[k] for k in ("WF_TRUNCATED", "WF_SYSLOG_ADDR", "WF_AFTER_LOSS"))
 # fd_state values (probe.c FD_*): the low 8 bits; the upper 24 are the open's generation
@@ -122,11 +123,12 @@ class Event:
     fdval: int  # the fd's fd_state value in the kernel map (write: as looked up; open, dup, connect: as set)
     ktime: int  # CLOCK_MONOTONIC ns
     cgroup: int
-    # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead
+    # write: bytes written; open: dirfd; dup: old fd; close: last fd; socket: family; fork: child; exit: group_dead;
+    # cgroup: the new cgroup's id
     arg1: int
-    arg2: int  # open/dup: flags; socket: type; connect: addrlen
+    arg2: int  # open/dup: flags; socket: type; connect: addrlen; cgroup: level
     comm: str = ""
-    data: bytes = b""  # write: captured bytes; open: path; connect: raw sockaddr
+    data: bytes = b""  # write: captured bytes; open, cgroup: path; connect: raw sockaddr
 
 
 def same_open(current: int, seen: int) -> bool:
@@ -147,7 +149,7 @@ def decode(raw: bytes) -> Event:
         comm, n = WRITE_TAIL.unpack_from(raw, HDR.size)
         ev.comm = comm.split(b"\0", 1)[0].decode(errors="replace")
         ev.data = raw[DATA_OFFSET:DATA_OFFSET + n]
-    elif kind == OPEN:
+    elif kind in (OPEN, CGROUP):
         ev.data = raw[HDR.size:HDR.size + PATH_LEN].split(b"\0", 1)[0]
     elif kind == CONNECT:
         ev.data = raw[HDR.size:HDR.size + max(0, min(ev.arg2, ADDR_LEN))]

@@ -139,18 +139,22 @@ class FdTable:
 
     # ---- /proc scan --------------------------------------------------------------------
     def scan(self, pid: int, proc: Path = Path("/proc")) -> int:
-        """Reads an existing process's fds (those opened before the probe saw it); returns
-        how many were found. A process gone meanwhile yields 0. An fd the table knew keeps
-        its fdval: the kernel's entry is that event's, whatever /proc showed since."""
+        """Adds an existing process's fds (those opened before the probe saw it); returns
+        how many /proc shows. A process gone meanwhile yields 0. An fd the table knows from
+        an event stays as that event left it: /proc shows the process as it is now, while the
+        events not read yet (a busy machine: seconds of them) still come, in order; an
+        exiting process shows no fds at all, yet its last writes are still in the ring."""
         fd_dir = proc / str(pid) / "fd"
         try:
             names = os.listdir(fd_dir)
         except OSError:
             return 0
         sockets: dict[str, str] | None = None
-        known = self._procs.get(pid, {})
-        fds: dict[int, Fd] = {}
+        fds = self._procs.setdefault(pid, {})
         for name in names:
+            fd = int(name)
+            if fd in fds:
+                continue
             try:
                 target = os.readlink(fd_dir / name)
             except OSError:
@@ -159,10 +163,8 @@ class FdTable:
                 if sockets is None:
                     sockets = socket_inodes(proc / str(pid) / "net")
                 target = sockets.get(target[8:-1], target)
-            fd = int(name)
-            fds[fd] = Fd(target, False, known[fd].fdval if fd in known else 0)
-        self._procs[pid] = fds
-        return len(fds)
+            fds[fd] = Fd(target)
+        return len(names)
 
 
 def links_to_a_stream(root: Path, path: str, hops: int = 8) -> bool:

@@ -72,6 +72,7 @@
 #define EV_FORK 7
 #define EV_EXEC 8
 #define EV_EXIT 9
+#define EV_CGROUP 10
 
 // fd_state values (low 8 bits).
 #define FD_SEND 1
@@ -653,6 +654,26 @@ static __always_inline int finish_open(s64 ret) {
     e->h.arg2 = st.arg2;
     e->path[0] = 0;
     bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)st.ptr);
+    if (events.ringbuf_output(e, sizeof(*e), RB_FLAGS) < 0)
+        count_drop(DROP_RING_META);
+    return 0;
+}
+
+// A new cgroup v2 directory (root 0: the unified hierarchy), by id and path, whoever made
+// it: a job that exits at once is gone, directory and all, before user space can stat it
+// (a busy machine reports it seconds later); its id is only known from here.
+TRACEPOINT_PROBE(cgroup, cgroup_mkdir) {
+    if (args->root != 0)
+        return 0;
+    int zero = 0;
+    struct path_ev *e = path_scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    fill_hdr(&e->h, EV_CGROUP, 0);
+    e->h.arg1 = (s64)args->id;
+    e->h.arg2 = args->level;
+    e->path[0] = 0;
+    TP_DATA_LOC_READ_STR(e->path, path, sizeof(e->path));
     if (events.ringbuf_output(e, sizeof(*e), RB_FLAGS) < 0)
         count_drop(DROP_RING_META);
     return 0;

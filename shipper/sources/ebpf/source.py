@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
-from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id
+from shipper.sources.ebpf.cgroups import CGROUP_ROOT, candidate_dirs, cgroup_id, container_of_path
 from shipper.config import EbpfSettings
 from shipper.core.acks import AckWindow
 from shipper.core.checkpoints import FileCheckpoint, FileCheckpointStore, file_key
@@ -205,9 +205,12 @@ class EbpfSource:
         self._held: dict[int, tuple[int, list[E.Event]]] = {}
         self._held_bytes = 0
         self._hold_lost: set[int] = set()  # cgroups with events dropped from a full hold
-        # Container id -> cgroup id of new cgroups, read while they exist: a container that
-        # is gone when Docker reports it has no cgroup directory left to stat.
-        self._seen_cgroups: dict[str, int] = {}
+        # Container id -> (cgroup id, when learnt) of new cgroups, from their cgroup_mkdir event
+        # or read while they exist: a container that is gone when Docker reports it has no
+        # cgroup directory left to stat.
+        self._seen_cgroups: dict[str, tuple[int, int]] = {}
+        # Containers reported before their cgroup was known: id -> (container, since, removed)
+        self._unresolved: dict[str, tuple[Container, int, bool]] = {}
         self._stream_links: dict[tuple[int, str], bool] = {}  # (cgroup, path) -> links to /dev/stdout & co
         self._handlers = {E.WRITE: self._on_write, E.OPEN: self._on_open, E.DUP: self._on_dup,
                           E.CLOSE: self._on_close, E.SOCKET: self._on_socket, E.CONNECT: self._on_connect,
@@ -289,32 +292,80 @@ class EbpfSource:
                      container_bytes_per_s=self.settings.container_ring_bytes_per_s,
                      container_burst_bytes=self.settings.container_ring_burst_bytes)
 
-    # ---- the registry (event loop thread) ----------------------------------------------
+    # ---- the registry (event loop thread): handed to the poll thread, in order ----------------
     def container_added(self, c: Container) -> None:
-        cg = cgroup_id(c.id) or self._seen_cgroups.get(c.id)
-        if cg is None:  # gone already, or a cgroup layout cgroups.py does not know
-            self._export(Counter(no_cgroup=1))
+        self._commands.put(("add", c))
+
+    def container_declined(self, container_id: str) -> None:
+        self._commands.put(("decline", container_id))
+
+    def container_removed(self, c: Container) -> None:
+        self._commands.put(("remove", c))
+
+    # ---- the registry's changes (poll thread) -----------------------------------------------
+    def _cgroup_of_id(self, container_id: str) -> int | None:
+        cg = cgroup_id(container_id)  # (the directory as it is now: a restarted container's new one)
+        if cg is None:
+            seen = self._seen_cgroups.get(container_id)
+            cg = seen[0] if seen is not None else None
+        return cg
+
+    def _added(self, c: Container) -> None:
+        cg = self._cgroup_of_id(c.id)
+        if cg is None:  # gone before its cgroup_mkdir event was read (a busy machine): it comes later
+            self._unresolved[c.id] = (c, time.monotonic_ns(), False)
             return
+        self._ship(c, cg)
+
+    def _ship(self, c: Container, cg: int) -> None:
+        self._unresolved.pop(c.id, None)
         self._by_cgroup[cg] = c
         self._cgroup_of[c.id] = cg
         self._cg_names[cg] = c.name
         if self.probe is not None:
             self.probe.add_cgroup(cg)  # first, so fds opened from now on are seen ...
             self.probe.claim(cg)  # (Docker took longer than HOLD_NS to report it)
-        self._commands.put(("scan", c.id, cg))  # ... then what it did before: held events, existing fds
+        self._catch_up(c)  # ... then what it did before: checkpointed files first, so that held and
+        self._replay(cg)  # live writes find them placed; held events; existing fds
+        self._scan(c.id)
 
-    def container_declined(self, container_id: str) -> None:
-        cg = cgroup_id(container_id) or self._seen_cgroups.get(container_id)
+    def _declined(self, container_id: str) -> None:
+        cg = self._cgroup_of_id(container_id)
         if cg is not None and cg not in self._by_cgroup:
-            self._commands.put(("decline", cg))
+            self._release(cg)
 
-    def container_removed(self, c: Container) -> None:
+    def _removed(self, c: Container) -> None:
+        waiting = self._unresolved.get(c.id)
+        if waiting is not None:  # shipped (and then removed) once its cgroup is known
+            self._unresolved[c.id] = (waiting[0], waiting[1], True)
+            return
         cg = self._cgroup_of.pop(c.id, None)
         if cg is not None:
             if self.probe is not None:
                 self.probe.remove_cgroup(cg)
                 self.probe.unclaim(cg)  # not "new" either
-            self._commands.put(("forget", cg, c))  # after the events already in the ring
+            self._forgets.append((cg, c))  # after the events already in the ring
+
+    def _on_cgroup(self, ev: E.Event) -> None:
+        """A new cgroup: a container's is remembered by id; a container reported before this
+        event was read is shipped now (its events follow this one in the ring)."""
+        cid = container_of_path(ev.data.decode(errors="replace"))
+        if cid is None:
+            return
+        self._seen_cgroups[cid] = (ev.arg1, time.monotonic_ns())
+        waiting = self._unresolved.get(cid)
+        if waiting is not None:
+            self._ship(waiting[0], ev.arg1)
+            if waiting[2]:
+                self._removed(waiting[0])
+
+    def _expire_unresolved(self, now: int) -> None:
+        """Containers reported whose cgroup never became known (its cgroup_mkdir event lost):
+        what the probe saw of them cannot be told apart from other cgroups' events."""
+        for cid, (_, since, _) in list(self._unresolved.items()):
+            if now - since >= HOLD_NS:
+                del self._unresolved[cid]
+                self._drops["no_cgroup"] += 1
 
     # ---- the poll thread ----------------------------------------------------------------
     def _poll_loop(self) -> None:
@@ -363,17 +414,12 @@ class EbpfSource:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 return
-            if cmd[0] == "scan":
-                c = self._by_cgroup.get(cmd[2])
-                if c is not None:  # first, so held and live writes find their files placed
-                    self._catch_up(c)
-                self._replay(cmd[2])
-                self._scan(cmd[1])
+            if cmd[0] == "add":
+                self._added(cmd[1])
             elif cmd[0] == "decline":
-                if cmd[1] not in self._by_cgroup:
-                    self._release(cmd[1])
-            elif cmd[0] == "forget":
-                self._forgets.append((cmd[1], cmd[2]))
+                self._declined(cmd[1])
+            elif cmd[0] == "remove":
+                self._removed(cmd[1])
 
     def _forget_cgroups(self) -> None:
         """Removed containers, once the ring was drained after their removal: their last
@@ -615,7 +661,9 @@ class EbpfSource:
         self._consumed += 1
         try:
             ev = E.decode(ctypes.string_at(data, size))
-            if ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
+            if ev.kind == E.CGROUP:  # (made by dockerd/runc, from their cgroup: never held)
+                self._on_cgroup(ev)
+            elif ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
                 self._hold(ev)
             else:
                 self._handlers[ev.kind](ev)
@@ -634,8 +682,8 @@ class EbpfSource:
         held = self._held.get(ev.cgroup)
         if held is None:
             held = self._held[ev.cgroup] = (time.monotonic_ns(), [])
-            if ev.cgroup not in self._seen_cgroups.values():
-                self._seen_cgroups.update(child_cgroups())
+            if all(cg != ev.cgroup for cg, _ in self._seen_cgroups.values()):
+                self._learn_cgroups(child_cgroups())
         held[1].append(ev)
         self._held_bytes += size
 
@@ -835,16 +883,24 @@ class EbpfSource:
         kernel's fd map, which would otherwise fill up and stop marking new log fds."""
         for tgid in [t for t in self.table.processes() if not pid_alive(t)]:
             self._forget_process(tgid)
-        self.files.close_idle(time.monotonic_ns())
+        now = time.monotonic_ns()
+        self.files.close_idle(now)
         self._offset = realtime_offset_ns()  # follows NTP adjustments of the wall clock
         existing = child_cgroups()
         self.probe.forget_unclaimed(set(existing.values()))
         self._to_sweep &= set(existing.values()) | set(self._by_cgroup)  # (cgroups gone unreported)
-        # (kept while held: a job removed at once is reported after its cgroup is gone)
-        self._seen_cgroups = existing | {k: v for k, v in self._seen_cgroups.items() if v in self._held}
+        # (kept while held, or new: a job removed at once is reported after its cgroup is gone)
+        self._seen_cgroups = {k: v for k, v in self._seen_cgroups.items()
+                              if v[0] in self._held or now - v[1] < HOLD_NS}
+        self._learn_cgroups(existing)
+        self._expire_unresolved(now)
         n = self.probe.forget_dead(pid_alive)
         if n:
             log.debug("ebpf: forgot %d fd entries of processes gone", n)
+
+    def _learn_cgroups(self, found: dict[str, int]) -> None:
+        now = time.monotonic_ns()
+        self._seen_cgroups.update((cid, (cg, now)) for cid, cg in found.items())
 
     def _forget_process(self, tgid: int) -> None:
         for fd in self.table.exit(tgid):
