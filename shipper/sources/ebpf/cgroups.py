@@ -30,7 +30,6 @@ def cgroup_id(container_id: str, root: Path = CGROUP_ROOT) -> int | None:
     return None
 
 
-
 _LAYOUTS = re.compile(r"(?:.*/)?(?:docker/([0-9a-f]{64})|system\.slice/docker-([0-9a-f]{64})\.scope)")
 
 
