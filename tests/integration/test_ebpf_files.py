@@ -319,9 +319,9 @@ def test_auto_remove_jobs_writing_log_files_lose_nothing(bpf_ready, es, index_pr
 # lines cut at any byte), realistic lines of 60-700 bytes, then exit at once.
 APP_JOB = r"""
 import json, sys
-tag, job = sys.argv[1], int(sys.argv[2])
+tag, job, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open("/var/log/app.log", "a") as f:
-    for n in range(1, 3001):
+    for n in range(1, lines + 1):
         k = n % 4
         if k == 0:
             f.write(json.dumps({"ts": "2026-12-03T10:00:%02d.%03dZ" % (n % 60, n % 1000), "level": "info",
@@ -346,9 +346,27 @@ def test_python_jobs_exiting_at_once_lose_no_file_line(bpf_ready, es, index_pref
     file cannot be read back once the writer is gone (and, for `--rm`, the container)."""
     s = _start(shipper, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
     jobs = [[*(["--rm"] if i % 2 else []), "--network", "none", "--label", "logship.test=1", debian_image,
-             "python3", "-c", APP_JOB, index_prefix, str(i)] for i in range(10)]
+             "python3", "-c", APP_JOB, index_prefix, str(i), "3000"] for i in range(10)]
     try:
         _jobs_lose_nothing(es, index_prefix, s, jobs, lambda i: 3000)
+    finally:
+        import subprocess
+        subprocess.run(["docker", "container", "prune", "-f", "--filter", "label=logship.test=1"],
+                       capture_output=True, timeout=60)
+
+
+def test_jobs_writing_past_their_budget_and_exiting_at_once_lose_no_file_line(bpf_ready, es, index_prefix, shipper,
+                                                                             debian_image):
+    """Four Python jobs (two `--rm`) each writing 60,000 lines (~13 MB) as fast as Python can
+    and exiting at once: far past the kernel's per-container budget, so most write events are
+    refused and the bytes must be read from the files, whose fds the shipper holds after the
+    writers and (for `--rm`) the containers are gone."""
+    s = _start(shipper, LOGSHIP_HTTP_ADDR=f"127.0.0.1:{free_port()}")
+    big = 60000
+    jobs = [[*(["--rm"] if i % 2 else []), "--network", "none", "--label", "logship.test=1", debian_image,
+             "python3", "-c", APP_JOB, index_prefix, str(i), str(big)] for i in range(4)]
+    try:
+        _jobs_lose_nothing(es, index_prefix, s, jobs, lambda i: big)
     finally:
         import subprocess
         subprocess.run(["docker", "container", "prune", "-f", "--filter", "label=logship.test=1"],

@@ -201,3 +201,38 @@ def test_a_write_further_on_than_the_search_reaches_is_read_from_the_cursor(tmp_
     at = body.index(b"\n", near) + 1
     placed = ft.place(tf, body[at:at + 8192], 8192, 3)
     assert placed == (8192, body[8192:at + 8192], False)
+
+
+def _any(path: str) -> bool:
+    return True
+
+
+def test_a_file_pinned_while_its_writer_had_it_is_read_after_the_writer_and_the_file_are_gone(tmp_path):
+    """A job's write held before Docker reported it: its file is opened from the writer's fd
+    then, so once the job has exited and (`--rm`) its file is deleted, the write still finds it."""
+    path = tmp_path / "job.log"
+    path.write_bytes(b"a\nb\n")
+    wfd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    ft = FileTracker()
+    ft.pin(7, os.getpid(), wfd, 9, _any)
+    ft.pin(8, os.getpid(), 0, 9, _any)  # (not a regular file, or not open: nothing pinned)
+    os.close(wfd)
+    path.unlink()
+    tf = ft.for_write("c1", 0, os.getpid(), wfd, 9, str(path))
+    assert tf is not None and tf.read(0, 10) == b"a\nb\n"
+    assert ft.notes["pinned"] == 1 and ft._pins == {}
+
+
+def test_a_pin_is_not_taken_for_another_file_and_unpinned_with_its_cgroup(tmp_path):
+    (tmp_path / "other.log").write_bytes(b"x\n")
+    wfd = os.open(tmp_path / "other.log", os.O_RDONLY)
+    ft = FileTracker()
+    ft.pin(7, os.getpid(), wfd, 9, lambda p: p.endswith(".data"))  # (not a log file: not pinned)
+    assert ft._pins == {}
+    ft.pin(7, os.getpid(), wfd, 9, _any)
+    assert ft.for_write("c1", 0, os.getpid(), wfd, 9, str(tmp_path / "app.log")) is None
+    assert ft._pins == {}  # (its fd closed)
+    ft.pin(7, os.getpid(), wfd, 9, _any)
+    ft.unpin(7)
+    assert ft._pins == {}
+    os.close(wfd)

@@ -3,6 +3,7 @@ what goes back to the kernel's fd map, records, drops, and the start-up modes.""
 
 from __future__ import annotations
 
+import os
 import asyncio
 import ctypes
 import logging
@@ -17,6 +18,7 @@ from shipper.core.record import Record
 from shipper.sources.ebpf import events as E
 from shipper.sources.ebpf import source as S
 from shipper.sources.ebpf.diagnose import Facts
+from shipper.sources.ebpf.filetrack import TrackedFile
 
 CG = 77
 SEND = (5 << 8) | E.FD_SEND
@@ -299,15 +301,20 @@ def test_a_write_after_lost_events_is_placed_by_its_content_with_the_bytes_befor
     assert src.files.place(tf, b"c\n", 2, 10) == (2, b"b\nc\n", False) and tf.cursor == 6
 
 
-def test_one_consume_call_handles_at_most_consume_max_events(src, monkeypatch):
+def test_the_ring_is_read_ahead_into_a_bounded_backlog_handled_a_slice_at_a_time(src, monkeypatch):
     """A ring a flood refills as fast as it is read must not keep the poll thread in one
-    consume call: the callback tells libbpf to stop (-1) after CONSUME_MAX events."""
-    import ctypes
-
-    monkeypatch.setattr(S, "CONSUME_MAX", 3)
-    raw = ctypes.create_string_buffer(b"\0" * 8)  # not an event: counted as bad, still one handled
-    assert [src._on_raw(None, raw, 8) for _ in range(3)] == [0, 0, -1]
-    assert src._drops["bad_event"] == 3
+    consume call: the callback tells libbpf to stop (-1) once the backlog is full, and each
+    poll handles at most CONSUME_MAX events of it, in order."""
+    monkeypatch.setattr(S, "BACKLOG_MAX_BYTES", 3 * (5 + S.EVENT_OVERHEAD))
+    monkeypatch.setattr(S, "CONSUME_MAX", 2)
+    raws = [_raw(ev(E.OPEN, 3 + i, fdval=SEND, arg1=E.AT_FDCWD, data=b"/x.og")) for i in range(3)]
+    assert [src._on_raw(None, r, len(r)) for r in raws] == [0, 0, -1]
+    bad = ctypes.create_string_buffer(b"\0" * 8)
+    assert src._on_raw(None, bad, 8) == 0 and src._drops["bad_event"] == 1  # (not an event: counted, not kept)
+    src._handle_backlog()
+    assert [e.fd for e in src._backlog] == [5] and src._backlog_bytes == 5 + S.EVENT_OVERHEAD
+    src._handle_backlog()
+    assert not src._backlog and src._backlog_bytes == 0 and sorted(src.table.fds(100)) == [3, 4, 5]
 
 
 def test_a_removed_containers_last_events_are_its_own_not_held(src):
@@ -320,10 +327,14 @@ def test_a_removed_containers_last_events_are_its_own_not_held(src):
     assert src._by_cgroup[CG] is c  # not yet: the ring may hold its events
     feed(src, ev(E.OPEN, 3, fdval=SEND, arg1=E.AT_FDCWD, data=b"/var/log/job.log"))
     assert src._held == {}
-    src._consumed = S.CONSUME_MAX  # that consume was cut short: more of its events may wait
+    src._ring_more = True  # that consume was cut short: more of its events may wait
     src._forget_cgroups()
     assert src._by_cgroup[CG] is c
-    src._consumed = 0
+    src._ring_more = False
+    src._backlog.append(ev(E.CLOSE, 3, arg1=3))  # (read, not handled yet)
+    src._forget_cgroups()
+    assert src._by_cgroup[CG] is c
+    src._backlog.clear()
     src._forget_cgroups()
     assert CG not in src._by_cgroup
 
@@ -397,6 +408,7 @@ def test_a_job_gone_before_its_cgroup_was_read_is_shipped_from_its_mkdir_event(s
     for e in ring:
         buf = _raw(e)
         src._on_raw(None, buf, len(buf))
+        src._handle_backlog()
     assert [(r.message, r.container.name) for r in src._batch] == [(b"one", "job")]
     assert src._held == {} and src._unresolved == {} and src._drops == {}
     src._forget_cgroups()
@@ -424,3 +436,64 @@ def test_only_container_cgroups_are_named():
     assert container_of_path(f"/system.slice/{cid}") is None
     assert container_of_path(f"/user.slice/docker-{cid}") is None
     assert container_of_path("/docker") is None
+
+
+def _removed_with_unread_bytes(src: S.EbpfSource, tmp_path) -> tuple[Container, TrackedFile]:
+    import os
+
+    path = tmp_path / "job.log"
+    path.write_bytes(b"a\nb\nc\n")
+    fd = os.open(path, os.O_RDONLY)
+    c = src._by_cgroup[CG]
+    tf = src.files.add(TrackedFile(c.id, "/var/log/job.log", fd, os.fstat(fd)))
+    tf.cursor, tf.synced = 2, True  # "b" and "c": events refused (budget), and the job is gone
+    src._cgroup_of[c.id] = CG
+    src.container_removed(c)
+    src._run_commands()
+    return c, tf
+
+
+def test_a_removed_containers_files_are_read_to_their_end_before_it_is_forgotten(src, tmp_path):
+    """A job over its budget, removed before a sweep came: the shipper's fd still has the file,
+    so what its events did not bring is read before the container is forgotten."""
+    c, tf = _removed_with_unread_bytes(src, tmp_path)
+    src._forget_cgroups()
+    assert src._by_cgroup[CG] is c and src._behind[tf].why == "exit"
+    src._pace()
+    out, src._batch = src._batch, []
+    assert [r.message for r in out] == [b"b", b"c"] and tf.cursor == 6
+    src._forget_cgroups()
+    assert CG not in src._by_cgroup and src._drops["file_gap"] == 0
+
+
+def test_a_removed_containers_file_not_read_in_time_is_a_gap(src, tmp_path, monkeypatch):
+    c, tf = _removed_with_unread_bytes(src, tmp_path)
+    src._forget_cgroups()
+    monkeypatch.setattr(S, "DRAIN_NS", 0)  # (the pipeline had no room for it meanwhile)
+    src._forget_cgroups()
+    assert CG not in src._by_cgroup and src._drops["file_gap"] == 1
+
+
+def test_pins_of_writes_still_in_the_backlog_outlive_the_replay_of_what_was_held(src, tmp_path, monkeypatch):
+    """A job's open was held (Docker had not reported it yet); its first write was read from
+    the ring, pinning its file, but not handled. Docker reports the job, the held open is
+    replayed: the pin must wait for that write, which finds the file after the job and its
+    file are gone."""
+    monkeypatch.setattr(S, "CONSUME_MAX", 1)
+    path = tmp_path / "job.log"
+    path.write_bytes(b"one\ntwo\n")
+    wfd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    new, me = 88, os.getpid()
+    for e in (ev(E.OPEN, wfd, tgid=me, fdval=SEND, arg1=E.AT_FDCWD, data=str(path).encode(), cg=new),
+              ev(E.WRITE, wfd, tgid=me, fdval=SEND, arg1=8, data=b"one\ntwo\n", cg=new)):
+        r = _raw(e)
+        src._on_raw(None, r, len(r))
+    src._handle_backlog()
+    assert new in src._held and len(src.files._pins) == 1
+    src._by_cgroup[new] = Container(id="n" * 64, name="job", image="img")
+    src._replay(new)
+    assert len(src.files._pins) == 1
+    os.close(wfd)
+    path.unlink()
+    src._handle_backlog()
+    assert src.files._pins == {} and len(src.files) == 1 and src.files.notes["unopenable"] == 0

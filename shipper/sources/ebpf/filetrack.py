@@ -25,7 +25,7 @@ import os
 import stat
 import time
 from collections import Counter
-from typing import Iterator
+from typing import Callable, Iterator
 
 WINDOW = 1 << 20  # how far around the cursor a write is looked for
 FIRST_SEARCH_MAX = 256 << 20  # a file's first write is looked for in all of it, up to this size
@@ -33,6 +33,8 @@ READ_CHUNK = 1 << 20
 TAIL = 32  # bytes before the cursor kept to tell a truncated file from an unchanged one
 MAX_OPEN = 4096  # files kept open at once (least recently written ones are closed first)
 IDLE_NS = 300 * 10**9  # a file not written for this long is closed (reopened on its next write)
+PIN_MAX = 1024  # files of containers not reported yet kept open at once (FileTracker.pin)
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 # openat2(2): resolve the path as if the directory fd were "/" (a container's absolute
 # symlinks stay inside its root) and never through /proc magic links.
@@ -81,7 +83,7 @@ def _writer_files(tgid: int, fd: int, path: str, container_pid: int) -> Iterator
     link = f"/proc/{tgid}/fd/{fd}"
     try:
         if os.readlink(link).startswith(path):
-            yield os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            yield os.open(link, _READ_FLAGS)
     except OSError:
         pass
     for pid in (tgid, container_pid):
@@ -199,6 +201,8 @@ class FileTracker:
         self.files: dict[tuple[str, int, int], TrackedFile] = {}
         self._by_fd: dict[tuple[int, int, int], TrackedFile | None] = {}  # (tgid, fd, fd_state value) -> file
         self.notes: Counter[str] = Counter()  # what happened, for metrics (not losses)
+        # (tgid, fd, fd state value) -> (cgroup, fd open for reading, its stat, what the writer's fd named, when)
+        self._pins: dict[tuple[int, int, int], tuple[int, int, os.stat_result, str, int]] = {}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -211,7 +215,7 @@ class FileTracker:
         tf = self._by_fd.get(k, _UNSEEN)
         if tf is not _UNSEEN and (tf is None or tf.fd >= 0):
             return tf
-        got = open_regular(_writer_files(tgid, fd, path, container_pid))
+        got = self._take_pin(k, path) or open_regular(_writer_files(tgid, fd, path, container_pid))
         tf = None
         if got is not None:
             ofd, st = got
@@ -226,6 +230,47 @@ class FileTracker:
             self._by_fd.clear()
         self._by_fd[k] = tf
         return tf
+
+    def pin(self, cgroup: int, tgid: int, fd: int, fdval: int, is_log: Callable[[str], bool]) -> None:
+        """A write event just read from the ring, of an fd no file is known for: the file the
+        writer's fd names is opened now, while the writer still has it. A job writes, exits
+        and (`--rm`) goes with its container in under a second, while the handling of the
+        ring (in order, behind other containers' floods, or held until Docker reports the
+        job) can be seconds behind; its file could then not be opened any more, and what the
+        probe did not copy of it (writes over its budget) would be lost."""
+        k = (tgid, fd, fdval)
+        if k in self._by_fd or k in self._pins or len(self._pins) >= PIN_MAX:
+            return
+        link = f"/proc/{tgid}/fd/{fd}"
+        try:
+            if not stat.S_ISREG(os.stat(link).st_mode):  # (a device is never opened: opening one can act)
+                return
+            target = os.readlink(link)
+            if not is_log(target.removesuffix(" (deleted)")):  # (a database's files are no concern here)
+                return
+            got = open_regular(iter([os.open(link, _READ_FLAGS)]))
+        except OSError:  # the writer is gone already
+            return
+        if got is not None:
+            self._pins[k] = (cgroup, got[0], got[1], target, time.monotonic_ns())
+            self.notes["pinned"] += 1
+
+    def unpin(self, cgroup: int | None = None, older_than_ns: int | None = None) -> None:
+        """Pins no write took: the cgroup's (it is not shipped, or its writes went to no log),
+        or those pinned before `older_than_ns` (monotonic)."""
+        for k, v in list(self._pins.items()):
+            if v[0] == cgroup or (older_than_ns is not None and v[4] < older_than_ns):
+                os.close(self._pins.pop(k)[1])
+
+    def _take_pin(self, k: tuple[int, int, int], path: str) -> tuple[int, os.stat_result] | None:
+        pinned = self._pins.pop(k, None)
+        if pinned is None:
+            return None
+        _, ofd, st, target, _ = pinned
+        if target.startswith(path):  # (the same test as a live writer's fd gets)
+            return ofd, st
+        os.close(ofd)
+        return None
 
     def add(self, tf: TrackedFile) -> TrackedFile:
         if len(self.files) >= MAX_OPEN:

@@ -29,7 +29,7 @@ import os
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +59,7 @@ class Behind:
     """A file read from its cursor at the pipeline's pace; its writers' fds are muted in the
     kernel meanwhile (their events would only be skipped here)."""
     container: Container
-    why: str  # catch-up | sweep | paced
+    why: str  # catch-up | sweep | paced | exit
     start: int  # the offset it fell behind at
     lines: int = 0  # read since
     muted: set[tuple[int, int, int]] = field(default_factory=set)  # (tgid, fd, fd state value)
@@ -80,6 +80,11 @@ POLL_INTERVAL_S = 0.005  # the ring is drained this often (the probe does not wa
 # otherwise keep the poll thread in one call, and nothing else it does (new containers'
 # scans, batches, partial lines, drop counters) would ever run.
 CONSUME_MAX = 4096
+# Events read from the ring and not handled yet, at most this many bytes: the ring is read
+# ahead of the handling so that a write's file is opened (FileTracker.pin) while its writer
+# still has it, not seconds later when the handling of other containers' floods reaches it.
+BACKLOG_MAX_BYTES = 16 << 20
+EVENT_OVERHEAD = 128  # bytes counted per event beyond its data (the Event and its fields)
 TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
 # Events of a new container wait this long for Docker to report it ... (a busy host's event
 # handling lags seconds; seen: a container's first file lines lost at 3 s while a compose stack
@@ -90,6 +95,7 @@ HOLD_MAX_BYTES = 16 << 20  # ... within this much memory, all new containers tog
 # A file of a container whose write events the kernel refused (its ring budget) or lost (a full
 # ring) is read from its cursor once it had no write event for this long: the file keeps the bytes.
 SWEEP_IDLE_NS = 1_000_000_000
+DRAIN_NS = 60_000_000_000  # a removed container's files are read to their end within this (then: a gap)
 PACE_BYTES = 64 << 10  # a file behind the pipeline is read this much at a time, while its container has room
 PACE_MAX_BYTES = 256 << 10  # ... and at most this much per poll, all files together (the ring waits meanwhile)
 # A file written more often than this per tick is read from the file instead (muted in the kernel):
@@ -179,7 +185,7 @@ class EbpfSource:
         self._by_cgroup: dict[int, Container] = {}
         self._cgroup_of: dict[str, int] = {}
         self._commands: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._forgets: list[tuple[int, Container]] = []  # removed, forgotten after the next drained consume
+        self._forgets: list[tuple[int, Container, int]] = []  # removed (and when), forgotten once drained
         self._stop = threading.Event()
         self._inflight = threading.BoundedSemaphore(MAX_INFLIGHT)
         self._futures: set[Future[None]] = set()
@@ -190,7 +196,9 @@ class EbpfSource:
         self._drops: Counter[str] = Counter()
         self._kernel_drops = [0] * len(E.DROP_REASONS)
         self._cg_drops_seen: dict[int, tuple[int, ...]] = {}  # cgroup -> its kernel drop counters, as last read
-        self._consumed = 0  # events handled by the current consume call
+        self._backlog: deque[E.Event] = deque()  # read from the ring, handled in order by _handle_backlog
+        self._backlog_bytes = 0
+        self._ring_more = False  # the last consume stopped at a full backlog: the ring may hold more
         self._to_sweep: set[int] = set()  # cgroups with write events refused or lost since their files were swept
         # Files read from their cursor at the pipeline's pace (their live events are skipped meanwhile):
         self._behind: dict[TrackedFile, Behind] = {}
@@ -344,7 +352,7 @@ class EbpfSource:
             if self.probe is not None:
                 self.probe.remove_cgroup(cg)
                 self.probe.unclaim(cg)  # not "new" either
-            self._forgets.append((cg, c))  # after the events already in the ring
+            self._forgets.append((cg, c, time.monotonic_ns()))  # after the events already in the ring
 
     def _on_cgroup(self, ev: E.Event) -> None:
         """A new cgroup: a container's is remembered by id; a container reported before this
@@ -375,11 +383,11 @@ class EbpfSource:
         try:
             while not self._stop.is_set():
                 self._run_commands()
-                if self._consumed < CONSUME_MAX:  # (the last call was cut short: the ring holds more now)
+                if not self._backlog and not self._ring_more:
                     self._stop.wait(POLL_INTERVAL_S)
-                self._consumed = 0
                 forgets = bool(self._forgets)
-                self.probe.consume()
+                self._consume()
+                self._handle_backlog()
                 if forgets:
                     self._forget_cgroups()
                 if self._behind:
@@ -397,7 +405,12 @@ class EbpfSource:
                     next_gc = now + GC_INTERVAL_NS
                 if self._batch and (len(self._batch) >= BATCH_MAX or now - self._batch_since >= BATCH_WAIT_NS):
                     self._submit()
-            self.probe.consume()
+            while True:
+                self._consume()
+                while self._backlog:
+                    self._handle_backlog()
+                if not self._ring_more:
+                    break
             for key in self.lines.keys():
                 self._flush_partial(key)
             self._submit()
@@ -422,14 +435,19 @@ class EbpfSource:
                 self._removed(cmd[1])
 
     def _forget_cgroups(self) -> None:
-        """Removed containers, once the ring was drained after their removal: their last
-        events (a job's, removed as soon as it exits) are handled as theirs, not held."""
-        if self._consumed >= CONSUME_MAX:
+        """Removed containers, once the ring was drained after their removal (their last
+        events, a job's removed as soon as it exits, are handled as theirs, not held) and
+        their files read to the end (the shipper's fds keep a removed container's files)."""
+        if self._backlog or self._ring_more:
             return
         forgets, self._forgets = self._forgets, []
-        for cg, removed in forgets:
+        now = time.monotonic_ns()
+        for cg, removed, since in forgets:
             if self._by_cgroup.get(cg) is not removed:
                 continue  # reported again meanwhile
+            if now - since < DRAIN_NS and self._unread(removed):
+                self._forgets.append((cg, removed, since))
+                continue
             del self._by_cgroup[cg]
             self._forget_behind(removed)
             self.files.forget_container(removed.id)
@@ -438,6 +456,25 @@ class EbpfSource:
             self._cg_drops_seen.pop(cg, None)
             self._to_sweep.discard(cg)
             self._cg_names.pop(cg, None)
+            self.files.unpin(cg)
+
+    def _unread(self, c: Container) -> bool:
+        """Whether a file of the removed container still has bytes past its cursor (write
+        events refused or lost, and its writers gone before a sweep): they are read now."""
+        left = False
+        for tf in [f for f in self.files.files.values() if f.container == c.id and f.cursor is not None]:
+            if tf in self._behind:
+                left = True
+                continue
+            try:
+                size = os.fstat(tf.fd).st_size
+            except OSError:
+                continue
+            if size > (tf.cursor or 0):  # (a line begun is read again whole: _fall_behind)
+                self._fall_behind(c, tf, "exit")
+                self.files.notes["drained_files"] += 1
+                left = True
+        return left
 
     # ---- catch-up: what checkpointed files got while the shipper was away ------------------
     def _catch_up(self, c: Container) -> None:
@@ -656,21 +693,40 @@ class EbpfSource:
             if state and self.probe.adopt_fd(tgid, fd, state):
                 self.table.adopted(tgid, fd, state)
 
+    def _consume(self) -> None:
+        self.probe.consume()
+        self._ring_more = self._backlog_bytes >= BACKLOG_MAX_BYTES
+
     def _on_raw(self, _ctx: Any, data: Any, size: int) -> int:
-        """One event; -1 (libbpf: stop consuming, this event counts as read) after CONSUME_MAX."""
-        self._consumed += 1
+        """One event read into the backlog; -1 (libbpf: stop consuming, this event counts as
+        read) once the backlog is full. A write's file is pinned now, while its writer lives."""
         try:
             ev = E.decode(ctypes.string_at(data, size))
-            if ev.kind == E.CGROUP:  # (made by dockerd/runc, from their cgroup: never held)
-                self._on_cgroup(ev)
-            elif ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
-                self._hold(ev)
-            else:
-                self._handlers[ev.kind](ev)
+            if ev.kind == E.WRITE:
+                self.files.pin(ev.cgroup, ev.tgid, ev.fd, ev.fdval, self.is_log)
         except Exception:  # one bad event must not stop the source
             self._drops["bad_event"] += 1
             log.debug("ebpf: event failed", exc_info=True)
-        return -1 if self._consumed >= CONSUME_MAX else 0
+            return 0
+        self._backlog.append(ev)
+        self._backlog_bytes += len(ev.data) + EVENT_OVERHEAD
+        return -1 if self._backlog_bytes >= BACKLOG_MAX_BYTES else 0
+
+    def _handle_backlog(self) -> None:
+        """Up to CONSUME_MAX events of the backlog, in order (then the poll loop does its other work)."""
+        for _ in range(min(CONSUME_MAX, len(self._backlog))):
+            ev = self._backlog.popleft()
+            self._backlog_bytes -= len(ev.data) + EVENT_OVERHEAD
+            try:
+                if ev.kind == E.CGROUP:  # (made by dockerd/runc, from their cgroup: never held)
+                    self._on_cgroup(ev)
+                elif ev.cgroup not in self._by_cgroup or ev.cgroup in self._held:  # (in order, after what is held)
+                    self._hold(ev)
+                else:
+                    self._handlers[ev.kind](ev)
+            except Exception:  # one bad event must not stop the source
+                self._drops["bad_event"] += 1
+                log.debug("ebpf: event failed", exc_info=True)
 
     # ---- containers not reported yet -------------------------------------------------------
     def _hold(self, ev: E.Event) -> None:
@@ -699,6 +755,7 @@ class EbpfSource:
             if lost and ev.kind == E.WRITE:
                 ev.flags |= E.WF_AFTER_LOSS
             self._handlers[ev.kind](ev)
+        # (its pins stay: writes still in the backlog, read after the held ones, take them)
         c = self._by_cgroup.get(cg)
         if lost and c is not None:
             self._writes_lost(c.id, cg)  # (the next live write too)
@@ -716,6 +773,7 @@ class EbpfSource:
         self._to_sweep.discard(cg)
         self._hold_lost.discard(cg)
         self._held_bytes -= sum(len(e.data) + 128 for e in evs)
+        self.files.unpin(cg)
         self.probe.unclaim(cg)
         if evs and self._loop is not None:
             self._loop.call_soon_threadsafe(METRICS.count, "logship_ebpf_unclaimed_events_total", len(evs))
@@ -917,6 +975,7 @@ class EbpfSource:
     def _expire(self, now: int) -> None:
         for key in self.lines.expired(now):
             self._flush_partial(key)
+        self.files.unpin(older_than_ns=now - HOLD_NS)  # (a held write is handled within the hold)
 
     def _add(self, r: Record) -> None:
         if not self._batch:
