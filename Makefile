@@ -42,6 +42,7 @@ test-fast: provision lint
 	 LOGSHIP_ES_URL=$$($(PROVISION) es-url) $(VENV)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: provision
+	@$(PROVISION) bench-tools
 	@trap '$(PROVISION) es-stop' EXIT; set -e; \
 	 export LOGSHIP_ES_URL=$$($(PROVISION) es-url); \
 	 for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b; done

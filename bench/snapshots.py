@@ -19,7 +19,13 @@ Keys of the last line (JSON):
   rings_slowdown      getpid+write pairs in the container in scope: rings / none - 1  (goal <= 0.30)
   out_of_scope_slowdown  the same loop in a container not in scope: rings / capture - 1 (goal <= 0.05)
   app_throughput_ratio   nginx (nginx-light) in scope serving a small file to wrk, its access
-                      log shipped by the probe: requests/s rings / none (goal >= 0.90)
+                      log shipped by the probe: requests/s rings / none (goal >= 0.90), every
+                      process on every core (the shipper, Elasticsearch, nginx and wrk share them)
+  app_throughput_ratio_own_cores  the same with nginx and wrk on one core and the shipper and
+                      Elasticsearch on the others (as on a host with cores to spare): what the
+                      probe costs inside nginx's own syscalls, apart from the CPU the shipper and
+                      Elasticsearch take from a small machine
+  shipper_cpu_us_per_request, es_cpu_us_per_request  their CPU during the shared wrk run
   snapshot_latency_s  a `Database error` line written -> its snapshot searchable (goal <= window + 2 s)
   mechanism           what the rings run on (the shipper's /metrics)
 """
@@ -219,11 +225,35 @@ def ensure_nginx_image(client: docker.DockerClient) -> None:
     shutil.rmtree(d, ignore_errors=True)
 
 
+def es_pid() -> int | None:
+    out = subprocess.run(["pgrep", "-f", "org.elasticsearch.bootstrap.Elasticsearch"], capture_output=True,
+                         text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process onto `cpus`."""
+    sh("taskset", "-a", "-p", "-c", ",".join(map(str, sorted(cpus))), str(pid))
+
+
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of the process and its waited-for children."""
+    if pid is None:
+        return 0.0
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 class Nginx:
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, cpus: set[int] | None = None) -> None:
         # Debian's nginx logs to /var/log/nginx/access.log, a real file: the probe ships it.
+        self.cpus = cpus
+        extra = {"cpuset_cpus": ",".join(map(str, sorted(cpus)))} if cpus else {}
         self.c = client.containers.run(NGINX_IMAGE, ["nginx", "-g", "daemon off;"], detach=True,
-                                       labels=OPT_IN)
+                                       labels=OPT_IN, **extra)
         self.c.reload()
         self.ip = self.c.attrs["NetworkSettings"]["IPAddress"]
         deadline = time.monotonic() + 30
@@ -236,7 +266,10 @@ class Nginx:
         raise RuntimeError("nginx did not answer")
 
     def wrk(self) -> float:
-        out = sh("wrk", "-t1", "-c8", f"-d{WRK_S}s", f"http://{self.ip}/index.nginx-debian.html")
+        cmd = ["wrk", "-t1", "-c8", f"-d{WRK_S}s", f"http://{self.ip}/index.nginx-debian.html"]
+        if self.cpus:
+            cmd = ["taskset", "-c", ",".join(map(str, sorted(self.cpus))), *cmd]
+        out = sh(*cmd)
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def remove(self) -> None:
@@ -302,15 +335,24 @@ def main() -> None:
     boxes = {"in_scope": Box(client, bindir, OPT_IN), "out_of_scope": Box(client, bindir, {})}
     samples: dict[str, dict[str, list[float]]] = {}
     rps: dict[str, list[float]] = {}
+    cpu_per_req: dict[str, float] = {}
+    all_cpus = os.sched_getaffinity(0)
     mechanism = ""
     print(f"uptime: {sh('uptime')}")
     try:
         floor_rounds(loop, samples)
         measure(loop, boxes, "none", samples)
         ngx = Nginx(client)
+        # nginx and wrk on the last core, the shipper and Elasticsearch on the others
+        app_cpus = {max(all_cpus)} if len(all_cpus) > 1 else set()
+        own = Nginx(client, app_cpus) if app_cpus else None
+        es = es_pid()
         try:
             ngx.wrk()  # warm-up
             rps.setdefault("none", []).append(ngx.wrk())
+            if own:
+                own.wrk()
+                rps.setdefault("none_own_cores", []).append(own.wrk())
             for state, env in (("capture", {"LOGSHIP_SNAPSHOT_ENABLED": "false"}), ("rings", {})):
                 s = Shipper(es_url, **env)
                 try:
@@ -322,13 +364,33 @@ def main() -> None:
                                                         s.metrics()))
                     measure(loop, boxes, state, samples)
                     if state == "rings":
-                        rps.setdefault(state, []).append(ngx.wrk())
+                        before = cpu_s(s.proc.pid), cpu_s(es)
+                        got = ngx.wrk()
+                        rps.setdefault(state, []).append(got)
+                        reqs = got * WRK_S
+                        cpu_per_req = {"shipper": (cpu_s(s.proc.pid) - before[0]) / reqs * 1e6,
+                                       "es": (cpu_s(es) - before[1]) / reqs * 1e6}
+                        if own:
+                            for pid in (s.proc.pid, es):
+                                if pid:
+                                    pin(pid, all_cpus - app_cpus)
+                            try:
+                                time.sleep(3)  # (what the shared run left queued)
+                                rps.setdefault("rings_own_cores", []).append(own.wrk())
+                            finally:
+                                for pid in (s.proc.pid, es):
+                                    if pid:
+                                        pin(pid, all_cpus)
                 finally:
                     s.stop()
             measure(loop, boxes, "none", samples)  # again: the machine drifts
             rps["none"].append(ngx.wrk())
+            if own:
+                rps["none_own_cores"].append(own.wrk())
         finally:
             ngx.remove()
+            if own:
+                own.remove()
     finally:
         for b in boxes.values():
             b.remove()
@@ -341,12 +403,19 @@ def main() -> None:
     out_slow = med["rings"]["out_of_scope"] / med["capture"]["out_of_scope"] - 1
     capture_slow = med["capture"]["out_of_scope"] / med["none"]["out_of_scope"] - 1
     app_ratio = statistics.median(rps["rings"]) / statistics.median(rps["none"])
+    own_ratio = (statistics.median(rps["rings_own_cores"]) / statistics.median(rps["none_own_cores"])
+                 if "rings_own_cores" in rps else None)
     print(f"floor {floor_ns:.1f} ns/getppid; host tax {host_tax:.1f} ns/getppid (goal <= {1.25 * floor_ns:.1f}), "
           f"{host_write_tax:.1f} ns/write (goal <= {2 * floor_ns:.1f})")
     print(f"getpid+write pairs: in scope {rings_slow * 100:.1f}% slower (goal <= 30%), not in scope "
           f"{out_slow * 100:.1f}% beyond the capture probe (goal <= 5%; the capture probe alone "
           f"{capture_slow * 100:.1f}%)")
     print(f"nginx requests/s: none {rps['none']}, rings {rps['rings']}: ratio {app_ratio:.3f} (goal >= 0.90)")
+    print(f"  the shipper spent {cpu_per_req['shipper']:.1f} us of CPU per request meanwhile, Elasticsearch "
+          f"{cpu_per_req['es']:.1f} us (on {len(all_cpus)} cores)")
+    if own_ratio is not None:
+        print(f"nginx and wrk on their own core: none {rps['none_own_cores']}, rings {rps['rings_own_cores']}: "
+              f"ratio {own_ratio:.3f}")
     lat, twin = latency(client, es_url)
     window_s = SnapshotSettings().window_after_ms / 1000
     lat_med = statistics.median(lat) if lat else None
@@ -358,6 +427,9 @@ def main() -> None:
         "host_write_tax_ns": round(host_write_tax, 1),
         "rings_slowdown": round(rings_slow, 4), "out_of_scope_slowdown": round(out_slow, 4),
         "capture_only_slowdown": round(capture_slow, 4), "app_throughput_ratio": round(app_ratio, 3),
+        "app_throughput_ratio_own_cores": None if own_ratio is None else round(own_ratio, 3),
+        "shipper_cpu_us_per_request": round(cpu_per_req["shipper"], 1),
+        "es_cpu_us_per_request": round(cpu_per_req["es"], 1),
         "snapshot_latency_s": None if lat_med is None else round(lat_med, 3), "latency_goal_s": window_s + 2,
         "out_of_scope_snapshots": twin, "mechanism": mechanism,
         "ns": {st: {k: round(v, 1) for k, v in row.items()} for st, row in med.items()},

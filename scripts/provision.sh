@@ -4,7 +4,7 @@
 # Elasticsearch, and the project virtualenv. Shared by `make run`, `make test`
 # and `.ci/run`. One line of progress per step; a failure says what and how to fix.
 #
-# usage: scripts/provision.sh [all|packages|tracefs|headers|docker|images|debian-image|es-download|es-start|es-stop|es-url|venv]...
+# usage: scripts/provision.sh [all|packages|tracefs|headers|docker|images|debian-image|es-download|es-start|es-stop|es-url|venv|bench-tools]...
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,13 +33,19 @@ die() { printf 'provision: FAILED: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step_packages() {
+  local extra=()
+  if ! command -v java >/dev/null 2>&1; then extra+=(openjdk-17-jre-headless); fi
+  apt_ensure "${APT_PACKAGES[@]}" "${extra[@]}"
+}
+
+# What only the benchmarks run (bench/snapshots.py drives nginx with wrk).
+step_bench_tools() { apt_ensure wrk; }
+
+apt_ensure() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if ! command -v java >/dev/null 2>&1; then
-    dpkg-query -W -f='${Status}' openjdk-17-jre-headless 2>/dev/null | grep -q "ok installed" || missing+=(openjdk-17-jre-headless)
-  fi
   if [ ${#missing[@]} -eq 0 ]; then say "packages: all present"; return; fi
   say "packages: installing ${missing[*]}"
   as_root apt-get update -qq >/dev/null || die "apt-get update failed (network to Debian mirrors?)"
@@ -250,7 +256,7 @@ for s in "$@"; do
   case "$s" in
     all) step_packages; step_tracefs; step_headers; step_docker; step_images; step_venv; step_es_start ;;
     packages) step_packages ;; tracefs) step_tracefs ;; headers) step_headers ;; docker) step_docker ;; images) step_images ;;
-    debian-image) step_debian_image ;; venv) step_venv ;;
+    debian-image) step_debian_image ;; venv) step_venv ;; bench-tools) step_bench_tools ;;
     es-download) step_es_download; echo "$CACHE/elasticsearch-$(es_version_installed)" ;;
     es-start) step_es_start ;; es-stop) step_es_stop ;; es-url) echo "${LOGSHIP_ES_URL:-$(es_url)}" ;;
     *) die "unknown step '$s'" ;;
