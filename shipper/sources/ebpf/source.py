@@ -84,7 +84,7 @@ CONSUME_MAX = 4096
 # ahead of the handling so that a write's file is opened (FileTracker.pin) while its writer
 # still has it, not seconds later when the handling of other containers' floods reaches it.
 BACKLOG_MAX_BYTES = 16 << 20
-EVENT_OVERHEAD = 128  # bytes counted per event beyond its data (the Event and its fields)
+EVENT_OVERHEAD = 128  # bytes counted per event beyond its data (the Event and its fields), backlog and hold alike
 TICK_NS = 200_000_000  # partial-line timeouts and drop counters are looked at this often
 # Events of a new container wait this long for Docker to report it ... (a busy host's event
 # handling lags seconds; seen: a container's first file lines lost at 3 s while a compose stack
@@ -730,7 +730,7 @@ class EbpfSource:
 
     # ---- containers not reported yet -------------------------------------------------------
     def _hold(self, ev: E.Event) -> None:
-        size = len(ev.data) + 128
+        size = len(ev.data) + EVENT_OVERHEAD
         if self._held_bytes + size > HOLD_MAX_BYTES:
             self._drops["hold_full"] += 1
             self._hold_lost.add(ev.cgroup)
@@ -751,7 +751,7 @@ class EbpfSource:
         lost = cg in self._hold_lost  # events of it were dropped from a full hold: place its writes by content
         self._hold_lost.discard(cg)
         for ev in held[1]:
-            self._held_bytes -= len(ev.data) + 128
+            self._held_bytes -= len(ev.data) + EVENT_OVERHEAD
             if lost and ev.kind == E.WRITE:
                 ev.flags |= E.WF_AFTER_LOSS
             self._handlers[ev.kind](ev)
@@ -772,7 +772,7 @@ class EbpfSource:
         _, evs = self._held.pop(cg, (0, []))
         self._to_sweep.discard(cg)
         self._hold_lost.discard(cg)
-        self._held_bytes -= sum(len(e.data) + 128 for e in evs)
+        self._held_bytes -= sum(len(e.data) + EVENT_OVERHEAD for e in evs)
         self.files.unpin(cg)
         self.probe.unclaim(cg)
         if evs and self._loop is not None:
