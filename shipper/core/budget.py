@@ -10,7 +10,8 @@ eBPF ring serves every container), its excess is refused (`offer`) and the calle
 A quarter of the stage is kept from containers with bytes waiting beyond their share: a
 flooder can never take it, so a quiet container's next read gets in at once.
 
-`ByteQueue` is a plain FIFO bounded in bytes (the encoded stage, after the fair point).
+`ByteQueue` is a plain FIFO bounded in bytes (the encoded stage after the fair point, and its
+express lane: `take_light` below).
 
 Bytes are payload plus `RECORD_OVERHEAD` per record (the Record object, its bytes header
 and list slot: ~250 bytes measured with tracemalloc), so a read of 1-byte lines counts for
@@ -27,6 +28,7 @@ from shipper.core.record import Record
 
 RECORD_OVERHEAD = 256
 RESERVE_DIVISOR = 4  # 1/4 of a stage is only for containers with nothing waiting in it
+LIGHT_BATCHES = 2  # a container with at most this many reads queued is keeping up (take_light)
 
 T = TypeVar("T")
 
@@ -71,6 +73,7 @@ class FairQueue:
         self._ready: collections.deque[str] = collections.deque()  # containers with a batch queued, in turn
         self._batches = 0
         self._nonempty = asyncio.Event()
+        self._arrived = asyncio.Event()  # a container with nothing queued queued something
         self._freed = asyncio.Event()  # replaced at each release: everyone waiting re-checks
 
     def qsize(self) -> int:
@@ -90,6 +93,7 @@ class FairQueue:
             fifo = self._fifos[key] = collections.deque()
         if not fifo:
             self._ready.append(key)
+            self._arrived.set()
         fifo.append((batch, size))
         self.held[key] = self.held.get(key, 0) + size
         self.total += size
@@ -191,6 +195,34 @@ class FairQueue:
         # a new list unless one batch: sources may still hold theirs
         out = parts[0] if len(parts) == 1 else [r for b in parts for r in b]
         return out, taken
+
+    async def take_light(self, max_lines: int) -> tuple[list[Record], dict[str, int]]:
+        """Everything queued by the containers that are keeping up (at most `LIGHT_BATCHES` reads
+        queued, `max_lines` lines in all), waiting until there is some. These are the express lane:
+        handed on ahead of the batches of containers with a backlog, they wait for no flood's read
+        in the stages after this one (the round-robin of `take` bounds the wait here, not there)."""
+        while True:
+            self._arrived.clear()
+            parts: list[list[Record]] = []
+            taken: dict[str, int] = {}
+            lines = 0
+            fifos = self._fifos
+            for key in list(self._ready):
+                fifo = fifos[key]
+                if len(fifo) > LIGHT_BATCHES:
+                    continue
+                n = sum([len(b) for b, _ in fifo])
+                if lines + n > max_lines:
+                    continue
+                lines += n
+                taken[key] = sum([size for _, size in fifo])
+                parts += [b for b, _ in fifo]
+                self._batches -= len(fifo)
+                del fifos[key]
+                self._ready.remove(key)
+            if parts:
+                return (parts[0] if len(parts) == 1 else [r for b in parts for r in b]), taken
+            await self._arrived.wait()
 
     def release(self, taken: dict[str, int]) -> None:
         """The bytes `take` handed out are handed on: room for the containers waiting."""

@@ -50,10 +50,12 @@ class FakeSink:
     def encode_batch(self, records: list[Record], docs: list[bytes]) -> list[bytes]:
         return [r.message for r in records]
 
-    async def run(self, queue: asyncio.Queue[list[Item]]) -> None:
-        try:
+    async def run(self, queue: asyncio.Queue[list[Item]], express: asyncio.Queue[list[Item]]) -> None:
+        async def drain(q: asyncio.Queue[list[Item]]) -> None:
             while True:
-                self.got += await queue.get()
+                self.got += await q.get()
+        try:
+            await asyncio.gather(drain(queue), drain(express))
         except asyncio.CancelledError:
             self.steps.append("sink.cancelled")
             raise
@@ -64,7 +66,7 @@ class FakeSink:
 
 def test_stop_flushes_what_was_read_then_stops_the_sink_then_checkpoints(tmp_path):
     config = load({"LOGSHIP_EBPF": "off", "LOGSHIP_HTTP_ADDR": "", "LOGSHIP_STATE_DIR": str(tmp_path),
-                   "LOGSHIP_MEMORY_LIMIT_MB": "44"})
+                   "LOGSHIP_MEMORY_LIMIT_MB": "46"})
     steps: list[str] = []
 
     async def go() -> FakeSink:

@@ -144,6 +144,7 @@ class ElasticsearchSink:
         self.bulk_docs = settings.bulk_max_docs  # what a bulk holds now: adapted to Elasticsearch's speed
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._express_slot = asyncio.Semaphore(1)  # one request beyond `concurrency`, for express lines only
         self._index_for_day: dict[int, bytes] = {}
         self._failing_since: float | None = None
         self._templates_ready = not settings.setup
@@ -277,13 +278,40 @@ class ElasticsearchSink:
         return out
 
     # ---- the loop ---------------------------------------------------------------
-    async def run(self, queue: asyncio.Queue[list[Item]]) -> None:
+    async def run(self, queue: asyncio.Queue[list[Item]], express: asyncio.Queue[list[Item]] | None = None) -> None:
         """Consumes batches of encoded items until cancelled. A bulk leaves when full (count,
         bytes), when its oldest document waited `flush_interval_s`, or, when a request slot
         is free, once it lingered `linger_s`: low latency while ES keeps up, big bulks
-        (throughput) as soon as every slot is busy."""
+        (throughput) as soon as every slot is busy. `express` (the lines of containers keeping
+        up) is sent apart: see `_express_loop`."""
         if self.spool is not None:
             self._replayer = asyncio.create_task(self._replay_loop(), name="es-spool-replay")
+        lane = asyncio.create_task(self._express_loop(express), name="es-express") if express is not None else None
+        try:
+            await self._bulk_loop(queue)
+        finally:
+            if lane is not None:
+                lane.cancel()
+                await asyncio.gather(lane, return_exceptions=True)
+
+    async def _express_loop(self, queue: asyncio.Queue[list[Item]]) -> None:
+        """Express lines leave at once, all that queued meanwhile in one bulk: in a free request
+        slot, or else in the one slot kept for them. So they wait for no bulk of a flood being
+        filled or waiting for a slot, only for Elasticsearch (the express bulks are small: what
+        containers keeping up wrote while the last one was in flight)."""
+        batch: list[Item] = []
+        try:
+            while True:
+                batch = await queue.get()
+                while not queue.empty():
+                    batch += queue.get_nowait()
+                await self._route(batch, express=True)
+                batch = []
+        finally:
+            if batch:  # cancelled (shutting down) while waiting for a slot
+                await self._route(batch, express=True)
+
+    async def _bulk_loop(self, queue: asyncio.Queue[list[Item]]) -> None:
         batch: list[Item] = []
         size = 0
         first = 0.0
@@ -327,7 +355,7 @@ class ElasticsearchSink:
     def _should_spool(self) -> bool:
         return self.spool is not None and (not self.spool.empty or self._down_long())
 
-    async def _route(self, batch: list[Item]) -> None:
+    async def _route(self, batch: list[Item], *, express: bool = False) -> None:
         """To Elasticsearch when a request slot is free; to the spool when ES is down or when
         the spool still holds older items. An Elasticsearch that answers but slower than the
         input is waited for: that back-pressure reaches the pipeline's fair stage, where the
@@ -338,9 +366,10 @@ class ElasticsearchSink:
             if self._should_spool():
                 await self._to_spool(batch)
                 return
-            if not self._in_flight.locked():
-                await self._in_flight.acquire()  # free: returns at once
-                t = asyncio.create_task(self._deliver(batch))
+            slot = self._in_flight if not self._in_flight.locked() or not express else self._express_slot
+            if not slot.locked():
+                await slot.acquire()  # free: returns at once
+                t = asyncio.create_task(self._deliver(batch, slot, sized=not express))
                 self._tasks.add(t)
                 t.add_done_callback(self._tasks.discard)
                 return
@@ -408,27 +437,28 @@ class ElasticsearchSink:
         finally:
             self._release_slot()
 
-    def _release_slot(self) -> None:
-        self._in_flight.release()
+    def _release_slot(self, slot: asyncio.Semaphore | None = None) -> None:
+        (slot or self._in_flight).release()
         self._slot_freed.set()
 
-    async def _deliver(self, batch: list[Item]) -> None:
+    async def _deliver(self, batch: list[Item], slot: asyncio.Semaphore, *, sized: bool = True) -> None:
         holder = [batch]
         try:
-            await self._deliver_all(batch, may_spool=True, holder=holder)
+            await self._deliver_all(batch, may_spool=True, holder=holder, sized=sized)
         except asyncio.CancelledError:
             if self.spool is not None and holder[0]:  # shutdown with ES away: keep them on disk
                 await self._to_spool(holder[0], force=True)  # shutting down: past the bound, not lost
             raise
         finally:
-            self._release_slot()
+            self._release_slot(slot)
 
-    async def _deliver_all(self, items: list[Item], *, may_spool: bool, holder: list[list[Item]] | None = None) -> None:
+    async def _deliver_all(self, items: list[Item], *, may_spool: bool, holder: list[list[Item]] | None = None,
+                           sized: bool = True) -> None:
         """Sends until every item is held (or dead-lettered); failing items are retried
         alone, with backoff, or moved to the spool once ES has been down long enough."""
         backoff = 0.25
         while items:
-            items, failed = await self._send_once(items)
+            items, failed = await self._send_once(items, sized=sized)
             if holder is not None:
                 holder[0] = items
             if not items:
@@ -457,8 +487,10 @@ class ElasticsearchSink:
         if self._failing_since is None:
             self._failing_since = time.monotonic()
 
-    async def _send_once(self, batch: list[Item]) -> tuple[list[Item], bool]:
-        """One bulk request; returns (items to send again, whether something failed)."""
+    async def _send_once(self, batch: list[Item], *, sized: bool = True) -> tuple[list[Item], bool]:
+        """One bulk request; returns (items to send again, whether something failed). `sized`: the
+        bulk was filled to the current size, so its time tells Elasticsearch's rate (an express
+        bulk's does not: it is small, and slow only for the flood's bulks beside it)."""
         assert self._session is not None
         if not self._templates_ready and not await self._ensure_templates():
             self._failure()
@@ -480,7 +512,8 @@ class ElasticsearchSink:
             return batch, True
         took = time.monotonic() - started
         METRICS.observe(BULK_LATENCY, took)
-        self._adapt(len(batch), took)
+        if sized:
+            self._adapt(len(batch), took)
         if status != 200:
             if status >= 500:
                 self._hosts.failed(host)
