@@ -150,6 +150,8 @@ def our_template(prefix: str, variant: str) -> dict[str, Any]:
         elif change == "dyn_no_docvalues":  # unknown strings searchable, not aggregatable
             tpl["mappings"]["dynamic_templates"][0]["strings_as_keyword"]["mapping"] = {
                 "type": "keyword", "ignore_above": 1024, "doc_values": False}
+        elif change.startswith("refresh_"):  # e.g. refresh_500ms: fresher lines, more segments
+            tpl["settings"]["refresh_interval"] = change[len("refresh_"):]
         elif change == "sort_time":
             tpl["settings"]["sort.field"] = "@timestamp"
             tpl["settings"]["sort.order"] = "desc"

@@ -84,7 +84,7 @@ class ElasticsearchSettings:
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    memory_limit_mb: int = setting(128, "Memory for lines in flight, in MiB (payload plus ~256 bytes per record): the Elasticsearch sink's bulks (2 x (LOGSHIP_ES_CONCURRENCY + 1) x LOGSHIP_ES_BULK_MAX_BYTES), one bulk's worth of encoded lines waiting for it, a quarter of a bulk for the express lane, and the rest for lines waiting to be parsed, shared fairly between containers (one over its share waits: its stream or log file is read when it is back under it). See README \"Memory and fairness\".", minimum=16)
+    memory_limit_mb: int = setting(128, "Memory for lines in flight, in MiB (payload plus ~256 bytes per record): the Elasticsearch sink's bulks (2 x (LOGSHIP_ES_CONCURRENCY + 1) x LOGSHIP_ES_BULK_MAX_BYTES), one bulk's worth of encoded lines waiting for it, three eighths of a bulk for the express lane, and the rest for lines waiting to be parsed, shared fairly between containers (one over its share waits: its stream or log file is read when it is back under it). See README \"Memory and fairness\".", minimum=16)
     hostname: str = setting_factory(socket.gethostname, "`host.name` of every record (default: this host's name).")
     state_dir: Path = setting(Path("/var/lib/logship"), "Where checkpoints and the disk spool live; one shipper per state dir (a second one is refused).")
     log_level: str = setting("info", "The shipper's own log level.", choices=("debug", "info", "warning", "error"))

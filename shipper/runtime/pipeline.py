@@ -53,7 +53,7 @@ class MemorySplit:
     """LOGSHIP_MEMORY_LIMIT_MB split between the stages, in bytes."""
     sink: int  # the Elasticsearch sink's bulks: one filling, `concurrency` in flight (documents and records)
     encoded: int  # encoded lines waiting for the sink: about one bulk (more only delays the lines behind)
-    express: int  # the express lane's encoded lines waiting for the sink, and as much for its bulk in flight
+    express: int  # the express lane's encoded lines waiting for the sink, and as much for each of its 2 bulks in flight
     records: int  # lines waiting to be parsed, shared fairly between containers
 
     @classmethod
@@ -63,13 +63,13 @@ class MemorySplit:
         sink = 2 * (es.concurrency + 1) * es.bulk_max_bytes
         encoded = es.bulk_max_bytes
         express = es.bulk_max_bytes // 8
-        records = total - sink - encoded - 2 * express
+        records = total - sink - encoded - 3 * express
         if records < MIN_RECORDS_BYTES:
-            need = (sink + encoded + 2 * express + MIN_RECORDS_BYTES + MIB - 1) // MIB
+            need = (sink + encoded + 3 * express + MIN_RECORDS_BYTES + MIB - 1) // MIB
             raise ConfigError(f"LOGSHIP_MEMORY_LIMIT_MB={config.pipeline.memory_limit_mb}: too small for "
                               f"LOGSHIP_ES_CONCURRENCY={es.concurrency} and LOGSHIP_ES_BULK_MAX_BYTES="
                               f"{es.bulk_max_bytes} (the sink's bulks take {sink // MIB} MiB, the encoded queue "
-                              f"{(encoded + 2 * express) // MIB} MiB; at least {need} needed)")
+                              f"{(encoded + 3 * express) // MIB} MiB; at least {need} needed)")
         return cls(sink, encoded, express, records)
 
 
@@ -200,7 +200,7 @@ class Pipeline:
     async def _express(self) -> None:
         """The express lane: the lines of containers keeping up (a read or two queued) are taken as
         they come, parsed and queued for the sink apart, which sends them in the next free request
-        slot or one of their own. Under a flood a quiet container's line then waits for no flood
+        slot or in one of the two kept for them. Under a flood a quiet container's line then waits for no flood
         batch being parsed, queued for the sink or filling a bulk (bench/fairness.py: write to
         acknowledged p99 2.1 s with one FIFO after the fair stage, figures in ARCHITECTURE.md).
         Order within a container may change between the lanes; the acknowledgements are by

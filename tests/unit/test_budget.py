@@ -157,9 +157,9 @@ def test_byte_queue_bounds_bytes_not_items() -> None:
 
 def test_memory_split_adds_up_to_the_limit_and_refuses_too_little() -> None:
     m = MemorySplit.of(load({"LOGSHIP_MEMORY_LIMIT_MB": "128"}))
-    assert m.sink + m.encoded + 2 * m.express + m.records == 128 * MIB
+    assert m.sink + m.encoded + 3 * m.express + m.records == 128 * MIB
     assert m.sink == 2 * 3 * (5 << 20) and m.encoded == 5 << 20 and m.express == (5 << 20) // 8
     with pytest.raises(ConfigError, match="LOGSHIP_MEMORY_LIMIT_MB=32.*at least 45"):
         MemorySplit.of(load({"LOGSHIP_MEMORY_LIMIT_MB": "32"}))
     assert MemorySplit.of(load({"LOGSHIP_MEMORY_LIMIT_MB": "32", "LOGSHIP_ES_BULK_MAX_BYTES": str(1 << 20)})).records \
-        == 32 * MIB - 7 * MIB - (1 << 20) // 4
+        == 32 * MIB - 7 * MIB - 3 * ((1 << 20) // 8)
