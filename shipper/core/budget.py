@@ -197,23 +197,33 @@ class FairQueue:
         return out, taken
 
     async def take_light(self, max_lines: int) -> tuple[list[Record], dict[str, int]]:
-        """Everything queued by the containers that are keeping up (at most `LIGHT_BATCHES` reads
-        queued, `max_lines` lines in all), waiting until there is some. These are the express lane:
-        handed on ahead of the batches of containers with a backlog, they wait for no flood's read
-        in the stages after this one (the round-robin of `take` bounds the wait here, not there)."""
+        """Everything queued by the containers that are keeping up (at most `LIGHT_BATCHES` reads and
+        `max_lines` lines queued; `max_lines` in all) while another has a backlog (more queued),
+        waiting until there is some.
+        These are the express lane: handed on ahead of the batches of containers with a backlog,
+        they wait for no flood's read in the stages after this one (the round-robin of `take` bounds
+        the wait here, not there). With no backlog `take` serves everyone at once, in full bulks:
+        the express lane's small ones would only cost Elasticsearch more requests."""
         while True:
             self._arrived.clear()
             parts: list[list[Record]] = []
             taken: dict[str, int] = {}
             lines = 0
             fifos = self._fifos
-            for key in list(self._ready):
+            light: list[tuple[str, int]] = []
+            backlog = False
+            for key in self._ready:
                 fifo = fifos[key]
-                if len(fifo) > LIGHT_BATCHES:
-                    continue
-                n = sum([len(b) for b, _ in fifo])
+                if len(fifo) <= LIGHT_BATCHES:
+                    n = sum([len(b) for b, _ in fifo])
+                    if n <= max_lines:
+                        light.append((key, n))
+                        continue
+                backlog = True
+            for key, n in light if backlog else ():
                 if lines + n > max_lines:
                     continue
+                fifo = fifos[key]
                 lines += n
                 taken[key] = sum([size for _, size in fifo])
                 parts += [b for b, _ in fifo]

@@ -57,8 +57,28 @@ def test_take_light_keeps_to_its_line_count() -> None:
         await q.put(lines("a", 200))
         await q.put(lines("b", 100))
         await q.put(lines("c", 50))
+        await q.put(lines("one-big-read", 257))  # a backlog too, in one read
         batch, taken = await q.take_light(256)
         assert set(taken) == {"a", "c"} and len(batch) == 250  # b would pass 256: it waits for take or the next turn
+        q.release(taken)
+
+    asyncio.run(go())
+
+
+def test_take_light_takes_nothing_while_nobody_has_a_backlog() -> None:
+    """Then `take` serves everyone at once, in full bulks: no small express bulks for nothing."""
+    async def go() -> None:
+        q = FairQueue(1 << 30)
+        await q.put(lines("a", 10))
+        await q.put(lines("b", 10))
+        waiter = asyncio.ensure_future(q.take_light(256))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        for _ in range(LIGHT_BATCHES + 1):
+            await q.put(lines("flood", 10))
+        await q.put(lines("c", 1))  # c arrives: the queue is looked at again, and now the flood has a backlog
+        batch, taken = await asyncio.wait_for(waiter, 1)
+        assert set(taken) == {"a", "b", "c"} and len(batch) == 21
         q.release(taken)
 
     asyncio.run(go())
