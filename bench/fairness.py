@@ -242,10 +242,11 @@ def main() -> None:
     for key, v in m_end.items():
         if v and ("dropped" in key or "drops" in key or "gap" in key):
             dropped[key] = v
-    try:
-        req(f"{args.es}/{prefix}-*", method="DELETE")
-    except OSError:
-        pass
+    for what in (f"{prefix}-*", f"_index_template/{prefix}-*"):  # its indices, and the templates the shipper put
+        try:
+            req(f"{args.es}/{what}", method="DELETE")
+        except OSError:
+            pass
     print(f"quiet: {sum(got.values())} of {sum(expected.values())} lines, p50 "
           f"{statistics.median(lat) if lat else 0:.2f} s, p99 {p99:.2f} s; flood {flood_docs} documents; "
           f"shipper log: {log}", flush=True)

@@ -175,11 +175,12 @@ class Shipper:
             print(f"the shipper did not stop within 60 s of SIGTERM (log: {self.logfile}); killed")
             self.proc.kill()
             self.proc.wait()
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{self.es_url}/{self.prefix}-*", method="DELETE"),
-                                   timeout=30).read()
-        except OSError:
-            pass
+        for what in (f"{self.prefix}-*", f"_index_template/{self.prefix}-*"):  # indices, and the shipper's templates
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{self.es_url}/{what}", method="DELETE"),
+                                       timeout=30).read()
+            except OSError:
+                pass
         shutil.rmtree(self.state, ignore_errors=True)
 
 
