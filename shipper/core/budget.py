@@ -151,7 +151,9 @@ class FairQueue:
         if not self._batches:
             self._nonempty.clear()
             if timeout is None:
-                await self._nonempty.wait()
+                while not self._batches:  # (whatever woke it may be gone: take_light takes too)
+                    self._nonempty.clear()
+                    await self._nonempty.wait()
             else:
                 waiter = asyncio.ensure_future(self._nonempty.wait())
                 try:
