@@ -194,9 +194,7 @@ class FairQueue:
                 ready.append(key)
             else:
                 del fifos[key]
-        # a new list unless one batch: sources may still hold theirs
-        out = parts[0] if len(parts) == 1 else [r for b in parts for r in b]
-        return out, taken
+        return _joined(parts), taken
 
     async def take_light(self, max_lines: int) -> tuple[list[Record], dict[str, int]]:
         """Everything queued by the containers that are keeping up (at most `LIGHT_BATCHES` reads and
@@ -233,7 +231,7 @@ class FairQueue:
                 del fifos[key]
                 self._ready.remove(key)
             if parts:
-                return (parts[0] if len(parts) == 1 else [r for b in parts for r in b]), taken
+                return _joined(parts), taken
             await self._arrived.wait()
 
     def release(self, taken: dict[str, int]) -> None:
@@ -252,6 +250,11 @@ class FairQueue:
         """Until everything queued was taken and released."""
         while self.total or self._batches:
             await self._freed.wait()
+
+
+def _joined(parts: list[list[Record]]) -> list[Record]:
+    """The batches taken, as one list: a new one unless one batch (sources may still hold theirs)."""
+    return parts[0] if len(parts) == 1 else [r for b in parts for r in b]
 
 
 class ByteQueue(asyncio.Queue[T], Generic[T]):

@@ -25,7 +25,7 @@ from shipper.runtime.http import EsProbe, HttpServer, LogHub
 from shipper.core.metrics import METRICS
 from shipper.transforms.multiline import MultilineStage
 from shipper.core.record import Record
-from shipper.sinks.elasticsearch.sink import ElasticsearchSink, Item
+from shipper.sinks.elasticsearch.sink import EXPRESS_SLOTS, ElasticsearchSink, Item
 from shipper.sources.docker.source import DockerSource
 from shipper.runtime.state_lock import lock_state_dir
 from shipper.snapshots.http_routes import routes as snapshot_routes
@@ -53,7 +53,7 @@ class MemorySplit:
     """LOGSHIP_MEMORY_LIMIT_MB split between the stages, in bytes."""
     sink: int  # the Elasticsearch sink's bulks: one filling, `concurrency` in flight (documents and records)
     encoded: int  # encoded lines waiting for the sink: about one bulk (more only delays the lines behind)
-    express: int  # the express lane's encoded lines waiting for the sink, and as much for each of its 2 bulks in flight
+    express: int  # the express lane's encoded lines waiting for the sink, and as much for each of its bulks in flight
     records: int  # lines waiting to be parsed, shared fairly between containers
 
     @classmethod
@@ -63,13 +63,14 @@ class MemorySplit:
         sink = 2 * (es.concurrency + 1) * es.bulk_max_bytes
         encoded = es.bulk_max_bytes
         express = es.bulk_max_bytes // 8
-        records = total - sink - encoded - 3 * express
+        queued = encoded + (1 + EXPRESS_SLOTS) * express  # (the express queue, and its bulks in flight)
+        records = total - sink - queued
         if records < MIN_RECORDS_BYTES:
-            need = (sink + encoded + 3 * express + MIN_RECORDS_BYTES + MIB - 1) // MIB
+            need = (sink + queued + MIN_RECORDS_BYTES + MIB - 1) // MIB
             raise ConfigError(f"LOGSHIP_MEMORY_LIMIT_MB={config.pipeline.memory_limit_mb}: too small for "
                               f"LOGSHIP_ES_CONCURRENCY={es.concurrency} and LOGSHIP_ES_BULK_MAX_BYTES="
                               f"{es.bulk_max_bytes} (the sink's bulks take {sink // MIB} MiB, the encoded queue "
-                              f"{(encoded + 3 * express) // MIB} MiB; at least {need} needed)")
+                              f"{queued // MIB} MiB; at least {need} needed)")
         return cls(sink, encoded, express, records)
 
 

@@ -82,6 +82,9 @@ LOG_EVERY_S = 10.0
 MIN_BULK_DOCS = 200
 
 
+EXPRESS_SLOTS = 2  # express bulks in flight beyond LOGSHIP_ES_CONCURRENCY (see _express_loop)
+
+
 class ElasticsearchStartError(RuntimeError):
     """Elasticsearch refused us for a reason a retry cannot fix (credentials, certificate)."""
 
@@ -144,7 +147,7 @@ class ElasticsearchSink:
         self.bulk_docs = settings.bulk_max_docs  # what a bulk holds now: adapted to Elasticsearch's speed
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._express_slot = asyncio.Semaphore(2)  # requests beyond `concurrency`, for express lines only
+        self._express_slot = asyncio.Semaphore(EXPRESS_SLOTS)  # requests beyond `concurrency`, for express lines
         self._index_for_day: dict[int, bytes] = {}
         self._failing_since: float | None = None
         self._templates_ready = not settings.setup
@@ -436,10 +439,10 @@ class ElasticsearchSink:
         try:
             await self._deliver_all(items, may_spool=False)
         finally:
-            self._release_slot()
+            self._release_slot(self._in_flight)
 
-    def _release_slot(self, slot: asyncio.Semaphore | None = None) -> None:
-        (slot or self._in_flight).release()
+    def _release_slot(self, slot: asyncio.Semaphore) -> None:
+        slot.release()
         self._slot_freed.set()
 
     async def _deliver(self, batch: list[Item], slot: asyncio.Semaphore, *, sized: bool = True) -> None:
